@@ -1,0 +1,1 @@
+"""Pure core: numpy + torch only. Importing bpy anywhere under here is a bug."""

@@ -1,0 +1,68 @@
+"""Polygon soup helpers shared by fitting, mesh features and the demo head.
+
+Faces come in two shapes: a list of index sequences (n-gons) or an (F, K) int array padded with -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import MeshError
+
+FacesLike = NDArray[np.integer] | Sequence[Sequence[int]]
+
+
+def as_polygons(faces: FacesLike) -> list[NDArray[np.int64]]:
+    """Normalise faces to a list of int arrays, dropping -1 padding."""
+    if isinstance(faces, np.ndarray):
+        if faces.ndim != 2:
+            raise MeshError("Faces must be a list of polygons or an (F, K) index array.")
+        return [row[row >= 0].astype(np.int64) for row in faces]
+    return [np.asarray(f, dtype=np.int64) for f in faces]
+
+
+def triangulate(faces: FacesLike) -> NDArray[np.int64]:
+    """Fan-triangulate polygons; fine for convex-ish quads and n-gons of head meshes."""
+    tris: list[NDArray[np.int64]] = []
+    for poly in as_polygons(faces):
+        if len(poly) < 3:
+            continue
+        a = np.full(len(poly) - 2, poly[0])
+        tris.append(np.stack([a, poly[1:-1], poly[2:]], axis=1))
+    if not tris:
+        return np.zeros((0, 3), dtype=np.int64)
+    return np.concatenate(tris, axis=0)
+
+
+def unique_edges(faces: FacesLike) -> NDArray[np.int64]:
+    """Undirected polygon edges (not triangulation diagonals), shape (E, 2) with i < j."""
+    parts = []
+    for poly in as_polygons(faces):
+        if len(poly) < 2:
+            continue
+        parts.append(np.stack([poly, np.roll(poly, -1)], axis=1))
+    if not parts:
+        return np.zeros((0, 2), dtype=np.int64)
+    e = np.sort(np.concatenate(parts, axis=0), axis=1)
+    return np.unique(e, axis=0)
+
+
+def validate_mesh(vertices: NDArray[np.floating], faces: FacesLike, min_vertices: int = 68) -> None:
+    """Reject meshes no animation can be computed for, with one sentence each."""
+    v = np.asarray(vertices)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise MeshError(f"Vertices must have shape (V, 3); got {v.shape}.")
+    if v.shape[0] == 0:
+        raise MeshError("The mesh has no vertices.")
+    if v.shape[0] < min_vertices:
+        raise MeshError(
+            f"The mesh has {v.shape[0]} vertices; a face needs at least {min_vertices}."
+        )
+    if not np.all(np.isfinite(v)):
+        raise MeshError("The mesh has vertices with NaN or infinite coordinates.")
+    for poly in as_polygons(faces):
+        if len(poly) and (poly.min() < 0 or poly.max() >= v.shape[0]):
+            raise MeshError("A face refers to a vertex index outside the mesh.")

@@ -1,0 +1,1 @@
+"""Torch models (S2L, S2D, upper face) and their safe checkpoint format."""
