@@ -1,0 +1,1 @@
+"""Corpus generation, datasets, training and evaluation. Excluded from the extension zip."""
