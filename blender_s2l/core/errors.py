@@ -27,3 +27,7 @@ class DeviceError(S2LError):
 
 class BakeError(S2LError):
     """The scene cannot take a bake (wrong object, strip, mode, linked data...)."""
+
+
+class Cancelled(S2LError):
+    """The user cancelled a running bake; nothing was changed."""

@@ -1,0 +1,184 @@
+"""Public API (DESIGN §3): audio + neutral mesh -> per-frame motion.
+
+    anim = Animator.load(device="auto")
+    lm = anim.landmarks("speech.wav", fps=30.0)
+    mo = anim.animate("speech.wav", vertices, faces, landmarks68=None, fps=30.0, seed=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from . import audio as audio_io
+from .errors import Cancelled, S2LError
+from .find_landmarks import resolve_landmarks
+from .inference import (
+    FEATURE_RATE,
+    default_frame_times,
+    rest_response,
+    run_s2l,
+    sample_at_times,
+    smooth_track,
+)
+from .landmarks import canonical_neutral, to_canonical
+from .mesh import FacesLike, validate_mesh
+from .mesh_features import mesh_features
+from .models.device import resolve_device
+from .models.s2d import S2D, load_s2d
+from .models.s2l import S2L, load_s2l
+from .models.upper_face import UpperFaceModel, load_upper_face
+from .motion import Motion
+from .weights_path import model_path
+
+AudioInput = str | Path | NDArray[np.floating]
+ProgressFn = Callable[[float], None]
+CancelFn = Callable[[], bool]
+SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
+
+__all__ = ["Animator", "Motion"]
+
+
+class Animator:
+    """Holds the three models on one device; thread-safe for sequential use by one worker."""
+
+    def __init__(
+        self, s2l: S2L, s2d: S2D, upper: UpperFaceModel, device: torch.device
+    ) -> None:
+        self.s2l = s2l.eval().to(device)
+        self.s2d = s2d.eval().to(device)
+        self.upper = upper
+        self.device = device
+        silence = audio_io.log_mel(np.zeros(audio_io.SAMPLE_RATE // 2, dtype=np.float32))
+        self._rest = rest_response(self.s2l, silence[len(silence) // 2])
+
+    @classmethod
+    def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
+        """Bundled weights unless weights_dir or $BLENDER_S2L_WEIGHTS points elsewhere."""
+        dev = resolve_device(device)
+        return cls(
+            load_s2l(model_path("s2l", weights_dir), dev),
+            load_s2d(model_path("s2d", weights_dir), dev),
+            load_upper_face(model_path("upper_face", weights_dir)),
+            dev,
+        )
+
+    # -- speech -> landmarks ------------------------------------------------------------------
+    def _speech_displacement(
+        self,
+        audio: AudioInput,
+        sample_rate: int | None,
+        fps: float,
+        frame_times: NDArray[np.floating] | None,
+        smoothing: float,
+        progress: ProgressFn | None,
+        cancel: CancelFn | None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        wav = audio_io.load_audio(audio, sample_rate)
+        wav = audio_io.normalise_loudness(wav)
+        duration = len(wav) / audio_io.SAMPLE_RATE
+        times = (
+            default_frame_times(duration, fps)
+            if frame_times is None
+            else np.asarray(frame_times, dtype=np.float64)
+        )
+        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+            raise S2LError("Frame times must be a non-empty 1-D array of finite seconds.")
+        if _cancelled(cancel):
+            raise Cancelled("The bake was cancelled; nothing was changed.")
+        mel = audio_io.log_mel(wav)
+        track = run_s2l(self.s2l, mel, progress=progress, cancel=cancel) - self._rest
+        if smoothing > 0:
+            track = smooth_track(track, smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
+        disp = sample_at_times(track, times)
+        # Outside the sound the face is at rest, never holding the last mouth shape.
+        outside = (times < 0) | (times > duration)
+        disp[outside] = 0.0
+        return times, disp
+
+    def landmarks(
+        self,
+        audio: AudioInput,
+        fps: float = 30.0,
+        *,
+        sample_rate: int | None = None,
+        frame_times: NDArray[np.floating] | None = None,
+        smoothing: float = 0.0,
+    ) -> NDArray[np.float32]:
+        """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement."""
+        _, disp = self._speech_displacement(
+            audio, sample_rate, fps, frame_times, smoothing, None, None
+        )
+        return (canonical_neutral()[None] + disp).astype(np.float32)
+
+    # -- landmarks -> dense --------------------------------------------------------------------
+    def animate(
+        self,
+        audio: AudioInput,
+        vertices: NDArray[np.floating],
+        faces: FacesLike,
+        landmarks68: NDArray[Any] | None = None,
+        fps: float = 30.0,
+        seed: int = 0,
+        *,
+        sample_rate: int | None = None,
+        frame_times: NDArray[np.floating] | None = None,
+        upper_face: bool = True,
+        mouth_strength: float = 1.0,
+        smoothing: float = 0.0,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+    ) -> Motion:
+        """Motion of the given neutral mesh driven by the audio, in the mesh's own space."""
+        verts = np.asarray(vertices, dtype=np.float64)
+        validate_mesh(verts, faces)
+        if not 0.0 <= mouth_strength <= 3.0:
+            raise S2LError("Mouth strength must be between 0 and 3.")
+        lm_pos, lm_idx, source = resolve_landmarks(verts, faces, landmarks68)
+        sim = to_canonical(lm_pos)
+        _report(progress, 0.0)
+        times, disp = self._speech_displacement(
+            audio, sample_rate, fps, frame_times, smoothing,
+            lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
+        )
+        disp *= np.float32(mouth_strength)
+        if upper_face:
+            disp += self.upper.landmark_motion(times, seed).astype(np.float32)
+        if _cancelled(cancel):
+            raise Cancelled("The bake was cancelled; nothing was changed.")
+        feats = mesh_features(sim.apply(verts), faces, sim.apply(lm_pos), lm_idx)
+        _report(progress, 0.8)
+        if _cancelled(cancel):
+            raise Cancelled("The bake was cancelled; nothing was changed.")
+        with torch.inference_mode():
+            basis_c = self.s2d.mesh_basis(torch.from_numpy(feats).to(self.device)).cpu().numpy()
+            codes = self.s2d.codes(torch.from_numpy(disp).to(self.device)).cpu().numpy()
+        inv = sim.inverse()
+        j, v, _ = basis_c.shape
+        basis = inv.apply_vectors(basis_c.reshape(-1, 3)).reshape(j, v, 3)
+        lm_track = lm_pos[None].astype(np.float32) + inv.apply_vectors(
+            disp.reshape(-1, 3)
+        ).reshape(disp.shape)
+        _report(progress, 1.0)
+        return Motion(
+            frame_times=times,
+            landmarks=lm_track.astype(np.float32),
+            codes=codes.astype(np.float32),
+            basis=basis.astype(np.float32),
+            mm_per_unit=float(sim.scale),
+            landmark_source=source,
+        )
+
+
+def _cancelled(cancel: CancelFn | None) -> bool:
+    return bool(cancel is not None and cancel())
+
+
+def _report(progress: ProgressFn | None, value: float) -> None:
+    if progress is not None:
+        progress(float(min(max(value, 0.0), 1.0)))

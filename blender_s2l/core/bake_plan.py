@@ -1,0 +1,122 @@
+"""Key plans: what shape keys and keyframes a bake writes (pure numpy, no bpy).
+
+Compact: K basis shapes + per-frame weights, K the smallest that keeps every vertex of every
+frame within the tolerance. Per-frame: one exact shape per frame keyed 0-1-0 on its frame.
+Both key the frame just before the first and just after the last at 0 so the face is neutral
+outside the sound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import BakeError
+from .motion import Motion
+
+Mode = Literal["COMPACT", "PER_FRAME"]
+ERROR_CHUNK_FRAMES = 256
+
+
+@dataclass
+class KeyPlan:
+    mode: Mode
+    frames: NDArray[np.float64]  # (T,) scene frames matching the motion's frame times
+    shapes: NDArray[np.float32] | None  # (K, V, 3) for compact; None for per-frame (lazy)
+    weights: NDArray[np.float32] | None  # (T, K) for compact
+    motion: Motion
+    max_error_mm: float
+
+    @property
+    def n_shapes(self) -> int:
+        return self.motion.n_frames if self.shapes is None else int(self.shapes.shape[0])
+
+    def shape_offsets(self, k: int) -> NDArray[np.float32]:
+        """Offset from the basis of shape key k, in mesh units."""
+        if self.shapes is None:
+            return self.motion.dense_frame(k)
+        return self.shapes[k]
+
+    def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """Key frames and values of shape key k (to be keyed with LINEAR interpolation)."""
+        if self.weights is None:
+            f = self.frames[k]
+            return np.array([f - 1, f, f + 1], dtype=np.float64), np.array(
+                [0.0, 1.0, 0.0], dtype=np.float32
+            )
+        frames = np.concatenate([[self.frames[0] - 1], self.frames, [self.frames[-1] + 1]])
+        values = np.concatenate([[0.0], self.weights[:, k], [0.0]]).astype(np.float32)
+        return frames.astype(np.float64), values
+
+    def slider_range(self, k: int) -> tuple[float, float]:
+        """Slider limits wide enough that no keyed weight is clamped (Blender allows ±10)."""
+        if self.weights is None:
+            return 0.0, 1.0
+        w = self.weights[:, k]
+        lo = float(min(0.0, np.floor(w.min() * 100) / 100))
+        hi = float(max(1.0, np.ceil(w.max() * 100) / 100))
+        return max(lo, -10.0), min(hi, 10.0)
+
+
+def _check_frames(motion: Motion, frames: NDArray[np.floating]) -> NDArray[np.float64]:
+    f = np.asarray(frames, dtype=np.float64)
+    if f.shape != (motion.n_frames,):
+        raise BakeError(f"Expected {motion.n_frames} frame numbers, got {f.shape}.")
+    if f.size > 1 and not np.all(np.diff(f) > 0):
+        raise BakeError("Frame numbers must be strictly increasing.")
+    return f
+
+
+def per_frame_plan(motion: Motion, frames: NDArray[np.floating]) -> KeyPlan:
+    return KeyPlan("PER_FRAME", _check_frames(motion, frames), None, None, motion, 0.0)
+
+
+def _max_error_mm(
+    u: NDArray[np.float64], s: NDArray[np.float64], vt: NDArray[np.float64], k: int, mm: float
+) -> float:
+    """Largest per-vertex error over all frames when only the first k components are kept."""
+    if k >= s.shape[0]:
+        return 0.0
+    tail = vt[k:] * s[k:, None]
+    worst = 0.0
+    for start in range(0, u.shape[0], ERROR_CHUNK_FRAMES):
+        resid = (u[start : start + ERROR_CHUNK_FRAMES, k:] @ tail).reshape(-1, vt.shape[1] // 3, 3)
+        worst = max(worst, float(np.sqrt((resid**2).sum(-1)).max()))
+    return worst * mm
+
+
+def compact_plan(
+    motion: Motion, frames: NDArray[np.floating], tolerance_mm: float = 0.1, max_shapes: int = 64
+) -> KeyPlan:
+    """SVD of the low-rank motion, truncated to the fewest shapes within tolerance_mm."""
+    f = _check_frames(motion, frames)
+    codes = motion.codes.astype(np.float64)
+    basis = motion.basis.reshape(motion.basis.shape[0], -1).astype(np.float64)  # (J, 3V)
+    # SVD of codes @ basis without forming it: basis^T = Q R, so codes @ basis = (codes R^T) Q^T.
+    q, r = np.linalg.qr(basis.T)
+    u, s, wt = np.linalg.svd(codes @ r.T, full_matrices=False)
+    vt = wt @ q.T  # (r, 3V) orthonormal rows
+    keep = s > s[0] * 1e-9 if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
+    u, s, vt = u[:, keep], s[keep], vt[keep]
+    lo, hi = 0, min(len(s), max_shapes)
+    if _max_error_mm(u, s, vt, hi, motion.mm_per_unit) > tolerance_mm:
+        k = hi
+    else:
+        while lo < hi:  # smallest k within tolerance (error shrinks as k grows)
+            mid = (lo + hi) // 2
+            if _max_error_mm(u, s, vt, mid, motion.mm_per_unit) <= tolerance_mm:
+                hi = mid
+            else:
+                lo = mid + 1
+        k = lo
+    k = max(k, 1) if len(s) else 0
+    # Scale so every weight lies in [-1, 1]: friendly sliders, shape = the extreme pose.
+    peak = np.abs(u[:, :k]).max(axis=0) if k else np.zeros(0)
+    peak = np.where(peak > 0, peak, 1.0)
+    weights = (u[:, :k] / peak).astype(np.float32)
+    shapes = ((vt[:k] * (s[:k] * peak)[:, None]).reshape(k, -1, 3)).astype(np.float32)
+    err = _max_error_mm(u, s, vt, k, motion.mm_per_unit)
+    return KeyPlan("COMPACT", f, shapes, weights, motion, err)

@@ -1,0 +1,94 @@
+"""Running S2L over audio of any length and sampling its 100 Hz output at exact frame times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from .errors import Cancelled
+from .models.s2l import S2L
+
+FEATURE_RATE = 100.0  # log-mel frames per second (10 ms hop)
+DEFAULT_CHUNK_FRAMES = 3000
+
+ProgressFn = Callable[[float], None]
+CancelFn = Callable[[], bool]
+
+
+def run_s2l(
+    model: S2L,
+    mel: NDArray[np.float32],
+    *,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> NDArray[np.float32]:
+    """(T_a, 80) features -> (T_a, 68, 3) displacements, chunk by chunk.
+
+    Each chunk carries the model's full receptive field of real neighbouring frames on both
+    sides, so the kept centre is bit-for-bit what a single pass would give: no seams, and memory
+    bounded by the chunk size rather than the clip length.
+    """
+    n = mel.shape[0]
+    ctx = model.receptive_frames
+    device = next(model.parameters()).device
+    out = np.zeros((n, model.config.n_landmarks, 3), dtype=np.float32)
+    starts = list(range(0, max(n, 1), chunk_frames))
+    with torch.inference_mode():
+        for i, start in enumerate(starts):
+            if cancel is not None and cancel():
+                raise Cancelled("The bake was cancelled; nothing was changed.")
+            stop = min(start + chunk_frames, n)
+            lo, hi = max(0, start - ctx), min(n, stop + ctx)
+            x = torch.from_numpy(np.ascontiguousarray(mel[lo:hi])).to(device)[None]
+            y = model(x)[0].cpu().numpy()
+            out[start:stop] = y[start - lo : stop - lo]
+            if progress is not None:
+                progress((i + 1) / len(starts))
+    return out
+
+
+def rest_response(model: S2L, silence_feature: NDArray[np.float32]) -> NDArray[np.float32]:
+    """What the model outputs on pure silence; subtracted so silence is exactly a still face."""
+    frames = 2 * model.receptive_frames + 1
+    mel = np.repeat(silence_feature[None, :], frames, axis=0).astype(np.float32)
+    with torch.inference_mode():
+        device = next(model.parameters()).device
+        y = model(torch.from_numpy(mel).to(device)[None])[0].cpu().numpy()
+    return y[model.receptive_frames].astype(np.float32)
+
+
+def sample_at_times(
+    track: NDArray[np.float32], times: NDArray[np.float64], rate: float = FEATURE_RATE
+) -> NDArray[np.float32]:
+    """Linear interpolation of a track sampled at k/rate seconds, at arbitrary times.
+
+    Times come straight from the scene's frames, so 29.97 fps never drifts; times outside the
+    track hold its end values (the caller keeps the face neutral outside the sound).
+    """
+    n = track.shape[0]
+    pos = np.clip(np.asarray(times, dtype=np.float64) * rate, 0.0, max(n - 1, 0))
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = (pos - i0).astype(np.float32).reshape((-1,) + (1,) * (track.ndim - 1))
+    return ((1.0 - w) * track[i0] + w * track[i1]).astype(np.float32)
+
+
+def smooth_track(track: NDArray[np.float32], sigma_frames: float) -> NDArray[np.float32]:
+    """Gaussian smoothing along time; sigma 0 returns the input unchanged."""
+    if sigma_frames <= 0 or track.shape[0] < 2:
+        return track
+    from scipy.ndimage import gaussian_filter1d
+
+    return np.asarray(gaussian_filter1d(track, sigma_frames, axis=0, mode="nearest"), np.float32)
+
+
+def default_frame_times(duration_s: float, fps: float) -> NDArray[np.float64]:
+    """Times of frames 0, 1, ... that fall inside the sound, computed as f / fps (no drift)."""
+    if fps <= 0 or not np.isfinite(fps):
+        raise ValueError("fps must be a positive number.")
+    n = int(np.floor(duration_s * fps + 1e-9)) + 1
+    return np.arange(n, dtype=np.float64) / fps

@@ -1,0 +1,110 @@
+"""S2L: log-mel speech features -> 68 landmark displacements (canonical mm) at 100 Hz.
+
+wav2vec 2.0 cannot be downloaded here, so the encoder learns from log-mel like MeshTalk: a stack of
+dilated 1-D convolutions. It is purely convolutional with a finite receptive field, which makes
+chunked inference of long audio exactly equal to a single pass (no seams) and deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import WeightsError
+from .checkpoint import Checkpoint, load_checkpoint
+
+KIND = "s2l"
+
+
+@dataclass
+class S2LConfig:
+    n_mels: int = 80
+    channels: int = 128
+    kernel: int = 3
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 1, 2, 4, 8, 16])
+    n_landmarks: int = 68
+    dropout: float = 0.1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> S2LConfig:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+class FrameNorm(nn.Module):
+    """LayerNorm over channels of each frame: unlike batch/instance norm it never looks across
+    time, so a chunk gives the same activations as the whole clip."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class DilatedBlock(nn.Module):
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float) -> None:
+        super().__init__()
+        pad = dilation * (kernel - 1) // 2
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=pad, dilation=dilation)
+        self.mix = nn.Conv1d(channels, channels, 1)
+        self.norm = FrameNorm(channels)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.conv(self.norm(x)))
+        return x + self.drop(self.mix(h))
+
+
+class S2L(nn.Module):
+    """Input (B, T, n_mels) normalised log-mel; output (B, T, 68, 3) displacements in mm."""
+
+    def __init__(self, config: S2LConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or S2LConfig()
+        c = self.config
+        if c.kernel % 2 != 1:
+            raise ValueError("S2L kernel must be odd so frames stay centred.")
+        self.register_buffer("feat_mean", torch.zeros(c.n_mels))
+        self.register_buffer("feat_std", torch.ones(c.n_mels))
+        self.inp = nn.Conv1d(c.n_mels, c.channels, c.kernel, padding=c.kernel // 2)
+        self.blocks = nn.ModuleList(
+            DilatedBlock(c.channels, c.kernel, d, c.dropout) for d in c.dilations
+        )
+        self.out_norm = FrameNorm(c.channels)
+        self.head = nn.Conv1d(c.channels, c.n_landmarks * 3, 1)
+
+    @property
+    def receptive_frames(self) -> int:
+        """Frames of context one output frame sees on each side."""
+        half = (self.config.kernel - 1) // 2
+        return half + sum(half * d for d in self.config.dilations)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        b, t, _ = mel.shape
+        x = ((mel - self.feat_mean) / self.feat_std).transpose(1, 2)
+        x = self.inp(x)
+        for block in self.blocks:
+            x = block(x)
+        y = self.head(torch.nn.functional.gelu(self.out_norm(x)))
+        return y.transpose(1, 2).reshape(b, t, self.config.n_landmarks, 3)
+
+
+def s2l_checkpoint(model: S2L, metadata: dict[str, Any] | None = None) -> Checkpoint:
+    return Checkpoint(KIND, asdict(model.config), dict(model.state_dict()), metadata or {})
+
+
+def load_s2l(path: str | Path, device: torch.device | str = "cpu") -> S2L:
+    ckpt = load_checkpoint(path, KIND)
+    model = S2L(S2LConfig.from_dict(ckpt.config))
+    try:
+        model.load_state_dict(ckpt.state_dict)
+    except RuntimeError as exc:
+        raise WeightsError(f"Weights file {Path(path).name} does not match the S2L model.") from exc
+    model.metadata = ckpt.metadata  # type: ignore[assignment]
+    return model.eval().to(device)

@@ -1,0 +1,42 @@
+"""Motion: the result of animating a mesh, kept low-rank so long clips stay small."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass
+class Motion:
+    """dense == einsum('tj,jvc->tvc', codes, basis); all positions in the mesh's own space."""
+
+    frame_times: NDArray[np.float64]  # (T,) seconds into the audio
+    landmarks: NDArray[np.float32]  # (T, 68, 3) landmark positions
+    codes: NDArray[np.float32]  # (T, J)
+    basis: NDArray[np.float32]  # (J, V, 3)
+    mm_per_unit: float  # canonical millimetres per mesh unit
+    landmark_source: str = ""
+    _dense: NDArray[np.float32] | None = field(default=None, repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frame_times.shape[0])
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.basis.shape[1])
+
+    @property
+    def dense(self) -> NDArray[np.float32]:
+        """(T, V, 3) displacements, materialised on first use (can be large for long clips)."""
+        if self._dense is None:
+            flat = self.codes @ self.basis.reshape(self.basis.shape[0], -1)
+            self._dense = flat.reshape(self.n_frames, self.n_vertices, 3).astype(np.float32)
+        return self._dense
+
+    def dense_frame(self, index: int) -> NDArray[np.float32]:
+        """Displacement of one frame without materialising the whole clip."""
+        flat = self.codes[index] @ self.basis.reshape(self.basis.shape[0], -1)
+        return flat.reshape(self.n_vertices, 3).astype(np.float32)
