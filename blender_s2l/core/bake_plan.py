@@ -117,6 +117,7 @@ def compact_plan(
     peak = np.abs(u[:, :k]).max(axis=0) if k else np.zeros(0)
     peak = np.where(peak > 0, peak, 1.0)
     weights = (u[:, :k] / peak).astype(np.float32)
-    shapes = ((vt[:k] * (s[:k] * peak)[:, None]).reshape(k, -1, 3)).astype(np.float32)
+    shapes = (vt[:k] * (s[:k] * peak)[:, None]).reshape(k, motion.n_vertices, 3)
+    shapes = shapes.astype(np.float32)
     err = _max_error_mm(u, s, vt, k, motion.mm_per_unit)
     return KeyPlan("COMPACT", f, shapes, weights, motion, err)
