@@ -9,6 +9,7 @@ time is computed directly from its frame number (never accumulated), so 29.97 fp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +37,7 @@ def scene_fps(fps: int, fps_base: float) -> float:
     return float(fps) / float(fps_base)
 
 
-def audio_time(frames: NDArray[np.floating], timing: StripTiming) -> NDArray[np.float64]:
+def audio_time(frames: NDArray[np.floating[Any]], timing: StripTiming) -> NDArray[np.float64]:
     """Seconds into the sound file heard at each scene frame (may be <0 or past the end)."""
     f = np.asarray(frames, dtype=np.float64)
     origin = timing.frame_start - timing.animation_offset_start  # frame where file time 0 would be
@@ -64,7 +65,7 @@ def strip_frames(timing: StripTiming) -> tuple[NDArray[np.int64], NDArray[np.flo
     return frames, times
 
 
-def frames_for_times(times: NDArray[np.floating], timing: StripTiming) -> NDArray[np.float64]:
+def frames_for_times(times: NDArray[np.floating[Any]], timing: StripTiming) -> NDArray[np.float64]:
     """Inverse of `audio_time`: the (fractional) scene frame at which a file time is heard."""
     t = np.asarray(times, dtype=np.float64)
     origin = timing.frame_start - timing.animation_offset_start
