@@ -37,7 +37,7 @@ def scene_fps(fps: int, fps_base: float) -> float:
     return float(fps) / float(fps_base)
 
 
-def audio_time(frames: NDArray[np.floating[Any]], timing: StripTiming) -> NDArray[np.float64]:
+def audio_time(frames: NDArray[Any], timing: StripTiming) -> NDArray[np.float64]:
     """Seconds into the sound file heard at each scene frame (may be <0 or past the end)."""
     f = np.asarray(frames, dtype=np.float64)
     origin = timing.frame_start - timing.animation_offset_start  # frame where file time 0 would be
