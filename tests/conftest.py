@@ -31,3 +31,11 @@ def speech_dir(shared_data: Path) -> Path:
     if not d.is_dir():
         pytest.skip(f"needs real speech clips at {d}")
     return d
+
+
+@pytest.fixture(scope="session")
+def random_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small randomly initialised checkpoints (never a trained model) in a temp folder."""
+    from blender_s2l.training.random_weights import write_random_weights
+
+    return write_random_weights(tmp_path_factory.mktemp("random_weights"))

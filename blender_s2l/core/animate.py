@@ -32,7 +32,7 @@ from .mesh_features import mesh_features
 from .models.device import resolve_device
 from .models.s2d import S2D, load_s2d
 from .models.s2l import S2L, load_s2l
-from .models.upper_face import UpperFaceModel, load_upper_face
+from .models.upper_face import UpperFaceModel
 from .motion import Motion
 from .weights_path import model_path
 
@@ -54,8 +54,7 @@ class Animator:
         self.s2d = s2d.eval().to(device)
         self.upper = upper
         self.device = device
-        silence = audio_io.log_mel(np.zeros(audio_io.SAMPLE_RATE // 2, dtype=np.float32))
-        self._rest = rest_response(self.s2l, silence[len(silence) // 2])
+        self._rest = rest_response(self.s2l, audio_io.silence_features())
 
     @classmethod
     def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
@@ -64,7 +63,7 @@ class Animator:
         return cls(
             load_s2l(model_path("s2l", weights_dir), dev),
             load_s2d(model_path("s2d", weights_dir), dev),
-            load_upper_face(model_path("upper_face", weights_dir)),
+            UpperFaceModel.load(model_path("upper_face", weights_dir)),
             dev,
         )
 

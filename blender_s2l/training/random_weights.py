@@ -1,0 +1,36 @@
+"""Randomly initialised checkpoints of the real architectures, for tests and speed benchmarks.
+
+Nothing here pretends to be a trained model: the metadata says "random" and the values are noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.landmarks import UPPER_FACE
+from ..core.models.checkpoint import save_checkpoint
+from ..core.models.s2d import S2D, S2DConfig, random_s2d, save_s2d
+from ..core.models.s2l import S2L, S2LConfig, s2l_checkpoint
+from ..core.models.upper_face import UPPER_EXPRESSIONS, UpperFaceModel
+from ..core.weights_path import MODEL_FILES
+
+
+def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """s2l.pt, s2d.pt and upper_face.pt in folder; full_size matches the bundled shapes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    s2l = S2L() if full_size else S2L(S2LConfig(channels=16, dilations=[1, 2, 4]))
+    with torch.no_grad():  # small outputs: random motion of a few mm, like speech
+        s2l.head.weight.mul_(0.2)
+    meta = {"random": True, "note": "randomly initialised, not trained"}
+    save_checkpoint(folder / MODEL_FILES["s2l"], s2l_checkpoint(s2l.eval(), meta))
+    s2d = S2D(S2DConfig()) if full_size else random_s2d(seed)
+    save_s2d(folder / MODEL_FILES["s2d"], s2d, meta)
+    rng = np.random.default_rng(seed)
+    basis = np.zeros((len(UPPER_EXPRESSIONS), 68, 3), np.float32)
+    basis[:, UPPER_FACE] = rng.normal(0, 1.0, (len(UPPER_EXPRESSIONS), len(UPPER_FACE), 3))
+    save_checkpoint(folder / MODEL_FILES["upper_face"], UpperFaceModel(basis).to_checkpoint(meta))
+    return folder

@@ -1,0 +1,1 @@
+"""S2L training: corpus -> log-mel/landmark pairs -> the dilated-conv speech encoder."""

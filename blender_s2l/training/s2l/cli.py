@@ -1,0 +1,46 @@
+"""`python -m blender_s2l.training train-s2l ...`"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from .data import build_pairs
+from .train import TrainSettings, evaluate_pairs, train_s2l
+
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "core" / "weights" / "s2l.pt"
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("train-s2l", help="train the speech -> landmarks model")
+    p.add_argument("--corpus", type=Path, default=Path("cache/corpus"))
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--channels", type=int, default=128)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
+    p.add_argument("--log", type=Path, default=Path("cache/train_s2l.log.jsonl"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..corpus.dataset import load_corpus
+
+    utts = load_corpus(args.corpus)
+    t0 = time.monotonic()
+    pairs = build_pairs(utts, args.features_cache)
+    train = [p for p in pairs if p.split == "train"]
+    val = [p for p in pairs if p.split != "train"]
+    print(f"features: {len(train)} train / {len(val)} held-out in {time.monotonic() - t0:.0f} s")
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    settings = TrainSettings(
+        minutes=args.minutes, seed=args.seed, channels=args.channels, batch=args.batch,
+        threads=args.threads,
+    )
+    model = train_s2l(train, val, args.out, settings, args.log)
+    print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")
+    return 0
