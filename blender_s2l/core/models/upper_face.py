@@ -1,0 +1,159 @@
+"""Upper face (MeshTalk's split): blinks and brows are sampled, not predicted from audio.
+
+Events are drawn on an absolute timeline starting at t = 0 from the seed alone, so the same
+seed gives the same blinks whatever the frame rate or the frames asked for. The basis holds
+only eye/brow landmark motion; mouth and jaw rows are zero by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from ..errors import WeightsError
+from .checkpoint import Checkpoint, load_checkpoint
+
+UPPER_EXPRESSIONS: tuple[str, ...] = (
+    "eyeBlink_L", "eyeBlink_R", "browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R",
+    "browOuterUp_L", "browOuterUp_R",
+)
+KIND = "upper_face"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "upper_face.pt"
+F64 = NDArray[np.float64]
+
+
+def _blink_shape(t: F64, t0: float, close: float, hold: float, opening: float) -> F64:
+    """Fast close (smooth), short hold, slower open: 0..1 lid closure."""
+    out = np.zeros_like(t)
+    a = (t >= t0) & (t < t0 + close)
+    out[a] = 0.5 - 0.5 * np.cos(np.pi * (t[a] - t0) / close)
+    b = (t >= t0 + close) & (t < t0 + close + hold)
+    out[b] = 1.0
+    t1 = t0 + close + hold
+    c = (t >= t1) & (t < t1 + opening)
+    out[c] = 0.5 + 0.5 * np.cos(np.pi * (t[c] - t1) / opening)
+    return out
+
+
+def _bump(t: F64, t0: float, dur: float) -> F64:
+    """Raised-cosine bump: rise, hold a little, fall (a brow raise)."""
+    x = (t - t0) / dur
+    out = np.where((x > 0) & (x < 1), 0.5 - 0.5 * np.cos(2 * np.pi * x), 0.0)
+    return np.asarray(out)
+
+
+def _blink_events(rng: np.random.Generator, t_end: float, rate: float) -> list[float]:
+    refractory = 0.25
+    mean = max(60.0 / max(rate, 1e-3) - refractory, 0.05)
+    times: list[float] = []
+    t = float(rng.uniform(0.0, mean))
+    while t < t_end + 1.0:
+        times.append(t)
+        if rng.random() < 0.1:  # double blink
+            times.append(t + float(rng.uniform(0.28, 0.42)))
+            t += 0.42
+        t += refractory + float(rng.exponential(mean))
+    return times
+
+
+def sample_upper_face_weights(
+    frame_times: NDArray[np.floating[Any]],
+    seed: int,
+    *,
+    blink_rate_per_min: float = 17.0,
+    brow_activity: float = 1.0,
+    energy: NDArray[np.floating[Any]] | None = None,
+) -> NDArray[np.float32]:
+    """(T, 8) weights in [0, 1] in UPPER_EXPRESSIONS order at the given times (seconds)."""
+    t = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    out = np.zeros((len(t), len(UPPER_EXPRESSIONS)))
+    if len(t) == 0:
+        return out.astype(np.float32)
+    t_end = float(t.max())
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5B1])
+    lr_bias = float(rng.uniform(-0.06, 0.06))  # a person's consistent slight asymmetry
+    for t0 in _blink_events(rng, t_end, blink_rate_per_min):
+        close, hold = float(rng.uniform(0.05, 0.09)), float(rng.uniform(0.0, 0.04))
+        opening = float(rng.uniform(0.08, 0.17))
+        amp = float(rng.uniform(0.85, 1.0))
+        skew = float(rng.uniform(-0.01, 0.01))
+        out[:, 0] = np.maximum(out[:, 0], amp * (1 + lr_bias) * _blink_shape(
+            t, t0, close, hold, opening))
+        out[:, 1] = np.maximum(out[:, 1], amp * (1 - lr_bias) * _blink_shape(
+            t, t0 + skew, close, hold, opening))
+    brow_rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xB20])
+    if brow_activity > 0:
+        _add_brow_events(out, t, t_end, brow_rng, brow_activity, lr_bias)
+        if energy is not None:
+            _add_emphasis(out, t, np.asarray(energy, dtype=np.float64), brow_rng, brow_activity)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _add_brow_events(out: F64, t: F64, t_end: float, rng: np.random.Generator,
+                     activity: float, lr_bias: float) -> None:
+    rate = 5.0 * activity / 60.0  # raises per second
+    s = float(rng.exponential(1 / rate))
+    while s < t_end + 1.0:
+        dur = float(rng.uniform(0.5, 1.6))
+        amp = float(rng.uniform(0.15, 0.55)) * min(activity, 1.5)
+        bump = _bump(t, s, dur)
+        if rng.random() < 0.2:  # frown instead of a raise
+            out[:, 4] += 0.7 * amp * (1 + lr_bias) * bump
+            out[:, 5] += 0.7 * amp * (1 - lr_bias) * bump
+        else:
+            inner = float(rng.uniform(0.5, 1.0))
+            out[:, 2] += amp * inner * (1 + lr_bias) * bump
+            out[:, 3] += amp * inner * (1 - lr_bias) * bump
+            out[:, 6] += amp * (1 + lr_bias) * bump
+            out[:, 7] += amp * (1 - lr_bias) * bump
+        s += dur + float(rng.exponential(1 / rate))
+
+
+def _add_emphasis(out: F64, t: F64, energy: F64, rng: np.random.Generator,
+                  activity: float) -> None:
+    """Small raises on loud peaks (speech emphasis); at most one per 1.5 s."""
+    if energy.shape != t.shape:
+        raise ValueError(f"energy has shape {energy.shape}, frame_times {t.shape}")
+    if not np.any(energy > 0):
+        return
+    thresh = np.percentile(energy, 90)
+    last = -np.inf
+    for i in np.argsort(-energy):
+        if energy[i] < thresh:
+            break
+        if abs(t[i] - last) < 1.5 or rng.random() > 0.5:
+            continue
+        last = t[i]
+        bump = _bump(t, t[i] - 0.2, 0.6) * 0.25 * activity
+        out[:, [2, 3, 6, 7]] += bump[:, None]
+
+
+class UpperFaceModel:
+    """Landmark motion of blinks and brows: weights (T, 8) times a basis (8, 68, 3) in mm."""
+
+    def __init__(self, basis: NDArray[np.floating[Any]]) -> None:
+        b = np.asarray(basis, dtype=np.float32)
+        if b.shape != (len(UPPER_EXPRESSIONS), 68, 3):
+            raise WeightsError(f"Upper-face basis has shape {b.shape}, expected (8, 68, 3).")
+        self.basis = b
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> UpperFaceModel:
+        ckpt = load_checkpoint(path or DEFAULT_WEIGHTS, KIND)
+        if "basis" not in ckpt.state_dict:
+            raise WeightsError("Upper-face weights have no 'basis' tensor.")
+        return cls(ckpt.state_dict["basis"].numpy())
+
+    def to_checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
+        return Checkpoint(KIND, {"expressions": list(UPPER_EXPRESSIONS)},
+                          {"basis": torch.from_numpy(self.basis.copy())}, metadata or {})
+
+    def landmark_motion(self, frame_times: NDArray[np.floating[Any]], seed: int,
+                        **kw: Any) -> NDArray[np.float32]:
+        """(T, 68, 3) canonical-mm displacement; kw go to sample_upper_face_weights."""
+        w = sample_upper_face_weights(frame_times, seed, **kw)
+        return np.tensordot(w, self.basis, axes=1).astype(np.float32)

@@ -1,0 +1,28 @@
+"""`python -m blender_s2l.training <command>`: a thin dispatcher; each command lives in its own
+module and registers itself with an `add_parser(subparsers)` function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import S2LError
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .corpus import cli as corpus_cli
+
+    parser = argparse.ArgumentParser(prog="python -m blender_s2l.training")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (corpus_cli,):
+        module.add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except S2LError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

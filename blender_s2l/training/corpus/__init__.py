@@ -1,0 +1,1 @@
+"""Synthetic speech + face-motion corpus: TTS with phone timings, ICT expression targets."""

@@ -1,0 +1,178 @@
+"""Builds the corpus: plan (pure function of seed and index), render, augment, write, cache.
+
+Utterance i depends only on (seed, i), so any prefix of the corpus is reproducible and a
+re-run skips utterances already on disk. The manifest lists the shortest prefix of indices
+whose audio reaches the requested duration.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ...core.models.upper_face import sample_upper_face_weights
+from ..ict import load_ict
+from . import augment
+from .identity import sample_identity
+from .loudness import rms_at
+from .manifest import FRAME_RATE, MANIFEST, write_phones
+from .text import make_sentences
+from .visemes import phones_to_expression_weights, sample_style
+from .voices import VOICES, render
+
+N_IDENTITIES = 200
+HELDOUT_IDENTITIES = range(180, 200)
+HELDOUT_SHARE = 0.1
+SENTENCE_BLOCK = 100
+
+
+@cache
+def _sentence_block(seed: int, block: int) -> list[str]:
+    return make_sentences(SENTENCE_BLOCK, seed * 100003 + block)
+
+
+def plan(seed: int, index: int) -> dict[str, Any]:
+    """Everything random about utterance `index`, drawn from (seed, index) alone."""
+    rng = np.random.default_rng([seed, index])
+    heldout = bool(rng.random() < HELDOUT_SHARE)
+    pool = [v for v in VOICES if v.heldout == heldout]
+    voice = pool[int(rng.integers(len(pool)))]
+    if heldout:
+        ident = int(rng.choice(list(HELDOUT_IDENTITIES)))
+    else:
+        ident = int(rng.integers(0, HELDOUT_IDENTITIES.start))
+    return {
+        "id": f"u{seed:03d}_{index:06d}",
+        "index": index,
+        "seed": seed,
+        "voice": voice.name,
+        "engine": voice.engine,
+        "split": "heldout_voice" if heldout else "train",
+        "identity_heldout": heldout,
+        "identity_index": ident,
+        "text": _sentence_block(seed, index // SENTENCE_BLOCK)[index % SENTENCE_BLOCK],
+        "rate": float(rng.uniform(0.8, 1.25)),
+        "pitch": float(rng.uniform(0.85, 1.2)),
+        "style": sample_style(rng).to_dict(),
+        "upper_face": {"seed": int(rng.integers(2**31)),
+                       "blink_rate_per_min": float(rng.uniform(12, 22)),
+                       "brow_activity": float(rng.uniform(0.4, 1.5))},
+        "augmentation": augment.sample_params(rng),
+        "aug_seed": int(rng.integers(2**31)),
+    }
+
+
+def identity_weights(seed: int, index: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return sample_identity(load_ict(), np.random.default_rng([seed, 0x1D, index]))
+
+
+def _babble(clean: np.ndarray[Any, Any], rng: np.random.Generator) -> list[Any]:
+    """Babble without other files: reversed, re-pitched, shifted copies of the same voice."""
+    out = []
+    for _ in range(3):
+        f = float(rng.uniform(0.85, 1.15))
+        src = augment.speed_perturb(clean[::-1].copy(), augment.TARGET_SR, f)
+        out.append(np.roll(src, int(rng.integers(len(src)))))
+    return out
+
+
+def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
+    """Render one planned utterance into root/utts; returns its manifest record."""
+    from .tts_types import Voice  # noqa: F401  (keeps worker imports explicit)
+    from .visemes import Style
+    from .voices import voice_by_name
+
+    utts = root / "utts"
+    meta_path = utts / f"{p['id']}.json"
+    if meta_path.is_file():
+        rec: dict[str, Any] = json.loads(meta_path.read_text())
+        return rec
+    utts.mkdir(parents=True, exist_ok=True)
+    voice = voice_by_name(p["voice"])
+    r = render(p["text"], voice, p["rate"], p["pitch"])
+    sr = augment.TARGET_SR
+    clean = np.asarray(soxr.resample(r.audio, r.sample_rate, sr, quality="HQ"), dtype=np.float32)
+    speed = float(p["augmentation"].get("speed", 1.0))
+    clean = augment.speed_perturb(clean, sr, speed)
+    duration = len(clean) / sr
+    phones = [(s / speed, min(e / speed, duration), ph) for s, e, ph in r.phones
+              if s / speed < duration]
+    t = np.arange(int(np.ceil(duration * FRAME_RATE))) / FRAME_RATE
+    loud = rms_at(clean, sr, t)
+    expr = phones_to_expression_weights(phones, t, Style(**p["style"]), loud)
+    upper = sample_upper_face_weights(t, p["upper_face"]["seed"],
+                                      blink_rate_per_min=p["upper_face"]["blink_rate_per_min"],
+                                      brow_activity=p["upper_face"]["brow_activity"],
+                                      energy=loud)
+    arng = np.random.default_rng(p["aug_seed"])
+    babble = _babble(clean, arng) if p["augmentation"].get("noise", {}).get("kind") == "babble" \
+        else None
+    audio = augment.apply(clean, sr, p["augmentation"], arng, babble)
+    ident = identity_weights(p["seed"], p["identity_index"])
+    stem = p["id"]
+    sf.write(utts / f"{stem}.wav", audio, sr, subtype="PCM_16")
+    write_phones(utts / f"{stem}.phones.txt", phones)
+    np.savez_compressed(utts / f"{stem}.npz", expression=expr.astype(np.float16),
+                        upper_face=upper.astype(np.float16), identity=ident)
+    rec = dict(p)
+    rec.update({
+        "wav": f"utts/{stem}.wav", "phones": f"utts/{stem}.phones.txt",
+        "targets": f"utts/{stem}.npz", "duration": round(duration, 4), "sample_rate": sr,
+        "frame_rate": FRAME_RATE, "tts_settings": r.settings,
+    })
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rec, sort_keys=True))
+    tmp.replace(meta_path)
+    return rec
+
+
+def _build_one_args(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    return build_one(Path(args[0]), args[1])
+
+
+def build_corpus(
+    out: str | Path, seconds: float, seed: int = 0, jobs: int = 1,
+    progress: Callable[[str], None] | None = None, max_utterances: int | None = None,
+) -> list[dict[str, Any]]:
+    """Render utterances 0, 1, 2, ... until their audio reaches `seconds`; write manifest."""
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    load_ict()  # fail early with a clear message when the face pack is absent
+    records: list[dict[str, Any]] = []
+    total, index, t0 = 0.0, 0, time.time()
+    batch = max(4, 4 * jobs)
+    pool = ProcessPoolExecutor(jobs) if jobs > 1 else None
+    try:
+        while total < seconds and (max_utterances is None or index < max_utterances):
+            n = batch if max_utterances is None else min(batch, max_utterances - index)
+            args = [(str(root), plan(seed, i)) for i in range(index, index + n)]
+            index += n
+            done = list(pool.map(_build_one_args, args)) if pool else [
+                build_one(root, a[1]) for a in args]
+            for rec in done:
+                if total >= seconds:
+                    break
+                records.append(rec)
+                total += float(rec["duration"])
+            if progress:
+                progress(f"{len(records)} utterances, {total / 60:.1f} min of audio, "
+                         f"{time.time() - t0:.0f} s elapsed")
+    finally:
+        if pool:
+            pool.shutdown()
+    tmp = root / (MANIFEST + ".tmp")
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    tmp.replace(root / MANIFEST)
+    return records

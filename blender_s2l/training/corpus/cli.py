@@ -1,0 +1,30 @@
+"""`python -m blender_s2l.training corpus ...`: build (or extend) the synthetic corpus."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("corpus", help="render the synthetic TTS + ICT training corpus")
+    p.add_argument("--out", default="cache/corpus", help="corpus folder (cached, resumable)")
+    p.add_argument("--hours", type=float, default=3.0, help="hours of audio (default 3)")
+    p.add_argument("--minutes", type=float, default=None, help="overrides --hours")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="parallel render processes")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .build import build_corpus
+
+    seconds = args.minutes * 60 if args.minutes is not None else args.hours * 3600
+    t0 = time.time()
+    recs = build_corpus(args.out, seconds, seed=args.seed, jobs=args.jobs,
+                        progress=lambda m: print(m, flush=True))
+    audio = sum(r["duration"] for r in recs)
+    held = sum(1 for r in recs if r["split"] != "train")
+    print(f"corpus: {len(recs)} utterances ({held} held out), {audio / 60:.1f} min of audio "
+          f"in {time.time() - t0:.0f} s -> {args.out}")
+    return 0

@@ -1,0 +1,58 @@
+"""ARPAbet, the project's phone alphabet, and one mapping table per TTS engine.
+
+Every engine labels phones its own way; the corpus, the teacher and the evaluation all speak
+ARPAbet (39 phones, no stress) plus "sil", so the tables below are the only place that knows
+engine spellings.
+"""
+
+from __future__ import annotations
+
+import re
+
+ARPABET: tuple[str, ...] = (
+    "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH",
+    "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH",
+    "UW", "V", "W", "Y", "Z", "ZH",
+)
+SILENCE = "sil"
+SILENCE_LABELS = frozenset({"sil", "pau", "sp", "h#", "brth", "#", "_", ""})
+_ARPA_SET = frozenset(ARPABET)
+
+# CMU/radio phone sets used by flite and festival's US voices: ARPAbet in lower case plus a
+# few allophones that TIMIT-style sets keep apart.
+_CMU_EXTRA = {
+    "ax": "AH", "axr": "ER", "ix": "IH", "dx": "D", "el": "L", "em": "M", "en": "N",
+    "nx": "N", "hv": "HH", "ux": "UW", "q": "T",
+}
+FLITE: dict[str, str] = {p.lower(): p for p in ARPABET} | _CMU_EXTRA
+FESTIVAL: dict[str, str] = dict(FLITE)
+ENGINE_TABLES: dict[str, dict[str, str]] = {"flite": FLITE, "festival": FESTIVAL}
+
+_STRESS = re.compile(r"[012]$")
+
+
+def to_arpabet(label: str, engine: str | None = None) -> str:
+    """Map one phone label (engine spelling or ARPAbet with stress) to ARPAbet or 'sil'.
+
+    Raises KeyError for a label the table does not know, so a new engine cannot slip
+    unmapped phones into the corpus.
+    """
+    raw = label.strip()
+    if raw.lower() in SILENCE_LABELS:
+        return SILENCE
+    if engine is not None and engine in ENGINE_TABLES:
+        table = ENGINE_TABLES[engine]
+        if raw in table:
+            return table[raw]
+        if raw.lower() in table:
+            return table[raw.lower()]
+    base = _STRESS.sub("", raw).upper()
+    if base in _ARPA_SET:
+        return base
+    if base.lower() in FLITE:
+        return FLITE[base.lower()]
+    raise KeyError(f"unknown phone label {label!r} for engine {engine!r}")
+
+
+def is_silence(label: str) -> bool:
+    return label.strip().lower() in SILENCE_LABELS

@@ -1,0 +1,22 @@
+"""Builds core/weights/upper_face.pt: ICT's eye/brow shapes sampled at the 68 landmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.landmarks import JAW, MOUTH
+from ..core.models.checkpoint import Checkpoint
+from ..core.models.upper_face import UPPER_EXPRESSIONS, UpperFaceModel
+from .ict import ICTFace
+
+
+def build_upper_face_checkpoint(ict: ICTFace) -> Checkpoint:
+    """Mouth and jaw rows are zeroed so sampled blinks/brows can never move the lips."""
+    basis = np.stack([ict.expression_deltas[ict.expression_index(n)][ict.landmarks68]
+                      for n in UPPER_EXPRESSIONS]).astype(np.float32)
+    leak = float(np.abs(basis[:, np.concatenate([JAW, MOUTH])]).max())
+    basis[:, JAW] = 0.0
+    basis[:, MOUTH] = 0.0
+    meta = {"source": "ICT FaceKit expression shapes at landmarks68 (canonical mm)",
+            "zeroed_mouth_jaw_max_mm": round(leak, 4)}
+    return UpperFaceModel(basis).to_checkpoint(meta)
