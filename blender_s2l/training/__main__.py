@@ -11,10 +11,11 @@ from ..core.errors import S2LError
 
 def main(argv: list[str] | None = None) -> int:
     from .corpus import cli as corpus_cli
+    from .s2l import cli as s2l_cli
 
     parser = argparse.ArgumentParser(prog="python -m blender_s2l.training")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (corpus_cli,):
+    for module in (corpus_cli, s2l_cli):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     try:

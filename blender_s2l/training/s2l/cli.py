@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus.dataset import load_corpus
+    from ..corpus.manifest import load_corpus
 
     utts = load_corpus(args.corpus)
     t0 = time.monotonic()

@@ -45,18 +45,21 @@ def build_pairs(utterances: list[Any], cache_dir: Path) -> list[Pair]:
     deltas = landmark_deltas(load_ict())
     pairs: list[Pair] = []
     for utt in utterances:
-        key = hashlib.sha1(f"{utt.uid}:{FEATURE_VERSION}".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{utt.root}/{utt.id}:{FEATURE_VERSION}".encode()).hexdigest()[:16]
         path = cache_dir / f"{key}.npz"
         if path.is_file():
             z = np.load(path)
             mel, target = z["mel"], z["target"]
         else:
-            mel = features_for(utt.audio())
+            wav, sr = utt.audio()
+            if sr != audio_io.SAMPLE_RATE:
+                wav = audio_io.load_audio(wav, sr)
+            mel = features_for(wav)
             weights = np.asarray(utt.expression_weights, dtype=np.float32)
             target = np.tensordot(weights, deltas, axes=1).astype(np.float32)
             mel, target = _align(mel, target)
             np.savez(path, mel=mel, target=target)
-        pairs.append(Pair(str(utt.uid), str(utt.split), mel, target))
+        pairs.append(Pair(str(utt.id), str(utt.split), mel, target))
     return pairs
 
 
