@@ -1,0 +1,1 @@
+"""Everything that imports bpy: properties, panel, operators, strips, the bake itself."""

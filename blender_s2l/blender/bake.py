@@ -1,0 +1,362 @@
+"""The bake: gather inputs on the main thread, infer anywhere, write the take on the main thread.
+
+A take is shape keys named ``s2l.<take>.NNNN`` plus one action (slot of type KEY) that a
+dedicated NLA track ``s2l.<take>`` on the shape-key datablock plays. Key datablocks have a
+single active action, which stays the user's own: every take lives on its own NLA track, so
+takes coexist, the user's action and keys are never touched, and removing a take deletes
+exactly its keys, track and action. The object records what it owns in a custom property.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.bake_plan import KeyPlan, compact_plan, per_frame_plan
+from ..core.errors import BakeError, Cancelled
+from ..core.timing import strip_frames
+from . import names
+from .rna import Action, ActionSlot, Context, Mesh, Object
+from .storage import TakeRecord, read_takes, stored_landmarks, write_takes
+from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
+
+ProgressFn = Callable[[float], None]
+CancelFn = Callable[[], bool]
+MODES = ("COMPACT", "PER_FRAME")
+DEVICES = ("AUTO", "CPU", "CUDA")
+
+
+@dataclass
+class BakeParams:
+    """Everything the user chose; mirrors the operator's properties."""
+
+    object_name: str = ""
+    strip_name: str = ""
+    strip_scene: str = ""
+    mode: str = "COMPACT"
+    device: str = "AUTO"
+    seed: int = 0
+    take: str = ""
+    replace: bool = False
+    mouth_strength: float = 1.0
+    upper_face: bool = True
+    smoothing: float = 0.0
+    weights_dir: str = ""
+    tolerance_mm: float = 0.1
+
+
+@dataclass
+class BakeInputs:
+    """A snapshot of Blender data taken on the main thread; safe to hand to a worker."""
+
+    params: BakeParams
+    object_name: str
+    take: str
+    strip_name: str
+    vertices: NDArray[np.float64]
+    faces: NDArray[np.int64]
+    landmarks68: NDArray[np.int64] | None
+    audio: StripAudio
+    frames: NDArray[np.int64]
+    times: NDArray[np.float64]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_object(context: Context, object_name: str) -> Object:
+    if object_name:
+        obj = bpy.data.objects.get(object_name)
+        if obj is None:
+            raise BakeError(f"There is no object named '{object_name}'.")
+    else:
+        obj = context.active_object
+        if obj is None:
+            raise BakeError("No active object; select the head mesh to animate.")
+    return obj
+
+
+def check_object(obj: Object) -> None:
+    """Refuse objects whose shape keys the bake could not (or must not) change."""
+    if obj.type != "MESH":
+        raise BakeError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh; select a head mesh.")
+    if obj.mode == "EDIT" or obj.data.is_editmode:
+        raise BakeError(f"'{obj.name}' is in Edit Mode; switch to Object Mode to bake.")
+    key = obj.data.shape_keys
+    linked = [i for i in (obj, obj.data, key) if i is not None and (i.library or not i.is_editable)]
+    if linked:
+        raise BakeError(
+            f"'{obj.name}' uses linked library data that cannot be edited; make it local first."
+        )
+    if obj.data.users > 1:
+        raise BakeError(
+            f"The mesh of '{obj.name}' is shared by {obj.data.users} users; "
+            "make it single-user first."
+        )
+    if key is not None and key.animation_data is not None and key.animation_data.use_tweak_mode:
+        raise BakeError(f"The shape keys of '{obj.name}' are in NLA tweak mode; leave it first.")
+    if len(obj.data.vertices) == 0:
+        raise BakeError(f"The mesh '{obj.name}' has no vertices.")
+
+
+def neutral_vertices(obj: Object) -> NDArray[np.float64]:
+    """The rest shape: the reference shape key when there is one, else the mesh itself."""
+    mesh = obj.data
+    co = np.zeros(len(mesh.vertices) * 3, dtype=np.float32)
+    key = mesh.shape_keys
+    if key is not None and key.reference_key is not None:
+        key.reference_key.data.foreach_get("co", co)
+    else:
+        mesh.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3).astype(np.float64)
+
+
+def mesh_faces(mesh: Mesh) -> NDArray[np.int64]:
+    """Polygons as an (F, K) index array padded with -1 (read in bulk, no Python loop)."""
+    n = len(mesh.polygons)
+    if n == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    starts = np.zeros(n, dtype=np.int32)
+    totals = np.zeros(n, dtype=np.int32)
+    mesh.polygons.foreach_get("loop_start", starts)
+    mesh.polygons.foreach_get("loop_total", totals)
+    loops = np.zeros(len(mesh.loops), dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", loops)
+    width = int(totals.max())
+    cols = np.arange(width)
+    idx = starts[:, None] + cols[None, :]
+    valid = cols[None, :] < totals[:, None]
+    out = np.full((n, width), -1, dtype=np.int64)
+    out[valid] = loops[idx[valid]]
+    return out
+
+
+def gather(context: Context, params: BakeParams) -> BakeInputs:
+    """Check everything and copy what inference needs; raises S2LError with one sentence."""
+    if params.mode not in MODES:
+        raise BakeError(f"Unknown bake mode '{params.mode}'; use COMPACT or PER_FRAME.")
+    if params.device not in DEVICES:
+        raise BakeError(f"Unknown device '{params.device}'; use AUTO, CPU or CUDA.")
+    obj = resolve_object(context, params.object_name)
+    check_object(obj)
+    target_scene = context.scene
+    if target_scene is None:
+        raise BakeError("There is no active scene.")
+    seq_scene, strip = find_strip(context, params.strip_name, params.strip_scene)
+    take = names.check_take_name(params.take or names.take_from_label(strip.name))
+    if take in read_takes(obj) and not params.replace:
+        raise BakeError(
+            f"'{obj.name}' already has a take named '{take}'; tick Replace or pick another name."
+        )
+    check_strip(seq_scene, strip, target_scene)
+    frames, times = strip_frames(strip_timing(seq_scene, strip))
+    landmarks = stored_landmarks(obj)
+    audio = strip_audio(strip)
+    return BakeInputs(
+        params=params,
+        object_name=obj.name,
+        take=take,
+        strip_name=strip.name,
+        vertices=neutral_vertices(obj),
+        faces=mesh_faces(obj.data),
+        landmarks68=landmarks,
+        audio=audio,
+        frames=frames,
+        times=times,
+    )
+
+
+_ANIMATORS: dict[tuple[str, str], Any] = {}
+
+
+def load_animator(device: str, weights_dir: str) -> Any:
+    """One Animator per (device, weights) for the session: loading costs more than a short bake."""
+    from ..core.animate import Animator
+
+    cache_key = (device.lower(), weights_dir)
+    if cache_key not in _ANIMATORS:
+        _ANIMATORS[cache_key] = Animator.load(
+            device=device.lower(), weights_dir=weights_dir or None
+        )
+    return _ANIMATORS[cache_key]
+
+
+def forget_animators() -> None:
+    _ANIMATORS.clear()
+
+
+def infer(
+    inputs: BakeInputs, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+) -> KeyPlan:
+    """Audio + mesh -> key plan. Touches no Blender data, so it may run on a worker thread."""
+    p = inputs.params
+    anim = load_animator(p.device, p.weights_dir)
+    motion = anim.animate(
+        inputs.audio.path,
+        inputs.vertices,
+        inputs.faces,
+        landmarks68=inputs.landmarks68,
+        seed=p.seed,
+        frame_times=inputs.times,
+        upper_face=p.upper_face,
+        mouth_strength=p.mouth_strength,
+        smoothing=p.smoothing,
+        progress=(lambda f: progress(0.9 * f)) if progress else None,
+        cancel=cancel,
+    )
+    if cancel is not None and cancel():
+        raise Cancelled("The bake was cancelled; nothing was changed.")
+    frames = inputs.frames.astype(np.float64)
+    if p.mode == "PER_FRAME":
+        plan = per_frame_plan(motion, frames)
+    else:
+        plan = compact_plan(motion, frames, tolerance_mm=p.tolerance_mm)
+    if progress:
+        progress(1.0)
+    return plan
+
+
+_INTERPOLATION: Any = bpy.types.Keyframe.bl_rna.properties["interpolation"]
+_LINEAR = _INTERPOLATION.enum_items["LINEAR"].value
+
+
+def _channelbag(action: Action, slot: ActionSlot) -> Any:
+    layer = action.layers[0] if action.layers else action.layers.new("Layer")
+    strip = layer.strips[0] if layer.strips else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True)
+
+
+def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRecord:
+    """Write one take; on any failure everything written so far is removed again."""
+    if take in read_takes(obj):
+        remove_take(obj, take)
+    record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm)
+    created_basis = obj.data.shape_keys is None
+    try:
+        _write(obj, plan, record, created_basis)
+    except Exception:
+        _discard(obj, record)
+        if created_basis and obj.data.shape_keys is not None:
+            obj.shape_key_clear()
+        raise
+    takes = read_takes(obj)
+    takes[take] = record
+    write_takes(obj, takes)
+    if created_basis:
+        obj[names.BASIS_PROP] = True
+    return record
+
+
+def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) -> None:
+    if created_basis:
+        obj.shape_key_add(name="Basis", from_mix=False)
+    key = obj.data.shape_keys
+    ref = key.reference_key
+    n_vert = len(obj.data.vertices)
+    if plan.motion.n_vertices != n_vert:
+        raise BakeError(
+            f"The motion has {plan.motion.n_vertices} vertices but '{obj.name}' has {n_vert}."
+        )
+    ref_co = np.zeros(n_vert * 3, dtype=np.float32)
+    ref.data.foreach_get("co", ref_co)
+    active_index = obj.active_shape_key_index
+    for k in range(plan.n_shapes):
+        kb = obj.shape_key_add(name=names.key_name(record.take, k), from_mix=False)
+        record.keys.append(kb.name)
+        kb.relative_key = ref
+        lo, hi = plan.slider_range(k)
+        kb.slider_min, kb.slider_max = lo, hi
+        kb.value = 0.0
+        kb.data.foreach_set("co", ref_co + plan.shape_offsets(k).reshape(-1))
+    obj.active_shape_key_index = active_index
+
+    action = bpy.data.actions.new(names.action_name(obj.name, record.take))
+    record.action = action.name
+    slot = action.slots.new("KEY", key.name)
+    bag = _channelbag(action, slot)
+    first, last = np.inf, -np.inf
+    for k, name in enumerate(record.keys):
+        frames, values = plan.fcurve(k)
+        path = f'key_blocks["{name}"].value'
+        fc = bag.fcurves.new(path, group_name=names.track_name(record.take))
+        n = len(frames)
+        fc.keyframe_points.add(n)
+        co = np.empty(2 * n, dtype=np.float32)
+        co[0::2], co[1::2] = frames, values
+        fc.keyframe_points.foreach_set("co", co)
+        fc.keyframe_points.foreach_set("interpolation", np.full(n, _LINEAR, dtype=np.int32))
+        fc.update()
+        first, last = min(first, float(frames[0])), max(last, float(frames[-1]))
+    record.frame_start, record.frame_end = int(np.floor(first)), int(np.ceil(last))
+
+    anim = key.animation_data or key.animation_data_create()
+    track = anim.nla_tracks.new()
+    track.name = names.track_name(record.take)
+    record.track = track.name
+    nla = track.strips.new(record.track, record.frame_start, action)
+    if nla.action_slot != slot:
+        nla.action_slot = slot
+    nla.blend_type = "REPLACE"
+    nla.extrapolation = "HOLD"  # first/last keys are 0: the face is neutral outside the take
+    track.lock = True
+
+
+def _discard(obj: Object, record: TakeRecord) -> None:
+    key = obj.data.shape_keys
+    if key is not None and key.animation_data is not None:
+        track = key.animation_data.nla_tracks.get(record.track) if record.track else None
+        if track is not None:
+            key.animation_data.nla_tracks.remove(track)
+    action = bpy.data.actions.get(record.action) if record.action else None
+    if action is not None:
+        bpy.data.actions.remove(action)
+    if key is not None:
+        for name in record.keys:
+            kb = key.key_blocks.get(name)
+            if kb is not None:
+                obj.shape_key_remove(kb)
+
+
+def remove_take(obj: Object, take: str) -> None:
+    """Delete exactly what the take owns; drop the Basis too when the add-on made it."""
+    takes = read_takes(obj)
+    record = takes.pop(take, None)
+    if record is None:
+        raise BakeError(f"'{obj.name}' has no take named '{take}'.")
+    _discard(obj, record)
+    write_takes(obj, takes)
+    key = obj.data.shape_keys
+    if not takes and obj.get(names.BASIS_PROP):
+        del obj[names.BASIS_PROP]
+        only_basis = key is not None and len(key.key_blocks) == 1
+        if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
+            obj.shape_key_clear()
+
+
+def run_sync(
+    context: Context,
+    params: BakeParams,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> TakeRecord:
+    """Gather, infer and write in the calling (main) thread: background mode and batch."""
+    inputs = gather(context, params)
+    try:
+        plan = infer(inputs, progress, cancel)
+    finally:
+        inputs.audio.cleanup()
+    return finish(inputs, plan)
+
+
+def finish(inputs: BakeInputs, plan: KeyPlan) -> TakeRecord:
+    """Main-thread half: re-find the object (data may have changed) and write the take."""
+    obj = bpy.data.objects.get(inputs.object_name)
+    if obj is None:
+        raise BakeError(f"The object '{inputs.object_name}' was removed during the bake.")
+    check_object(obj)
+    if len(obj.data.vertices) != inputs.vertices.shape[0]:
+        raise BakeError(f"The mesh '{obj.name}' changed during the bake; bake again.")
+    return write_take(obj, plan, inputs.take, inputs.strip_name)

@@ -1,0 +1,89 @@
+"""A bake's inference on a worker thread; the main thread polls it from a modal timer.
+
+Only `bake.infer` runs on the worker and it never touches Blender data. At most one job runs
+at a time (the models are used sequentially), which is also how a second start is refused.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..core.bake_plan import KeyPlan
+from ..core.errors import BakeError, Cancelled, S2LError
+from . import bake
+
+_ACTIVE: BakeJob | None = None
+_LOCK = threading.Lock()
+
+
+class BakeJob:
+    def __init__(self, inputs: bake.BakeInputs) -> None:
+        self.inputs = inputs
+        self.progress = 0.0
+        self.plan: KeyPlan | None = None
+        self.error: S2LError | None = None
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="s2l-bake", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.plan = bake.infer(self.inputs, self._set_progress, self._cancel.is_set)
+        except S2LError as exc:
+            self.error = exc
+        except Exception as exc:
+            self.error = BakeError(f"The bake failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.inputs.audio.cleanup()
+
+    def _set_progress(self, value: float) -> None:
+        self.progress = value
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self, wait: float = 30.0) -> None:
+        self._cancel.set()
+        self._thread.join(wait)
+        if isinstance(self.error, Cancelled) or self.error is None:
+            self.error = Cancelled("The bake was cancelled; nothing was changed.")
+        self.plan = None
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+def active() -> BakeJob | None:
+    """The job started last until its operator has written (or dropped) its result."""
+    return _ACTIVE
+
+
+def start(inputs: bake.BakeInputs) -> BakeJob:
+    """Start a job, refusing while another one runs."""
+    global _ACTIVE
+    with _LOCK:
+        if active() is not None:
+            inputs.audio.cleanup()
+            raise BakeError("A bake is already running; wait for it to finish or press Esc.")
+        job = BakeJob(inputs)
+        _ACTIVE = job
+        job._thread.start()
+        return job
+
+
+def release(job: BakeJob) -> None:
+    global _ACTIVE
+    with _LOCK:
+        if _ACTIVE is job:
+            _ACTIVE = None
+
+
+def cancel_all() -> None:
+    job = _ACTIVE
+    if job is not None:
+        job.cancel()
+        release(job)

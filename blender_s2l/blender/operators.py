@@ -1,0 +1,177 @@
+"""Operators: s2l.bake (modal with a worker thread; synchronous in background) and s2l.remove_take.
+
+Every failure is one sentence through self.report and {'CANCELLED'}; nothing is written until
+inference has finished, so an error or Esc leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from ..core.errors import S2LError
+from . import bake, job
+from .prefs import DEVICE_ITEMS, MODE_ITEMS, get_prefs
+from .rna import Context, OpResult
+
+STATUS = "Lip Sync: baking {pct:.0f}%  (Esc to cancel)"
+
+
+def params_from(op: Any, context: Context) -> bake.BakeParams:
+    """Operator properties -> BakeParams; unset mode/device fall back to the preferences."""
+    prefs = get_prefs(context)
+    return bake.BakeParams(
+        object_name=op.object_name,
+        strip_name=op.strip_name,
+        strip_scene=op.strip_scene,
+        mode=op.mode if op.properties.is_property_set("mode") else prefs.default_mode,
+        device=op.device if op.properties.is_property_set("device") else prefs.device,
+        seed=op.seed,
+        take=op.take,
+        replace=op.replace,
+        mouth_strength=op.mouth_strength,
+        upper_face=op.upper_face,
+        smoothing=op.smoothing,
+        weights_dir=op.weights_dir or prefs.weights_dir,
+    )
+
+
+class S2L_OT_bake(bpy.types.Operator):
+    """Bake lip-sync shape keys for a head mesh from a sound strip"""
+
+    bl_idname = "s2l.bake"
+    bl_label = "Bake Lip Sync"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    strip_name: bpy.props.StringProperty(name="Strip", default="")  # type: ignore[valid-type]
+    strip_scene: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Strip Scene", default="", description="Scene holding the strip; empty searches"
+    )
+    mode: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Mode", items=MODE_ITEMS, default="COMPACT"
+    )
+    device: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Device", items=DEVICE_ITEMS, default="AUTO"
+    )
+    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)  # type: ignore[valid-type]
+    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
+    replace: bpy.props.BoolProperty(name="Replace", default=False)  # type: ignore[valid-type]
+    mouth_strength: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Mouth Strength", default=1.0, min=0.0, max=3.0
+    )
+    upper_face: bpy.props.BoolProperty(name="Upper Face", default=True)  # type: ignore[valid-type]
+    smoothing: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Smoothing", default=0.0, min=0.0, max=1.0
+    )
+    weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Weights Folder", default="", subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"}
+    )
+
+    _job: job.BakeJob | None = None
+    _timer: Any = None
+
+    def execute(self, context: Context) -> OpResult:
+        if job.active() is not None:
+            self.report({"ERROR"}, "A bake is already running; wait for it to finish or press Esc.")
+            return {"CANCELLED"}
+        try:
+            record = bake.run_sync(context, params_from(self, context))
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._report_done(record)
+        return {"FINISHED"}
+
+    def invoke(self, context: Context, event: Any) -> OpResult:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            inputs = bake.gather(context, params_from(self, context))
+            self._job = job.start(inputs)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0, 100)
+        context.workspace.status_text_set(STATUS.format(pct=0))
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Context, event: Any) -> OpResult:
+        running = self._job
+        if running is None:
+            return {"CANCELLED"}
+        if event.type == "ESC" and event.value == "PRESS":
+            running.cancel()
+            self._end(context)
+            self.report({"INFO"}, "Lip-sync bake cancelled; nothing was changed.")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        context.window_manager.progress_update(int(running.progress * 100))
+        context.workspace.status_text_set(STATUS.format(pct=running.progress * 100))
+        if not running.done:
+            return {"PASS_THROUGH"}
+        self._end(context)
+        if running.error is not None or running.plan is None:
+            self.report({"ERROR"}, str(running.error or "The bake produced no result."))
+            return {"CANCELLED"}
+        try:
+            record = bake.finish(running.inputs, running.plan)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._report_done(record)
+        return {"FINISHED"}
+
+    def cancel(self, context: Context) -> None:
+        """Blender calls this when the modal operator is killed (file load, window closed)."""
+        if self._job is not None:
+            self._job.cancel()
+        self._end(context)
+
+    def _end(self, context: Context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        if self._job is not None:
+            job.release(self._job)
+        for area in context.screen.areas if context.screen else []:
+            area.tag_redraw()
+
+    def _report_done(self, record: Any) -> None:
+        detail = f", max error {record.max_error_mm:.3f} mm" if record.mode == "COMPACT" else ""
+        self.report(
+            {"INFO"},
+            f"Baked take '{record.take}': {len(record.keys)} shape keys, frames "
+            f"{record.frame_start + 1}-{record.frame_end - 1}{detail}.",
+        )
+
+
+class S2L_OT_remove_take(bpy.types.Operator):
+    """Remove a lip-sync take: its shape keys, NLA track and action"""
+
+    bl_idname = "s2l.remove_take"
+    bl_label = "Remove Take"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> OpResult:
+        try:
+            obj = bake.resolve_object(context, self.object_name)
+            bake.check_object(obj)
+            bake.remove_take(obj, self.take)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Removed take '{self.take}' from '{obj.name}'.")
+        return {"FINISHED"}

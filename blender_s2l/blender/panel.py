@@ -1,0 +1,98 @@
+"""Sidebar panel: View3D > N > Lip Sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from ..core.errors import S2LError
+from . import bake, job
+from .props import split_strip_id
+from .rna import Context, Object
+from .storage import read_takes
+from .strips import find_strip
+
+
+def target_object(context: Context) -> Object | None:
+    settings = context.scene.s2l
+    return settings.target or context.active_object
+
+
+def bake_blocker(context: Context) -> str | None:
+    """Why Bake is disabled right now, in one sentence; None when it can run (cheap checks)."""
+    if job.active() is not None:
+        return "A bake is running (Esc cancels it)."
+    obj = target_object(context)
+    if obj is None:
+        return "Select a head mesh."
+    try:
+        bake.check_object(obj)
+        scene_name, strip_name = split_strip_id(context.scene.s2l.strip)
+        find_strip(context, strip_name, scene_name)
+    except S2LError as exc:
+        return str(exc)
+    return None
+
+
+class VIEW3D_PT_s2l(bpy.types.Panel):
+    bl_label = "Lip Sync"
+    bl_idname = "VIEW3D_PT_s2l"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+
+    def draw(self, context: Context) -> None:
+        layout: Any = self.layout
+        settings = context.scene.s2l
+        obj = target_object(context)
+        col = layout.column()
+        col.prop(settings, "target", text="Head")
+        if settings.target is None and obj is not None:
+            col.label(text=f"Using active object: {obj.name}", icon="INFO")
+        col.prop(settings, "strip", text="Sound")
+        col.separator()
+        col.prop(settings, "device")
+        col.prop(settings, "mode")
+        col.prop(settings, "mouth_strength")
+        row = col.row(align=True)
+        row.prop(settings, "upper_face")
+        sub = row.row()
+        sub.enabled = settings.upper_face
+        sub.prop(settings, "seed")
+        col.prop(settings, "smoothing")
+        row = col.row(align=True)
+        row.prop(settings, "take")
+        row.prop(settings, "replace", toggle=True)
+
+        running = job.active()
+        if running is not None:
+            layout.label(text=f"Baking... {running.progress * 100:.0f}% (Esc cancels)", icon="TIME")
+        blocker = bake_blocker(context)
+        row = layout.row()
+        row.scale_y = 1.4
+        row.enabled = blocker is None
+        op = row.operator("s2l.bake", icon="REC")
+        if blocker is not None:
+            layout.label(text=blocker, icon="ERROR")
+        elif obj is not None:
+            scene_name, strip_name = split_strip_id(settings.strip)
+            op.object_name = obj.name
+            op.strip_name, op.strip_scene = strip_name, scene_name
+            op.seed, op.take, op.replace = settings.seed, settings.take, settings.replace
+            op.mouth_strength, op.upper_face = settings.mouth_strength, settings.upper_face
+            op.smoothing = settings.smoothing
+            if settings.mode != "PREFS":
+                op.mode = settings.mode
+            if settings.device != "PREFS":
+                op.device = settings.device
+
+        if obj is not None and obj.type == "MESH":
+            takes = read_takes(obj)
+            box = layout.box()
+            box.label(text=f"Takes on {obj.name}" if takes else "No takes yet")
+            for name, rec in takes.items():
+                row = box.row(align=True)
+                row.label(text=f"{name}  ({rec.mode.lower()}, {rec.strip})")
+                rm = row.operator("s2l.remove_take", text="", icon="X")
+                rm.object_name, rm.take = obj.name, name

@@ -1,0 +1,44 @@
+"""register()/unregister(): repeatable, and a running bake is cancelled on unregister/file load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from . import job
+from .operators import S2L_OT_bake, S2L_OT_remove_take
+from .panel import VIEW3D_PT_s2l
+from .prefs import S2LPreferences
+from .props import S2LSettings
+
+CLASSES: tuple[Any, ...] = (
+    S2LPreferences, S2LSettings, S2L_OT_bake, S2L_OT_remove_take, VIEW3D_PT_s2l,
+)
+
+
+def _cancel_on_load_impl(*_args: Any) -> None:
+    job.cancel_all()
+
+
+_cancel_on_load: Any = bpy.app.handlers.persistent(_cancel_on_load_impl)
+_POINTER: Any = bpy.props.PointerProperty
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    setattr(bpy.types.Scene, "s2l", _POINTER(type=S2LSettings))  # noqa: B010
+    if _cancel_on_load not in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.append(_cancel_on_load)
+
+
+def unregister() -> None:
+    job.cancel_all()
+    if _cancel_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_cancel_on_load)
+    if hasattr(bpy.types.Scene, "s2l"):
+        del bpy.types.Scene.s2l
+    for cls in reversed(CLASSES):
+        if getattr(cls, "is_registered", False):
+            bpy.utils.unregister_class(cls)

@@ -1,0 +1,141 @@
+"""Sound strips: which ones the user can pick, where their audio is, and their timing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from ..core.errors import AudioError, BakeError
+from ..core.timing import StripTiming, scene_fps
+from .rna import Context, Scene, Strip
+
+SEP = "\t"  # separates scene and strip name in the panel's enum identifiers
+
+
+@dataclass
+class StripAudio:
+    """A readable audio file for a strip; `temporary` files are deleted after the bake."""
+
+    path: str
+    temporary: bool = False
+
+    def cleanup(self) -> None:
+        if self.temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def candidate_scenes(context: Context) -> list[Scene]:
+    """The active scene, then the workspace's sequencer scene (Blender 5) when it differs."""
+    scenes: list[Scene] = []
+    if context.scene is not None:
+        scenes.append(context.scene)
+    workspace = getattr(context, "workspace", None)
+    seq_scene = getattr(workspace, "sequencer_scene", None) if workspace else None
+    if seq_scene is not None and seq_scene not in scenes:
+        scenes.append(seq_scene)
+    return scenes
+
+
+def scene_sound_strips(scene: Scene) -> list[Strip]:
+    ed = scene.sequence_editor
+    if ed is None:
+        return []
+    return [s for s in ed.strips_all if s.type == "SOUND"]
+
+
+def sound_strips(context: Context) -> list[tuple[Scene, Strip]]:
+    return [(sc, s) for sc in candidate_scenes(context) for s in scene_sound_strips(sc)]
+
+
+def find_strip(
+    context: Context, strip_name: str, scene_name: str = ""
+) -> tuple[Scene, Strip]:
+    """The named sound strip; with no name, the selected one or else the first one."""
+    found = sound_strips(context)
+    if scene_name:
+        found = [(sc, s) for sc, s in found if sc.name == scene_name]
+    if not found:
+        where = f"scene '{scene_name}'" if scene_name else "the scene's sequencer"
+        raise BakeError(f"There are no sound strips in {where}; add the voice as a sound strip.")
+    if not strip_name:
+        selected = [(sc, s) for sc, s in found if s.select]
+        return (selected or found)[0]
+    for sc, s in found:
+        if s.name == strip_name:
+            return sc, s
+    raise BakeError(f"There is no sound strip named '{strip_name}'.")
+
+
+def strip_muted(scene: Scene, strip: Strip) -> bool:
+    if strip.mute:
+        return True
+    channels = getattr(scene.sequence_editor, "channels", None)
+    if channels is not None and 0 < strip.channel < len(channels):
+        return bool(channels[strip.channel].mute)
+    return False
+
+
+def strip_timing(scene: Scene, strip: Strip) -> StripTiming:
+    """The strip's placement in frames plus the scene's exact frame rate."""
+    return StripTiming(
+        frame_start=float(strip.frame_start),
+        frame_final_start=int(strip.frame_final_start),
+        frame_final_end=int(strip.frame_final_end),
+        animation_offset_start=int(getattr(strip, "animation_offset_start", 0)),
+        sound_offset=float(getattr(strip, "sound_offset", 0.0)),
+        fps=scene_fps(scene.render.fps, scene.render.fps_base),
+    )
+
+
+def check_strip(
+    scene: Scene, strip: Strip, target_scene: Scene
+) -> None:
+    """Reject strips whose timing or sound the bake could not follow, one sentence each."""
+    if strip_muted(scene, strip):
+        raise BakeError(f"The sound strip '{strip.name}' is muted; unmute it to bake it.")
+    if strip.sound is None:
+        raise BakeError(f"The sound strip '{strip.name}' has no sound data.")
+    if len(strip.retiming_keys) > 0:
+        raise BakeError(
+            f"The sound strip '{strip.name}' is retimed (speed changed); reset its speed first."
+        )
+    if scene != target_scene:
+        a = scene_fps(scene.render.fps, scene.render.fps_base)
+        b = scene_fps(target_scene.render.fps, target_scene.render.fps_base)
+        if abs(a - b) > 1e-9:
+            raise BakeError(
+                f"The sequencer scene '{scene.name}' runs at {a:.3f} fps but '{target_scene.name}' "
+                f"at {b:.3f} fps; give them the same frame rate."
+            )
+    first, last = int(strip.frame_final_start), int(strip.frame_final_end) - 1
+    if first < target_scene.frame_start or last > target_scene.frame_end:
+        raise BakeError(
+            f"The sound strip '{strip.name}' (frames {first}-{last}) runs outside the scene's "
+            f"frame range {target_scene.frame_start}-{target_scene.frame_end}; "
+            "extend the scene or trim the strip."
+        )
+
+
+def strip_audio(strip: Strip) -> StripAudio:
+    """A path the core can decode: the sound's file, or a temporary copy of a packed sound."""
+    sound = strip.sound
+    if sound is None:
+        raise BakeError(f"The sound strip '{strip.name}' has no sound data.")
+    suffix = Path(sound.filepath).suffix or ".wav"
+    if sound.packed_file is not None:
+        fd, tmp = tempfile.mkstemp(prefix="s2l_packed_", suffix=suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(bytes(sound.packed_file.data))
+        return StripAudio(tmp, temporary=True)
+    path = bpy.path.abspath(sound.filepath, library=sound.library)
+    if not path or not os.path.isfile(path):
+        raise AudioError(
+            f"The sound file of strip '{strip.name}' is missing: {path or '(no path)'}."
+        )
+    return StripAudio(path)
