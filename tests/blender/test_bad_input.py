@@ -1,0 +1,160 @@
+"""Each bad input gets one clear sentence and leaves the file exactly as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from conftest import bpy, grid_head, submodule
+from fake_animator import FakeAnimator
+from test_bake import snapshot, voice_scene
+
+
+@pytest.fixture
+def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(installed)
+    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
+    return anim
+
+
+def refused(match: str, **kw: Any) -> None:
+    before = snapshot()
+    with pytest.raises(RuntimeError, match=match):
+        bpy.ops.s2l.bake(**kw)
+    assert snapshot() == before
+
+
+def no_active(tmp: Path) -> None:
+    voice_scene(tmp)
+    grid_head().select_set(False)
+    bpy.context.view_layer.objects.active = None
+
+
+def camera(tmp: Path) -> None:
+    voice_scene(tmp)
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    bpy.context.scene.collection.objects.link(cam)
+    bpy.context.view_layer.objects.active = cam
+
+
+def edit_mode(tmp: Path) -> None:
+    voice_scene(tmp)
+    grid_head()
+    bpy.ops.object.mode_set(mode="EDIT")
+
+
+def no_sequencer(tmp: Path) -> None:
+    grid_head()
+
+
+def no_sound_strips(tmp: Path) -> None:
+    bpy.context.scene.sequence_editor_create()
+    grid_head()
+
+
+def missing_file(tmp: Path) -> None:
+    voice_scene(tmp)
+    (tmp / "voice.wav").unlink()
+    grid_head()
+
+
+def muted(tmp: Path) -> None:
+    _, strip = voice_scene(tmp)
+    strip.mute = True
+    grid_head()
+
+
+def longer_than_scene(tmp: Path) -> None:
+    voice_scene(tmp, seconds=4.0, frame_end=60)
+    grid_head()
+
+
+def bad_take_name(tmp: Path) -> None:
+    voice_scene(tmp)
+    grid_head()
+
+
+CASES: list[tuple[Callable[[Path], None], str, dict[str, Any]]] = [
+    (no_active, "No active object", {}),
+    (camera, "not a mesh", {}),
+    (edit_mode, "Edit Mode", {}),
+    (no_sequencer, "no sound strips", {}),
+    (no_sound_strips, "no sound strips", {}),
+    (missing_file, "sound file of strip 'Voice' is missing", {}),
+    (muted, "is muted", {}),
+    (longer_than_scene, "runs outside the scene's frame range", {}),
+    (bad_take_name, "may only use letters", {"take": 'x"]'}),
+]
+
+
+@pytest.mark.parametrize(("setup", "match", "kw"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_bad_input_is_refused(
+    fake: FakeAnimator, tmp_path: Path, setup: Callable[[Path], None], match: str,
+    kw: dict[str, Any],
+) -> None:
+    setup(tmp_path)
+    refused(match, **kw)
+    assert fake.calls == []  # refused before any inference
+
+
+def test_unknown_strip_and_object_names(fake: FakeAnimator, tmp_path: Path) -> None:
+    voice_scene(tmp_path)
+    grid_head()
+    refused("no sound strip named 'Nope'", strip_name="Nope")
+    refused("no object named 'Nope'", object_name="Nope")
+
+
+def test_existing_take_with_the_same_name(fake: FakeAnimator, tmp_path: Path) -> None:
+    voice_scene(tmp_path)
+    grid_head()
+    assert bpy.ops.s2l.bake(take="T") == {"FINISHED"}
+    refused("already has a take named 'T'", take="T")
+
+
+def test_linked_library_data(fake: FakeAnimator, tmp_path: Path) -> None:
+    grid_head("LibHead")
+    lib = tmp_path / "lib.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(lib))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    voice_scene(tmp_path)
+    with bpy.data.libraries.load(str(lib), link=True) as (_src, dst):
+        dst.objects = ["LibHead"]
+    obj = dst.objects[0]
+    bpy.context.scene.collection.objects.link(obj)
+    assert obj.library is not None
+    refused("linked library data", object_name="LibHead")
+
+
+def test_silent_failure_inside_inference_is_reported(
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    voice_scene(tmp_path)
+    grid_head()
+    errors = fake.errors
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise errors.WeightsError("The s2l weights are missing: /x/s2l.pt does not exist.")
+
+    monkeypatch.setattr(fake, "animate", broken)
+    refused("weights are missing")
+
+
+def test_write_failure_rolls_back(fake: FakeAnimator, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    voice_scene(tmp_path)
+    grid_head()
+    pkg_bake = submodule(__import__("sys").modules[fake.errors.__name__.rsplit(".core", 1)[0]],
+                         "blender.bake")
+    original = pkg_bake._write
+
+    def half_then_fail(obj: Any, plan: Any, record: Any, created: bool) -> None:
+        original(obj, plan, record, created)
+        raise fake.errors.BakeError("Simulated failure after writing.")
+
+    monkeypatch.setattr(pkg_bake, "_write", half_then_fail)
+    refused("Simulated failure")
+
