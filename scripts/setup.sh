@@ -22,6 +22,5 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages (first run takes a few minutes)"
   .venv/bin/pip install -q -r requirements.txt
-  .venv/bin/pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
