@@ -1,0 +1,221 @@
+"""Bake lip sync from the command line, in Blender or with the bpy module.
+
+    blender -b scene.blend --python <extension dir>/batch.py -- --object Head --strip Voice \
+        --out baked.blend
+    python -m blender_s2l.batch scene.blend --object Head --audio voice.wav --out baked.blend
+    python -m blender_s2l.batch scene.blend --jobs manifest.csv
+
+A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
+mode, seed, device. Every job starts from the freshly opened scene; a failing job prints one
+line with its reason and the others go on; the exit code is 1 when any job failed, 2 on bad
+command-line usage, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from blender_s2l.batch import main as _main
+
+    sys.exit(_main())
+
+from .core.errors import BakeError, S2LError
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+@dataclass(frozen=True)
+class Job:
+    object: str
+    out: str
+    scene_file: str = ""
+    strip: str = ""
+    audio: str = ""
+    take: str = ""
+    mode: str = "COMPACT"
+    seed: int = 0
+    device: str = "AUTO"
+    replace: bool = False
+    mouth_strength: float = 1.0
+    upper_face: bool = True
+    smoothing: float = 0.0
+    weights: str = ""
+    frame_start: int | None = None
+    label: str = ""
+
+
+def _argv() -> list[str]:
+    """Arguments after `--` inside Blender, the usual ones otherwise."""
+    if "--" in sys.argv:
+        return sys.argv[sys.argv.index("--") + 1 :]
+    return sys.argv[1:]
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="blender_s2l.batch", description="Bake lip sync in batch.")
+    ap.add_argument("scene", nargs="?", default="", help=".blend to open (default: the open one)")
+    ap.add_argument("--object", default="", help="mesh object to animate")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--strip", default="", help="sound strip already in the scene")
+    src.add_argument("--audio", default="", help="sound file to add as a new strip")
+    ap.add_argument("--frame-start", type=int, default=None, help="where --audio starts")
+    ap.add_argument("--out", default="", help=".blend to write")
+    ap.add_argument("--jobs", default="", help="CSV manifest: object,strip|audio,out[,...]")
+    ap.add_argument("--take", default="")
+    ap.add_argument("--replace", action="store_true", help="replace a take of the same name")
+    ap.add_argument("--mode", default="COMPACT", type=str.upper, choices=["COMPACT", "PER_FRAME"])
+    ap.add_argument("--device", default="AUTO", type=str.upper, choices=["AUTO", "CPU", "CUDA"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mouth-strength", type=float, default=1.0)
+    ap.add_argument("--no-upper-face", action="store_true")
+    ap.add_argument("--smoothing", type=float, default=0.0)
+    ap.add_argument("--weights", default="", help="folder with the model files")
+    ap.add_argument("--keypoints", default="", help="(reserved) JSON key points for fitting")
+    return ap
+
+
+def jobs_from_args(args: argparse.Namespace) -> list[Job]:
+    base = Job(
+        object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
+        audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
+        replace=args.replace, mouth_strength=args.mouth_strength,
+        upper_face=not args.no_upper_face, smoothing=args.smoothing, weights=args.weights,
+        frame_start=args.frame_start,
+    )
+    if not args.jobs:
+        if not args.object or not args.out:
+            raise BakeError("Give --object and --out (or --jobs manifest.csv).")
+        return [replace(base, label="job 1")]
+    return read_manifest(Path(args.jobs), base)
+
+
+def read_manifest(path: Path, base: Job) -> list[Job]:
+    if not path.is_file():
+        raise BakeError(f"The jobs manifest {path} does not exist.")
+    jobs = []
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise BakeError(f"The jobs manifest {path} has no job lines under its header.")
+    for n, row in enumerate(rows, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        audio = row.get("audio", "")
+        if audio and not Path(audio).is_absolute():
+            audio = str((path.parent / audio).resolve())
+        out = row.get("out", "")
+        if out and not Path(out).is_absolute():
+            out = str((path.parent / out).resolve())
+        scene = row.get("scene", "") or base.scene_file
+        jobs.append(replace(
+            base, object=row.get("object", ""), out=out, strip=row.get("strip", ""),
+            audio=audio, scene_file=scene, take=row.get("take", "") or base.take,
+            mode=(row.get("mode", "") or base.mode).upper(),
+            seed=int(row["seed"]) if row.get("seed") else base.seed,
+            device=(row.get("device", "") or base.device).upper(), label=f"line {n}",
+        ))
+    return jobs
+
+
+def open_scene(path: str) -> None:
+    import bpy
+
+    if path:
+        if not Path(path).is_file():
+            raise BakeError(f"The scene file {path} does not exist.")
+        bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()))
+
+
+def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
+    """Add the sound as a strip (extending the scene to fit it) and return the strip's name."""
+    import bpy
+
+    path = Path(audio)
+    if not path.is_file():
+        raise BakeError(f"The audio file {audio} does not exist.")
+    scene: Any = bpy.context.scene
+    if scene is None:
+        raise BakeError("The file has no scene to add the sound to.")
+    ed = scene.sequence_editor or scene.sequence_editor_create()
+    used = {s.channel for s in ed.strips_all}
+    channel = next(c for c in range(1, 129) if c not in used)
+    start = scene.frame_start if frame_start is None else frame_start
+    strip = ed.strips.new_sound(name or path.stem, str(path.resolve()), channel, start)
+    if strip.frame_final_end - 1 > scene.frame_end:
+        scene.frame_end = strip.frame_final_end - 1
+    return str(strip.name)
+
+
+def run_job(job: Job) -> str:
+    """Open, bake, save; returns a one-line summary or raises S2LError."""
+    import bpy
+
+    from .blender import bake
+    from .blender.names import take_from_label
+
+    if not job.object or not job.out:
+        raise BakeError("The job needs an object and an output file.")
+    if not (job.strip or job.audio):
+        raise BakeError("The job needs a strip name or an audio file.")
+    open_scene(job.scene_file)
+    strip = job.strip
+    if job.audio:
+        strip = add_audio_strip(job.audio, job.frame_start, job.take or Path(job.audio).stem)
+    params = bake.BakeParams(
+        object_name=job.object, strip_name=strip, mode=job.mode, device=job.device,
+        seed=job.seed, take=job.take or take_from_label(strip), replace=job.replace,
+        mouth_strength=job.mouth_strength, upper_face=job.upper_face, smoothing=job.smoothing,
+        weights_dir=job.weights,
+    )
+    record = bake.run_sync(bpy.context, params)
+    out = Path(job.out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+    return (
+        f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
+        f"frames {record.frame_start + 1}-{record.frame_end - 1} -> {out}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
+    try:
+        args = ap.parse_args(_argv() if argv is None else argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else 0
+    try:
+        jobs = jobs_from_args(args)
+    except S2LError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    import bpy
+
+    opened = bpy.data.filepath  # `blender -b scene.blend`: every job starts from this file
+    jobs = [job if job.scene_file or not opened else replace(job, scene_file=opened)
+            for job in jobs]
+    failed = 0
+    for job in jobs:
+        t0 = time.perf_counter()
+        try:
+            summary = run_job(job)
+            print(f"ok   {job.label}: {summary} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        except S2LError as exc:
+            failed += 1
+            print(f"FAIL {job.label}: {exc}", flush=True)
+        except Exception as exc:  # one broken job must not stop the others
+            failed += 1
+            print(f"FAIL {job.label}: unexpected {type(exc).__name__}: {exc}", flush=True)
+    if len(jobs) > 1:
+        print(f"summary: {len(jobs) - failed} of {len(jobs)} jobs baked, {failed} failed")
+    return EXIT_FAILED if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""batch.py: single jobs, --audio, a --jobs manifest with failures, and usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, bpy, grid_head, write_wav
+from fake_animator import FakeAnimator
+from test_bake import voice_scene
+
+import blender_s2l
+from blender_s2l import batch
+from blender_s2l.blender import bake as checkout_bake
+from blender_s2l.blender.storage import read_takes
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(blender_s2l)
+    monkeypatch.setattr(checkout_bake, "load_animator", lambda *a: anim)
+    return anim
+
+
+def scene_file(tmp_path: Path, with_strip: bool = True) -> Path:
+    if with_strip:
+        voice_scene(tmp_path)
+    grid_head()
+    path = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+def takes_in(path: Path) -> dict[str, Any]:
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    return read_takes(bpy.data.objects["Head"])
+
+
+def test_strip_job(fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scene = scene_file(tmp_path)
+    out = tmp_path / "out" / "baked.blend"
+    rc = batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
+                     "--mode", "per_frame"])
+    assert rc == 0, capsys.readouterr()
+    assert "ok   job 1: Voice" in capsys.readouterr().out
+    assert takes_in(out)["Voice"].mode == "PER_FRAME"
+
+
+def test_audio_job_adds_the_strip_and_extends_the_scene(fake: FakeAnimator, tmp_path: Path) -> None:
+    scene = scene_file(tmp_path, with_strip=False)
+    wav = write_wav(tmp_path / "line.wav", 12.0)
+    out = tmp_path / "baked.blend"
+    assert batch.main([str(scene), "--object", "Head", "--audio", str(wav), "--out",
+                       str(out), "--frame-start", "5"]) == 0
+    assert list(takes_in(out)) == ["line"]
+    strip = bpy.context.scene.sequence_editor.strips["line"]
+    assert strip.frame_final_start == 5
+    assert bpy.context.scene.frame_end >= strip.frame_final_end - 1
+
+
+def test_jobs_manifest_reports_each_failure_and_goes_on(
+    fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = scene_file(tmp_path)
+    write_wav(tmp_path / "b.wav", 1.0)
+    (tmp_path / "jobs.csv").write_text(
+        "object,strip,audio,out,take\n"
+        "Head,Voice,,a.blend,first\n"
+        "Nobody,Voice,,x.blend,\n"
+        "Head,,missing.wav,y.blend,\n"
+        "Head,,b.wav,b.blend,second\n"
+    )
+    rc = batch.main([str(scene), "--jobs", str(tmp_path / "jobs.csv")])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "ok   line 2: first" in out and "ok   line 5: second" in out
+    assert "FAIL line 3: There is no object named 'Nobody'." in out
+    assert "FAIL line 4: The audio file" in out and "does not exist" in out
+    assert "summary: 2 of 4 jobs baked, 2 failed" in out
+    assert list(takes_in(tmp_path / "a.blend")) == ["first"]
+    assert list(takes_in(tmp_path / "b.blend")) == ["second"]  # started from the clean scene
+    assert not (tmp_path / "x.blend").exists()
+
+
+def test_usage_errors_exit_2(fake: FakeAnimator, tmp_path: Path) -> None:
+    assert batch.main(["--object", "Head"]) == 2
+    assert batch.main(["--jobs", str(tmp_path / "none.csv")]) == 2
+    assert batch.main(["--mode", "sideways"]) == 2
+
+
+def test_module_cli_exits_nonzero_with_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "blender_s2l.batch", str(tmp_path / "nope.blend"),
+         "--object", "Head", "--strip", "Voice", "--out", str(tmp_path / "o.blend")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
+    assert fails == [f"FAIL job 1: The scene file {tmp_path / 'nope.blend'} does not exist."]
