@@ -1,0 +1,1 @@
+"""S2D training, evaluation and the RBF baseline (ICT FaceKit data, other topologies)."""

@@ -1,0 +1,62 @@
+"""`train-s2d` and `eval-s2d` subcommands for `python -m blender_s2l.training`.
+
+Also runs standalone: `python -m blender_s2l.training.s2d.cli train-s2d ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .evaluate import EvalSettings, run_eval
+from .train import Trainer, TrainSettings
+
+
+def _train(args: argparse.Namespace) -> int:
+    settings = TrainSettings(
+        out=args.out, minutes=args.minutes, seed=args.seed, threads=args.threads,
+        n_identities=args.identities, n_remeshed=args.remeshed,
+    )
+    trainer = Trainer.from_ict(settings)
+    trainer.run()
+    print(f"S2D weights written to {args.out} after {trainer.step} steps; log: {trainer.log_path}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    run_eval(EvalSettings(
+        weights=args.weights, out=args.out, n_identities=args.identities, frames=args.frames,
+        threads=args.threads,
+    ))
+    print(f"S2D evaluation written to {args.out}")
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register train-s2d and eval-s2d on an argparse subparsers object."""
+    p = subparsers.add_parser("train-s2d", help="train S2D on ICT identities (resumable)")
+    p.add_argument("--out", default="blender_s2l/core/weights/s2d.pt")
+    p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--identities", type=int, default=32, help="training identities")
+    p.add_argument("--remeshed", type=int, default=16, help="re-topologised training variants")
+    p.set_defaults(func=_train)
+    e = subparsers.add_parser("eval-s2d", help="evaluate S2D against the RBF baseline")
+    e.add_argument("--weights", default="blender_s2l/core/weights/s2d.pt")
+    e.add_argument("--out", default="reports/s2d_eval.md")
+    e.add_argument("--identities", type=int, default=10, help="held-out identities")
+    e.add_argument("--frames", type=int, default=120)
+    e.add_argument("--threads", type=int, default=1)
+    e.set_defaults(func=_eval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blender_s2l.training.s2d.cli")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
