@@ -90,7 +90,7 @@ def test_checkpoint_round_trip_and_rejections(tmp_path: Path, face) -> None:  # 
 
 def test_tiny_training_run_reduces_error(tmp_path: Path, face) -> None:  # type: ignore[no-untyped-def]
     settings = TrainSettings(
-        out=str(tmp_path / "s2d.pt"), minutes=1.0, max_steps=150, vertices_per_step=512,
+        out=str(tmp_path / "s2d.pt"), work_dir=str(tmp_path), minutes=1.0, max_steps=150, vertices_per_step=512,
         batch=16, lr=3e-3, config=S2DConfig(n_codes=8, basis_hidden=64, code_hidden=32),
     )
     trainer = Trainer(settings, [face], face, NAMES)
@@ -98,7 +98,7 @@ def test_tiny_training_run_reduces_error(tmp_path: Path, face) -> None:  # type:
     trainer.run()
     after = trainer.validate()
     assert after < 0.5 * before
-    log = (tmp_path / "s2d.log").read_text()
+    log = (tmp_path / "s2d_train.log").read_text()
     assert '"step": 100' in log
     # Resumes from the saved checkpoint and step count.
     again = Trainer(settings, [face], face, NAMES)

@@ -14,7 +14,7 @@ from .train import Trainer, TrainSettings
 
 def _train(args: argparse.Namespace) -> int:
     settings = TrainSettings(
-        out=args.out, minutes=args.minutes, seed=args.seed, threads=args.threads,
+        out=args.out, work_dir=args.work_dir, minutes=args.minutes, seed=args.seed, threads=args.threads,
         n_identities=args.identities, n_remeshed=args.remeshed,
     )
     trainer = Trainer.from_ict(settings)
@@ -36,6 +36,7 @@ def add_parser(subparsers: Any) -> None:
     """Register train-s2d and eval-s2d on an argparse subparsers object."""
     p = subparsers.add_parser("train-s2d", help="train S2D on ICT identities (resumable)")
     p.add_argument("--out", default="blender_s2l/core/weights/s2d.pt")
+    p.add_argument("--work-dir", default="out/s2d", help="training log and resume state")
     p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

@@ -30,6 +30,8 @@ VAL_ID_SEED = 5000
 @dataclass
 class TrainSettings:
     out: str = "blender_s2l/core/weights/s2d.pt"
+    # Log and optimizer state live here (ignored by git), not beside the bundled weights.
+    work_dir: str = "out/s2d"
     minutes: float = 45.0
     seed: int = 0
     n_identities: int = 32
@@ -115,8 +117,8 @@ class Trainer:
         self.val_lm = torch.from_numpy(self.val.landmark_motion(up + lo))
         self.val_true = self.val.dense_motion(up + lo)[:, self.val.labels.face]
         self.out = Path(settings.out)
-        self.log_path = self.out.with_suffix(".log")
-        self.resume_path = self.out.with_suffix(".resume.pt")
+        self.log_path = Path(settings.work_dir) / "s2d_train.log"
+        self.resume_path = Path(settings.work_dir) / "s2d_resume.pt"
         self.model = S2D(settings.config or S2DConfig())
         self.opt = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
         self.step = 0
@@ -156,6 +158,7 @@ class Trainer:
             "variants": [v.name for v in self.variants],
         }
         save_s2d(self.out, self.model, meta)
+        self.resume_path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(
             {"optimizer": self.opt.state_dict(), "step": self.step, "elapsed": self.elapsed},
             self.resume_path,
