@@ -1,0 +1,71 @@
+"""Where a mesh's 68 landmarks come from: given by the caller, a known preset, or an error.
+
+The Blender side passes a stored set (object attribute) or fitted positions as `landmarks68`;
+with nothing given, a recognised topology supplies them; otherwise the user must fit them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import LandmarkError, MeshError
+from .landmarks import N_LANDMARKS
+from .mesh import FacesLike
+from .presets import match_preset
+
+Resolved = tuple[NDArray[np.float32], NDArray[np.int64] | None, str]
+
+
+def _from_indices(vertices: NDArray[np.float64], idx: NDArray[Any]) -> Resolved:
+    whole = np.issubdtype(idx.dtype, np.integer) or (
+        np.issubdtype(idx.dtype, np.floating)
+        and bool(np.all(np.isfinite(idx)))
+        and bool(np.all(idx == np.round(idx)))
+    )
+    if not whole:
+        raise LandmarkError("Landmark vertex indices must be whole numbers.")
+    ids = idx.astype(np.int64)
+    bad = ids[(ids < 0) | (ids >= len(vertices))]
+    if len(bad):
+        raise LandmarkError(
+            f"Landmark vertex index {int(bad[0])} is outside the mesh ({len(vertices)} vertices)."
+        )
+    if len(np.unique(ids)) < N_LANDMARKS:
+        raise LandmarkError("Two landmarks refer to the same vertex; each needs its own.")
+    return vertices[ids].astype(np.float32), ids, "indices"
+
+
+def resolve_landmarks(
+    vertices: NDArray[np.floating[Any]],
+    faces: FacesLike,
+    landmarks68: NDArray[Any] | None = None,
+) -> Resolved:
+    """(positions (68, 3) in mesh space, vertex indices (68,) or None, source name).
+
+    landmarks68 may be a (68,) vertex-index array or (68, 3) positions; None looks for a preset.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
+        raise MeshError(f"Vertices must have shape (V, 3); got {v.shape}.")
+    if landmarks68 is not None:
+        lm = np.asarray(landmarks68)
+        if lm.shape == (N_LANDMARKS,):
+            return _from_indices(v, lm)
+        if lm.shape == (N_LANDMARKS, 3):
+            if not np.issubdtype(lm.dtype, np.number) or not np.all(np.isfinite(lm)):
+                raise LandmarkError("Landmark positions contain NaN, infinite or non-numbers.")
+            return lm.astype(np.float32), None, "positions"
+        raise LandmarkError(
+            f"Landmarks must be 68 vertex indices or (68, 3) positions; got shape {lm.shape}."
+        )
+    preset = match_preset(v, faces)
+    if preset is not None:
+        ids = preset.landmark_vertices
+        return v[ids].astype(np.float32), ids.copy(), f"preset:{preset.name}"
+    raise LandmarkError(
+        "This mesh has no landmarks yet: mark the key points (eye corners, nose tip, mouth "
+        "corners, chin) and press Fit."
+    )
