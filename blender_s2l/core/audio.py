@@ -1,0 +1,464 @@
+"""Sound in, mono float32 at 16 kHz out: decode, mix down, resample, clean, normalise loudness.
+
+Decoding prefers soundfile (wav, flac, ogg, mp3 with libsndfile >= 1.1) and reads in blocks,
+mixing and resampling each block on the fly, so memory follows the 16 kHz mono result and not the
+source (a 30 min 96 kHz stereo file never sits in memory as float). Inside Blender, `aud` decodes
+what soundfile cannot (anything Blender's ffmpeg plays). librosa is only a last, lazy fallback
+outside Blender: importing it costs seconds.
+
+Every failure is an AudioError with one sentence; all-silent audio is valid (a still face).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import AudioError
+from .features import (
+    HOP_LENGTH,
+    HOP_SECONDS,
+    N_MELS,
+    SAMPLE_RATE,
+    log_mel,
+    log_mel_chunks,
+    log_mel_range,
+    n_frames,
+    silence_features,
+)
+
+__all__ = [
+    "HOP_LENGTH",
+    "HOP_SECONDS",
+    "MAX_SECONDS",
+    "N_MELS",
+    "SAMPLE_RATE",
+    "LoudnessMeter",
+    "audio_duration",
+    "load_audio",
+    "log_mel",
+    "log_mel_chunks",
+    "log_mel_range",
+    "n_frames",
+    "normalise_loudness",
+    "resample",
+    "silence_features",
+    "speech_features",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_SECONDS = 30 * 60.0
+# Beyond this share of NaN/inf samples the file is garbage rather than a few bad samples.
+MAX_NONFINITE_SHARE = 0.5
+_BLOCK_SECONDS = 10.0
+# Formats libsndfile reads itself; anything else goes to aud (Blender) or librosa (ffmpeg).
+_SOUNDFILE_SUFFIXES = {
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf",
+    ".w64", ".rf64",
+}
+
+FloatArray = NDArray[np.floating[Any]]
+Source = str | Path | FloatArray
+
+
+def _soundfile() -> Any:
+    try:
+        import soundfile
+    except (ImportError, OSError):
+        return None
+    return soundfile
+
+
+def _aud() -> Any:
+    """Blender's audio module; only importable inside Blender (after `import bpy`)."""
+    try:
+        import aud
+    except ImportError:
+        return None
+    return aud
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(f"The audio file {path} does not exist.")
+    if path.is_dir():
+        raise AudioError(f"The audio path {path} is a folder, not a sound file.")
+
+
+def _check_length(seconds: float, max_seconds: float, what: str) -> None:
+    if seconds > max_seconds:
+        raise AudioError(
+            f"{what} is {seconds / 60:.1f} min long, over the {max_seconds / 60:.1f} min limit "
+            "per bake; split it into shorter strips."
+        )
+
+
+def audio_duration(source: Source, sample_rate: int | None = None) -> float:
+    """Length in seconds, from the file header where possible (no decoding)."""
+    if not isinstance(source, str | Path):
+        arr = _samples_first(np.asarray(source))
+        return float(arr.shape[0]) / float(sample_rate or SAMPLE_RATE)
+    path = Path(source)
+    _check_path(path)
+    sf = _soundfile()
+    if sf is not None:
+        try:
+            info = sf.info(str(path))
+            if info.samplerate > 0 and info.frames >= 0:
+                return float(info.frames) / float(info.samplerate)
+        except Exception:  # any reader failure: try the next reader
+            pass
+    aud = _aud()
+    if aud is not None:
+        try:
+            snd = aud.Sound(str(path))
+            rate = float(snd.specs[0])
+            if rate > 0:
+                return float(snd.length) / rate
+        except Exception:
+            pass
+    return float(load_audio(path, max_seconds=math.inf).shape[0]) / SAMPLE_RATE
+
+
+# --- resampling ---------------------------------------------------------------------------------
+
+
+def resample(
+    wav: FloatArray, rate: float, target: int = SAMPLE_RATE
+) -> NDArray[np.float32]:
+    """Band-limited resampling of a mono signal (soxr high quality; scipy if soxr is absent)."""
+    x = np.ascontiguousarray(wav, dtype=np.float32)
+    if rate <= 0:
+        raise AudioError(f"The audio has an invalid sample rate ({rate} Hz).")
+    if rate == target or x.shape[0] == 0:
+        return x.copy()
+    try:
+        import soxr
+    except ImportError:
+        return _resample_scipy(x, rate, target)
+    return np.asarray(soxr.resample(x, rate, target, quality="HQ"), dtype=np.float32)
+
+
+def _resample_scipy(x: NDArray[np.float32], rate: float, target: int) -> NDArray[np.float32]:
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    frac = Fraction(target, round(rate)).limit_denominator(1000)
+    y = resample_poly(x.astype(np.float64), frac.numerator, frac.denominator)
+    return np.asarray(y, dtype=np.float32)
+
+
+class _StreamResampler:
+    """Feeds blocks through one resampler so block edges leave no seams."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.stream: Any = None
+        self.pending: list[NDArray[np.float32]] = []
+        if rate != SAMPLE_RATE:
+            try:
+                import soxr
+
+                self.stream = soxr.ResampleStream(
+                    rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+                )
+            except ImportError:
+                self.stream = None
+
+    def push(self, block: NDArray[np.float32], last: bool) -> NDArray[np.float32]:
+        if self.rate == SAMPLE_RATE:
+            return block
+        if self.stream is not None:
+            out = self.stream.resample_chunk(block, last=last)
+            return np.asarray(out, dtype=np.float32).reshape(-1)
+        # Without soxr: gather and resample once at the end (memory then follows the source).
+        self.pending.append(block)
+        if not last:
+            return np.zeros(0, dtype=np.float32)
+        return _resample_scipy(np.concatenate(self.pending), self.rate, SAMPLE_RATE)
+
+
+# --- cleaning -----------------------------------------------------------------------------------
+
+
+def _to_mono(block: FloatArray) -> NDArray[np.float32]:
+    """(n,) or (n, channels) -> (n,) by averaging channels (NaN handled by the caller)."""
+    b = np.asarray(block, dtype=np.float32)
+    if b.ndim == 1:
+        return b.copy()  # never edit the caller's samples
+    return np.asarray(b.mean(axis=1, dtype=np.float64), dtype=np.float32)
+
+
+def _zero_nonfinite(x: NDArray[np.float32]) -> int:
+    bad = ~np.isfinite(x)
+    count = int(bad.sum())
+    if count:
+        x[bad] = 0.0
+    return count
+
+
+def _finish(
+    chunks: list[NDArray[np.float32]], n_in: int, n_bad: int, what: str
+) -> NDArray[np.float32]:
+    if n_in == 0:
+        raise AudioError(f"{what} contains no samples (zero length).")
+    if n_bad > MAX_NONFINITE_SHARE * n_in:
+        raise AudioError(
+            f"{what} is mostly invalid samples ({100.0 * n_bad / n_in:.0f}% NaN or infinite)."
+        )
+    if n_bad:
+        log.warning("%s: %d NaN/infinite samples were replaced by silence.", what, n_bad)
+    out = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if out.shape[0] == 0:
+        out = np.zeros(1, dtype=np.float32)  # shorter than one output sample: one silent sample
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _decode_blocks(
+    blocks: Iterator[FloatArray], rate: float, max_seconds: float, what: str
+) -> NDArray[np.float32]:
+    """Mono, finite, 16 kHz from a stream of (n, channels) blocks, with bounded memory."""
+    if not rate or rate <= 0 or not math.isfinite(rate):
+        raise AudioError(f"{what} has an invalid sample rate ({rate} Hz).")
+    rs = _StreamResampler(float(rate))
+    out: list[NDArray[np.float32]] = []
+    n_in = n_bad = 0
+    pending: NDArray[np.float32] | None = None
+    for block in blocks:
+        mono = _to_mono(block)
+        if mono.shape[0] == 0:
+            continue
+        n_in += mono.shape[0]
+        _check_length(n_in / rate, max_seconds, what)
+        n_bad += _zero_nonfinite(mono)
+        # Hold one block back so the last one can be flagged last=True.
+        if pending is not None:
+            out.append(rs.push(pending, last=False))
+        pending = mono
+    if pending is not None:
+        out.append(rs.push(pending, last=True))
+    return _finish(out, n_in, n_bad, what)
+
+
+def _array_blocks(arr: FloatArray, size: int) -> Iterator[FloatArray]:
+    for i in range(0, arr.shape[0], size):
+        yield arr[i : i + size]
+
+
+def _samples_first(arr: NDArray[Any]) -> NDArray[Any]:
+    """(samples,) or (samples, channels); a short first axis is taken for channels."""
+    if arr.ndim == 2 and arr.shape[0] < arr.shape[1] and arr.shape[0] <= 16:
+        arr = arr.T
+    if arr.ndim not in (1, 2):
+        raise AudioError(
+            f"Audio samples must be (samples,) or (samples, channels); got {arr.shape}."
+        )
+    return arr
+
+
+def _from_array(
+    source: FloatArray, sample_rate: int | None, max_seconds: float
+) -> NDArray[np.float32]:
+    arr = np.asarray(source)
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise AudioError(f"Audio samples must be real numbers; got dtype {arr.dtype}.")
+    arr = _samples_first(arr)
+    if np.issubdtype(arr.dtype, np.integer):
+        half = float(2 ** (8 * arr.dtype.itemsize - 1))
+        offset = half if np.issubdtype(arr.dtype, np.unsignedinteger) else 0.0
+        arr = ((arr.astype(np.float64) - offset) / half).astype(np.float32)
+    rate = float(sample_rate or SAMPLE_RATE)
+    what = "The audio array"
+    _check_length(arr.shape[0] / rate, max_seconds, what)
+    block = int(_BLOCK_SECONDS * rate)
+    if rate == SAMPLE_RATE or arr.shape[0] == 0:
+        return _decode_blocks(_array_blocks(arr, block), rate, max_seconds, what)
+    mono = _to_mono(arr).copy()
+    n_bad = _zero_nonfinite(mono)
+    return _finish([resample(mono, rate)], mono.shape[0], n_bad, what)
+
+
+# --- file decoders ------------------------------------------------------------------------------
+
+
+def _decode_soundfile(sf: Any, path: Path, max_seconds: float) -> NDArray[np.float32]:
+    what = f"The audio file {path.name}"
+    with sf.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        if f.frames > 0:
+            _check_length(f.frames / rate, max_seconds, what)
+        size = int(_BLOCK_SECONDS * rate)
+        blocks = f.blocks(blocksize=size, dtype="float32", always_2d=True)
+        return _decode_blocks(blocks, rate, max_seconds, what)
+
+
+def _decode_aud(aud: Any, path: Path, max_seconds: float) -> NDArray[np.float32]:
+    what = f"The audio file {path.name}"
+    snd = aud.Sound(str(path))
+    rate = float(snd.specs[0])
+    if rate > 0:
+        _check_length(float(snd.length) / rate, max_seconds, what)
+    data = np.asarray(snd.data(), dtype=np.float32)
+    return _decode_blocks(_array_blocks(data, int(_BLOCK_SECONDS * rate)), rate, max_seconds, what)
+
+
+def _decode_librosa(path: Path, max_seconds: float) -> NDArray[np.float32]:
+    import warnings
+
+    import librosa
+
+    what = f"The audio file {path.name}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its soundfile -> audioread chatter is not for users
+        data, rate = librosa.load(str(path), sr=None, mono=False)
+    data = np.asarray(data, dtype=np.float32)
+    data = data.T if data.ndim == 2 else data
+    return _decode_blocks(_array_blocks(data, int(_BLOCK_SECONDS * rate)), rate, max_seconds, what)
+
+
+def _from_file(path: Path, max_seconds: float) -> NDArray[np.float32]:
+    _check_path(path)
+    reasons: list[str] = []
+    sf = _soundfile()
+    if sf is not None:
+        try:
+            return _decode_soundfile(sf, path, max_seconds)
+        except AudioError:
+            raise
+        except Exception as exc:  # libsndfile raises several types
+            text = str(exc).strip()
+            reasons.append(text.splitlines()[0] if text else type(exc).__name__)
+    aud = _aud()
+    if aud is not None:
+        try:
+            return _decode_aud(aud, path, max_seconds)
+        except AudioError:
+            raise
+        except Exception as exc:
+            reasons.append(str(exc).strip() or type(exc).__name__)
+    elif path.suffix.lower() not in _SOUNDFILE_SUFFIXES:
+        try:
+            return _decode_librosa(path, max_seconds)
+        except AudioError:
+            raise
+        except Exception as exc:
+            reasons.append(str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown")
+    detail = f" ({reasons[0]})" if reasons else ""
+    raise AudioError(
+        f"The audio file {path} could not be decoded: it is corrupt or not a sound format that "
+        f"can be read here{detail}."
+    )
+
+
+def load_audio(
+    source: Source, sample_rate: int | None = None, *, max_seconds: float = MAX_SECONDS
+) -> NDArray[np.float32]:
+    """Mono float32 at SAMPLE_RATE from a file path or an array.
+
+    For an array, sample_rate is its rate (None means it is already at 16 kHz); (samples,
+    channels) and (channels, samples) are both accepted, integer PCM is scaled to [-1, 1]. For a
+    file, sample_rate is ignored (the header says). NaN/inf samples become silence unless they are
+    most of the sound.
+    """
+    if isinstance(source, str | Path):
+        return _from_file(Path(source), max_seconds)
+    return _from_array(np.asarray(source), sample_rate, max_seconds)
+
+
+# --- loudness -----------------------------------------------------------------------------------
+
+TARGET_DBFS = -20.0  # RMS of active speech after normalisation
+_FRAME = 320  # 20 ms frames for the loudness statistics
+_ABS_GATE_DB = -70.0  # frames quieter than this are silence whatever the clip
+_REL_GATE_DB = -20.0  # ...and so are frames this far below the clip's ungated level
+_MAX_GAIN_DB = 50.0
+_MIN_GAIN_DB = -40.0
+_BIN_DB = 0.05
+_LOW_DB, _HIGH_DB = -120.0, 40.0
+
+
+class LoudnessMeter:
+    """Gated speech level (absolute gate, then a gate 20 dB under the level), block by block.
+
+    Frames sit on a global 20 ms grid and only integer counts per 0.05 dB bin are kept, so the
+    gain is bit-for-bit the same whether the sound arrives whole or in pieces of any size.
+    """
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(round((_HIGH_DB - _LOW_DB) / _BIN_DB), dtype=np.int64)
+        self._carry = np.zeros(0, dtype=np.float32)
+
+    def update(self, chunk: FloatArray) -> None:
+        x = np.concatenate([self._carry, np.asarray(chunk, dtype=np.float32).reshape(-1)])
+        n = (x.shape[0] // _FRAME) * _FRAME
+        self._carry = x[n:].copy()
+        if n == 0:
+            return
+        frames = x[:n].astype(np.float64).reshape(-1, _FRAME)
+        ms = np.mean(frames * frames, axis=1)
+        db = 10.0 * np.log10(np.maximum(ms, 1e-30))
+        idx = np.floor((db - _LOW_DB) / _BIN_DB).astype(np.int64)
+        idx = idx[idx >= 0]
+        np.add.at(self.counts, np.minimum(idx, self.counts.shape[0] - 1), 1)
+
+    def level_dbfs(self) -> float | None:
+        """RMS level of active speech in dBFS, or None when there is none (silence)."""
+        centres = _LOW_DB + (np.arange(self.counts.shape[0]) + 0.5) * _BIN_DB
+        energy = 10.0 ** (centres / 10.0)
+
+        def gated_mean(gate_db: float) -> float | None:
+            keep = centres >= gate_db
+            total = int(self.counts[keep].sum())
+            if total == 0:
+                return None
+            return float((self.counts[keep] * energy[keep]).sum() / total)
+
+        mean = gated_mean(_ABS_GATE_DB)
+        if mean is None:
+            return None
+        # The relative gate follows the level it defines (a fixed point), so scaling the input
+        # shifts every frame and the gate alike: the result does not depend on input gain even
+        # when the absolute gate cuts the quiet frames differently.
+        level = 10.0 * math.log10(mean)
+        for _ in range(100):
+            mean = gated_mean(max(_ABS_GATE_DB, level + _REL_GATE_DB))
+            if mean is None:
+                return None
+            new = 10.0 * math.log10(mean)
+            if new == level:
+                break
+            level = new
+        return level
+
+    def gain(self, target_dbfs: float = TARGET_DBFS) -> float:
+        """Linear gain bringing active speech to target_dbfs; 1.0 for silence."""
+        level = self.level_dbfs()
+        if level is None:
+            return 1.0
+        gain_db = min(_MAX_GAIN_DB, max(_MIN_GAIN_DB, target_dbfs - level))
+        return float(10.0 ** (gain_db / 20.0))
+
+
+def normalise_loudness(
+    wav: FloatArray, target_dbfs: float = TARGET_DBFS
+) -> NDArray[np.float32]:
+    """Scale so active speech has RMS target_dbfs; silence stays silence, nothing is clipped."""
+    x = np.asarray(wav, dtype=np.float32)
+    meter = LoudnessMeter()
+    meter.update(x)
+    return (x * np.float32(meter.gain(target_dbfs))).astype(np.float32)
+
+
+def speech_features(
+    source: Source, sample_rate: int | None = None, *, max_seconds: float = MAX_SECONDS
+) -> NDArray[np.float32]:
+    """The model's input: load_audio -> normalise_loudness -> log_mel, (T_a, 80) at 100 Hz."""
+    return log_mel(normalise_loudness(load_audio(source, sample_rate, max_seconds=max_seconds)))

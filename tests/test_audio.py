@@ -1,0 +1,346 @@
+"""Audio front end: decoding, bad input, resampling, loudness and log-mel features."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from blender_s2l.core import audio
+from blender_s2l.core.audio import (
+    SAMPLE_RATE,
+    LoudnessMeter,
+    audio_duration,
+    load_audio,
+    log_mel,
+    log_mel_chunks,
+    log_mel_range,
+    normalise_loudness,
+)
+from blender_s2l.core.errors import AudioError
+from blender_s2l.core.features import N_MELS, mel_filterbank, n_frames, silence_features
+
+
+def tone(freq: float, seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def speechlike(seconds: float = 2.0, rate: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
+    """Bursts of harmonic 'syllables' separated by silence, with a faint noise floor."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 120.0 + 20.0 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 2.0 * t), 0.0, None) ** 2
+    return (0.2 * voiced * envelope + 1e-4 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+def dominant_hz(wav: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    spec = np.abs(np.fft.rfft(wav * np.hanning(len(wav))))
+    return float(np.argmax(spec) * rate / len(wav))
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_missing_file_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="does not exist"):
+        load_audio(tmp_path / "nope.wav")
+    with pytest.raises(AudioError, match="does not exist"):
+        audio_duration(tmp_path / "nope.wav")
+
+
+def test_folder_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="folder"):
+        load_audio(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3", ".flac", ".xyz"])
+def test_corrupt_bytes_are_rejected(tmp_path: Path, suffix: str) -> None:
+    p = tmp_path / f"corrupt{suffix}"
+    p.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(AudioError, match="could not be decoded") as info:
+        load_audio(p)
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_header_is_rejected(tmp_path: Path) -> None:
+    p = tmp_path / "good.wav"
+    sf.write(p, tone(440, 0.5, 16000), 16000)
+    bad = tmp_path / "cut.wav"
+    bad.write_bytes(p.read_bytes()[:20])
+    with pytest.raises(AudioError, match="could not be decoded"):
+        load_audio(bad)
+
+
+def test_zero_length_file_and_array(tmp_path: Path) -> None:
+    p = tmp_path / "empty.wav"
+    sf.write(p, np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="zero length"):
+        load_audio(p)
+    with pytest.raises(AudioError, match="zero length"):
+        load_audio(np.zeros(0, dtype=np.float32))
+
+
+def test_all_silent_audio_is_valid(tmp_path: Path) -> None:
+    p = tmp_path / "silence.wav"
+    sf.write(p, np.zeros(16000, dtype=np.float32), 16000)
+    wav = load_audio(p)
+    assert wav.shape == (16000,) and not wav.any()
+    assert not normalise_loudness(wav).any()  # no gain blow-up on silence
+    feats = log_mel(normalise_loudness(wav))
+    assert np.array_equal(feats, np.tile(silence_features(), (feats.shape[0], 1)))
+
+
+def test_nan_and_inf_samples_become_silence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    x = tone(300, 1.0, 16000)
+    x[100:110] = np.nan
+    x[5000] = np.inf
+    x[6000] = -np.inf
+    with caplog.at_level("WARNING"):
+        y = load_audio(x.copy(), 16000)
+    assert np.all(np.isfinite(y))
+    assert not y[100:110].any() and y[5000] == 0.0
+    assert "12 NaN/infinite" in caplog.text
+    p = tmp_path / "nan.wav"
+    sf.write(p, x, 16000, subtype="FLOAT")
+    assert np.all(np.isfinite(load_audio(p)))
+    # resampled path: NaN must not smear over the neighbours
+    z = load_audio(np.repeat(x, 3), 48000)
+    assert np.all(np.isfinite(z))
+
+
+def test_mostly_nonfinite_is_rejected() -> None:
+    x = np.full(16000, np.nan, dtype=np.float32)
+    x[:100] = 0.1
+    with pytest.raises(AudioError, match="mostly invalid"):
+        load_audio(x, 16000)
+
+
+def test_caller_array_is_not_modified() -> None:
+    x = tone(300, 0.2, 16000)
+    x[3] = np.nan
+    load_audio(x, 16000)
+    assert np.isnan(x[3])
+
+
+def test_duration_limit_from_header_before_decoding(tmp_path: Path) -> None:
+    p = tmp_path / "long.wav"
+    sf.write(p, np.zeros(8000 * 30, dtype=np.int16), 8000, subtype="PCM_16")
+    assert audio_duration(p) == pytest.approx(30.0)
+    with pytest.raises(AudioError, match=r"0\.5 min long, over the 0\.2 min limit.*split"):
+        load_audio(p, max_seconds=12.0)
+    with pytest.raises(AudioError, match="limit"):
+        load_audio(np.zeros(16000 * 20, dtype=np.float32), max_seconds=10.0)
+    assert load_audio(p, max_seconds=31.0).shape == (16000 * 30,)
+
+
+# --- formats, rates, channels -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "tol"),
+    [("WAV", "PCM_16", 1e-3), ("FLAC", "PCM_24", 1e-4), ("OGG", "VORBIS", 0.05),
+     ("MP3", "MPEG_LAYER_III", 0.05)],
+)
+def test_format_round_trip(tmp_path: Path, fmt: str, subtype: str, tol: float) -> None:
+    x = tone(440, 1.0, 44100, amp=0.5)
+    p = tmp_path / f"tone.{fmt.lower()}"
+    sf.write(p, x, 44100, format=fmt, subtype=subtype)
+    y = load_audio(p)
+    assert audio_duration(p) == pytest.approx(1.0, abs=0.06)  # mp3 adds encoder padding
+    assert abs(len(y) - SAMPLE_RATE) < 0.06 * SAMPLE_RATE
+    assert dominant_hz(y) == pytest.approx(440, abs=2)
+    ref = tone(440, 1.0, SAMPLE_RATE, amp=0.5)
+    rms = float(np.sqrt(np.mean(y[2000:14000] ** 2)))
+    assert rms == pytest.approx(float(np.sqrt(np.mean(ref**2))), rel=0.1)
+    if fmt in ("WAV", "FLAC"):  # lossless and no codec delay: sample-exact waveform
+        assert np.max(np.abs(y[500:-500] - ref[500:-500])) < tol + 2e-3
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 96000])
+def test_any_rate_is_resampled_to_16k(tmp_path: Path, rate: int) -> None:
+    x = tone(1000, 1.5, rate)
+    p = tmp_path / f"r{rate}.wav"
+    sf.write(p, x, rate, subtype="PCM_16")
+    for y in (load_audio(p), load_audio(x, rate)):
+        assert len(y) == pytest.approx(1.5 * SAMPLE_RATE, abs=2)
+        assert dominant_hz(y) == pytest.approx(1000, abs=2)
+        mid = y[2000:-2000]
+        assert float(np.sqrt(np.mean(mid**2))) == pytest.approx(0.3 / np.sqrt(2), rel=0.01)
+
+
+def test_content_above_8k_is_removed_when_downsampling() -> None:
+    y = load_audio(tone(12000, 1.0, 48000), 48000)
+    assert float(np.sqrt(np.mean(y[1000:-1000] ** 2))) < 1e-3
+
+
+def test_streamed_file_decode_matches_one_shot(tmp_path: Path) -> None:
+    """The file path resamples block by block; no seams at block edges."""
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(44100 * 25)).astype(np.float32)
+    p = tmp_path / "long.wav"
+    sf.write(p, x, 44100, subtype="FLOAT")
+    streamed = load_audio(p)
+    whole = load_audio(x, 44100)
+    n = min(len(streamed), len(whole))
+    assert abs(len(streamed) - len(whole)) <= 2
+    err = np.abs(streamed[1000 : n - 1000] - whole[1000 : n - 1000])
+    assert float(err.max()) < 1e-3
+
+
+def test_stereo_and_multichannel_are_mixed(tmp_path: Path) -> None:
+    left = tone(300, 1.0, 16000)
+    right = tone(700, 1.0, 16000)
+    stereo = np.stack([left, right], axis=1)
+    p = tmp_path / "st.wav"
+    sf.write(p, stereo, 16000, subtype="FLOAT")
+    expected = 0.5 * (left + right)
+    np.testing.assert_allclose(load_audio(p), expected, atol=1e-6)
+    np.testing.assert_allclose(load_audio(stereo, 16000), expected, atol=1e-6)
+    np.testing.assert_allclose(load_audio(stereo.T, 16000), expected, atol=1e-6)
+    six = np.tile(left[:, None], (1, 6))
+    p6 = tmp_path / "six.wav"
+    sf.write(p6, six, 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(p6), left, atol=1e-6)
+
+
+def test_integer_arrays_are_scaled() -> None:
+    x = (tone(300, 0.5, 16000) * 32767).astype(np.int16)
+    y = load_audio(x, 16000)
+    assert y.dtype == np.float32
+    assert float(np.abs(y).max()) == pytest.approx(0.3, abs=1e-3)
+
+
+def test_aud_decoder_inside_blender(tmp_path: Path) -> None:
+    """Blender's `aud` (importable after `import bpy`) decodes; run in a fresh process."""
+    pytest.importorskip("bpy")
+    p = tmp_path / "t.wav"
+    sf.write(p, np.stack([tone(500, 1.0, 44100)] * 2, axis=1), 44100, subtype="PCM_16")
+    code = (
+        "import bpy, aud, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from blender_s2l.core import audio as A\n"
+        f"y = A._decode_aud(aud, Path({str(p)!r}), A.MAX_SECONDS)\n"
+        f"print(len(y), float(np.sqrt(np.mean(y[2000:-2000]**2))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n, rms = out.stdout.split()[-2:]
+    assert abs(int(n) - 16000) <= 2
+    assert float(rms) == pytest.approx(0.3 / np.sqrt(2), rel=0.02)
+
+
+# --- loudness -----------------------------------------------------------------------------------
+
+
+def test_loudness_invariant_to_input_gain() -> None:
+    x = speechlike(3.0)
+    ref = normalise_loudness(x)
+    for gain in (0.05, 0.2, 3.0, 8.0):  # speech from -45 to -1 dBFS
+        y = normalise_loudness(x * np.float32(gain))
+        np.testing.assert_allclose(y, ref, rtol=2e-3, atol=1e-6)
+
+
+def test_loudness_reaches_target_on_active_speech() -> None:
+    x = speechlike(3.0) * np.float32(0.05)
+    y = normalise_loudness(x)
+    frames = y[: len(y) // 320 * 320].reshape(-1, 320)
+    db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-30)
+    active = db > db.max() - 20
+    level = 10 * np.log10(np.mean(10 ** (db[active] / 10)))
+    assert level == pytest.approx(audio.TARGET_DBFS, abs=0.5)
+    # the pauses stay far below the speech
+    assert float(np.sqrt(np.mean(y[:50] ** 2))) < 10 ** (-45 / 20)
+
+
+def test_loudness_streamed_equals_whole() -> None:
+    x = speechlike(4.0, seed=5)
+    whole = LoudnessMeter()
+    whole.update(x)
+    streamed = LoudnessMeter()
+    rng = np.random.default_rng(0)
+    cuts = np.sort(rng.integers(0, len(x), 17))
+    for piece in np.split(x, cuts):
+        streamed.update(piece)
+    assert np.array_equal(whole.counts, streamed.counts)
+    assert whole.gain() == streamed.gain()
+    g = np.float32(streamed.gain())
+    applied = np.concatenate([p * g for p in np.split(x, cuts)])
+    assert np.array_equal(applied, normalise_loudness(x))
+
+
+def test_loudness_gain_is_bounded_on_near_silence() -> None:
+    x = (1e-6 * np.random.default_rng(2).standard_normal(32000)).astype(np.float32)
+    assert np.array_equal(normalise_loudness(x), x)  # below the absolute gate: untouched
+    y = normalise_loudness(x * np.float32(100.0))
+    assert float(np.abs(y).max()) < 1.0
+
+
+# --- features -----------------------------------------------------------------------------------
+
+
+def test_log_mel_shape_and_frame_centres() -> None:
+    for n in (1, 159, 160, 161, 16000, 16001):
+        assert log_mel(np.zeros(n, dtype=np.float32)).shape == (n // 160 + 1, N_MELS)
+        assert n_frames(n) == n // 160 + 1
+    # an impulse at sample 1600 lies in the 400-sample windows of frames 9, 10 and 11 only
+    x = np.zeros(4000, dtype=np.float32)
+    x[1600] = 1.0
+    energy = log_mel(x).max(axis=1)
+    lit = np.flatnonzero(energy > np.log(1e-9))
+    assert lit.tolist() == [9, 10, 11]
+
+
+def test_log_mel_puts_a_tone_in_the_right_band() -> None:
+    fb = mel_filterbank()
+    for hz in (250.0, 1000.0, 4000.0):
+        feats = log_mel(tone(hz, 0.5, SAMPLE_RATE))
+        band = int(np.argmax(feats[10:-10].mean(axis=0)))
+        fft_bin = round(hz * 512 / SAMPLE_RATE)
+        assert band in np.flatnonzero(fb[fft_bin] > 0).tolist()
+
+
+def test_filterbank_matches_librosa_slaney() -> None:
+    librosa = pytest.importorskip("librosa")
+    ref = librosa.filters.mel(sr=16000, n_fft=512, n_mels=80, fmin=0.0, fmax=8000.0)
+    np.testing.assert_allclose(mel_filterbank().T, ref, atol=1e-7)
+    assert np.all(mel_filterbank().sum(axis=0) > 0)  # no empty filter
+
+
+def test_chunked_and_ranged_features_equal_full() -> None:
+    rng = np.random.default_rng(7)
+    x = (0.1 * rng.standard_normal(16000 * 50 + 37)).astype(np.float32)  # > 2 feature blocks
+    full = log_mel(x)
+    assert full.shape == (n_frames(len(x)), N_MELS)
+    for start, stop in [(0, 10), (2040, 2060), (4095, 4097), (1000, 5001), (4990, 10**6)]:
+        assert np.array_equal(log_mel_range(x, start, stop), full[start:stop])
+    for chunk, overlap in [(3000, 0), (1000, 250), (700, 699), (1, 0)]:
+        rebuilt = np.full_like(full, np.nan)
+        for first, part in log_mel_chunks(x, chunk, overlap):
+            assert part.shape[0] <= chunk
+            if not np.isnan(rebuilt[first]).all():
+                assert np.array_equal(rebuilt[first : first + overlap], part[:overlap])
+            rebuilt[first : first + len(part)] = part
+        assert np.array_equal(rebuilt, full)
+
+
+def test_real_clips_decode(speech_dir: Path) -> None:
+    clip = speech_dir / "codetalker" / "man.wav"  # 44.1 kHz stereo, 12.693 s
+    wav = load_audio(clip)
+    assert audio_duration(clip) == pytest.approx(559776 / 44100)
+    assert len(wav) == pytest.approx(559776 / 44100 * SAMPLE_RATE, abs=2)
+    feats = log_mel(normalise_loudness(wav))
+    assert feats.shape == (len(wav) // 160 + 1, N_MELS)
+    assert np.all(np.isfinite(feats))
+    # speech energy varies a lot over time; silence floor is not the whole clip
+    loud = feats.max(axis=1)
+    assert np.percentile(loud, 90) - np.percentile(loud, 10) > 5.0
