@@ -39,7 +39,8 @@ PRIOR_PATH = Path(__file__).parent / "weights" / "landmark_prior.npy"
 KEYPOINT_NOISE_MM = 1.0  # how far a clicked vertex may sit from the true landmark
 MAX_KEYPOINT_RMS_MM = 9.0  # beyond this the key points do not describe a face
 MAX_SURFACE_GAP_MM = 6.0  # mean landmark-to-surface gap beyond which it is not a face
-MIN_NOSE_RATIO = 0.1  # nose tip ahead of the eye/mouth corners, in eye distances (ICT: 0.41)
+# Nose tip ahead of the eye/mouth corners, in outer-eye distances (ICT mean face: 0.41).
+MIN_NOSE_RATIO, MAX_NOSE_RATIO = 0.1, 1.2
 UPPER_INNER, LOWER_INNER = (60, 61, 62, 63, 64), (65, 66, 67)
 
 
@@ -85,6 +86,10 @@ def _check_keypoint_layout(keypoints: Mapping[int, F64]) -> None:
         raise LandmarkError("The key points are degenerate (eyes or mouth marked on one spot).")
     base = 0.25 * (r_eye + l_eye + r_mouth + l_mouth)
     stand_out = float((nose - base) @ front) / float(np.linalg.norm(front)) / size
+    if abs(stand_out) > MAX_NOSE_RATIO:
+        raise MeshError(
+            "This does not look like a head: the nose tip is too far from the eyes and mouth."
+        )
     if stand_out < -MIN_NOSE_RATIO:
         if _face_like(_mirrored(keypoints, across)):
             raise LandmarkError(
