@@ -70,14 +70,14 @@ def test_deterministic_for_a_seed_and_seed_changes_upper_face(anim: Animator, he
     assert not np.allclose(a.landmarks, c.landmarks)
     off = anim.animate(*args, sample_rate=16000, seed=1, upper_face=False)
     still = anim.animate(*args, sample_rate=16000, seed=1, upper_face=False, mouth_strength=0.0)
-    assert np.allclose(still.dense, 0.0, atol=1e-5)
+    assert np.abs(still.dense).max() * still.mm_per_unit < 1e-3
     assert not np.allclose(off.landmarks[:, MOUTH], still.landmarks[:, MOUTH])
 
 
 def test_silence_gives_a_still_face(anim: Animator, head) -> None:  # type: ignore[no-untyped-def]
     mo = anim.animate(np.zeros(16000, np.float32), head.vertices, head.faces,
                       head.landmark_vertices, sample_rate=16000, upper_face=False)
-    assert np.abs(mo.dense).max() < 1e-5
+    assert np.abs(mo.dense).max() * mo.mm_per_unit < 0.05  # float noise only, in mm
 
 
 def test_explicit_frame_times_and_outside_is_neutral(anim: Animator, head) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +85,7 @@ def test_explicit_frame_times_and_outside_is_neutral(anim: Animator, head) -> No
     mo = anim.animate(_speech(1.0), head.vertices, head.faces, head.landmark_vertices,
                       sample_rate=16000, frame_times=times, upper_face=False)
     assert np.array_equal(mo.frame_times, times)
-    assert np.allclose(mo.dense[[0, 4]], 0.0, atol=1e-6)
+    assert np.abs(mo.dense[[0, 4]]).max() * mo.mm_per_unit < 1e-3
 
 
 def test_progress_and_cancel(anim: Animator, head) -> None:  # type: ignore[no-untyped-def]
