@@ -137,6 +137,8 @@ def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
     """Add the sound as a strip (extending the scene to fit it) and return the strip's name."""
     import bpy
 
+    from .blender.strips import all_strips, top_strips
+
     path = Path(audio)
     if not path.is_file():
         raise BakeError(f"The audio file {audio} does not exist.")
@@ -144,10 +146,10 @@ def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
     if scene is None:
         raise BakeError("The file has no scene to add the sound to.")
     ed = scene.sequence_editor or scene.sequence_editor_create()
-    used = {s.channel for s in ed.strips_all}
+    used = {s.channel for s in all_strips(ed)}
     channel = next(c for c in range(1, 129) if c not in used)
     start = scene.frame_start if frame_start is None else frame_start
-    strip = ed.strips.new_sound(name or path.stem, str(path.resolve()), channel, start)
+    strip = top_strips(ed).new_sound(name or path.stem, str(path.resolve()), channel, start)
     if strip.frame_final_end - 1 > scene.frame_end:
         scene.frame_end = strip.frame_final_end - 1
     return str(strip.name)

@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bpy
 
@@ -42,11 +43,21 @@ def candidate_scenes(context: Context) -> list[Scene]:
     return scenes
 
 
+def all_strips(ed: Any) -> Any:
+    """Every strip, nested ones included (`strips_all` in Blender 5, `sequences_all` in 4.x)."""
+    return ed.strips_all if hasattr(ed, "strips_all") else ed.sequences_all
+
+
+def top_strips(ed: Any) -> Any:
+    """The top-level strip collection (`strips` in Blender 5, `sequences` in 4.x)."""
+    return ed.strips if hasattr(ed, "strips") else ed.sequences
+
+
 def scene_sound_strips(scene: Scene) -> list[Strip]:
     ed = scene.sequence_editor
     if ed is None:
         return []
-    return [s for s in ed.strips_all if s.type == "SOUND"]
+    return [s for s in all_strips(ed) if s.type == "SOUND"]
 
 
 def sound_strips(context: Context) -> list[tuple[Scene, Strip]]:
