@@ -99,8 +99,8 @@ def _feature(
 _NOSE_BOX: Box = ((0.0, -50.0, -14.0), (20.0, 4.0, 24.0))
 _FEATURES: list[tuple[bool, Prim, Box, float]] = [
     (True, *_feature((44.0, -30.0, -36.0), (22.0, 18.0, 22.0)), 14.0),  # cheekbones
-    (True, *_feature((28.0, 20.0, -12.0), (24.0, 8.0, 10.0)), 10.0),  # brow ridge
-    (False, *_feature((31.0, -2.0, -1.0), (19.0, 12.0, 10.0)), 6.0),  # orbit
+    (True, *_feature((28.0, 21.0, -13.0), (24.0, 9.0, 10.0)), 12.0),  # brow ridge
+    (False, *_feature((31.0, -3.0, -1.0), (19.0, 11.0, 10.0)), 9.0),  # orbit
     (False, *_feature((31.5, -2.5, -9.5), (13.0, 4.3, 8.0)), 1.5),  # eye opening
     (True, *_feature((0.0, -65.0, -2.0), (24.0, 6.5, 13.0)), 4.0),  # upper lip
     (True, *_feature((0.0, -77.0, -4.0), (20.0, 7.0, 12.5)), 4.0),  # lower lip
