@@ -44,7 +44,7 @@ class _Evil:
 def test_tampered_file_never_runs_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "s2l.pt"
     torch.save({"format_version": 1, "kind": "s2l", "payload": _Evil()}, path)
-    with pytest.raises(WeightsError, match="safe loader|damaged"):
+    with pytest.raises(WeightsError, match=r"safe loader|damaged"):
         load_checkpoint(path, "s2l")
     assert "pwned" not in capsys.readouterr().out
     path.write_bytes(pickle.dumps(_Evil()))

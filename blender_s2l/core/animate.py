@@ -36,7 +36,7 @@ from .models.upper_face import UpperFaceModel
 from .motion import Motion
 from .weights_path import model_path
 
-AudioInput = str | Path | NDArray[np.floating]
+AudioInput = str | Path | NDArray[np.floating[Any]]
 ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
@@ -73,7 +73,7 @@ class Animator:
         audio: AudioInput,
         sample_rate: int | None,
         fps: float,
-        frame_times: NDArray[np.floating] | None,
+        frame_times: NDArray[np.floating[Any]] | None,
         smoothing: float,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
@@ -106,7 +106,7 @@ class Animator:
         fps: float = 30.0,
         *,
         sample_rate: int | None = None,
-        frame_times: NDArray[np.floating] | None = None,
+        frame_times: NDArray[np.floating[Any]] | None = None,
         smoothing: float = 0.0,
     ) -> NDArray[np.float32]:
         """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement."""
@@ -119,14 +119,14 @@ class Animator:
     def animate(
         self,
         audio: AudioInput,
-        vertices: NDArray[np.floating],
+        vertices: NDArray[np.floating[Any]],
         faces: FacesLike,
         landmarks68: NDArray[Any] | None = None,
         fps: float = 30.0,
         seed: int = 0,
         *,
         sample_rate: int | None = None,
-        frame_times: NDArray[np.floating] | None = None,
+        frame_times: NDArray[np.floating[Any]] | None = None,
         upper_face: bool = True,
         mouth_strength: float = 1.0,
         smoothing: float = 0.0,

@@ -9,7 +9,7 @@ outside the sound.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +38,8 @@ class KeyPlan:
         """Offset from the basis of shape key k, in mesh units."""
         if self.shapes is None:
             return self.motion.dense_frame(k)
-        return self.shapes[k]
+        shape: NDArray[np.float32] = self.shapes[k]
+        return shape
 
     def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         """Key frames and values of shape key k (to be keyed with LINEAR interpolation)."""
@@ -61,7 +62,7 @@ class KeyPlan:
         return max(lo, -10.0), min(hi, 10.0)
 
 
-def _check_frames(motion: Motion, frames: NDArray[np.floating]) -> NDArray[np.float64]:
+def _check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
     f = np.asarray(frames, dtype=np.float64)
     if f.shape != (motion.n_frames,):
         raise BakeError(f"Expected {motion.n_frames} frame numbers, got {f.shape}.")
@@ -70,7 +71,7 @@ def _check_frames(motion: Motion, frames: NDArray[np.floating]) -> NDArray[np.fl
     return f
 
 
-def per_frame_plan(motion: Motion, frames: NDArray[np.floating]) -> KeyPlan:
+def per_frame_plan(motion: Motion, frames: NDArray[np.floating[Any]]) -> KeyPlan:
     return KeyPlan("PER_FRAME", _check_frames(motion, frames), None, None, motion, 0.0)
 
 
@@ -89,7 +90,10 @@ def _max_error_mm(
 
 
 def compact_plan(
-    motion: Motion, frames: NDArray[np.floating], tolerance_mm: float = 0.1, max_shapes: int = 64
+    motion: Motion,
+    frames: NDArray[np.floating[Any]],
+    tolerance_mm: float = 0.1,
+    max_shapes: int = 64,
 ) -> KeyPlan:
     """SVD of the low-rank motion, truncated to the fewest shapes within tolerance_mm."""
     f = _check_frames(motion, frames)

@@ -58,7 +58,8 @@ def rest_response(model: S2L, silence_feature: NDArray[np.float32]) -> NDArray[n
     with torch.inference_mode():
         device = next(model.parameters()).device
         y = model(torch.from_numpy(mel).to(device)[None])[0].cpu().numpy()
-    return y[model.receptive_frames].astype(np.float32)
+    rest: NDArray[np.float32] = y[model.receptive_frames].astype(np.float32)
+    return rest
 
 
 def sample_at_times(
@@ -74,7 +75,8 @@ def sample_at_times(
     i0 = np.floor(pos).astype(np.int64)
     i1 = np.minimum(i0 + 1, n - 1)
     w = (pos - i0).astype(np.float32).reshape((-1,) + (1,) * (track.ndim - 1))
-    return ((1.0 - w) * track[i0] + w * track[i1]).astype(np.float32)
+    out: NDArray[np.float32] = ((1.0 - w) * track[i0] + w * track[i1]).astype(np.float32)
+    return out
 
 
 def smooth_track(track: NDArray[np.float32], sigma_frames: float) -> NDArray[np.float32]:

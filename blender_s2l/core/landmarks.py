@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,7 +54,8 @@ def canonical_neutral() -> NDArray[np.float32]:
     if lm.shape != (N_LANDMARKS, 3):
         raise LandmarkError("The canonical landmark template is corrupt.")
     lm.setflags(write=False)
-    return lm
+    out: NDArray[np.float32] = lm
+    return out
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,11 @@ class Similarity:
     rotation: NDArray[np.float64]
     translation: NDArray[np.float64]
 
-    def apply(self, points: NDArray[np.floating]) -> NDArray[np.float32]:
+    def apply(self, points: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         p = np.asarray(points, dtype=np.float64)
         return (self.scale * p @ self.rotation.T + self.translation).astype(np.float32)
 
-    def apply_vectors(self, vectors: NDArray[np.floating]) -> NDArray[np.float32]:
+    def apply_vectors(self, vectors: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         """Displacements ignore translation."""
         v = np.asarray(vectors, dtype=np.float64)
         return (self.scale * v @ self.rotation.T).astype(np.float32)
@@ -80,9 +82,9 @@ class Similarity:
 
 
 def fit_similarity(
-    source: NDArray[np.floating],
-    target: NDArray[np.floating],
-    weights: NDArray[np.floating] | None = None,
+    source: NDArray[np.floating[Any]],
+    target: NDArray[np.floating[Any]],
+    weights: NDArray[np.floating[Any]] | None = None,
 ) -> Similarity:
     """Umeyama least-squares similarity mapping source onto target.
 
@@ -117,7 +119,7 @@ def fit_similarity(
     return Similarity(scale, rot, trans)
 
 
-def to_canonical(landmarks: NDArray[np.floating]) -> Similarity:
+def to_canonical(landmarks: NDArray[np.floating[Any]]) -> Similarity:
     """Similarity taking a mesh's 68 landmarks into the canonical face frame.
 
     Rigid points (nose, eye corners, jaw) drive the fit so an open mouth does not tilt the head.

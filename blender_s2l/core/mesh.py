@@ -6,13 +6,14 @@ Faces come in two shapes: a list of index sequences (n-gons) or an (F, K) int ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import MeshError
 
-FacesLike = NDArray[np.integer] | Sequence[Sequence[int]]
+FacesLike = NDArray[np.integer[Any]] | Sequence[Sequence[int]]
 
 
 def as_polygons(faces: FacesLike) -> list[NDArray[np.int64]]:
@@ -34,7 +35,8 @@ def triangulate(faces: FacesLike) -> NDArray[np.int64]:
         tris.append(np.stack([a, poly[1:-1], poly[2:]], axis=1))
     if not tris:
         return np.zeros((0, 3), dtype=np.int64)
-    return np.concatenate(tris, axis=0)
+    out: NDArray[np.int64] = np.concatenate(tris, axis=0)
+    return out
 
 
 def unique_edges(faces: FacesLike) -> NDArray[np.int64]:
@@ -47,10 +49,13 @@ def unique_edges(faces: FacesLike) -> NDArray[np.int64]:
     if not parts:
         return np.zeros((0, 2), dtype=np.int64)
     e = np.sort(np.concatenate(parts, axis=0), axis=1)
-    return np.unique(e, axis=0)
+    edges: NDArray[np.int64] = np.unique(e, axis=0)
+    return edges
 
 
-def validate_mesh(vertices: NDArray[np.floating], faces: FacesLike, min_vertices: int = 68) -> None:
+def validate_mesh(
+    vertices: NDArray[np.floating[Any]], faces: FacesLike, min_vertices: int = 68
+) -> None:
     """Reject meshes no animation can be computed for, with one sentence each."""
     v = np.asarray(vertices)
     if v.ndim != 2 or v.shape[1] != 3:

@@ -34,9 +34,11 @@ class Motion:
         if self._dense is None:
             flat = self.codes @ self.basis.reshape(self.basis.shape[0], -1)
             self._dense = flat.reshape(self.n_frames, self.n_vertices, 3).astype(np.float32)
-        return self._dense
+        dense: NDArray[np.float32] = self._dense
+        return dense
 
     def dense_frame(self, index: int) -> NDArray[np.float32]:
         """Displacement of one frame without materialising the whole clip."""
         flat = self.codes[index] @ self.basis.reshape(self.basis.shape[0], -1)
-        return flat.reshape(self.n_vertices, 3).astype(np.float32)
+        out: NDArray[np.float32] = flat.reshape(self.n_vertices, 3).astype(np.float32)
+        return out

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,13 +49,13 @@ class ICTFace:
     def expression_index(self, name: str) -> int:
         return self.expression_names.index(name)
 
-    def identity(self, weights: NDArray[np.floating]) -> NDArray[np.float32]:
+    def identity(self, weights: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         """Neutral vertices of one identity (canonical mm)."""
         w = np.asarray(weights, dtype=np.float32)
         out = self.neutral + np.tensordot(w, self.identity_deltas[: len(w)], axes=1)
         return out.astype(np.float32)
 
-    def expression_displacement(self, weights: NDArray[np.floating]) -> NDArray[np.float32]:
+    def expression_displacement(self, weights: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         """Dense displacement (..., V, 3) for expression weights (..., 53)."""
         w = np.asarray(weights, dtype=np.float32)
         return np.tensordot(w, self.expression_deltas, axes=1).astype(np.float32)

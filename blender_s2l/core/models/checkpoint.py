@@ -55,7 +55,8 @@ def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise WeightsError(
-            f"Weights file {path.name} is damaged or not a blender_s2l checkpoint ({type(exc).__name__})."
+            f"Weights file {path.name} is damaged or not a blender_s2l checkpoint "
+            f"({type(exc).__name__})."
         ) from exc
     except Exception as exc:  # the unpickler raises many types on hostile input
         raise WeightsError(
@@ -73,7 +74,8 @@ def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
         raise WeightsError(f"Weights file {path.name} is missing required fields.") from exc
     if version > FORMAT_VERSION:
         raise WeightsError(
-            f"Weights file {path.name} has format {version}; this add-on reads up to {FORMAT_VERSION}."
+            f"Weights file {path.name} has format {version}; "
+            f"this add-on reads up to {FORMAT_VERSION}."
         )
     if found_kind != kind:
         raise WeightsError(f"Weights file {path.name} holds a '{found_kind}' model, not '{kind}'.")

@@ -44,7 +44,8 @@ class FrameNorm(nn.Module):
         self.norm = nn.LayerNorm(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+        y: torch.Tensor = self.norm(x.transpose(1, 2))
+        return y.transpose(1, 2)
 
 
 class DilatedBlock(nn.Module):
@@ -58,7 +59,8 @@ class DilatedBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.nn.functional.gelu(self.conv(self.norm(x)))
-        return x + self.drop(self.mix(h))
+        out: torch.Tensor = x + self.drop(self.mix(h))
+        return out
 
 
 class S2L(nn.Module):
@@ -70,6 +72,8 @@ class S2L(nn.Module):
         c = self.config
         if c.kernel % 2 != 1:
             raise ValueError("S2L kernel must be odd so frames stay centred.")
+        self.feat_mean: torch.Tensor
+        self.feat_std: torch.Tensor
         self.register_buffer("feat_mean", torch.zeros(c.n_mels))
         self.register_buffer("feat_std", torch.ones(c.n_mels))
         self.inp = nn.Conv1d(c.n_mels, c.channels, c.kernel, padding=c.kernel // 2)
@@ -91,7 +95,7 @@ class S2L(nn.Module):
         x = self.inp(x)
         for block in self.blocks:
             x = block(x)
-        y = self.head(torch.nn.functional.gelu(self.out_norm(x)))
+        y: torch.Tensor = self.head(torch.nn.functional.gelu(self.out_norm(x)))
         return y.transpose(1, 2).reshape(b, t, self.config.n_landmarks, 3)
 
 

@@ -67,8 +67,9 @@ def train_s2l(
             setattr(cfg, k, v)
         model = S2L(cfg).train()
         mean, std = _feature_stats(train)
-        model.feat_mean.copy_(mean)
-        model.feat_std.copy_(std)
+        with torch.no_grad():
+            model.feat_mean.copy_(mean)
+            model.feat_std.copy_(std)
         step, best = 0, 1e9
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
     weights = landmark_weights()
@@ -86,7 +87,7 @@ def train_s2l(
         pred = model(torch.from_numpy(mel))
         loss, parts = s2l_loss(pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask))
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
