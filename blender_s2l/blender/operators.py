@@ -87,6 +87,10 @@ class S2L_OT_bake(bpy.types.Operator):
     def invoke(self, context: Context, event: Any) -> OpResult:
         if bpy.app.background or context.window is None:
             return self.execute(context)
+        return self.start_modal(context)
+
+    def start_modal(self, context: Context) -> OpResult:
+        """Snapshot inputs, start the worker, then poll it from a timer (see modal)."""
         try:
             inputs = bake.gather(context, params_from(self, context))
             self._job = job.start(inputs)
@@ -113,6 +117,9 @@ class S2L_OT_bake(bpy.types.Operator):
             return {"PASS_THROUGH"}
         context.window_manager.progress_update(int(running.progress * 100))
         context.workspace.status_text_set(STATUS.format(pct=running.progress * 100))
+        for area in context.screen.areas if context.screen else []:
+            if area.type == "VIEW_3D":  # the sidebar shows the percentage too
+                area.tag_redraw()
         if not running.done:
             return {"PASS_THROUGH"}
         self._end(context)

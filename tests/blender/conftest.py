@@ -48,7 +48,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     yield module
     import addon_utils
 
-    addon_utils.disable(f"bl_ext.{REPO}.blender_s2l", default_set=True)
+    name = f"bl_ext.{REPO}.blender_s2l"
+    if addon_utils.check(name)[1]:  # loaded: a test may have disabled it already
+        addon_utils.disable(name, default_set=True)
     repos.remove(repo)
 
 
