@@ -32,6 +32,7 @@ LIP_GAP_MM = 1.0
 EYE_RADIUS_MM = 12.0
 MOUTH_CAVITY = (np.array([0.0, -72.0, -24.0]), np.array([18.0, 10.0, 14.0]))  # centre, radii
 _WARP_SIGMA_MM, _WARP_RIDGE = 14.0, 0.02
+_GAP_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -274,9 +275,16 @@ def build_canonical(resolution: int) -> tuple[F64, list[tuple[int, ...]], I64, d
     span = g.theta[g.corner_cols[1]] - g.theta[g.corner_cols[0]]
     taper = np.sqrt(np.sin(np.pi * (g.theta[g.seam_cols] - g.theta[g.corner_cols[0]]) / span))
     lower_pts = skin[upper_seam].copy()
-    skin[upper_seam, 1] += 0.5 * LIP_GAP_MM * taper
-    lower_pts[:, 1] -= 0.5 * LIP_GAP_MM * taper
     skin = np.concatenate([skin, lower_pts])
+    # Open the slit by sliding a few rows on each side apart, fading out, so no row overtakes
+    # its neighbour however fine the grid is.
+    for step in range(_GAP_ROWS):
+        fade = 0.5 * LIP_GAP_MM * taper * (1.0 - step / _GAP_ROWS)
+        above = [g.ring_vertex(g.seam_ring - step, c) for c in g.seam_cols]
+        skin[above, 1] += fade
+        below = (np.arange(len(upper_seam)) + len(skin) - len(upper_seam) if step == 0 else
+                 np.array([g.ring_vertex(g.seam_ring + step, c) for c in g.seam_cols]))
+        skin[below, 1] -= fade
     lm = _pick_landmarks(skin, g, twin)
     skin = _warp(skin, skin[lm], canonical_neutral().astype(np.float64))
     verts = [skin]

@@ -104,7 +104,7 @@ _FEATURES: list[tuple[bool, Prim, Box, float]] = [
     (False, *_feature((31.5, -2.5, -9.5), (13.0, 4.3, 8.0)), 1.5),  # eye opening
     (True, *_feature((0.0, -65.0, -2.0), (24.0, 6.5, 13.0)), 4.0),  # upper lip
     (True, *_feature((0.0, -77.0, -4.0), (20.0, 7.0, 12.5)), 4.0),  # lower lip
-    (False, *_feature((0.0, -71.0, -2.0), (27.0, 1.2, 7.0)), 1.5),  # lip line
+    (False, *_feature((0.0, -71.0, -2.0), (26.0, 2.0, 7.0)), 2.5),  # lip line
     (False, *_feature((27.0, -73.0, 0.0), (7.0, 5.0, 7.0)), 3.0),  # mouth corners
     (False, *_feature((0.0, 0.0, 2.0), (9.0, 7.0, 5.0)), 4.0),  # nasion
     (True, *_feature((0.0, -101.0, -12.0), (19.0, 13.0, 14.0)), 6.0),  # chin
