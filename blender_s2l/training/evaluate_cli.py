@@ -1,0 +1,40 @@
+"""`python -m blender_s2l.training evaluate [--speech DIR] [--corpus DIR] --out reports/`"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .ict import shared_data_dir
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("evaluate", help="DESIGN §9 metrics with baselines, + PNG timelines")
+    p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
+    p.add_argument("--speech", type=Path, default=shared_data_dir() / "speech",
+                   help="folder searched for wav files with .lab/.TextGrid/.tsv alignments")
+    p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
+    p.add_argument("--out", type=Path, default=Path("reports"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.animate import Animator
+    from .evaluate import REAL_KEYS, SYNTH_KEYS, evaluate_real, evaluate_synthetic, markdown
+
+    anim = Animator.load(device="cpu", weights_dir=args.weights)
+    args.out.mkdir(parents=True, exist_ok=True)
+    parts = []
+    if args.corpus is not None:
+        rows = evaluate_synthetic(anim, args.corpus)
+        parts.append("## Synthetic held-out voices (S2L landmarks, canonical mm)\n\n"
+                     + markdown(rows, SYNTH_KEYS))
+    wavs = sorted(args.speech.rglob("*.wav")) if args.speech.is_dir() else []
+    rows = evaluate_real(anim, wavs, args.out)
+    if rows:
+        parts.append("## Real speech with phone labels (30 fps)\n\n" + markdown(rows, REAL_KEYS))
+    text = "\n\n".join(parts) + "\n"
+    (args.out / "evaluation.md").write_text(text)
+    print(text)
+    return 0
