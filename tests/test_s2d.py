@@ -90,8 +90,8 @@ def test_checkpoint_round_trip_and_rejections(tmp_path: Path, face) -> None:  # 
 
 def test_tiny_training_run_reduces_error(tmp_path: Path, face) -> None:  # type: ignore[no-untyped-def]
     settings = TrainSettings(
-        out=str(tmp_path / "s2d.pt"), work_dir=str(tmp_path), minutes=1.0, max_steps=150, vertices_per_step=512,
-        batch=16, lr=3e-3, config=S2DConfig(n_codes=8, basis_hidden=64, code_hidden=32),
+        out=str(tmp_path / "s2d.pt"), work_dir=str(tmp_path), minutes=1.0, max_steps=150,
+        vertices_per_step=512, batch=16, lr=3e-3, config=S2DConfig(n_codes=8, basis_hidden=64, code_hidden=32),
     )
     trainer = Trainer(settings, [face], face, NAMES)
     before = trainer.validate()
@@ -158,6 +158,8 @@ def test_metrics_on_known_cases(face) -> None:  # type: ignore[no-untyped-def]
     swapped[:, lab.upper_lip] = true[:, lab.lower_lip].mean(axis=1, keepdims=True)
     swapped[:, lab.lower_lip] = true[:, lab.upper_lip].mean(axis=1, keepdims=True)
     assert metrics.wrong_lip_share(swapped, lm, lab.upper_lip, lab.lower_lip) > 0.9
+    assert metrics.wrong_lip_share(true, lm, lab.upper_lip, lab.lower_lip, true) == 0.0
+    assert metrics.wrong_lip_share(swapped, lm, lab.upper_lip, lab.lower_lip, true) > 0.9
     err = true.copy()
     err[:, lab.upper_lip] += np.array([3.0, 0.0, 4.0], dtype=np.float32)
     lve_mm, lve_m2 = metrics.lve(err, true, lab.upper_lip | lab.lower_lip)

@@ -151,9 +151,9 @@ def landmark_distances(
     surf = dijkstra(graph, directed=True, indices=anchors, limit=DISTANCE_LIMIT_MM).T
     # A landmark a little off its vertex (fitted on the surface) starts its distance there.
     surf = surf + np.linalg.norm(v[anchors] - lm, axis=1)[None, :]
-    straight = np.linalg.norm(v[:, None, :] - lm[None, :, :], axis=2)
-    dist = np.where(on_face[:, None], surf, straight)
-    dist = np.minimum(dist, DISTANCE_LIMIT_MM)
+    off = ~on_face
+    surf[off] = np.linalg.norm(v[off][:, None, :] - lm[None, :, :], axis=2)
+    dist = np.minimum(surf, DISTANCE_LIMIT_MM)
     return dist.astype(np.float32), on_face
 
 

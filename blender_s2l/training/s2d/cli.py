@@ -14,8 +14,8 @@ from .train import Trainer, TrainSettings
 
 def _train(args: argparse.Namespace) -> int:
     settings = TrainSettings(
-        out=args.out, work_dir=args.work_dir, minutes=args.minutes, seed=args.seed, threads=args.threads,
-        n_identities=args.identities, n_remeshed=args.remeshed,
+        out=args.out, work_dir=args.work_dir, minutes=args.minutes, seed=args.seed,
+        threads=args.threads, n_identities=args.identities, n_remeshed=args.remeshed,
     )
     trainer = Trainer.from_ict(settings)
     trainer.run()

@@ -48,22 +48,30 @@ def _corr(traj: Arr, ref: Arr) -> NDArray[np.float64]:
     return np.asarray(num / den, dtype=np.float64)
 
 
+def _follows_other(dense: Arr, own: Arr, other: Arr) -> NDArray[np.bool_]:
+    return _corr(dense, other) > _corr(dense, own)
+
+
 def wrong_lip_share(
-    dense: Arr, lm_disp: Arr, upper_lip: Mask, lower_lip: Mask
+    dense: Arr, lm_disp: Arr, upper_lip: Mask, lower_lip: Mask, truth: Arr | None = None
 ) -> float:
     """Share of lip vertices whose motion correlates more with the other lip than with their own.
 
     Each lip is represented by the mean motion of its middle landmarks (upper 50-52, 61-63;
-    lower 56-58, 65-67); correlation is over frames of the 3-D trajectory.
+    lower 56-58, 65-67); correlation is over frames of the 3-D trajectory. With `truth`, only
+    vertices whose true motion follows their own lip count (near the corners some do not), so
+    the truth itself scores exactly 0.
     """
     up_ref = lm_disp[:, [50, 51, 52, 61, 62, 63]].mean(axis=1)
     lo_ref = lm_disp[:, [56, 57, 58, 65, 66, 67]].mean(axis=1)
     wrong = 0
     total = 0
     for mask, own, other in ((upper_lip, up_ref, lo_ref), (lower_lip, lo_ref, up_ref)):
-        traj = dense[:, mask]
-        wrong += int((_corr(traj, other) > _corr(traj, own)).sum())
-        total += int(mask.sum())
+        counted = np.flatnonzero(mask)
+        if truth is not None:
+            counted = counted[~_follows_other(truth[:, counted], own, other)]
+        wrong += int(_follows_other(dense[:, counted], own, other).sum())
+        total += len(counted)
     return wrong / max(total, 1)
 
 
