@@ -218,6 +218,7 @@ def test_real_speech_row_for_a_phone_driven_face() -> None:
     assert row["n_bilabial"] == 3 and row["n_open_vowel"] == 3
     still = real_speech_metrics(track_from_gap(np.full(len(t), 0.016)), phones, t)
     assert still["bilabial_closure"] == 0.0 and still["open_vowel_auc"] == 0.5
+    assert np.isnan(still["lag_frames"]) and np.isnan(still["lag_corr"])
 
 
 def test_on_arctic_labels(speech_dir) -> None:  # type: ignore[no-untyped-def]
