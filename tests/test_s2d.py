@@ -91,7 +91,8 @@ def test_checkpoint_round_trip_and_rejections(tmp_path: Path, face) -> None:  # 
 def test_tiny_training_run_reduces_error(tmp_path: Path, face) -> None:  # type: ignore[no-untyped-def]
     settings = TrainSettings(
         out=str(tmp_path / "s2d.pt"), work_dir=str(tmp_path), minutes=1.0, max_steps=150,
-        vertices_per_step=512, batch=16, lr=3e-3, config=S2DConfig(n_codes=8, basis_hidden=64, code_hidden=32),
+        vertices_per_step=512, batch=16, lr=3e-3,
+        config=S2DConfig(n_codes=8, basis_hidden=64, code_hidden=32),
     )
     trainer = Trainer(settings, [face], face, NAMES)
     before = trainer.validate()
