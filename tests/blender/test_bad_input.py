@@ -8,9 +8,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import bpy, grid_head, submodule
+from blender_helpers import bpy, grid_head, snapshot, submodule, voice_scene
 from fake_animator import FakeAnimator
-from test_bake import snapshot, voice_scene
 
 
 @pytest.fixture

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pytest
-from conftest import bpy, evaluated_co, grid_head, mesh_co, submodule, write_wav
+from blender_helpers import (
+    bpy,
+    evaluated_co,
+    expected_time,
+    grid_head,
+    mesh_co,
+    snapshot,
+    submodule,
+    voice_scene,
+)
 from fake_animator import FakeAnimator, dense_at
 
 
@@ -20,32 +28,7 @@ def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator
     return anim
 
 
-def voice_scene(tmp_path: Path, seconds: float = 2.0, start: int = 10, fps: int = 30,
-                fps_base: float = 1.0, frame_end: int = 250) -> tuple[Any, Any]:
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = fps, fps_base
-    scene.frame_start, scene.frame_end = 1, frame_end
-    wav = write_wav(tmp_path / "voice.wav", seconds)
-    ed = scene.sequence_editor_create()
-    strip = ed.strips.new_sound("Voice", str(wav), 1, start)
-    return scene, strip
 
-
-def snapshot() -> dict[str, Any]:
-    """Everything a failed bake must leave exactly as it was."""
-    out: dict[str, Any] = {"actions": sorted(a.name for a in bpy.data.actions)}
-    for obj in bpy.data.objects:
-        key = getattr(obj.data, "shape_keys", None)
-        out[obj.name] = (
-            [k.name for k in key.key_blocks] if key else None,
-            sorted(obj.keys()),
-        )
-    return out
-
-
-def expected_time(frame: int, strip: Any, scene: Any) -> float:
-    fps = scene.render.fps / scene.render.fps_base
-    return (frame - strip.frame_start + strip.animation_offset_start) / fps - strip.sound_offset
 
 
 @pytest.mark.parametrize("mode", ["COMPACT", "PER_FRAME"])

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, bpy, grid_head, write_wav
+from blender_helpers import ROOT, bpy, grid_head, voice_scene, write_wav
 from fake_animator import FakeAnimator
-from test_bake import voice_scene
 
 import blender_s2l
 from blender_s2l import batch

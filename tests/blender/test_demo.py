@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import bpy
+from blender_helpers import bpy
 
 from blender_s2l import demo
 from blender_s2l.blender.storage import read_takes

@@ -15,9 +15,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import bpy, evaluated_co, grid_head, mesh_co, submodule
+from blender_helpers import (
+    bpy,
+    evaluated_co,
+    expected_time,
+    grid_head,
+    mesh_co,
+    snapshot,
+    submodule,
+    voice_scene,
+)
 from fake_animator import FakeAnimator, dense_at
-from test_bake import expected_time, snapshot, voice_scene
 
 
 class FakeWM:

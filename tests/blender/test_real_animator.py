@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import bpy, evaluated_co, mesh_co, submodule
-from test_bake import expected_time, voice_scene
+from blender_helpers import bpy, evaluated_co, expected_time, mesh_co, submodule, voice_scene
 
 
 @pytest.fixture

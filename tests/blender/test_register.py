@@ -6,8 +6,7 @@ from pathlib import Path
 from types import ModuleType
 
 import addon_utils
-from conftest import REPO, bpy, grid_head, submodule
-from test_bake import voice_scene
+from blender_helpers import REPO, bpy, grid_head, submodule, voice_scene
 
 ADDON = f"bl_ext.{REPO}.blender_s2l"
 

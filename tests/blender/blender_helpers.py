@@ -1,0 +1,91 @@
+"""Shared helpers of the Blender tests (a uniquely named module: `conftest` is taken)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="needs the bpy module (real Blender)")
+
+ROOT = Path(__file__).resolve().parents[2]
+REPO = "s2l_test"
+
+
+def submodule(pkg: ModuleType, name: str) -> Any:
+    return importlib.import_module(f"{pkg.__name__}.{name}")
+
+
+def write_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    sf.write(str(path), tone.astype(np.float32), rate)
+    return path
+
+
+def grid_head(name: str = "Head", size: int = 12) -> Any:
+    """A small flat-ish mesh standing in for a head (the fake animator ignores anatomy)."""
+    n = size
+    xs, ys = np.meshgrid(np.linspace(-0.1, 0.1, n), np.linspace(-0.1, 0.1, n))
+    zs = 0.02 * np.cos(xs * 10) * np.cos(ys * 10)
+    verts = np.stack([xs.ravel(), ys.ravel(), zs.ravel()], 1)
+    faces = [(i * n + j, i * n + j + 1, (i + 1) * n + j + 1, (i + 1) * n + j)
+             for i in range(n - 1) for j in range(n - 1)]
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(verts.tolist(), [], faces)
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    return obj
+
+
+def evaluated_co(obj: Any, frame: int) -> np.ndarray:
+    scene = bpy.context.scene
+    scene.frame_set(frame)
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = obj.evaluated_get(dg)
+    mesh = ev.to_mesh()
+    co = np.zeros(len(mesh.vertices) * 3)
+    mesh.vertices.foreach_get("co", co)
+    ev.to_mesh_clear()
+    return co.reshape(-1, 3)
+
+
+def mesh_co(obj: Any) -> np.ndarray:
+    co = np.zeros(len(obj.data.vertices) * 3)
+    obj.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+def voice_scene(tmp_path: Path, seconds: float = 2.0, start: int = 10, fps: int = 30,
+                fps_base: float = 1.0, frame_end: int = 250) -> tuple[Any, Any]:
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, fps_base
+    scene.frame_start, scene.frame_end = 1, frame_end
+    wav = write_wav(tmp_path / "voice.wav", seconds)
+    ed = scene.sequence_editor_create()
+    strip = ed.strips.new_sound("Voice", str(wav), 1, start)
+    return scene, strip
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything a failed bake must leave exactly as it was."""
+    out: dict[str, Any] = {"actions": sorted(a.name for a in bpy.data.actions)}
+    for obj in bpy.data.objects:
+        key = getattr(obj.data, "shape_keys", None)
+        out[obj.name] = (
+            [k.name for k in key.key_blocks] if key else None,
+            sorted(obj.keys()),
+        )
+    return out
+
+
+def expected_time(frame: int, strip: Any, scene: Any) -> float:
+    fps = scene.render.fps / scene.render.fps_base
+    return (frame - strip.frame_start + strip.animation_offset_start) / fps - strip.sound_offset
