@@ -79,6 +79,21 @@ def test_inner_lips_land_on_their_own_lip(head: DemoHead) -> None:
         assert int(nearest) in low, k
 
 
+def test_other_proportions(head: DemoHead) -> None:
+    """A head stretched off human proportions still fits (per-axis stretch modes)."""
+    for stretch in ((1.2, 1.0, 1.0), (1.0, 0.8, 1.0), (0.85, 1.2, 1.1)):  # object x, depth, up
+        v = head.vertices * np.array(stretch, dtype=np.float32)
+        fit = fit_landmarks(v, head.faces, _kp(head))
+        err = np.linalg.norm(fit - v[head.landmark_vertices], axis=1) * 1000.0
+        assert err.mean() < 2.0, (stretch, err.mean())  # measured 0.72 / 1.49 / 0.98 mm
+
+
+def test_welded_lips_may_share_inner_lip_vertex(head: DemoHead) -> None:
+    kp = {**_kp(head), 66: int(head.landmark_vertices[62])}
+    fit = fit_landmarks(head.vertices, head.faces, kp)
+    assert np.allclose(fit[62], fit[66])
+
+
 def test_fit_is_equivariant(head: DemoHead) -> None:
     c, s = np.cos(0.7), np.sin(0.7)
     rot = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]) @ np.array(
@@ -179,7 +194,7 @@ def test_ict_held_out_identities(ict_npz: Path) -> None:
         errs6.append(np.linalg.norm(fit6 - v[lm], axis=1))
         assert np.allclose(fit[list(ALL_KP)], v[lm[list(ALL_KP)]])
     e, e6 = np.array(errs), np.array(errs6)
-    # Measured on seeds 100000-100019: 1.20 mm mean (10 key points), 1.50 mm (6).
+    # Measured on seeds 100000-100019: 1.31 mm mean (10 key points), 1.66 mm (6).
     assert e.mean() < 2.0 and e6.mean() < 2.5, (e.mean(), e6.mean())
     assert e.max() < 10.0, e.max()
 

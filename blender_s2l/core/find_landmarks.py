@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import LandmarkError, MeshError
+from .keypoints import SHAREABLE
 from .landmarks import N_LANDMARKS
 from .mesh import FacesLike
 from .presets import match_preset
@@ -33,7 +34,12 @@ def _from_indices(vertices: NDArray[np.float64], idx: NDArray[Any]) -> Resolved:
         raise LandmarkError(
             f"Landmark vertex index {int(bad[0])} is outside the mesh ({len(vertices)} vertices)."
         )
-    if len(np.unique(ids)) < N_LANDMARKS:
+    shared = ids.copy()
+    for pair in SHAREABLE:
+        a, b = sorted(pair)
+        if shared[a] == shared[b]:
+            shared[b] = -1 - b  # a welded lip may share its inner-lip vertices
+    if len(np.unique(shared)) < N_LANDMARKS:
         raise LandmarkError("Two landmarks refer to the same vertex; each needs its own.")
     return vertices[ids].astype(np.float32), ids, "indices"
 

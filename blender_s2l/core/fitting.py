@@ -36,6 +36,7 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 PRIOR_PATH = Path(__file__).parent / "weights" / "landmark_prior.npy"
+STRETCH_STD = 0.08  # prior spread of per-axis face proportions (8 %)
 KEYPOINT_NOISE_MM = 1.0  # how far a clicked vertex may sit from the true landmark
 MAX_KEYPOINT_RMS_MM = 9.0  # beyond this the key points do not describe a face
 MAX_SURFACE_GAP_MM = 6.0  # mean landmark-to-surface gap beyond which it is not a face
@@ -54,11 +55,18 @@ def shape_prior() -> tuple[F64, F64]:
     return canonical_neutral().astype(np.float64), np.zeros((0, N_LANDMARKS, 3))
 
 
+def _stretch_modes(mean: F64) -> F64:
+    """Stretching the face along each canonical axis: stylized heads vary more than scans."""
+    centred = mean - mean.mean(axis=0)
+    return np.stack([centred * np.eye(3)[a] * STRETCH_STD for a in range(3)])
+
+
 def fit_shape(keypoints: Mapping[int, F64], iterations: int = 6) -> tuple[Similarity, F64]:
     """Similarity (canonical -> mesh) and full landmark shape (canonical mm) from key points."""
     idx = np.array(sorted(keypoints), dtype=np.int64)
     target = np.stack([np.asarray(keypoints[int(k)], dtype=np.float64) for k in idx])
     mean, modes = shape_prior()
+    modes = np.concatenate([modes, _stretch_modes(mean)])
     shape = mean.copy()
     basis = modes[:, idx, :].reshape(len(modes), 3 * len(idx)).T  # (3n, K)
     sim = fit_similarity(shape[idx], target)

@@ -26,6 +26,9 @@ NAMES = {
     66: "lower inner lip midpoint",
 }
 
+# On a mesh whose lips are welded shut, facing inner-lip points may rightly be the same vertex.
+SHAREABLE = frozenset({frozenset((61, 67)), frozenset((62, 66)), frozenset((63, 65))})
+
 
 def describe(index: int) -> str:
     return f"{NAMES.get(index, 'landmark')} ({index})"
@@ -54,7 +57,7 @@ def validate_keypoints(keypoints: Mapping[int, int], n_vertices: int) -> dict[in
         )
     seen: dict[int, int] = {}
     for k, v in out.items():
-        if v in seen:
+        if v in seen and frozenset((seen[v], k)) not in SHAREABLE:
             raise LandmarkError(
                 f"Key points {describe(seen[v])} and {describe(k)} are the same vertex {v}."
             )
