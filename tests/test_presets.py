@@ -9,7 +9,7 @@ import pytest
 
 from blender_s2l.core.demo_head import make_demo_head
 from blender_s2l.core.errors import LandmarkError
-from blender_s2l.core.find_landmarks import resolve_landmarks
+from blender_s2l.core.find_landmarks import nearest_vertices, resolve_landmarks
 from blender_s2l.core.presets import ICT_LANDMARKS, match_preset
 
 
@@ -64,6 +64,8 @@ def test_resolve_from_indices_positions_and_presets() -> None:
     assert np.array_equal(pos3, pos)
     assert src3.startswith("preset:demo_head") and ids3 is not None
     assert np.array_equal(ids3, idx)
+    # Stored by topology: positions slightly off the vertices come back to the same indices.
+    assert np.array_equal(nearest_vertices(h.vertices, pos + np.float32(1e-5)), idx)
 
 
 def test_resolve_rejects_bad_landmarks() -> None:

@@ -10,14 +10,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from .errors import LandmarkError, MeshError
-from .keypoints import SHAREABLE
+from .keypoints import SHAREABLE, load_keypoints_json
 from .landmarks import N_LANDMARKS
 from .mesh import FacesLike
 from .presets import match_preset
 
 Resolved = tuple[NDArray[np.float32], NDArray[np.int64] | None, str]
+__all__ = ["load_keypoints_json", "nearest_vertices", "resolve_landmarks"]
 
 
 def _from_indices(vertices: NDArray[np.float64], idx: NDArray[Any]) -> Resolved:
@@ -75,3 +77,15 @@ def resolve_landmarks(
         "This mesh has no landmarks yet: mark the key points (eye corners, nose tip, mouth "
         "corners, chin) and press Fit."
     )
+
+
+def nearest_vertices(
+    vertices: NDArray[np.floating[Any]], points: NDArray[np.floating[Any]]
+) -> NDArray[np.int64]:
+    """Index of the vertex nearest each landmark, to store a fitted set with the topology."""
+    v = np.asarray(vertices, dtype=np.float64)
+    p = np.asarray(points, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0 or p.ndim != 2 or p.shape[1] != 3:
+        raise LandmarkError("Need (V, 3) vertices and (N, 3) landmark positions.")
+    _, idx = cKDTree(v).query(p)
+    return np.asarray(idx, dtype=np.int64)

@@ -20,7 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .errors import LandmarkError, MeshError
-from .keypoints import validate_keypoints
+from .keypoints import load_keypoints_json, validate_keypoints
 from .landmarks import N_LANDMARKS, Similarity, canonical_neutral, fit_similarity
 from .mesh import FacesLike
 from .surface import (
@@ -34,6 +34,7 @@ from .surface import (
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
+__all__ = ["fit_landmarks", "fit_shape", "load_keypoints_json", "shape_prior"]
 
 PRIOR_PATH = Path(__file__).parent / "weights" / "landmark_prior.npy"
 STRETCH_STD = 0.08  # prior spread of per-axis face proportions (8 %)
