@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from blender_helpers import bpy, evaluated_co, expected_time, mesh_co, submodule, voice_scene
+from blender_helpers import (
+    bpy,
+    evaluated_co,
+    expected_time,
+    mesh_co,
+    snapshot,
+    submodule,
+    voice_scene,
+)
 
 
 @pytest.fixture
@@ -60,3 +68,23 @@ def test_real_bake_matches_direct_inference(
         assert np.abs(got - (rest + mo.dense[i])).max() < tol
         moved = max(moved, float(np.abs(got - rest).max()))
     assert moved > 0  # random weights still move the face
+
+
+def test_cuda_without_a_gpu_and_missing_weights_are_refused(
+    real: ModuleType, random_weights_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    voice_scene(tmp_path)
+    demo_head_object(real)
+    before = snapshot()
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA was requested but this machine has no"):
+            bpy.ops.s2l.bake(object_name="Head", device="CUDA",
+                             weights_dir=str(random_weights_dir))
+        assert snapshot() == before
+    empty = tmp_path / "no_weights"
+    empty.mkdir()
+    with pytest.raises(RuntimeError, match="weights are missing"):
+        bpy.ops.s2l.bake(object_name="Head", device="CPU", weights_dir=str(empty))
+    assert snapshot() == before
