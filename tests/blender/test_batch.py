@@ -100,3 +100,33 @@ def test_module_cli_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
     assert fails == [f"FAIL job 1: The scene file {tmp_path / 'nope.blend'} does not exist."]
+
+
+def test_script_entry_as_blender_runs_it(tmp_path: Path, random_weights_dir: Path) -> None:
+    """`blender -b --python <ext>/batch.py -- ...` runs the file as __main__ with args after --.
+
+    Here plain Python runs the file the same way (no package context), with the real Animator.
+    """
+    from blender_s2l.blender.storage import store_landmarks
+    from blender_s2l.core.demo_head import make_demo_head
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    voice_scene(tmp_path, seconds=1.0)
+    head = make_demo_head(0)
+    mesh = bpy.data.meshes.new("Head")
+    mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
+    obj = bpy.data.objects.new("Head", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    store_landmarks(obj, head.landmark_vertices)
+    scene = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    out = tmp_path / "baked.blend"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "blender_s2l" / "batch.py"), "--", str(scene), "--object",
+         "Head", "--strip", "Voice", "--out", str(out), "--weights", str(random_weights_dir),
+         "--device", "cpu"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok   job 1: Voice:" in proc.stdout
+    assert list(takes_in(out)) == ["Voice"]
