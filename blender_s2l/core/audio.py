@@ -397,17 +397,28 @@ class LoudnessMeter:
         self._carry = np.zeros(0, dtype=np.float32)
 
     def update(self, chunk: FloatArray) -> None:
-        x = np.concatenate([self._carry, np.asarray(chunk, dtype=np.float32).reshape(-1)])
+        x = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if self._carry.shape[0]:
+            fill = min(_FRAME - self._carry.shape[0], x.shape[0])
+            self._carry = np.concatenate([self._carry, x[:fill]])
+            x = x[fill:]
+            if self._carry.shape[0] < _FRAME:
+                return
+            self._count(self._carry)
         n = (x.shape[0] // _FRAME) * _FRAME
         self._carry = x[n:].copy()
-        if n == 0:
-            return
-        frames = x[:n].astype(np.float64).reshape(-1, _FRAME)
-        ms = np.mean(frames * frames, axis=1)
+        step = _FRAME * 4096  # bounded temporaries whatever the chunk length
+        for i in range(0, n, step):
+            self._count(x[i : min(i + step, n)])
+
+    def _count(self, samples: NDArray[np.float32]) -> None:
+        """Histogram whole 20 ms frames (len(samples) is a multiple of _FRAME)."""
+        frames = samples.astype(np.float64).reshape(-1, _FRAME)
+        ms = np.einsum("ij,ij->i", frames, frames) / _FRAME
         db = 10.0 * np.log10(np.maximum(ms, 1e-30))
         idx = np.floor((db - _LOW_DB) / _BIN_DB).astype(np.int64)
-        idx = idx[idx >= 0]
-        np.add.at(self.counts, np.minimum(idx, self.counts.shape[0] - 1), 1)
+        idx = np.minimum(idx[idx >= 0], self.counts.shape[0] - 1)
+        self.counts += np.bincount(idx, minlength=self.counts.shape[0])
 
     def level_dbfs(self) -> float | None:
         """RMS level of active speech in dBFS, or None when there is none (silence)."""
