@@ -16,6 +16,7 @@ from blender_helpers import (
     snapshot,
     submodule,
     voice_scene,
+    write_wav,
 )
 from fake_animator import FakeAnimator, dense_at
 
@@ -242,3 +243,28 @@ def test_stored_landmarks_are_passed_to_the_core(fake: FakeAnimator, tmp_path: P
     np.testing.assert_array_equal(storage.stored_landmarks(obj), idx)
     assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}
     np.testing.assert_array_equal(fake.calls[-1]["landmarks68"], idx)
+
+
+def test_strip_in_the_workspace_sequencer_scene(fake: FakeAnimator, tmp_path: Path) -> None:
+    """Blender 5: the sequencer may live in another scene, the workspace's sequencer scene."""
+    workspace = bpy.context.workspace
+    if workspace is None or not hasattr(workspace, "sequencer_scene"):
+        pytest.skip("this Blender has no workspace sequencer scene")
+    main = bpy.context.scene
+    main.frame_start, main.frame_end = 1, 250
+    edit = bpy.data.scenes.new("Edit")
+    edit.render.fps, edit.render.fps_base = main.render.fps, main.render.fps_base
+    wav = write_wav(tmp_path / "voice.wav", 1.0)
+    edit.sequence_editor_create().strips.new_sound("Voice", str(wav), 1, 10)
+    grid_head()
+    workspace.sequencer_scene = edit
+    try:
+        strips = submodule(fake_pkg(fake), "blender.strips").sound_strips(bpy.context)
+        assert [(sc.name, s.name) for sc, s in strips] == [("Edit", "Voice")]
+        assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+        assert fake.calls[-1]["times"][0] == pytest.approx(0.0)
+        edit.render.fps = 25
+        with pytest.raises(RuntimeError, match="give them the same frame rate"):
+            bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="other")
+    finally:
+        workspace.sequencer_scene = None
