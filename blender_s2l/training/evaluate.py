@@ -78,10 +78,21 @@ def rest_width() -> float:
     return float(np.linalg.norm(lm[48] - lm[54]))
 
 
-def evaluate_real(anim: Animator, wavs: Sequence[Path], plot_dir: Path | None) -> list[Row]:
+def alignment_for(wav: Path, extra_dir: Path | None) -> Path | None:
+    """An alignment beside the wav, or extra_dir/<folder>/<stem>.lab made by `align`."""
+    found = find_alignment(wav)
+    if found is None and extra_dir is not None:
+        cand = extra_dir / wav.parent.name / f"{wav.stem}.lab"
+        found = cand if cand.is_file() else None
+    return found
+
+
+def evaluate_real(
+    anim: Animator, wavs: Sequence[Path], plot_dir: Path | None, alignments: Path | None = None
+) -> list[Row]:
     rows: list[Row] = []
     for wav_path in wavs:
-        lab = find_alignment(wav_path)
+        lab = alignment_for(wav_path, alignments)
         if lab is None:
             continue
         phones = read_phones(lab)
@@ -94,7 +105,7 @@ def evaluate_real(anim: Animator, wavs: Sequence[Path], plot_dir: Path | None) -
             "teacher (true phones)": teacher_track(phones, times),
         }
         for name, tr in tracks.items():
-            rows.append(Row(wav_path.name, name, real_speech_metrics(tr, phones, times,
+            rows.append(Row(f"{wav_path.parent.name}/{wav_path.name}", name, real_speech_metrics(tr, phones, times,
                                                                      rest_width())))
         if plot_dir is not None:
             plot_timeline(plot_dir / f"{wav_path.stem}_timeline.png", tracks, phones, times)

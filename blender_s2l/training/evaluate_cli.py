@@ -14,6 +14,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
     p.add_argument("--speech", type=Path, default=shared_data_dir() / "speech",
                    help="folder searched for wav files with .lab/.TextGrid/.tsv alignments")
+    p.add_argument("--alignments", type=Path, default=Path("reports/alignments"),
+                   help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=run)
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         parts.append("## Synthetic held-out voices (S2L landmarks, canonical mm)\n\n"
                      + markdown(rows, SYNTH_KEYS))
     wavs = sorted(args.speech.rglob("*.wav")) if args.speech.is_dir() else []
-    rows = evaluate_real(anim, wavs, args.out)
+    rows = evaluate_real(anim, wavs, args.out, args.alignments)
     if rows:
         parts.append("## Real speech with phone labels (30 fps)\n\n" + markdown(rows, REAL_KEYS))
     text = "\n\n".join(parts) + "\n"
