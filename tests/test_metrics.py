@@ -21,6 +21,7 @@ from blender_s2l.training.metrics import (
     mouth_width,
     open_vowel_auc,
     openness_lag,
+    openness_lag_ms,
     openness_reference,
     phone_frames,
     real_speech_metrics,
@@ -204,6 +205,11 @@ def test_openness_lag_sign_and_size() -> None:
         lag, r = openness_lag(g, phones, t)
         assert lag == shift
         assert r > 0.99
+        assert openness_lag_ms(g, phones, t) == pytest.approx(shift * 1000 / FPS, abs=8.0)
+    # a sub-frame delay of 50 ms (1.5 frames at 30 fps) is seen in milliseconds
+    late = openness_reference(phones, t - 0.05)
+    assert openness_lag_ms(late, phones, t) == pytest.approx(50.0, abs=8.0)
+    assert openness_lag(late, phones, t)[0] in (1, 2)
 
 
 def test_real_speech_row_for_a_phone_driven_face() -> None:
@@ -219,6 +225,7 @@ def test_real_speech_row_for_a_phone_driven_face() -> None:
     still = real_speech_metrics(track_from_gap(np.full(len(t), 0.016)), phones, t)
     assert still["bilabial_closure"] == 0.0 and still["open_vowel_auc"] == 0.5
     assert np.isnan(still["lag_frames"]) and np.isnan(still["lag_corr"])
+    assert np.isnan(still["lag_ms"])
 
 
 def test_on_arctic_labels(speech_dir) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ and the time of every frame. Choices made here, used by every model and baseline
   closing or already opening; reports mean g and the RMS speed (mm/s) of jaw and mouth landmarks.
 - lag: the shift k (frames, |k| <= 10) maximising the Pearson correlation of g(t) with the phone
   openness reference r(t - k); positive k means the face moves after the sound (model late).
+  Also in milliseconds, refined between frames (lag_ms), since a frame is 17-42 ms by fps.
 """
 
 from __future__ import annotations
@@ -307,24 +308,48 @@ def openness_reference(
     return np.asarray(np.interp(t, grid, values))
 
 
+def _lag_correlations(g: Vec, ref: Vec, max_lag: int) -> dict[int, float]:
+    """Pearson r of g(t) with ref(t - k) for every shift k that has a defined correlation."""
+    n = len(g)
+    out: dict[int, float] = {}
+    for k in range(-max_lag, max_lag + 1):
+        a = g[max(k, 0) : n + min(k, 0)]
+        b = ref[max(-k, 0) : n - max(k, 0)]
+        if len(a) < 3 or np.ptp(a) < 1e-9 or np.ptp(b) < 1e-9:
+            continue  # a still track has no lag
+        out[k] = float(np.corrcoef(a, b)[0, 1])
+    return out
+
+
 def openness_lag(
     g: FloatArray, phones: Sequence[Phone], times: FloatArray, *, max_lag: int = 10
 ) -> tuple[int, float]:
     """(lag in frames, its correlation) of the best match of g(t) with reference(t - lag);
     (0, NaN) when g or the reference does not move."""
-    gap = np.asarray(g, dtype=np.float64)
-    ref = openness_reference(phones, times)
-    best_k, best_r = 0, -np.inf
-    n = len(gap)
-    for k in range(-max_lag, max_lag + 1):
-        a = gap[max(k, 0) : n + min(k, 0)]
-        b = ref[max(-k, 0) : n - max(k, 0)]
-        if len(a) < 3 or np.ptp(a) < 1e-9 or np.ptp(b) < 1e-9:
-            continue  # a still track has no lag
-        r = float(np.corrcoef(a, b)[0, 1])
-        if r > best_r:
-            best_k, best_r = k, r
-    return best_k, (best_r if np.isfinite(best_r) else float("nan"))
+    r = _lag_correlations(np.asarray(g, dtype=np.float64), openness_reference(phones, times),
+                          max_lag)
+    if not r:
+        return 0, float("nan")
+    best = max(r, key=lambda k: r[k])
+    return best, r[best]
+
+
+def openness_lag_ms(
+    g: FloatArray, phones: Sequence[Phone], times: FloatArray, *, max_lag: int = 10
+) -> float:
+    """The same lag in milliseconds, refined between frames by a parabola through the peak and
+    its neighbours (frames differ in length between 24 and 60 fps; milliseconds do not)."""
+    t = np.asarray(times, dtype=np.float64)
+    r = _lag_correlations(np.asarray(g, dtype=np.float64), openness_reference(phones, t), max_lag)
+    if not r or len(t) < 2:
+        return float("nan")
+    k = max(r, key=lambda j: r[j])
+    frac = 0.0
+    if k - 1 in r and k + 1 in r:
+        curve = r[k - 1] - 2.0 * r[k] + r[k + 1]
+        if curve < 0:
+            frac = float(np.clip(0.5 * (r[k - 1] - r[k + 1]) / curve, -0.5, 0.5))
+    return (k + frac) * float(np.median(np.diff(t))) * 1000.0
 
 
 def real_speech_metrics(
@@ -345,6 +370,7 @@ def real_speech_metrics(
         "rest_gap": rest_gap,
         "rest_speed_mm_s": rest_speed,
         "lag_frames": float(lag) if np.isfinite(lag_r) else float("nan"),
+        "lag_ms": openness_lag_ms(g, phones, t),
         "lag_corr": lag_r,
         "n_bilabial": float(sum(p.phone in BILABIALS for p in clip)),
         "n_open_vowel": float(sum(p.phone in OPEN_VOWELS for p in clip)),
