@@ -40,7 +40,8 @@ def align_phones(wav_path: Path, transcript: str) -> list[Phone]:
         alignment = dec.get_alignment()
     except RuntimeError as exc:
         raise S2LError(
-            f"pocketsphinx could not align {wav_path.name}: the transcript does not match the audio."
+            f"pocketsphinx could not align {wav_path.name}: "
+            "the transcript does not match the audio."
         ) from exc
     if alignment is None:
         raise S2LError(f"pocketsphinx could not align {wav_path.name} with its transcript.")

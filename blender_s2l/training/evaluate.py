@@ -105,10 +105,10 @@ def evaluate_real(
             "teacher (true phones)": teacher_track(phones, times),
         }
         for name, tr in tracks.items():
-            rows.append(Row(f"{wav_path.parent.name}/{wav_path.name}", name, real_speech_metrics(tr, phones, times,
-                                                                     rest_width())))
+            metrics = real_speech_metrics(tr, phones, times, rest_width())
+            rows.append(Row(f"{wav_path.parent.name}/{wav_path.name}", name, metrics))
         if plot_dir is not None:
-            plot_timeline(plot_dir / f"{wav_path.stem}_timeline.png", tracks, phones, times)
+            plot_timeline(plot_dir / f"{wav_path.parent.name}_{wav_path.stem}_timeline.png", tracks, phones, times)
     return rows
 
 
