@@ -108,7 +108,8 @@ def evaluate_real(
             metrics = real_speech_metrics(tr, phones, times, rest_width())
             rows.append(Row(f"{wav_path.parent.name}/{wav_path.name}", name, metrics))
         if plot_dir is not None:
-            plot_timeline(plot_dir / f"{wav_path.parent.name}_{wav_path.stem}_timeline.png", tracks, phones, times)
+            png = plot_dir / f"{wav_path.parent.name}_{wav_path.stem}_timeline.png"
+            plot_timeline(png, tracks, phones, times)
     return rows
 
 
