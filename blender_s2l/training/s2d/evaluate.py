@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from ...core.landmarks import LOWER_FACE, UPPER_FACE
 from ...core.mesh_features import mesh_features
+from ...core.models.checkpoint import load_checkpoint
 from ...core.models.s2d import S2D, load_s2d
 from ..ict import ICTFace, load_ict
 from . import metrics as m
@@ -25,6 +26,7 @@ from .data import (
     build_variant,
     ict_labels,
 )
+from .demo_check import demo_head_check
 from .rbf import CANDIDATES, RBFSettings, rbf_matrix, rbf_motion
 from .remesh import voronoi_remesh
 from .sampling import ExpressionSampler
@@ -168,10 +170,13 @@ def run_eval(s: EvalSettings, ict: ICTFace | None = None) -> dict[str, Any]:
     speeds = [speed(model, build_variant(ict, EVAL_ID_SEED0, labels, pat, deltas))
               for pat, deltas in patterns.values()]
     speeds.append(speed(model, build_variant(ict, EVAL_ID_SEED0, labels)))
+    png = Path(s.out).with_name(Path(s.out).stem + "_demo_head.png")
+    demo = demo_head_check(model, ict, png)
+    meta = load_checkpoint(s.weights, "s2d").metadata
     result: dict[str, Any] = {
         "summary": summary, "rbf": rbf, "speed": speeds,
         "pattern_vertices": {name: pat.n_vertices for name, (pat, _) in patterns.items()},
-        "settings": s,
+        "settings": s, "demo": demo, "demo_png": png.name, "train": meta,
     }
     write_report(Path(s.out), result)
     return result
@@ -236,6 +241,8 @@ def write_report(path: Path, r: dict[str, Any]) -> None:
         f"{sp['basis_s']:.2f} s, 60 s x 30 fps clip {sp['clip_s']:.2f} s"
         for sp in r["speed"]
     )
+    demo = r["demo"]
+    train = r["train"]
     lines += [
         "",
         f"- S2D face error vs RBF (held-out identities, ICT topology): {s2d_ict['face_mm']:.3f} "
@@ -246,6 +253,24 @@ def write_report(path: Path, r: dict[str, Any]) -> None:
         "Columns: " + COLUMNS,
         "",
         f"Speed (1 thread, shared 2-core machine): {speeds}.",
+        "",
+        "## Demo head (different, stylized topology; no ground truth)",
+        "",
+        f"`core.demo_head` at {int(demo['vertices'])} vertices (skin with a lip slit, separate "
+        "eyeballs and mouth cavity) driven by ICT mean-face landmark motion (120 random "
+        "mouth/jaw mixtures + 4 poses):",
+        f"wrong-lip share {100 * demo['wrong_lip']:.2f}% (its own lip vertex sets), motion at its "
+        f"landmark vertices vs the driving landmark motion {demo['landmark_track_mm']:.2f} mm, "
+        f"largest edge stretch x{demo['max_stretch']:.2f} (the ICT truth itself stretches "
+        f"mouth-interior edges up to x{demo['ict_truth_max_stretch']:.1f}), eyeball motion "
+        f"{demo['eyes_mean_mm']:.2f} mm mean / {demo['eyes_max_mm']:.2f} mm max (should be 0).",
+        "",
+        f"![ICT truth vs S2D on the demo head]({r['demo_png']})",
+        "",
+        "## Training",
+        "",
+        f"{train.get('steps')} steps in {train.get('train_seconds')} s of wall clock "
+        f"(settings: {train.get('settings')}).",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
