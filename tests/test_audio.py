@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -222,18 +223,28 @@ def test_integer_arrays_are_scaled() -> None:
 
 def test_aud_decoder_inside_blender(tmp_path: Path) -> None:
     """Blender's `aud` (importable after `import bpy`) decodes; run in a fresh process."""
-    pytest.importorskip("bpy")
+    if importlib.util.find_spec("bpy") is None:
+        pytest.skip("needs the bpy module")
     p = tmp_path / "t.wav"
     sf.write(p, np.stack([tone(500, 1.0, 44100)] * 2, axis=1), 44100, subtype="PCM_16")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk" * 10)
     code = (
-        "import bpy, aud, sys, numpy as np\n"
-        "from pathlib import Path\n"
-        "from blender_s2l.core import audio as A\n"
-        f"y = A._decode_aud(aud, Path({str(p)!r}), A.MAX_SECONDS)\n"
-        f"print(len(y), float(np.sqrt(np.mean(y[2000:-2000]**2))))\n"
+        "import sys\n"
+        "sys.modules['soundfile'] = None  # as in a Blender without the soundfile wheel\n"
+        "import bpy, numpy as np\n"
+        "from blender_s2l.core.audio import load_audio\n"
+        "from blender_s2l.core.errors import AudioError\n"
+        f"y = load_audio({str(p)!r})\n"
+        "try:\n"
+        f"    load_audio({str(bad)!r})\n"
+        "except AudioError as e:\n"
+        "    print('refused:', e)\n"
+        "print(len(y), float(np.sqrt(np.mean(y[2000:-2000]**2))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert "refused: The audio file" in out.stdout and "could not be decoded" in out.stdout
     n, rms = out.stdout.split()[-2:]
     assert abs(int(n) - 16000) <= 2
     assert float(rms) == pytest.approx(0.3 / np.sqrt(2), rel=0.02)
@@ -344,3 +355,46 @@ def test_real_clips_decode(speech_dir: Path) -> None:
     # speech energy varies a lot over time; silence floor is not the whole clip
     loud = feats.max(axis=1)
     assert np.percentile(loud, 90) - np.percentile(loud, 10) > 5.0
+
+
+@pytest.mark.parametrize("missing", [["soxr"], ["soxr", "scipy", "scipy.signal"]])
+def test_resampling_without_soxr_or_scipy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: list[str]
+) -> None:
+    """Blender's Python may lack soxr and scipy: scipy, then numpy's FFT, take over."""
+    for name in missing:
+        monkeypatch.setitem(sys.modules, name, None)  # makes `import name` fail
+    x = tone(1000, 1.5, 44100)
+    p = tmp_path / "r.wav"
+    sf.write(p, x, 44100, subtype="FLOAT")
+    ref = tone(1000, 1.5, SAMPLE_RATE)
+    for y in (load_audio(p), load_audio(x, 44100)):
+        assert len(y) == pytest.approx(len(ref), abs=2)
+        np.testing.assert_allclose(y[800:-800], ref[800 : len(y) - 800], atol=2e-3)
+    # and nothing above the new Nyquist survives
+    hi = load_audio(tone(12000, 1.0, 48000), 48000)
+    assert float(np.sqrt(np.mean(hi[1000:-1000] ** 2))) < 1e-3
+
+
+def test_mp3_goes_to_the_fallback_when_libsndfile_lacks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an old libsndfile (no MP3), an .mp3 is handed to the next decoder, not refused."""
+    p = tmp_path / "t.mp3"
+    sf.write(p, tone(440, 0.5, 16000), 16000, format="MP3")
+    formats = {k: v for k, v in sf.available_formats().items() if k != "MP3"}
+    monkeypatch.setattr(sf, "available_formats", lambda: formats)
+    assert not audio._soundfile_reads(sf, ".mp3") and audio._soundfile_reads(sf, ".WAV")
+    tried: list[Path] = []
+
+    def fake_librosa(path: Path, max_seconds: float) -> np.ndarray:
+        tried.append(path)
+        return tone(440, 0.5, 16000)
+
+    def refuse(*args: object, **kwargs: object) -> np.ndarray:
+        raise RuntimeError("Format not recognised.")
+
+    monkeypatch.setattr(audio, "_decode_soundfile", refuse)
+    monkeypatch.setattr(audio, "_aud", lambda: None)  # outside Blender
+    monkeypatch.setattr(audio, "_decode_librosa", fake_librosa)
+    assert len(load_audio(p)) == 8000 and tried == [p]

@@ -59,9 +59,10 @@ MAX_SECONDS = 30 * 60.0
 MAX_NONFINITE_SHARE = 0.5
 _BLOCK_SECONDS = 10.0
 # Formats libsndfile reads itself; anything else goes to aud (Blender) or librosa (ffmpeg).
-_SOUNDFILE_SUFFIXES = {
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf",
-    ".w64", ".rf64",
+_SOUNDFILE_FORMATS = {
+    ".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG",
+    ".opus": "OGG", ".mp3": "MP3", ".aif": "AIFF", ".aiff": "AIFF", ".au": "AU", ".caf": "CAF",
+    ".w64": "W64", ".rf64": "RF64",
 }
 
 FloatArray = NDArray[np.floating[Any]]
@@ -83,6 +84,17 @@ def _aud() -> Any:
     except ImportError:
         return None
     return aud
+
+
+def _soundfile_reads(sf: Any, suffix: str) -> bool:
+    """Whether this libsndfile build reads the format (mp3 needs libsndfile >= 1.1)."""
+    fmt = _SOUNDFILE_FORMATS.get(suffix.lower())
+    if sf is None or fmt is None:
+        return False
+    try:
+        return fmt in sf.available_formats()
+    except Exception:  # an unusual soundfile build: assume it reads its classic formats
+        return fmt != "MP3"
 
 
 def _check_path(path: Path) -> None:
@@ -133,7 +145,8 @@ def audio_duration(source: Source, sample_rate: int | None = None) -> float:
 def resample(
     wav: FloatArray, rate: float, target: int = SAMPLE_RATE
 ) -> NDArray[np.float32]:
-    """Band-limited resampling of a mono signal (soxr high quality; scipy if soxr is absent)."""
+    """Band-limited resampling of a mono signal: soxr (high quality), else scipy's polyphase
+    filter, else a numpy FFT resampler, so it works in any Python that has numpy."""
     x = np.ascontiguousarray(wav, dtype=np.float32)
     if rate <= 0:
         raise AudioError(f"The audio has an invalid sample rate ({rate} Hz).")
@@ -142,7 +155,10 @@ def resample(
     try:
         import soxr
     except ImportError:
-        return _resample_scipy(x, rate, target)
+        try:
+            return _resample_scipy(x, rate, target)
+        except ImportError:
+            return _resample_fft(x, rate, target)
     return np.asarray(soxr.resample(x, rate, target, quality="HQ"), dtype=np.float32)
 
 
@@ -154,6 +170,22 @@ def _resample_scipy(x: NDArray[np.float32], rate: float, target: int) -> NDArray
     frac = Fraction(target, round(rate)).limit_denominator(1000)
     y = resample_poly(x.astype(np.float64), frac.numerator, frac.denominator)
     return np.asarray(y, dtype=np.float32)
+
+
+def _resample_fft(x: NDArray[np.float32], rate: float, target: int) -> NDArray[np.float32]:
+    """Last resort: exact band-limited resampling of the whole clip in the frequency domain
+    (zero padding at the end keeps the wrap-around of the periodic FFT off the sound)."""
+    n_out = round(x.shape[0] * target / rate)
+    pad = round(0.05 * rate)
+    spec = np.fft.rfft(np.concatenate([x.astype(np.float64), np.zeros(pad)]))
+    n_total = round((x.shape[0] + pad) * target / rate)
+    out_bins = n_total // 2 + 1
+    if out_bins <= spec.shape[0]:
+        spec = spec[:out_bins]
+    else:
+        spec = np.concatenate([spec, np.zeros(out_bins - spec.shape[0], dtype=spec.dtype)])
+    y = np.fft.irfft(spec, n=n_total) * (n_total / (x.shape[0] + pad))
+    return np.asarray(y[:n_out], dtype=np.float32)
 
 
 class _StreamResampler:
@@ -183,7 +215,7 @@ class _StreamResampler:
         self.pending.append(block)
         if not last:
             return np.zeros(0, dtype=np.float32)
-        return _resample_scipy(np.concatenate(self.pending), self.rate, SAMPLE_RATE)
+        return resample(np.concatenate(self.pending), self.rate, SAMPLE_RATE)
 
 
 # --- cleaning -----------------------------------------------------------------------------------
@@ -344,7 +376,7 @@ def _from_file(path: Path, max_seconds: float) -> NDArray[np.float32]:
             raise
         except Exception as exc:
             reasons.append(str(exc).strip() or type(exc).__name__)
-    elif path.suffix.lower() not in _SOUNDFILE_SUFFIXES:
+    elif not _soundfile_reads(sf, path.suffix):
         try:
             return _decode_librosa(path, max_seconds)
         except AudioError:
