@@ -261,6 +261,16 @@ def test_loudness_invariant_to_input_gain() -> None:
         np.testing.assert_allclose(y, ref, rtol=2e-3, atol=1e-6)
 
 
+def test_loudness_ignores_a_dc_offset() -> None:
+    x = speechlike(3.0)
+    meter, shifted = LoudnessMeter(), LoudnessMeter()
+    meter.update(x)
+    shifted.update(x + np.float32(0.3))
+    assert shifted.gain() == pytest.approx(meter.gain(), rel=0.01)
+    assert np.array_equal(normalise_loudness(np.full(16000, 0.3, dtype=np.float32)),
+                          np.full(16000, 0.3, dtype=np.float32))
+
+
 def test_loudness_reaches_target_on_active_speech() -> None:
     x = speechlike(3.0) * np.float32(0.05)
     y = normalise_loudness(x)

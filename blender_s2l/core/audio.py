@@ -446,6 +446,7 @@ class LoudnessMeter:
     def _count(self, samples: NDArray[np.float32]) -> None:
         """Histogram whole 20 ms frames (len(samples) is a multiple of _FRAME)."""
         frames = samples.astype(np.float64).reshape(-1, _FRAME)
+        frames = frames - frames.mean(axis=1, keepdims=True)  # a DC offset is not loudness
         ms = np.einsum("ij,ij->i", frames, frames) / _FRAME
         db = 10.0 * np.log10(np.maximum(ms, 1e-30))
         idx = np.floor((db - _LOW_DB) / _BIN_DB).astype(np.int64)
