@@ -129,3 +129,19 @@ def test_ict_lips_far_apart_on_surface(ict_npz) -> None:  # type: ignore[no-unty
     assert f[up, DIST][66] * 100 > 20.0
     eyeball = ict.region("eyeball_left")
     assert (f[eyeball, FLAG] == 0).all() and (f[: ict.region("face").stop, FLAG] == 1).all()
+
+
+def test_demo_head_parts_and_lips() -> None:
+    from blender_s2l.core.demo_head import build_canonical, resolution_for
+
+    verts, faces, lm_idx, parts = build_canonical(resolution_for(5_000))
+    f = mesh_features(verts, faces, verts[lm_idx], lm_idx)
+    assert np.isfinite(f).all()
+    assert (f[parts["skin"], FLAG] == 1).all()
+    for name in ("eye_left", "eye_right", "mouth_cavity"):
+        assert (f[parts[name], FLAG] == 0).all()
+    d = f[:, DIST] * 100
+    up, lo = parts["lip_upper"], parts["lip_lower"]
+    # Upper-lip vertices are nearer (on the surface) to the upper inner lip than to the lower.
+    assert np.mean(d[up, 62] < d[up, 66]) > 0.95
+    assert np.mean(d[lo, 66] < d[lo, 62]) > 0.95

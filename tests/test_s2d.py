@@ -168,3 +168,12 @@ def test_metrics_on_known_cases(face) -> None:  # type: ignore[no-untyped-def]
     assert lve_m2 == pytest.approx(25e-6, rel=1e-4)
     assert metrics.angle_error(true, true, lab.face) < 0.1
     assert metrics.angle_error(-true, true, lab.face) > 179.0
+
+
+def test_max_stretch_known_cases(face) -> None:  # type: ignore[no-untyped-def]
+    from blender_s2l.training.s2d.demo_check import mesh_edges, max_stretch
+
+    edges = mesh_edges(face.faces)
+    v = face.vertices
+    assert max_stretch(v, v + 3.0, edges) == pytest.approx(1.0, abs=1e-5)
+    assert max_stretch(v, 2.0 * v, edges) == pytest.approx(2.0, abs=1e-4)

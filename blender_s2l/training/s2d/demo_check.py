@@ -31,7 +31,7 @@ POSES: tuple[tuple[str, dict[str, float]], ...] = (
 )
 
 
-def _edges(faces: Any) -> NDArray[np.int64]:
+def mesh_edges(faces: Any) -> NDArray[np.int64]:
     parts = [np.stack([a, np.roll(a, -1, axis=1)], axis=-1).reshape(-1, 2)
              for a in polygons_by_size(faces).values()]
     e = np.sort(np.concatenate(parts), axis=1)
@@ -93,9 +93,9 @@ def demo_head_check(
     truth = ict_sim.apply_vectors(np.tensordot(w_seq, ict.expression_deltas, axes=1))
     with torch.no_grad():
         dense = model(feats, torch.from_numpy(lm_seq)).numpy()
-    edges = _edges(faces)
+    edges = mesh_edges(faces)
     eyes = np.concatenate([parts["eye_left"], parts["eye_right"]])
-    ict_edges = _edges(ict.faces)
+    ict_edges = mesh_edges(ict.faces)
     result = {
         "vertices": float(len(v)),
         "wrong_lip": m.wrong_lip_share(dense, lm_seq, _mask(parts["lip_upper"], len(v)),
