@@ -32,7 +32,7 @@ def test_sentences_are_deterministic_and_cover_all_phones() -> None:
 
 
 def _engine_available(engine: str) -> bool:
-    return shutil.which(engine) is not None
+    return shutil.which({"espeak": "espeak-ng"}.get(engine, engine)) is not None
 
 
 @pytest.mark.parametrize("voice", VOICES, ids=[v.name for v in VOICES])
@@ -55,3 +55,14 @@ def test_voice_phones_are_arpabet_and_silences_are_quiet(voice) -> None:  # type
     assert pauses, "expected leading/trailing/comma pauses"
     for s, e in pauses:
         assert 20 * np.log10(level(s + 0.01, e - 0.01) / speech) < -20
+
+
+def test_every_engine_renders_deterministically() -> None:
+    for engine in ("flite", "festival", "espeak"):
+        if not _engine_available(engine):
+            continue
+        voice = next(v for v in VOICES if v.engine == engine)
+        a = render("Bob may pay.", voice, rate=1.05, pitch=0.95)
+        b = render("Bob may pay.", voice, rate=1.05, pitch=0.95)
+        np.testing.assert_array_equal(a.audio, b.audio, err_msg=engine)
+        assert a.phones == b.phones

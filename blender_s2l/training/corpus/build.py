@@ -45,6 +45,9 @@ def plan(seed: int, index: int) -> dict[str, Any]:
     rng = np.random.default_rng([seed, index])
     heldout = bool(rng.random() < HELDOUT_SHARE)
     pool = [v for v in VOICES if v.heldout == heldout]
+    engines = sorted({v.engine for v in pool})  # engines equally likely, then a voice
+    engine = engines[int(rng.integers(len(engines)))]
+    pool = [v for v in pool if v.engine == engine]
     voice = pool[int(rng.integers(len(pool)))]
     if heldout:
         ident = int(rng.choice(list(HELDOUT_IDENTITIES)))
@@ -95,7 +98,8 @@ def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
     meta_path = utts / f"{p['id']}.json"
     if meta_path.is_file():
         rec: dict[str, Any] = json.loads(meta_path.read_text())
-        return rec
+        if all(rec.get(k) == v for k, v in p.items()):
+            return rec  # cached and planned the same way (a code change re-renders it)
     utts.mkdir(parents=True, exist_ok=True)
     voice = voice_by_name(p["voice"])
     r = render(p["text"], voice, p["rate"], p["pitch"])

@@ -219,10 +219,13 @@ def _silence_share(
 
 
 def _closure_window(t: NDArray[np.float64], s: float, e: float) -> NDArray[np.float64]:
-    """1 over the middle of a bilabial, ramping over ~20 ms at each end."""
-    ramp = min(0.02, 0.3 * (e - s))
-    up = np.clip((t - s) / max(ramp, 1e-3), 0.0, 1.0)
-    down = np.clip((e - t) / max(ramp, 1e-3), 0.0, 1.0)
+    """1 while the lips are shut: the bilabial's middle, at least 40 ms (real stop closures
+    last 50-100 ms, TTS ones can be shorter), with ~15 ms ramps."""
+    ramp = max(min(0.015, 0.25 * (e - s)), 1e-3)
+    c = 0.5 * (s + e)
+    half = max(0.5 * (e - s) - ramp, 0.02)
+    up = np.clip((t - (c - half - ramp)) / ramp, 0.0, 1.0)
+    down = np.clip((c + half + ramp - t) / ramp, 0.0, 1.0)
     return np.asarray(np.minimum(up, down))
 
 

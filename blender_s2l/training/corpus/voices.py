@@ -7,6 +7,7 @@ synthetic yardsticks measure generalisation to unseen speakers.
 from __future__ import annotations
 
 from .phones import to_arpabet
+from .tts_espeak import render_espeak
 from .tts_festival import render_festival
 from .tts_flite import render_flite
 from .tts_types import Rendered, Voice
@@ -21,6 +22,13 @@ VOICES: tuple[Voice, ...] = (
     Voice("festival_slt_hts", "festival", "voice_cmu_us_slt_arctic_hts", 165.0,
           can_shift_pitch=False),
     Voice("festival_ked", "festival", "voice_ked_diphone", 110.0, heldout=True),
+    Voice("espeak_us_m3", "espeak", "en-us+m3", 110.0),
+    Voice("espeak_us_f2", "espeak", "en-us+f2", 200.0),
+    Voice("espeak_gb_m1", "espeak", "en+m1", 110.0),
+    Voice("espeak_rp_f4", "espeak", "en-GB-x-rp+f4", 200.0),
+    Voice("espeak_scot_m2", "espeak", "en-GB-scotland+m2", 110.0),
+    Voice("espeak_nyc_f1", "espeak", "en-US-nyc+f1", 200.0),
+    Voice("espeak_car_m5", "espeak", "en-029+m5", 110.0, heldout=True),
 )
 
 
@@ -37,6 +45,8 @@ def render(text: str, voice: Voice, rate: float = 1.0, pitch: float = 1.0) -> Re
         out = render_flite(text, voice, rate, pitch)
     elif voice.engine == "festival":
         out = render_festival(text, voice, rate, pitch)
+    elif voice.engine == "espeak":
+        out = render_espeak(text, voice, rate, pitch)
     else:
         raise KeyError(f"unknown engine {voice.engine!r}")
     out.phones = [(s, e, to_arpabet(p, voice.engine)) for s, e, p in out.phones]
