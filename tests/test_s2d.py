@@ -171,7 +171,7 @@ def test_metrics_on_known_cases(face) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_max_stretch_known_cases(face) -> None:  # type: ignore[no-untyped-def]
-    from blender_s2l.training.s2d.demo_check import mesh_edges, max_stretch
+    from blender_s2l.training.s2d.demo_check import max_stretch, mesh_edges
 
     edges = mesh_edges(face.faces)
     v = face.vertices
