@@ -49,6 +49,7 @@ class Job:
     smoothing: float = 0.0
     weights: str = ""
     frame_start: int | None = None
+    keypoints: str = ""
     label: str = ""
 
 
@@ -78,7 +79,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-upper-face", action="store_true")
     ap.add_argument("--smoothing", type=float, default=0.0)
     ap.add_argument("--weights", default="", help="folder with the model files")
-    ap.add_argument("--keypoints", default="", help="(reserved) JSON key points for fitting")
+    ap.add_argument("--keypoints", default="",
+                    help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
     return ap
 
 
@@ -88,7 +90,7 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
         replace=args.replace, mouth_strength=args.mouth_strength,
         upper_face=not args.no_upper_face, smoothing=args.smoothing, weights=args.weights,
-        frame_start=args.frame_start,
+        frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:
         if not args.object or not args.out:
@@ -114,12 +116,16 @@ def read_manifest(path: Path, base: Job) -> list[Job]:
         if out and not Path(out).is_absolute():
             out = str((path.parent / out).resolve())
         scene = row.get("scene", "") or base.scene_file
+        keypoints = row.get("keypoints", "") or base.keypoints
+        if keypoints and not Path(keypoints).is_absolute():
+            keypoints = str((path.parent / keypoints).resolve())
         jobs.append(replace(
             base, object=row.get("object", ""), out=out, strip=row.get("strip", ""),
             audio=audio, scene_file=scene, take=row.get("take", "") or base.take,
             mode=(row.get("mode", "") or base.mode).upper(),
             seed=int(row["seed"]) if row.get("seed") else base.seed,
-            device=(row.get("device", "") or base.device).upper(), label=f"line {n}",
+            device=(row.get("device", "") or base.device).upper(), keypoints=keypoints,
+            label=f"line {n}",
         ))
     return jobs
 
@@ -155,6 +161,22 @@ def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
     return str(strip.name)
 
 
+def fit_from_file(object_name: str, path: str) -> None:
+    """Store the key points of a JSON file on the object and fit its 68 landmarks."""
+    import bpy
+
+    from .blender.landmarks import check_editable, fit_object
+    from .blender.storage import write_keypoints
+    from .core.keypoints import load_keypoints_json
+
+    obj = bpy.data.objects.get(object_name)
+    if obj is None:
+        raise BakeError(f"There is no object named '{object_name}'.")
+    check_editable(obj)
+    write_keypoints(obj, load_keypoints_json(path))
+    fit_object(obj)
+
+
 def run_job(job: Job) -> str:
     """Open, bake, save; returns a one-line summary or raises S2LError."""
     import bpy
@@ -170,6 +192,8 @@ def run_job(job: Job) -> str:
     strip = job.strip
     if job.audio:
         strip = add_audio_strip(job.audio, job.frame_start, job.take or Path(job.audio).stem)
+    if job.keypoints:
+        fit_from_file(job.object, job.keypoints)
     params = bake.BakeParams(
         object_name=job.object, strip_name=strip, mode=job.mode, device=job.device,
         seed=job.seed, take=job.take or take_from_label(strip), replace=job.replace,

@@ -60,7 +60,7 @@ class BakeInputs:
     strip_name: str
     vertices: NDArray[np.float64]
     faces: NDArray[np.int64]
-    landmarks68: NDArray[np.int64] | None
+    landmarks68: NDArray[Any] | None  # (68,) vertex indices or (68, 3) positions
     audio: StripAudio
     frames: NDArray[np.int64]
     times: NDArray[np.float64]

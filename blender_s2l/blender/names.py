@@ -10,6 +10,8 @@ PREFIX = "s2l"
 TAKES_PROP = "s2l_takes"  # object custom property: JSON record of the takes it owns
 BASIS_PROP = "s2l_owns_basis"  # object custom property: the add-on created the Basis key
 LANDMARK_ATTR = "s2l_landmark"  # INT point attribute: iBUG index 0..67 on landmarks, else -1
+KEYPOINTS_PROP = "s2l_keypoints"  # mesh custom property: JSON {iBUG index: vertex index}
+LANDMARK_POS_PROP = "s2l_landmarks68"  # mesh custom property: JSON fitted (68, 3) positions
 MAX_TAKE_LEN = 40
 _TAKE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 

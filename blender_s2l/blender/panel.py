@@ -7,10 +7,12 @@ from typing import Any
 import bpy
 
 from ..core.errors import S2LError
+from ..core.keypoints import NAMES, REQUIRED
 from . import bake, job
+from .landmarks import KEYPOINT_ORDER, landmark_status
 from .props import split_strip_id
 from .rna import Context, Object
-from .storage import read_takes
+from .storage import read_keypoints, read_takes
 from .strips import find_strip
 
 
@@ -96,3 +98,41 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
                 row.label(text=f"{name}  ({rec.mode.lower()}, {rec.strip})")
                 rm = row.operator("s2l.remove_take", text="", icon="X")
                 rm.object_name, rm.take = obj.name, name
+
+
+class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
+    """Key points -> Fit, for heads whose topology the add-on does not know."""
+
+    bl_label = "Landmarks"
+    bl_idname = "VIEW3D_PT_s2l_landmarks"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "VIEW3D_PT_s2l"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    def draw(self, context: Context) -> None:
+        layout: Any = self.layout
+        obj = target_object(context)
+        if obj is None or obj.type != "MESH":
+            layout.label(text="Select a head mesh.", icon="INFO")
+            return
+        layout.label(text=landmark_status(obj))
+        editing = obj.mode == "EDIT"
+        if not editing:
+            layout.label(text="In Edit Mode, pick one vertex per key point.", icon="INFO")
+        keypoints = read_keypoints(obj)
+        col = layout.column(align=True)
+        for k in KEYPOINT_ORDER:
+            row = col.row(align=True)
+            mark = f"vertex {keypoints[k]}" if k in keypoints else "-"
+            star = "" if k in REQUIRED else " (optional)"
+            row.label(text=f"{NAMES[k].capitalize()}{star}: {mark}")
+            sub = row.row(align=True)
+            sub.enabled = editing
+            op = sub.operator("s2l.assign_keypoint", text="", icon="EYEDROPPER")
+            op.point, op.object_name = str(k), obj.name
+        row = layout.row(align=True)
+        row.enabled = all(k in keypoints for k in REQUIRED)
+        row.operator("s2l.fit_landmarks", icon="SHADERFX").object_name = obj.name
+        layout.operator("s2l.clear_landmarks", icon="X").object_name = obj.name

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import LandmarkError
-from .names import LANDMARK_ATTR, TAKES_PROP
+from .names import KEYPOINTS_PROP, LANDMARK_ATTR, LANDMARK_POS_PROP, TAKES_PROP
 from .rna import Object
 
 
@@ -47,12 +47,14 @@ def write_takes(obj: Object, takes: dict[str, TakeRecord]) -> None:
         del obj[TAKES_PROP]
 
 
-def stored_landmarks(obj: Object) -> NDArray[np.int64] | None:
-    """(68,) vertex indices from the object's landmark attribute, or None when it has none."""
+def stored_landmarks(obj: Object) -> NDArray[Any] | None:
+    """The object's landmarks for the core: (68,) vertex indices from the landmark attribute,
+    else (68, 3) fitted positions in mesh space, else None (the core then looks for a preset).
+    """
     mesh = obj.data
     attr = mesh.attributes.get(LANDMARK_ATTR)
     if attr is None:
-        return None
+        return fitted_landmarks(obj)
     if attr.domain != "POINT" or attr.data_type != "INT":
         raise LandmarkError(
             f"The attribute '{LANDMARK_ATTR}' on '{obj.name}' must be an integer vertex attribute."
@@ -84,3 +86,51 @@ def store_landmarks(obj: Object, indices: NDArray[np.integer[Any]]) -> None:
     values = np.full(n, -1, dtype=np.int32)
     values[idx] = np.arange(68, dtype=np.int32)
     attr.data.foreach_set("value", values)
+
+
+def fitted_landmarks(obj: Object) -> NDArray[np.float64] | None:
+    """(68, 3) positions stored by Fit, or None; stale ones (mesh edited since) are an error."""
+    raw = obj.data.get(LANDMARK_POS_PROP)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(str(raw))
+        pos = np.asarray(data["positions"], dtype=np.float64).reshape(68, 3)
+        n_vertices = int(data["n_vertices"])
+    except (ValueError, TypeError, KeyError):
+        raise LandmarkError(
+            f"The fitted landmarks stored on '{obj.name}' are damaged; press Fit again."
+        ) from None
+    if n_vertices != len(obj.data.vertices):
+        raise LandmarkError(
+            f"'{obj.name}' has changed since its landmarks were fitted; press Fit again."
+        )
+    return pos
+
+
+def store_fitted_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.shape != (68, 3) or not np.all(np.isfinite(pos)):
+        raise LandmarkError("Fitted landmarks must be 68 finite 3-D positions.")
+    obj.data[LANDMARK_POS_PROP] = json.dumps(
+        {"positions": pos.round(7).tolist(), "n_vertices": len(obj.data.vertices)}
+    )
+
+
+def read_keypoints(obj: Object) -> dict[int, int]:
+    """Key points the user marked: iBUG index -> vertex index."""
+    raw = obj.data.get(KEYPOINTS_PROP)
+    if not raw:
+        return {}
+    try:
+        return {int(k): int(v) for k, v in json.loads(str(raw)).items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def write_keypoints(obj: Object, keypoints: dict[int, int]) -> None:
+    if keypoints:
+        ordered = {str(k): int(v) for k, v in sorted(keypoints.items())}
+        obj.data[KEYPOINTS_PROP] = json.dumps(ordered)
+    elif KEYPOINTS_PROP in obj.data:
+        del obj.data[KEYPOINTS_PROP]

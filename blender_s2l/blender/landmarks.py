@@ -1,0 +1,106 @@
+"""Landmarks on the user's own head: key points marked on vertices, then Fit (DESIGN §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import BakeError, LandmarkError
+from ..core.keypoints import NAMES, OPTIONAL, REQUIRED, describe
+from .names import LANDMARK_ATTR, LANDMARK_POS_PROP
+from .rna import Object
+from .storage import read_keypoints, store_fitted_landmarks, write_keypoints
+
+KEYPOINT_ORDER = (*REQUIRED, *OPTIONAL)
+
+
+def keypoint_items() -> list[tuple[str, str, str]]:
+    return [
+        (str(k), NAMES[k].capitalize(), f"iBUG landmark {k}" + ("" if k in REQUIRED else
+                                                                 " (optional)"))
+        for k in KEYPOINT_ORDER
+    ]
+
+
+def selected_vertex(obj: Object) -> int:
+    """The one vertex the user picked: the active one in Edit Mode, else the single selected."""
+    if obj.mode == "EDIT":
+        import bmesh
+
+        bm = bmesh.from_edit_mesh(obj.data)
+        active = bm.select_history.active
+        if isinstance(active, bmesh.types.BMVert):
+            return int(active.index)
+        picked = [v.index for v in bm.verts if v.select]
+    else:
+        flags = np.zeros(len(obj.data.vertices), dtype=bool)
+        obj.data.vertices.foreach_get("select", flags)
+        picked = np.flatnonzero(flags).tolist()
+    if len(picked) != 1:
+        raise LandmarkError(f"Select exactly one vertex ({len(picked)} are selected).")
+    return int(picked[0])
+
+
+def assign_keypoint(obj: Object, point: int, vertex: int) -> None:
+    if point not in NAMES:
+        raise LandmarkError(f"{point} is not one of the key points {list(KEYPOINT_ORDER)}.")
+    n = len(obj.data.vertices)
+    if not 0 <= vertex < n:
+        raise LandmarkError(f"Vertex {vertex} is not in '{obj.name}' ({n} vertices).")
+    keypoints = read_keypoints(obj)
+    keypoints[point] = vertex
+    write_keypoints(obj, keypoints)
+
+
+def missing_keypoints(obj: Object) -> list[int]:
+    have = read_keypoints(obj)
+    return [k for k in REQUIRED if k not in have]
+
+
+def fit_object(obj: Object) -> NDArray[np.float32]:
+    """Fit the 68 landmarks from the object's key points and store them on its mesh."""
+    from ..core.fitting import fit_landmarks
+    from .bake import mesh_faces, neutral_vertices
+
+    if obj.mode == "EDIT":
+        obj.update_from_editmode()
+    keypoints = read_keypoints(obj)
+    missing = missing_keypoints(obj)
+    if missing:
+        raise LandmarkError(
+            "Mark these key points first: " + ", ".join(describe(k) for k in missing) + "."
+        )
+    positions = fit_landmarks(neutral_vertices(obj), mesh_faces(obj.data), keypoints)
+    store_fitted_landmarks(obj, positions)
+    attr = obj.data.attributes.get(LANDMARK_ATTR)
+    if attr is not None:  # a fit replaces an older exact vertex set
+        obj.data.attributes.remove(attr)
+    return positions
+
+
+def clear_landmarks(obj: Object) -> None:
+    write_keypoints(obj, {})
+    if LANDMARK_POS_PROP in obj.data:
+        del obj.data[LANDMARK_POS_PROP]
+    attr = obj.data.attributes.get(LANDMARK_ATTR)
+    if attr is not None:
+        obj.data.attributes.remove(attr)
+
+
+def landmark_status(obj: Any) -> str:
+    """One line for the panel: what the bake will use as this mesh's landmarks."""
+    mesh = obj.data
+    if mesh.attributes.get(LANDMARK_ATTR) is not None:
+        return "68 landmark vertices stored"
+    if mesh.get(LANDMARK_POS_PROP) is not None:
+        return "Fitted landmarks stored"
+    return "No landmarks stored: known topologies are found at bake time"
+
+
+def check_editable(obj: Object) -> None:
+    if obj is None or obj.type != "MESH":
+        raise BakeError("Select a head mesh first.")
+    if obj.library or not obj.data.is_editable:
+        raise BakeError(f"'{obj.name}' uses linked library data that cannot be edited.")

@@ -1,0 +1,106 @@
+"""Key points -> Fit on the user's head, in the panel's operators and in batch --keypoints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from blender_helpers import bpy, mesh_co, submodule, voice_scene
+from fake_animator import FakeAnimator
+
+KEYS = (36, 45, 30, 48, 54, 8, 39, 42, 62, 66)
+
+
+@pytest.fixture
+def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(installed)
+    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
+    return anim
+
+
+def head_without_landmarks(pkg: ModuleType) -> tuple[Any, Any]:
+    head = submodule(pkg, "core.demo_head").make_demo_head(0)
+    mesh = bpy.data.meshes.new("Head")
+    mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
+    obj = bpy.data.objects.new("Head", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    return obj, head
+
+
+def test_mark_key_points_then_fit(fake: FakeAnimator, tmp_path: Path) -> None:
+    pkg = sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]]
+    obj, head = head_without_landmarks(pkg)
+    storage = submodule(pkg, "blender.storage")
+    assert storage.stored_landmarks(obj) is None
+    with pytest.raises(RuntimeError, match="Mark these key points first: right outer eye"):
+        bpy.ops.s2l.fit_landmarks(object_name="Head")
+    for k in KEYS:
+        v = int(head.landmark_vertices[k])
+        assert bpy.ops.s2l.assign_keypoint(object_name="Head", point=str(k), vertex=v) == {
+            "FINISHED"
+        }
+    assert storage.read_keypoints(obj) == {k: int(head.landmark_vertices[k]) for k in KEYS}
+    assert bpy.ops.s2l.fit_landmarks(object_name="Head") == {"FINISHED"}
+    fitted = storage.stored_landmarks(obj)
+    truth = mesh_co(obj)[head.landmark_vertices]
+    assert fitted.shape == (68, 3)
+    assert np.abs(fitted - truth).max() < 0.003  # metres: within 3 mm on the demo head
+    voice_scene(tmp_path)
+    assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}
+    np.testing.assert_allclose(fake.calls[-1]["landmarks68"], fitted)
+    # the fit goes stale when the mesh changes
+    obj.data.vertices.add(1)
+    with pytest.raises(RuntimeError, match="has changed since its landmarks were fitted"):
+        bpy.ops.s2l.bake(object_name="Head", take="again")
+    assert bpy.ops.s2l.clear_landmarks(object_name="Head") == {"FINISHED"}
+    assert storage.read_keypoints(obj) == {}
+
+
+def test_assign_the_selected_vertex_in_edit_mode(fake: FakeAnimator) -> None:
+    import bmesh
+
+    pkg = sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]]
+    obj, _ = head_without_landmarks(pkg)
+    bpy.ops.object.mode_set(mode="EDIT")
+    bm = bmesh.from_edit_mesh(obj.data)
+    bm.verts.ensure_lookup_table()
+    for v in bm.verts:
+        v.select = False
+    with pytest.raises(RuntimeError, match="Select exactly one vertex"):
+        bpy.ops.s2l.assign_keypoint(point="30")
+    bm.verts[123].select = True
+    bmesh.update_edit_mesh(obj.data)
+    assert bpy.ops.s2l.assign_keypoint(point="30") == {"FINISHED"}
+    bpy.ops.object.mode_set(mode="OBJECT")
+    assert submodule(pkg, "blender.storage").read_keypoints(obj) == {30: 123}
+
+
+def test_batch_keypoints_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import blender_s2l
+    from blender_s2l import batch
+    from blender_s2l.blender import bake as checkout_bake
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(blender_s2l)
+    monkeypatch.setattr(checkout_bake, "load_animator", lambda *a: anim)
+    _, head = head_without_landmarks(blender_s2l)
+    voice_scene(tmp_path)
+    scene = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    kp = tmp_path / "kp.json"
+    kp.write_text(json.dumps({str(k): int(head.landmark_vertices[k]) for k in KEYS}))
+    out = tmp_path / "out.blend"
+    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
+                       "--keypoints", str(kp)]) == 0
+    assert anim.calls[-1]["landmarks68"].shape == (68, 3)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"36": 1}')
+    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out",
+                       str(tmp_path / "x.blend"), "--keypoints", str(bad)]) == 1
