@@ -86,7 +86,9 @@ def download_wheels(torch: str | None, audio: bool, plat: Platform, py: str, out
     for tag in plat.pip:
         base += ["--platform", tag]
     if torch:
-        cmd = [*base, f"torch=={TORCH_VERSION}", "--extra-index-url", TORCH_INDEX[torch]]
+        # macOS has no CUDA: a "cuda" bundle gets the CPU/Metal build there.
+        index = TORCH_INDEX["cpu" if plat.blender.startswith("macos") else torch]
+        cmd = [*base, f"torch=={TORCH_VERSION}", "--extra-index-url", index]
         subprocess.run(cmd, check=True)
     if audio:
         subprocess.run([*base, "--no-deps", *AUDIO_PACKAGES], check=True)

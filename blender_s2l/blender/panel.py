@@ -93,8 +93,13 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             takes = read_takes(obj)
             box = layout.box()
             box.label(text=f"Takes on {obj.name}" if takes else "No takes yet")
+            anim = obj.data.shape_keys.animation_data if obj.data.shape_keys else None
             for name, rec in takes.items():
                 row = box.row(align=True)
+                track = anim.nla_tracks.get(rec.track) if anim is not None else None
+                if track is not None:  # overlapping takes add up: mute the ones not wanted
+                    row.prop(track, "mute", text="", invert_checkbox=True,
+                             icon="HIDE_ON" if track.mute else "HIDE_OFF")
                 row.label(text=f"{name}  ({rec.mode.lower()}, {rec.strip})")
                 rm = row.operator("s2l.remove_take", text="", icon="X")
                 rm.object_name, rm.take = obj.name, name
