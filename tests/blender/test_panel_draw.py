@@ -1,0 +1,90 @@
+"""The sidebar panels' draw() in every state, against a recording layout.
+
+The bpy module draws no UI, so draw() runs with a stand-in layout that checks every property
+it is asked to show really exists and that every operator it offers is registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from blender_helpers import bpy, grid_head, submodule, voice_scene
+from fake_animator import FakeAnimator
+
+
+class Layout:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.enabled = True
+        self.scale_y = 1.0
+
+    def _child(self, *a: Any, **k: Any) -> Layout:
+        return Layout(self.log)
+
+    column = row = box = _child
+
+    def separator(self, **k: Any) -> None:
+        pass
+
+    def label(self, text: str = "", **k: Any) -> None:
+        self.log.append(f"label:{text}")
+
+    def prop(self, data: Any, name: str, **k: Any) -> None:
+        assert hasattr(data, name) or name in data.bl_rna.properties, name
+        self.log.append(f"prop:{name}")
+
+    def operator(self, idname: str, **k: Any) -> Any:
+        group, _, op = idname.partition(".")
+        assert hasattr(getattr(bpy.ops, group), op), idname
+        self.log.append(f"op:{idname}:{'on' if self.enabled else 'off'}")
+        return SimpleNamespace()
+
+
+def draw(pkg: ModuleType, cls_name: str) -> list[str]:
+    log: list[str] = []
+    cls = getattr(submodule(pkg, "blender.panel"), cls_name)
+    cls.draw(SimpleNamespace(layout=Layout(log)), bpy.context)
+    return log
+
+
+@pytest.fixture
+def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(installed)
+    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
+    return anim
+
+
+def test_main_panel_states(installed: ModuleType, fake: FakeAnimator, tmp_path: Path) -> None:
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Select a head mesh." in log and "op:s2l.bake:off" in log
+    grid_head()
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert any("no sound strips" in x for x in log) and "op:s2l.bake:off" in log
+    voice_scene(tmp_path)
+    settings = bpy.context.scene.s2l
+    settings.strip = f"{bpy.context.scene.name}\tVoice"
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "op:s2l.bake:on" in log and "label:No takes yet" in log
+    for name in ("target", "strip", "device", "mode", "mouth_strength", "upper_face", "seed",
+                 "smoothing", "take", "replace"):
+        assert f"prop:{name}" in log
+    assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Voice  (compact, Voice)" in log and "op:s2l.remove_take:on" in log
+    assert "prop:mute" in log
+
+
+def test_landmark_panel_states(installed: ModuleType, fake: FakeAnimator) -> None:
+    assert "label:Select a head mesh." in draw(installed, "VIEW3D_PT_s2l_landmarks")
+    grid_head()
+    log = draw(installed, "VIEW3D_PT_s2l_landmarks")
+    assert any(x.startswith("label:No landmarks stored") for x in log)
+    assert "op:s2l.assign_keypoint:off" in log and "op:s2l.fit_landmarks:off" in log
+    bpy.ops.object.mode_set(mode="EDIT")
+    log = draw(installed, "VIEW3D_PT_s2l_landmarks")
+    assert "op:s2l.assign_keypoint:on" in log
+    bpy.ops.object.mode_set(mode="OBJECT")
