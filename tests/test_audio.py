@@ -408,3 +408,17 @@ def test_mp3_goes_to_the_fallback_when_libsndfile_lacks_it(
     monkeypatch.setattr(audio, "_aud", lambda: None)  # outside Blender
     monkeypatch.setattr(audio, "_decode_librosa", fake_librosa)
     assert len(load_audio(p)) == 8000 and tried == [p]
+
+
+def test_speech_features_chain_is_gain_invariant(tmp_path: Path) -> None:
+    x = speechlike(2.0, seed=9)
+    p = tmp_path / "s.flac"
+    sf.write(p, x, SAMPLE_RATE, subtype="PCM_24")
+    feats = audio.speech_features(str(p))
+    assert np.array_equal(feats, log_mel(normalise_loudness(load_audio(p))))
+    quiet = audio.speech_features(x * np.float32(0.1), SAMPLE_RATE)
+    loud = audio.speech_features(x, SAMPLE_RATE)
+    speech = loud.max(axis=1) > np.log(1e-4)  # compare where there is signal, not the floor
+    assert np.abs(quiet[speech] - loud[speech]).max() < 0.01
+    assert audio_duration(x, SAMPLE_RATE) == pytest.approx(2.0)
+    assert audio_duration(np.zeros((2, 4800)), 48000) == pytest.approx(0.1)
