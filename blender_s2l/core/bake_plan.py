@@ -19,6 +19,7 @@ from .motion import Motion
 
 Mode = Literal["COMPACT", "PER_FRAME"]
 ERROR_CHUNK_FRAMES = 256
+PROBE_FRAMES = 48
 
 
 @dataclass
@@ -76,17 +77,33 @@ def per_frame_plan(motion: Motion, frames: NDArray[np.floating[Any]]) -> KeyPlan
 
 
 def _max_error_mm(
-    u: NDArray[np.float64], s: NDArray[np.float64], vt: NDArray[np.float64], k: int, mm: float
+    u: NDArray[np.float64],
+    s: NDArray[np.float64],
+    vt: NDArray[np.float64],
+    k: int,
+    mm: float,
+    rows: NDArray[np.int64] | None = None,
 ) -> float:
-    """Largest per-vertex error over all frames when only the first k components are kept."""
+    """Largest per-vertex error over the frames (all, or `rows`) when k components are kept."""
     if k >= s.shape[0]:
         return 0.0
-    tail = vt[k:] * s[k:, None]
+    tail = (vt[k:] * s[k:, None]).astype(np.float32)
+    uk = u[:, k:] if rows is None else u[rows, k:]
     worst = 0.0
-    for start in range(0, u.shape[0], ERROR_CHUNK_FRAMES):
-        resid = (u[start : start + ERROR_CHUNK_FRAMES, k:] @ tail).reshape(-1, vt.shape[1] // 3, 3)
-        worst = max(worst, float(np.sqrt((resid**2).sum(-1)).max()))
+    for start in range(0, uk.shape[0], ERROR_CHUNK_FRAMES):
+        chunk = uk[start : start + ERROR_CHUNK_FRAMES].astype(np.float32)
+        resid = (chunk @ tail).reshape(chunk.shape[0], -1, 3)
+        worst = max(worst, float(np.sqrt(np.einsum("tvc,tvc->tv", resid, resid).max())))
     return worst * mm
+
+
+def _probe_frames(u: NDArray[np.float64], s: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+    """Frames most likely to hold the worst error at k: largest left-over energy, plus a grid."""
+    energy = ((u[:, k:] * s[k:]) ** 2).sum(axis=1)
+    n = u.shape[0]
+    top = np.argsort(energy)[-PROBE_FRAMES:]
+    grid = np.arange(0, n, max(1, n // PROBE_FRAMES))
+    return np.unique(np.concatenate([top, grid])).astype(np.int64)
 
 
 def compact_plan(
@@ -105,17 +122,22 @@ def compact_plan(
     vt = wt @ q.T  # (r, 3V) orthonormal rows
     keep = s > s[0] * 1e-9 if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
     u, s, vt = u[:, keep], s[keep], vt[keep]
-    lo, hi = 0, min(len(s), max_shapes)
-    if _max_error_mm(u, s, vt, hi, motion.mm_per_unit) > tolerance_mm:
-        k = hi
-    else:
-        while lo < hi:  # smallest k within tolerance (error shrinks as k grows)
-            mid = (lo + hi) // 2
-            if _max_error_mm(u, s, vt, mid, motion.mm_per_unit) <= tolerance_mm:
-                hi = mid
-            else:
-                lo = mid + 1
-        k = lo
+    mm = motion.mm_per_unit
+    limit = min(len(s), max_shapes)
+    # Search K on a few probe frames (cheap), then confirm on every frame and step up if needed:
+    # the exact check over all T x V is done once or twice instead of at every bisection step.
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _max_error_mm(u, s, vt, mid, mm, _probe_frames(u, s, mid)) <= tolerance_mm:
+            hi = mid
+        else:
+            lo = mid + 1
+    k = lo
+    err = _max_error_mm(u, s, vt, k, mm)
+    while err > tolerance_mm and k < limit:
+        k = min(limit, k + max(1, k // 8))
+        err = _max_error_mm(u, s, vt, k, mm)
     k = max(k, 1) if len(s) else 0
     # Scale so every weight lies in [-1, 1]: friendly sliders, shape = the extreme pose.
     peak = np.abs(u[:, :k]).max(axis=0) if k else np.zeros(0)
@@ -123,5 +145,4 @@ def compact_plan(
     weights = (u[:, :k] / peak).astype(np.float32)
     shapes = (vt[:k] * (s[:k] * peak)[:, None]).reshape(k, motion.n_vertices, 3)
     shapes = shapes.astype(np.float32)
-    err = _max_error_mm(u, s, vt, k, motion.mm_per_unit)
     return KeyPlan("COMPACT", f, shapes, weights, motion, err)
