@@ -103,7 +103,8 @@ def _probe_frames(u: NDArray[np.float64], s: NDArray[np.float64], k: int) -> NDA
     n = u.shape[0]
     top = np.argsort(energy)[-PROBE_FRAMES:]
     grid = np.arange(0, n, max(1, n // PROBE_FRAMES))
-    return np.unique(np.concatenate([top, grid])).astype(np.int64)
+    rows: NDArray[np.int64] = np.unique(np.concatenate([top, grid])).astype(np.int64)
+    return rows
 
 
 def compact_plan(

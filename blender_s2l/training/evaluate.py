@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +16,7 @@ from numpy.typing import NDArray
 from ..core import audio as audio_io
 from ..core.animate import Animator
 from ..core.landmarks import canonical_neutral
+from .baselines import loudness_jaw, still_face, teacher_landmarks
 from .corpus.visemes import phones_to_expression_weights
 from .ict import load_ict
 from .metrics import landmark_metrics, lip_gap, real_speech_metrics
@@ -38,39 +38,16 @@ def expression_landmark_deltas() -> NDArray[np.float32]:
     return ict.expression_deltas[:, ict.landmarks68].astype(np.float32)
 
 
-def rms_envelope(wav: NDArray[np.float32], times: NDArray[np.float64]) -> NDArray[np.float64]:
-    """RMS in 40 ms windows centred at each frame time."""
-    sr = audio_io.SAMPLE_RATE
-    half = int(0.02 * sr)
-    out = np.zeros(len(times))
-    for i, t in enumerate(times):
-        c = round(float(t) * sr)
-        seg = wav[max(0, c - half) : c + half]
-        out[i] = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))) if len(seg) else 0.0
-    return out
+def loudness_jaw_track(wav: NDArray[np.float32], times: NDArray[np.float64]) -> Track:
+    """Baseline: the jaw opens with loudness (ICT jawOpen at the landmarks, up to 0.4)."""
+    jaw = expression_landmark_deltas()[load_ict().expression_index("jawOpen")]
+    return loudness_jaw(wav, times, jaw, amplitude=0.4)
 
 
-def loudness_jaw(wav: NDArray[np.float32], times: NDArray[np.float64]) -> Track:
-    """Baseline: jaw opens with loudness (ICT jawOpen at the landmarks, up to 0.4)."""
-    deltas = expression_landmark_deltas()
-    jaw = deltas[load_ict().expression_index("jawOpen")]
-    env = rms_envelope(wav, times)
-    ref = np.percentile(env, 95) if np.any(env > 0) else 1.0
-    w = np.clip(env / max(ref, 1e-9), 0.0, 1.0) * 0.4
-    track: Track = (canonical_neutral()[None] + w[:, None, None] * jaw[None]).astype(np.float32)
-    return track
-
-
-def teacher_track(phones: Sequence[Phone], times: NDArray[np.float64], wav: Any = None) -> Track:
+def teacher_track(phones: Sequence[Phone], times: NDArray[np.float64]) -> Track:
     """The phone-rule teacher that made the training targets, on the true phones."""
-    rows = [(p.start, p.end, p.phone) for p in phones]
-    w = phones_to_expression_weights(rows, times)
-    disp = np.tensordot(w, expression_landmark_deltas(), axes=1)
-    return (canonical_neutral()[None] + disp).astype(np.float32)
-
-
-def still_track(times: NDArray[np.float64]) -> Track:
-    return np.repeat(canonical_neutral()[None], len(times), axis=0).astype(np.float32)
+    return teacher_landmarks(phones, times, expression_landmark_deltas(),
+                             phones_to_expression_weights)
 
 
 def rest_width() -> float:
@@ -100,8 +77,8 @@ def evaluate_real(
         times = np.arange(int(len(wav) / audio_io.SAMPLE_RATE * FPS) + 1) / FPS
         tracks = {
             "model (S2L)": anim.landmarks(wav_path, fps=FPS),
-            "still face": still_track(times),
-            "loudness jaw": loudness_jaw(wav, times),
+            "still face": still_face(times),
+            "loudness jaw": loudness_jaw_track(wav, times),
             "teacher (true phones)": teacher_track(phones, times),
         }
         for name, tr in tracks.items():
@@ -161,7 +138,7 @@ def evaluate_synthetic(anim: Animator, corpus: Path, limit: int = 60) -> list[Ro
         preds = {
             "model (S2L)": anim.landmarks(wav16, fps=100.0, sample_rate=audio_io.SAMPLE_RATE,
                                           frame_times=times) - neutral,
-            "loudness jaw": loudness_jaw(wav16, times) - neutral,
+            "loudness jaw": loudness_jaw_track(wav16, times) - neutral,
             "still face": np.zeros_like(truth),
         }
         for name, p in preds.items():
@@ -183,6 +160,6 @@ def markdown(rows: Sequence[Row], keys: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-REAL_KEYS = ("bilabial_closure", "open_vowel_auc", "lag_frames", "rest_gap", "rest_speed_mm_s",
-             "n_bilabial", "n_open_vowel")
+REAL_KEYS = ("bilabial_closure", "open_vowel_auc", "lag_frames", "lag_ms", "rest_gap",
+             "rest_speed_mm_s", "n_bilabial", "n_open_vowel")
 SYNTH_KEYS = ("lm_err_mm", "mouth_err_mm", "lip_lve_mm", "angle_deg", "jitter_pred")
