@@ -90,6 +90,7 @@ def sample_upper_face_weights(
         _add_brow_events(out, t, t_end, brow_rng, brow_activity, lr_bias)
         if energy is not None:
             _add_emphasis(out, t, np.asarray(energy, dtype=np.float64), brow_rng, brow_activity)
+        out[:, 2:] = 0.7 * np.tanh(out[:, 2:] / 0.7)  # overlapping raises saturate softly
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
@@ -128,7 +129,7 @@ def _add_emphasis(out: F64, t: F64, energy: F64, rng: np.random.Generator,
         if abs(t[i] - last) < 1.5 or rng.random() > 0.5:
             continue
         last = t[i]
-        bump = _bump(t, t[i] - 0.2, 0.6) * 0.25 * activity
+        bump = _bump(t, t[i] - 0.2, 0.6) * 0.2 * activity
         out[:, [2, 3, 6, 7]] += bump[:, None]
 
 
