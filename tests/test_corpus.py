@@ -87,3 +87,30 @@ def test_cli_builds_a_prefix(ict_npz, tmp_path: Path) -> None:  # type: ignore[n
     assert 1 <= len(utts) <= 4
     assert sum(u.duration for u in utts) >= 1.2
     assert utts[0].id == plan(3, 0)["id"]
+
+
+def test_stored_targets_close_bilabials_on_the_sampled_identity(tiny: Path) -> None:
+    from blender_s2l.training.ict import load_ict
+
+    ict = load_ict()
+    lm = ict.landmarks68
+    checked = 0
+    for u in load_corpus(tiny):
+        rest = ict.identity(u.identity)[lm]
+        w = u.expression_weights.astype(np.float32)
+        v = rest + ict.expression_displacement(w)[:, lm]
+        gap = np.linalg.norm(v[:, 62] - v[:, 66], axis=1)
+        lead = float(u.record["style"]["lead"])
+        for s, e, p in u.phones:
+            if p in {"B", "P", "M"}:
+                k0, k1 = int((s - lead) * 100), int(np.ceil((e - lead) * 100)) + 1
+                assert gap[max(k0, 0):k1].min() < 0.1, f"{u.id}: {p} at {s:.2f}s not closed"
+                checked += 1
+            if p in {"AA", "AE", "AO"} and e - s > 0.08:
+                k = round((0.5 * (s + e) - lead) * 100)
+                assert gap[k] > 4.0, f"{u.id}: {p} at {s:.2f}s only opens {gap[k]:.1f} mm"
+        sil = [(s, e) for s, e, p in u.phones if p == SILENCE and e - s > 0.3]
+        for s, e in sil:
+            mid = gap[int((0.5 * (s + e)) * 100)]
+            assert mid < 1.2, f"{u.id}: silence at {s:.2f}s not at rest"
+    assert checked > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from ..core.landmarks import JAW, MOUTH
@@ -20,3 +22,20 @@ def build_upper_face_checkpoint(ict: ICTFace) -> Checkpoint:
     meta = {"source": "ICT FaceKit expression shapes at landmarks68 (canonical mm)",
             "zeroed_mouth_jaw_max_mm": round(leak, 4)}
     return UpperFaceModel(basis).to_checkpoint(meta)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("upper-face", help="rebuild core/weights/upper_face.pt from ICT FaceKit")
+    p.add_argument("--out", default=None, help="default: the bundled weights path")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.models.checkpoint import save_checkpoint
+    from ..core.models.upper_face import DEFAULT_WEIGHTS
+    from .ict import load_ict
+
+    out = args.out or DEFAULT_WEIGHTS
+    save_checkpoint(out, build_upper_face_checkpoint(load_ict()))
+    print(f"upper-face basis written to {out}")
+    return 0
