@@ -89,9 +89,16 @@ def through_rate(audio: F32, sr: int, mid_sr: int) -> F32:
 
 
 def codec(audio: F32, sr: int, fmt: str) -> F32:
-    """Round trip through a lossy codec in memory (MP3 or Ogg Vorbis via libsndfile)."""
+    """Round trip through a lossy codec in memory: MP3, Ogg Vorbis, or 8 kHz mu-law telephony."""
+    if fmt == "ulaw":
+        narrow = np.asarray(soxr.resample(audio, sr, 8000, quality="MQ"), dtype=np.float32)
+        back = codec(narrow, 8000, "_ulaw8k")
+        out8 = np.asarray(soxr.resample(back, 8000, sr, quality="MQ"), dtype=np.float32)
+        return np.pad(out8, (0, max(0, len(audio) - len(out8))))[: len(audio)]
     buf = io.BytesIO()
-    if fmt == "mp3":
+    if fmt == "_ulaw8k":
+        sf.write(buf, audio, sr, format="WAV", subtype="ULAW")
+    elif fmt == "mp3":
         sf.write(buf, audio, sr, format="MP3", subtype="MPEG_LAYER_III")
     else:
         sf.write(buf, audio, sr, format="OGG", subtype="VORBIS")
@@ -125,7 +132,7 @@ def sample_params(rng: np.random.Generator) -> dict[str, Any]:
     if rng.random() < 0.3:
         p["through_sr"] = int(rng.choice([8000, 11025, 22050, 44100]))
     if rng.random() < 0.2:
-        p["codec"] = str(rng.choice(["mp3", "ogg"]))
+        p["codec"] = str(rng.choice(["mp3", "ogg", "ulaw"]))
     p["gain_db"] = float(rng.uniform(-20, 3))
     return p
 

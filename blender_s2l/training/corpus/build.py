@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ...core.errors import S2LError
 from ...core.models.upper_face import sample_upper_face_weights
 from ..ict import load_ict
 from . import augment
@@ -78,14 +79,39 @@ def identity_weights(seed: int, index: int) -> np.ndarray[Any, np.dtype[np.float
     return sample_identity(load_ict(), np.random.default_rng([seed, 0x1D, index]))
 
 
-def _babble(clean: np.ndarray[Any, Any], rng: np.random.Generator) -> list[Any]:
-    """Babble without other files: reversed, re-pitched, shifted copies of the same voice."""
-    out = []
-    for _ in range(3):
-        f = float(rng.uniform(0.85, 1.15))
-        src = augment.speed_perturb(clean[::-1].copy(), augment.TARGET_SR, f)
-        out.append(np.roll(src, int(rng.integers(len(src)))))
-    return out
+BABBLE_SENTENCES = 12
+
+
+def ensure_babble_bank(root: Path, seed: int) -> None:
+    """Render a few sentences by training voices once; babble noise mixes them (never the
+    held-out voices, never the utterance's own sentence)."""
+    bank = root / "babble"
+    bank.mkdir(parents=True, exist_ok=True)
+    voices = [v for v in VOICES if not v.heldout]
+    texts = make_sentences(BABBLE_SENTENCES, seed * 100003 + 99991)
+    for k, text in enumerate(texts):
+        path = bank / f"b{seed:03d}_{k:02d}.wav"
+        if path.is_file():
+            continue
+        r = render(text, voices[k % len(voices)])
+        audio = soxr.resample(r.audio, r.sample_rate, augment.TARGET_SR, quality="HQ")
+        tmp = path.with_suffix(".tmp.wav")
+        sf.write(tmp, np.asarray(audio, dtype=np.float32), augment.TARGET_SR, subtype="FLOAT")
+        tmp.replace(path)
+
+
+@cache
+def _babble_bank(root: str, seed: int) -> tuple[np.ndarray[Any, np.dtype[np.float32]], ...]:
+    paths = sorted((Path(root) / "babble").glob(f"b{seed:03d}_*.wav"))
+    return tuple(np.asarray(sf.read(p, dtype="float32")[0], dtype=np.float32) for p in paths)
+
+
+def _babble(root: Path, seed: int, rng: np.random.Generator) -> list[Any]:
+    bank = _babble_bank(str(root), seed)
+    if not bank:
+        raise S2LError(f"The babble bank under {root / 'babble'} is missing.")
+    picks = rng.choice(len(bank), size=min(3, len(bank)), replace=False)
+    return [bank[int(i)] for i in picks]
 
 
 def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +144,8 @@ def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
                                       brow_activity=p["upper_face"]["brow_activity"],
                                       energy=loud)
     arng = np.random.default_rng(p["aug_seed"])
-    babble = _babble(clean, arng) if p["augmentation"].get("noise", {}).get("kind") == "babble" \
-        else None
+    noise_kind = p["augmentation"].get("noise", {}).get("kind")
+    babble = _babble(root, p["seed"], arng) if noise_kind == "babble" else None
     audio = augment.apply(clean, sr, p["augmentation"], arng, babble)
     ident = identity_weights(p["seed"], p["identity_index"])
     stem = p["id"]
@@ -154,6 +180,7 @@ def build_corpus(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     load_ict()  # fail early with a clear message when the face pack is absent
+    ensure_babble_bank(root, seed)
     records: list[dict[str, Any]] = []
     total, index, t0 = 0.0, 0, time.time()
     batch = max(4, 4 * jobs)
