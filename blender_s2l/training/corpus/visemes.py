@@ -1,10 +1,13 @@
 """The phone-rule teacher: ARPAbet phones -> ICT expression weights, with coarticulation.
 
-Each phone contributes a viseme target with a dominance curve (Cohen-Massaro style) centred on
-the phone, shifted earlier because lips lead the sound; the weights at a time are the
-dominance-weighted mean of the targets, so neighbours blend and silences fall back to rest.
-Bilabials are then closed exactly: ICT's mouthClose only closes against an open jaw, so its
-weight is solved from the lip-gap geometry (measured on ICT, checked by the tests).
+Each phone contributes a viseme target with a dominance curve (Cohen-Massaro style) over the
+phone, whose start is moved `Style.lead` earlier because the lips anticipate the sound; the
+weights at a time are the dominance-weighted mean of the targets, so neighbours blend and
+silences fall back to rest. Measured: movement onsets lead the sound by ~0.8 x lead, the
+overall cross-correlation lag of the lip gap is ~0.4 x lead. Bilabials are then closed
+exactly, during the acoustic closure: ICT's mouthClose only closes against an open jaw, so
+its weight (and mouthPress) are solved from the lip-gap geometry (measured on ICT, checked by
+the tests).
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ _V: dict[str, tuple[float, dict[str, float]]] = {
 }
 _DIPHTHONGS = {"AW": ("AA", "UW"), "AY": ("AA", "IY"), "EY": ("EH", "IY"), "OW": ("AO", "UW"),
                "OY": ("AO", "IY")}
+LEAD_AT_END = 0.0  # gestures start `lead` early (anticipation) and release on the sound
 BILABIALS = frozenset({"B", "P", "M"})
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
 
@@ -119,7 +123,7 @@ class Style:
 
     articulation: float = 1.0  # scales every mouth target
     jaw: float = 1.0  # scales jawOpen (and lower-lip drop)
-    lead: float = 0.04  # seconds the lips lead the sound
+    lead: float = 0.04  # seconds each mouth gesture starts before its sound
     width: float = 1.0  # coarticulation width (larger = more blending)
     loudness_follow: float = 0.3  # how much jaw amplitude follows loudness (0..1)
     smile: float = 0.0  # constant smile bias while speaking
@@ -186,12 +190,12 @@ def phones_to_expression_weights(
     tau = 0.045 * st.width
     for s, e, p in items:
         dom, target = _TARGETS[p]
-        s2, e2 = s - st.lead, e - st.lead
+        s2, e2 = s - st.lead, e - LEAD_AT_END * st.lead
         d = _dominance(t, s2, e2, dom, tau if p != SILENCE else 0.6 * tau)
         num += d[:, None] * target
         den += d
         if p in BILABIALS:
-            closure = np.maximum(closure, _closure_window(t, s2, e2))
+            closure = np.maximum(closure, _closure_window(t, s, e, st.lead))
     w = num / den[:, None]
     w *= st.articulation
     jaw_gain = st.jaw * _loudness_gain(loudness, len(t), st.loudness_follow)
@@ -214,18 +218,21 @@ def _silence_share(
     sil = np.full(len(t), 1e-4)
     for s, e, p in items:
         if p == SILENCE:
-            sil += _dominance(t, s - st.lead, e - st.lead, 1.0, 0.6 * tau)
+            sil += _dominance(t, s - st.lead, e - LEAD_AT_END * st.lead, 1.0, 0.6 * tau)
     return np.asarray(sil / den)
 
 
-def _closure_window(t: NDArray[np.float64], s: float, e: float) -> NDArray[np.float64]:
-    """1 while the lips are shut: the bilabial's middle, at least 40 ms (real stop closures
-    last 50-100 ms, TTS ones can be shorter), with ~15 ms ramps."""
-    ramp = max(min(0.015, 0.25 * (e - s)), 1e-3)
-    c = 0.5 * (s + e)
-    half = max(0.5 * (e - s) - ramp, 0.02)
-    up = np.clip((t - (c - half - ramp)) / ramp, 0.0, 1.0)
-    down = np.clip((c + half + ramp - t) / ramp, 0.0, 1.0)
+def _closure_window(t: NDArray[np.float64], s: float, e: float, lead: float) -> NDArray[
+    np.float64
+]:
+    """1 while the lips are shut. The closing gesture starts `lead` early, but the lips only
+    meet at the acoustic closure (they cannot be shut while a vowel still sounds) and part at
+    the release; at least 40 ms shut, because real stop closures last 50-100 ms."""
+    shut_end = e - 0.01
+    shut_start = min(s + 0.005, shut_end - 0.04)
+    up_ramp = max(lead, 0.015)
+    up = np.clip((t - (shut_start - up_ramp)) / up_ramp, 0.0, 1.0)
+    down = np.clip((shut_end + 0.02 - t) / 0.02, 0.0, 1.0)
     return np.asarray(np.minimum(up, down))
 
 
