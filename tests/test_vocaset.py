@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from blender_s2l.core.demo_head import build_canonical, make_demo_head
-from blender_s2l.core.errors import LandmarkError, S2LError
+from blender_s2l.core.errors import AudioError, LandmarkError, S2LError
 from blender_s2l.core.keypoints import OPTIONAL, REQUIRED
 from blender_s2l.training.datasets import LandmarkEmbedding, resample_track
 from blender_s2l.training.safe_pickle import safe_load_pickle
@@ -126,6 +126,10 @@ def test_audio_is_mono_float_at_its_rate(toy: Any) -> None:
     raw = truth["audio"][TEST]["sentence02"]["audio"]
     assert sr == SR and wav.dtype == np.float32 and wav.shape == raw.shape
     np.testing.assert_array_equal(wav, raw.astype(np.float32) / 32768.0)
+    truth["audio"][TEST]["sentence02"] = {"audio": raw}  # no sample rate
+    (root / "raw_audio_fixed.pkl").write_bytes(pickle.dumps(truth["audio"]))
+    with pytest.raises(AudioError, match="sample_rate"):
+        load_vocaset(root, [TEST], ["sentence02"])[0].audio()
 
 
 class _Evil:

@@ -148,6 +148,8 @@ class VocaUtterance:
     def audio(self) -> tuple[F32, int]:
         """(samples, sample_rate): mono float32 at the recording's own rate (22 kHz)."""
         entry = self.store.audio[self.subject][self.sentence]
+        if not isinstance(entry, dict) or not {"audio", "sample_rate"} <= entry.keys():
+            raise AudioError(f"The VOCASET audio of {self.id} lacks 'audio' or 'sample_rate'.")
         return _mono_float(entry["audio"], self.id), int(entry["sample_rate"])
 
     def landmark_targets(self, landmarks: Landmarks68 | None = None) -> F32:
