@@ -114,3 +114,34 @@ def test_stored_targets_close_bilabials_on_the_sampled_identity(tiny: Path) -> N
             mid = gap[int((0.5 * (s + e)) * 100)]
             assert mid < 1.2, f"{u.id}: silence at {s:.2f}s not at rest"
     assert checked > 0
+
+
+def test_teacher_change_retargets_without_rendering(tiny: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from blender_s2l.training.corpus.targets import retarget_corpus
+    from blender_s2l.training.corpus.visemes import TEACHER_VERSION
+
+    root = tmp_path / "c"
+    shutil.copytree(tiny, root)
+    ref = [u.expression_weights for u in load_corpus(root)]
+    # pretend the corpus was made by an older teacher with different targets
+    lines = []
+    for line in (root / "manifest.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        rec["teacher_version"] = TEACHER_VERSION - 1
+        (root / "utts" / f"{rec['id']}.json").write_text(json.dumps(rec))
+        with np.load(root / rec["targets"]) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["expression"] = np.zeros_like(arrays["expression"])
+        np.savez_compressed(root / rec["targets"], **arrays)
+        lines.append(json.dumps(rec))
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    wav = root / json.loads(lines[0])["wav"]
+    before = wav.stat().st_mtime_ns
+    assert retarget_corpus(root) == N
+    for u, r in zip(load_corpus(root), ref, strict=True):
+        np.testing.assert_array_equal(u.expression_weights, r)
+        assert u.record["teacher_version"] == TEACHER_VERSION
+    assert wav.stat().st_mtime_ns == before
+    assert retarget_corpus(root) == 0

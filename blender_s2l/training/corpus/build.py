@@ -20,14 +20,14 @@ import soundfile as sf
 import soxr
 
 from ...core.errors import S2LError
-from ...core.models.upper_face import sample_upper_face_weights
 from ..ict import load_ict
 from . import augment
 from .identity import sample_identity
 from .loudness import rms_at
-from .manifest import FRAME_RATE, MANIFEST, write_phones
+from .manifest import FRAME_RATE, MANIFEST, read_phones, write_phones
+from .targets import make_targets, retarget_one, save_targets
 from .text import make_sentences
-from .visemes import phones_to_expression_weights, sample_style
+from .visemes import TEACHER_VERSION, sample_style
 from .voices import VOICES, render
 
 N_IDENTITIES = 200
@@ -72,6 +72,7 @@ def plan(seed: int, index: int) -> dict[str, Any]:
                        "brow_activity": float(rng.uniform(0.4, 1.5))},
         "augmentation": augment.sample_params(rng),
         "aug_seed": int(rng.integers(2**31)),
+        "teacher_version": TEACHER_VERSION,
     }
 
 
@@ -116,16 +117,17 @@ def _babble(root: Path, seed: int, rng: np.random.Generator) -> list[Any]:
 
 def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
     """Render one planned utterance into root/utts; returns its manifest record."""
-    from .tts_types import Voice  # noqa: F401  (keeps worker imports explicit)
-    from .visemes import Style
     from .voices import voice_by_name
 
     utts = root / "utts"
     meta_path = utts / f"{p['id']}.json"
     if meta_path.is_file():
         rec: dict[str, Any] = json.loads(meta_path.read_text())
-        if all(rec.get(k) == v for k, v in p.items()):
-            return rec  # cached and planned the same way (a code change re-renders it)
+        same = [rec.get(k) == v for k, v in p.items() if k != "teacher_version"]
+        if all(same):
+            if rec.get("teacher_version") == TEACHER_VERSION:
+                return rec  # cached and planned the same way (a plan change re-renders it)
+            return retarget_one(root, rec)  # only the teacher changed: no TTS needed
     utts.mkdir(parents=True, exist_ok=True)
     voice = voice_by_name(p["voice"])
     r = render(p["text"], voice, p["rate"], p["pitch"])
@@ -136,23 +138,19 @@ def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
     duration = len(clean) / sr
     phones = [(s / speed, min(e / speed, duration), ph) for s, e, ph in r.phones
               if s / speed < duration]
-    t = np.arange(int(np.ceil(duration * FRAME_RATE))) / FRAME_RATE
-    loud = rms_at(clean, sr, t)
-    expr = phones_to_expression_weights(phones, t, Style(**p["style"]), loud)
-    upper = sample_upper_face_weights(t, p["upper_face"]["seed"],
-                                      blink_rate_per_min=p["upper_face"]["blink_rate_per_min"],
-                                      brow_activity=p["upper_face"]["brow_activity"],
-                                      energy=loud)
+    stem = p["id"]
+    write_phones(utts / f"{stem}.phones.txt", phones)
+    phones = read_phones(utts / f"{stem}.phones.txt")  # targets see exactly what is stored
+    n_frames = int(np.ceil(duration * FRAME_RATE))
+    loud = rms_at(clean, sr, np.arange(n_frames) / FRAME_RATE)
+    expr, upper = make_targets(phones, n_frames, p["style"], p["upper_face"], loud)
     arng = np.random.default_rng(p["aug_seed"])
     noise_kind = p["augmentation"].get("noise", {}).get("kind")
     babble = _babble(root, p["seed"], arng) if noise_kind == "babble" else None
     audio = augment.apply(clean, sr, p["augmentation"], arng, babble)
     ident = identity_weights(p["seed"], p["identity_index"])
-    stem = p["id"]
     sf.write(utts / f"{stem}.wav", audio, sr, subtype="PCM_16")
-    write_phones(utts / f"{stem}.phones.txt", phones)
-    np.savez_compressed(utts / f"{stem}.npz", expression=expr.astype(np.float16),
-                        upper_face=upper.astype(np.float16), identity=ident)
+    save_targets(utts / f"{stem}.npz", expr, upper, ident, loud)
     rec = dict(p)
     rec.update({
         "wav": f"utts/{stem}.wav", "phones": f"utts/{stem}.phones.txt",

@@ -13,12 +13,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--minutes", type=float, default=None, help="overrides --hours")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="parallel render processes")
+    p.add_argument("--retarget", action="store_true",
+                   help="only re-make the face targets of an existing corpus with the current "
+                        "teacher (seconds; no TTS)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .build import build_corpus
 
+    if args.retarget:
+        from .targets import retarget_corpus
+
+        t0 = time.time()
+        n = retarget_corpus(args.out)
+        print(f"retargeted {n} utterances in {time.time() - t0:.0f} s -> {args.out}")
+        return 0
     seconds = args.minutes * 60 if args.minutes is not None else args.hours * 3600
     t0 = time.time()
     recs = build_corpus(args.out, seconds, seed=args.seed, jobs=args.jobs,

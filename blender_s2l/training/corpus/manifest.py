@@ -25,7 +25,7 @@ MANIFEST = "manifest.jsonl"
 
 
 def write_phones(path: Path, phones: list[tuple[float, float, str]]) -> None:
-    path.write_text("".join(f"{s:.4f} {e:.4f} {p}\n" for s, e, p in phones))
+    path.write_text("".join(f"{s:.6f} {e:.6f} {p}\n" for s, e, p in phones))
 
 
 def read_phones(path: Path) -> list[tuple[float, float, str]]:

@@ -20,6 +20,9 @@ from numpy.typing import NDArray
 
 from .phones import SILENCE, to_arpabet
 
+# Bump when the rules change what targets look like: corpora re-make their targets (no TTS).
+TEACHER_VERSION = 2
+
 ICT_EXPRESSIONS: tuple[str, ...] = (
     "browDown_L", "browDown_R", "browInnerUp_L", "browInnerUp_R", "browOuterUp_L",
     "browOuterUp_R", "cheekPuff_L", "cheekPuff_R", "cheekSquint_L", "cheekSquint_R",
