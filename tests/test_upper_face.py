@@ -104,3 +104,13 @@ def test_bundled_matches_ict(ict_npz) -> None:  # type: ignore[no-untyped-def]
     ck = build_upper_face_checkpoint(load_ict())
     basis = ck.state_dict["basis"].numpy()
     np.testing.assert_allclose(UpperFaceModel.load().basis, basis, atol=1e-6)
+
+
+def test_unsorted_times_and_bad_energy() -> None:
+    t = np.arange(0, 60, 1 / 24)
+    e = np.abs(np.sin(t))
+    ref = sample_upper_face_weights(t, 9, energy=e)
+    p = np.random.default_rng(0).permutation(len(t))
+    np.testing.assert_array_equal(sample_upper_face_weights(t[p], 9, energy=e[p]), ref[p])
+    with pytest.raises(ValueError):
+        sample_upper_face_weights(t, 9, energy=e[:10])

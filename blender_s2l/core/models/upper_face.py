@@ -26,6 +26,11 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "upper_face.
 F64 = NDArray[np.float64]
 
 
+def _span(ts: F64, a: float, b: float) -> slice:
+    """Indices of the sorted times in [a, b): events only touch their own few frames."""
+    return slice(int(np.searchsorted(ts, a, "left")), int(np.searchsorted(ts, b, "left")))
+
+
 def _blink_shape(t: F64, t0: float, close: float, hold: float, opening: float) -> F64:
     """Fast close (smooth), short hold, slower open: 0..1 lid closure."""
     out = np.zeros_like(t)
@@ -69,11 +74,13 @@ def sample_upper_face_weights(
     energy: NDArray[np.floating[Any]] | None = None,
 ) -> NDArray[np.float32]:
     """(T, 8) weights in [0, 1] in UPPER_EXPRESSIONS order at the given times (seconds)."""
-    t = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    t_in = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    order = np.argsort(t_in, kind="stable")
+    t = t_in[order]
     out = np.zeros((len(t), len(UPPER_EXPRESSIONS)))
     if len(t) == 0:
         return out.astype(np.float32)
-    t_end = float(t.max())
+    t_end = float(t[-1])
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5B1])
     lr_bias = float(rng.uniform(-0.06, 0.06))  # a person's consistent slight asymmetry
     for t0 in _blink_events(rng, t_end, blink_rate_per_min):
@@ -81,17 +88,22 @@ def sample_upper_face_weights(
         opening = float(rng.uniform(0.08, 0.17))
         amp = float(rng.uniform(0.85, 1.0))
         skew = float(rng.uniform(-0.01, 0.01))
-        out[:, 0] = np.maximum(out[:, 0], amp * (1 + lr_bias) * _blink_shape(
-            t, t0, close, hold, opening))
-        out[:, 1] = np.maximum(out[:, 1], amp * (1 - lr_bias) * _blink_shape(
-            t, t0 + skew, close, hold, opening))
+        for col, start, gain in ((0, t0, 1 + lr_bias), (1, t0 + skew, 1 - lr_bias)):
+            sl = _span(t, start, start + close + hold + opening)
+            shape = _blink_shape(t[sl], start, close, hold, opening)
+            out[sl, col] = np.maximum(out[sl, col], amp * gain * shape)
     brow_rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xB20])
     if brow_activity > 0:
         _add_brow_events(out, t, t_end, brow_rng, brow_activity, lr_bias)
         if energy is not None:
-            _add_emphasis(out, t, np.asarray(energy, dtype=np.float64), brow_rng, brow_activity)
+            e = np.asarray(energy, dtype=np.float64).reshape(-1)
+            if e.shape != t.shape:
+                raise ValueError(f"energy has shape {e.shape}, frame_times {t.shape}")
+            _add_emphasis(out, t, e[order], brow_rng, brow_activity)
         out[:, 2:] = 0.7 * np.tanh(out[:, 2:] / 0.7)  # overlapping raises saturate softly
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    result = np.empty_like(out)
+    result[order] = out
+    return np.clip(result, 0.0, 1.0).astype(np.float32)
 
 
 def _add_brow_events(out: F64, t: F64, t_end: float, rng: np.random.Generator,
@@ -101,36 +113,37 @@ def _add_brow_events(out: F64, t: F64, t_end: float, rng: np.random.Generator,
     while s < t_end + 1.0:
         dur = float(rng.uniform(0.5, 1.6))
         amp = float(rng.uniform(0.15, 0.55)) * min(activity, 1.5)
-        bump = _bump(t, s, dur)
+        sl = _span(t, s, s + dur)
+        bump = _bump(t[sl], s, dur)
         if rng.random() < 0.2:  # frown instead of a raise
-            out[:, 4] += 0.7 * amp * (1 + lr_bias) * bump
-            out[:, 5] += 0.7 * amp * (1 - lr_bias) * bump
+            out[sl, 4] += 0.7 * amp * (1 + lr_bias) * bump
+            out[sl, 5] += 0.7 * amp * (1 - lr_bias) * bump
         else:
             inner = float(rng.uniform(0.5, 1.0))
-            out[:, 2] += amp * inner * (1 + lr_bias) * bump
-            out[:, 3] += amp * inner * (1 - lr_bias) * bump
-            out[:, 6] += amp * (1 + lr_bias) * bump
-            out[:, 7] += amp * (1 - lr_bias) * bump
+            out[sl, 2] += amp * inner * (1 + lr_bias) * bump
+            out[sl, 3] += amp * inner * (1 - lr_bias) * bump
+            out[sl, 6] += amp * (1 + lr_bias) * bump
+            out[sl, 7] += amp * (1 - lr_bias) * bump
         s += dur + float(rng.exponential(1 / rate))
 
 
 def _add_emphasis(out: F64, t: F64, energy: F64, rng: np.random.Generator,
                   activity: float) -> None:
-    """Small raises on loud peaks (speech emphasis); at most one per 1.5 s."""
-    if energy.shape != t.shape:
-        raise ValueError(f"energy has shape {energy.shape}, frame_times {t.shape}")
+    """Small raises on loud peaks (speech emphasis), at least 1.5 s apart (t is sorted)."""
     if not np.any(energy > 0):
         return
     thresh = np.percentile(energy, 90)
-    last = -np.inf
-    for i in np.argsort(-energy):
+    taken: list[float] = []
+    for i in np.argsort(-energy, kind="stable"):
         if energy[i] < thresh:
             break
-        if abs(t[i] - last) < 1.5 or rng.random() > 0.5:
+        ti = float(t[i])
+        if any(abs(ti - x) < 1.5 for x in taken) or rng.random() > 0.5:
             continue
-        last = t[i]
-        bump = _bump(t, t[i] - 0.2, 0.6) * 0.2 * activity
-        out[:, [2, 3, 6, 7]] += bump[:, None]
+        taken.append(ti)
+        sl = _span(t, ti - 0.2, ti + 0.4)
+        out[sl, 2:4] += (_bump(t[sl], ti - 0.2, 0.6) * 0.2 * activity)[:, None]
+        out[sl, 6:8] += (_bump(t[sl], ti - 0.2, 0.6) * 0.2 * activity)[:, None]
 
 
 class UpperFaceModel:
