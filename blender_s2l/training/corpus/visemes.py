@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from .phones import SILENCE, to_arpabet
 
 # Bump when the rules change what targets look like: corpora re-make their targets (no TTS).
-TEACHER_VERSION = 2
+TEACHER_VERSION = 3  # 3: upper-face emphasis raises kept >= 1.5 s apart
 
 ICT_EXPRESSIONS: tuple[str, ...] = (
     "browDown_L", "browDown_R", "browInnerUp_L", "browInnerUp_R", "browOuterUp_L",
@@ -185,44 +185,53 @@ def phones_to_expression_weights(
     `loudness` is any non-negative per-frame level aligned with frame_times (e.g. RMS).
     """
     st = style or Style()
-    t = np.asarray(frame_times, dtype=np.float64)
+    t_in = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    order = np.argsort(t_in, kind="stable")
+    t = t_in[order]  # sorted, so every phone only touches its own window of frames
     items = _expand(phones)
     num = np.zeros((len(t), N_EXPR))
     den = np.full(len(t), 1e-4)  # rest wins far from every phone
+    sil = np.full(len(t), 1e-4)
     closure = np.zeros(len(t))
     tau = 0.045 * st.width
     for s, e, p in items:
         dom, target = _TARGETS[p]
         s2, e2 = s - st.lead, e - LEAD_AT_END * st.lead
-        d = _dominance(t, s2, e2, dom, tau if p != SILENCE else 0.6 * tau)
-        num += d[:, None] * target
-        den += d
+        width = tau if p != SILENCE else 0.6 * tau
+        sl = _span(t, s2 - 6 * width, e2 + 6 * width)  # beyond: below 1e-15 of the rest term
+        d = _dominance(t[sl], s2, e2, dom, width)
+        num[sl] += d[:, None] * target
+        den[sl] += d
+        if p == SILENCE:
+            sil[sl] += d
         if p in BILABIALS:
-            closure = np.maximum(closure, _closure_window(t, s, e, st.lead))
+            sl = _span(t, s - 0.1 - st.lead, e + 0.05)
+            closure[sl] = np.maximum(closure[sl], _closure_window(t[sl], s, e, st.lead))
+    loud = None
+    if loudness is not None:
+        loud = np.asarray(loudness, dtype=np.float64).reshape(-1)
+        if len(loud) != len(t):
+            raise ValueError(f"loudness has {len(loud)} frames but frame_times has {len(t)}")
+        loud = loud[order]
     w = num / den[:, None]
     w *= st.articulation
-    jaw_gain = st.jaw * _loudness_gain(loudness, len(t), st.loudness_follow)
+    jaw_gain = st.jaw * _loudness_gain(loud, len(t), st.loudness_follow)
     w[:, _IDX["jawOpen"]] *= jaw_gain
     for side in ("_L", "_R"):
         w[:, _IDX["mouthLowerDown" + side]] *= 0.5 + 0.5 * jaw_gain
-    speaking = np.clip(1.0 - _silence_share(t, items, st, tau, den), 0.0, 1.0)
+    speaking = np.clip(1.0 - sil / den, 0.0, 1.0)
     for side, sign in (("_L", 1.0), ("_R", -1.0)):
         w[:, _IDX["mouthSmile" + side]] += st.smile * speaking
         for base in ("mouthSmile", "mouthStretch", "mouthLowerDown", "mouthUpperUp"):
             w[:, _IDX[base + side]] *= 1.0 + sign * st.asymmetry
     _close_lips(w, closure)
-    return np.asarray(np.clip(w, 0.0, 1.0), dtype=np.float32)
+    out = np.empty_like(w)
+    out[order] = w
+    return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
 
-def _silence_share(
-    t: NDArray[np.float64], items: list[tuple[float, float, str]], st: Style, tau: float,
-    den: NDArray[np.float64],
-) -> NDArray[np.float64]:
-    sil = np.full(len(t), 1e-4)
-    for s, e, p in items:
-        if p == SILENCE:
-            sil += _dominance(t, s - st.lead, e - LEAD_AT_END * st.lead, 1.0, 0.6 * tau)
-    return np.asarray(sil / den)
+def _span(ts: NDArray[np.float64], a: float, b: float) -> slice:
+    return slice(int(np.searchsorted(ts, a, "left")), int(np.searchsorted(ts, b, "right")))
 
 
 def _closure_window(t: NDArray[np.float64], s: float, e: float, lead: float) -> NDArray[
