@@ -113,3 +113,12 @@ def test_loudness_scales_jaw() -> None:
     assert w[k, jaw] < 0.9 * ref[k, jaw]
     with pytest.raises(ValueError):
         phones_to_expression_weights(PHONES, t, st, np.ones(3))
+
+
+def test_any_frame_order() -> None:
+    t = np.arange(0.0, 2.6, 1 / 30)
+    loud = np.abs(np.sin(t * 5))
+    ref = phones_to_expression_weights(PHONES, t, Style(), loud)
+    p = np.random.default_rng(0).permutation(len(t))
+    np.testing.assert_array_equal(phones_to_expression_weights(PHONES, t[p], Style(), loud[p]),
+                                  ref[p])
