@@ -28,10 +28,10 @@ from .manifest import FRAME_RATE, MANIFEST, read_phones, write_phones
 from .targets import make_targets, retarget_one, save_targets
 from .text import make_sentences
 from .visemes import TEACHER_VERSION, sample_style
-from .voices import VOICES, render
+from .voices import VOICES, render, voice_by_name
 
-N_IDENTITIES = 200
-HELDOUT_IDENTITIES = range(180, 200)
+N_IDENTITIES = 200  # identity pool per seed; the last 20 are only used by held-out utterances
+HELDOUT_IDENTITIES = range(N_IDENTITIES - 20, N_IDENTITIES)
 HELDOUT_SHARE = 0.1
 SENTENCE_BLOCK = 100
 
@@ -103,7 +103,8 @@ def ensure_babble_bank(root: Path, seed: int) -> None:
 
 @cache
 def _babble_bank(root: str, seed: int) -> tuple[np.ndarray[Any, np.dtype[np.float32]], ...]:
-    paths = sorted((Path(root) / "babble").glob(f"b{seed:03d}_*.wav"))
+    paths = sorted(p for p in (Path(root) / "babble").glob(f"b{seed:03d}_*.wav")
+                   if ".tmp" not in p.name)
     return tuple(np.asarray(sf.read(p, dtype="float32")[0], dtype=np.float32) for p in paths)
 
 
@@ -117,8 +118,6 @@ def _babble(root: Path, seed: int, rng: np.random.Generator) -> list[Any]:
 
 def build_one(root: Path, p: dict[str, Any]) -> dict[str, Any]:
     """Render one planned utterance into root/utts; returns its manifest record."""
-    from .voices import voice_by_name
-
     utts = root / "utts"
     meta_path = utts / f"{p['id']}.json"
     if meta_path.is_file():
