@@ -15,6 +15,9 @@ I64 = NDArray[np.int64]
 Box = tuple[float, float, float, float]  # x0, x1, y0, y1 in view units (the camera looks at -Z)
 
 SKIN = np.array([0.87, 0.71, 0.61])
+MOUTH = np.array([0.45, 0.16, 0.17])  # mouth cavity, gums, tongue
+TEETH = np.array([0.93, 0.91, 0.84])
+EYE = np.array([0.92, 0.92, 0.90])
 INSIDE = np.array([0.32, 0.10, 0.11])  # surfaces seen from behind: the mouth's inside
 BACKGROUND = np.array([1.0, 1.0, 1.0])
 LIGHT = np.array([0.35, 0.45, 0.82]) / np.linalg.norm([0.35, 0.45, 0.82])
@@ -81,11 +84,11 @@ def _nearest_per_pixel(pixel: I64, depth: F64) -> I64:
     return out
 
 
-def _shade(normals: F64, front: NDArray[np.bool_]) -> F64:
-    """Lambert-lit skin for surfaces seen from the front, dark red for the mouth's inside."""
+def _shade(normals: F64, base: F64, front: NDArray[np.bool_]) -> F64:
+    """Lambert-lit base colour for surfaces seen from the front, dark red seen from behind."""
     normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     lam = normals @ LIGHT
-    out: F64 = np.where(front[:, None], SKIN * (0.22 + 0.78 * np.clip(lam, 0.0, 1.0))[:, None],
+    out: F64 = np.where(front[:, None], base * (0.22 + 0.78 * np.clip(lam, 0.0, 1.0))[:, None],
                         INSIDE * (0.55 + 0.45 * np.abs(lam))[:, None])
     return out
 
@@ -97,13 +100,16 @@ def render(
     width: int,
     *,
     sign: float = 1.0,
+    colours: F64 | None = None,
     edges: bool = False,
     supersample: int = 2,
 ) -> NDArray[np.float64]:
     """(H, W, 3) RGB image of the mesh seen along -Z, cropped to box, width pixels wide.
 
-    sign flips the winding (see facing_sign) so that outward normals face the camera.
+    sign flips the winding (see facing_sign) so that outward normals face the camera; colours
+    are per-vertex base colours (default: skin).
     """
+    base = np.tile(SKIN, (len(verts), 1)) if colours is None else colours
     x0, x1, y0, y1 = box
     scale = width * supersample / (x1 - x0)
     w, h = width * supersample, round((y1 - y0) * scale)
@@ -124,6 +130,7 @@ def render(
         win = _nearest_per_pixel(pixel, depth)
         win = win[depth[win] > best[pixel[win]]]
         rgb = _shade(np.einsum("pk,pkc->pc", bary[win], normals[corners[win]]),
+                     np.einsum("pk,pkc->pc", bary[win], base[corners[win]]),
                      front[part][t[win]])
         if edges:
             rgb *= _edge_shade(bary[win], pix[corners[win]], area2[win], supersample)[:, None]
