@@ -17,7 +17,16 @@ N = 3
 
 
 @pytest.fixture(scope="module")
-def tiny(ict_npz, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def tts() -> None:
+    import shutil
+
+    missing = [b for b in ("flite", "festival", "espeak-ng") if shutil.which(b) is None]
+    if missing:
+        pytest.skip(f"needs the Debian TTS engines ({', '.join(missing)} not installed)")
+
+
+@pytest.fixture(scope="module")
+def tiny(ict_npz, tts, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("corpus")
     build_corpus(root, seconds=1e9, seed=3, max_utterances=N)
     return root
@@ -79,7 +88,7 @@ def test_deterministic_and_cached(tiny: Path, tmp_path: Path) -> None:
     assert wav.stat().st_mtime_ns == before, "a cached utterance was rendered again"
 
 
-def test_cli_builds_a_prefix(ict_npz, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_builds_a_prefix(ict_npz, tts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from blender_s2l.training.__main__ import main
 
     assert main(["corpus", "--out", str(tmp_path), "--minutes", "0.02", "--seed", "3"]) == 0
