@@ -352,6 +352,18 @@ def lip_region_edges(a: Animated, reach_mm: float = 25.0) -> I64:
     return out
 
 
+def clip_stretch(a: Animated) -> float:
+    """Largest lip-region edge stretch over the whole clip (mesh space; ratios are unitless)."""
+    edges = lip_region_edges(a)
+    used, local = np.unique(edges, return_inverse=True)
+    rest = a.mesh.vertices[used]
+    moved = rest[None] + np.einsum("tj,jvc->tvc", a.motion.codes, a.motion.basis[:, used])
+    e = local.reshape(-1, 2)
+    r = np.linalg.norm(rest[e[:, 0]] - rest[e[:, 1]], axis=-1)
+    m = np.linalg.norm(moved[:, e[:, 0]] - moved[:, e[:, 1]], axis=-1)
+    return float((m / np.maximum(r, 1e-12)).max())
+
+
 def max_stretch(rest: F64, moved: F64, edges: I64) -> float:
     """Largest deformed/rest edge length ratio (a tear shows as a large ratio)."""
     r = np.linalg.norm(rest[edges[:, 0]] - rest[edges[:, 1]], axis=1)
@@ -452,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
             name = mesh.label.splitlines()[0]
             print(f"{name}: {len(mesh.vertices)} vertices, landmarks {r.motion.landmark_source},"
                   f" animate {r.seconds:.2f} s, max gap mesh {r.gap_mesh.max():.3f} / target "
-                  f"{r.gap_target.max():.3f}, corr {_corr(r.gap_mesh, r.gap_target):.3f}")
+                  f"{r.gap_target.max():.3f}, corr {_corr(r.gap_mesh, r.gap_target):.3f}, "
+                  f"lip edges stretch <= {clip_stretch(r):.2f}x")
     except S2LError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
