@@ -177,3 +177,17 @@ def test_max_stretch_known_cases(face) -> None:  # type: ignore[no-untyped-def]
     v = face.vertices
     assert max_stretch(v, v + 3.0, edges) == pytest.approx(1.0, abs=1e-5)
     assert max_stretch(v, 2.0 * v, edges) == pytest.approx(2.0, abs=1e-4)
+
+
+def test_cli_registers_train_and_eval() -> None:
+    import argparse
+
+    from blender_s2l.training.s2d.cli import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train-s2d", "--out", "x.pt", "--minutes", "2", "--seed", "3"])
+    assert (args.out, args.minutes, args.seed, args.work_dir) == ("x.pt", 2.0, 3, "out/s2d")
+    assert callable(args.func)
+    args = parser.parse_args(["eval-s2d", "--weights", "w.pt", "--out", "r.md"])
+    assert (args.weights, args.out, args.identities) == ("w.pt", "r.md", 10)
