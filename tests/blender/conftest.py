@@ -13,7 +13,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from blender_helpers import REPO, ROOT, bpy
+from blender_helpers import REPO, ROOT, bpy, submodule
+from fake_animator import FakeAnimator
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,3 +47,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     if addon_utils.check(name)[1]:  # loaded: a test may have disabled it already
         addon_utils.disable(name, default_set=True)
     repos.remove(repo)
+
+
+@pytest.fixture
+def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
+    """An empty file and a stand-in animator whose motion is a known function of time."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(installed)
+    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
+    return anim

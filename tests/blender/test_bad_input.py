@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from blender_helpers import bpy, grid_head, snapshot, submodule, voice_scene
 from fake_animator import FakeAnimator
-
-
-@pytest.fixture
-def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
-    bpy.ops.wm.read_homefile(use_empty=True)
-    anim = FakeAnimator(installed)
-    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
-    return anim
 
 
 def refused(match: str, **kw: Any) -> None:

@@ -21,17 +21,6 @@ from blender_helpers import (
 from fake_animator import FakeAnimator, dense_at
 
 
-@pytest.fixture
-def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
-    bpy.ops.wm.read_homefile(use_empty=True)
-    anim = FakeAnimator(installed)
-    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
-    return anim
-
-
-
-
-
 @pytest.mark.parametrize("mode", ["COMPACT", "PER_FRAME"])
 def test_evaluated_mesh_follows_the_motion(fake: FakeAnimator, tmp_path: Path, mode: str) -> None:
     scene, strip = voice_scene(tmp_path)

@@ -16,14 +16,6 @@ from fake_animator import FakeAnimator
 KEYS = (36, 45, 30, 48, 54, 8, 39, 42, 62, 66)
 
 
-@pytest.fixture
-def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
-    bpy.ops.wm.read_homefile(use_empty=True)
-    anim = FakeAnimator(installed)
-    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
-    return anim
-
-
 def head_without_landmarks(pkg: ModuleType) -> tuple[Any, Any]:
     head = submodule(pkg, "core.demo_head").make_demo_head(0)
     mesh = bpy.data.meshes.new("Head")

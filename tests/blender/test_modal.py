@@ -85,14 +85,6 @@ def timer() -> Any:
     return SimpleNamespace(type="TIMER", value="NOTHING")
 
 
-@pytest.fixture
-def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
-    bpy.ops.wm.read_homefile(use_empty=True)
-    anim = FakeAnimator(installed)
-    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
-    return anim
-
-
 def pkg_of(fake: FakeAnimator) -> ModuleType:
     import sys
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import pytest
 from blender_helpers import bpy, grid_head, submodule, voice_scene
 from fake_animator import FakeAnimator
 
@@ -48,14 +47,6 @@ def draw(pkg: ModuleType, cls_name: str) -> list[str]:
     cls = getattr(submodule(pkg, "blender.panel"), cls_name)
     cls.draw(SimpleNamespace(layout=Layout(log)), bpy.context)
     return log
-
-
-@pytest.fixture
-def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
-    bpy.ops.wm.read_homefile(use_empty=True)
-    anim = FakeAnimator(installed)
-    monkeypatch.setattr(submodule(installed, "blender.bake"), "load_animator", lambda *a: anim)
-    return anim
 
 
 def test_main_panel_states(installed: ModuleType, fake: FakeAnimator, tmp_path: Path) -> None:
