@@ -42,7 +42,7 @@ def _align(mel: NDArray[np.float32], target: NDArray[np.float32]) -> tuple[Any, 
 def build_pairs(utterances: list[Any], cache_dir: Path) -> list[Pair]:
     """Featurise each utterance once; later runs read the cache."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    deltas = landmark_deltas(load_ict())
+    ict_deltas: NDArray[np.float32] | None = None
     pairs: list[Pair] = []
     for utt in utterances:
         key = hashlib.sha1(f"{utt.root}/{utt.id}:{FEATURE_VERSION}".encode()).hexdigest()[:16]
@@ -55,8 +55,13 @@ def build_pairs(utterances: list[Any], cache_dir: Path) -> list[Pair]:
             if sr != audio_io.SAMPLE_RATE:
                 wav = audio_io.load_audio(wav, sr)
             mel = features_for(wav)
-            weights = np.asarray(utt.expression_weights, dtype=np.float32)
-            target = np.tensordot(weights, deltas, axes=1).astype(np.float32)
+            if hasattr(utt, "landmark_targets"):  # captured meshes (VOCASET)
+                target = np.asarray(utt.landmark_targets(), dtype=np.float32)
+            else:  # synthetic corpus: ICT expression weights -> landmark displacement
+                deltas = ict_deltas if ict_deltas is not None else landmark_deltas(load_ict())
+                ict_deltas = deltas
+                weights = np.asarray(utt.expression_weights, dtype=np.float32)
+                target = np.tensordot(weights, deltas, axes=1).astype(np.float32)
             mel, target = _align(mel, target)
             np.savez(path, mel=mel, target=target)
         pairs.append(Pair(str(utt.id), str(utt.split), mel, target))
