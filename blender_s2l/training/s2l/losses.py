@@ -44,7 +44,8 @@ def s2l_loss(
     cos_loss = ((1 - cos) * moving).sum() / moving.sum().clamp_min(1)
     gap = lip_gap_loss(pred, target, mask)
     total = l2 + velocity_weight * vel + cosine_weight * cos_loss + gap_weight * gap
-    return total, {"l2": float(l2), "vel": float(vel), "cos": float(cos_loss), "gap": float(gap)}
+    parts = {"l2": l2, "vel": vel, "cos": cos_loss, "gap": gap}
+    return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
 def lip_gap_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
