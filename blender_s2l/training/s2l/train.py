@@ -75,13 +75,17 @@ def train_s2l(
     weights = landmark_weights()
     floor = float(min(p.mel.min() for p in train[:50]))
     deadline = time.monotonic() + settings.minutes * 60
-    total_steps_guess = max(step + 1, int(settings.minutes * 60 / 0.6))
+    # Cosine decay over this run's own steps, so a resumed run (fine-tuning) gets a real schedule.
+    first_step = step
+    run_steps = max(1, int(settings.minutes * 60 / 0.45))
+    peak_lr = settings.lr if first_step == 0 else settings.lr * 0.5
     log = log_path.open("a")
     t0 = time.monotonic()
     while time.monotonic() < deadline:
-        lr = settings.lr * 0.5 * (1 + np.cos(np.pi * min(1.0, step / total_steps_guess)))
+        progress = min(1.0, (step - first_step) / run_steps)
+        lr = max(peak_lr * 0.5 * (1 + np.cos(np.pi * progress)), settings.lr * 0.02)
         for g in opt.param_groups:
-            g["lr"] = max(lr, settings.lr * 0.02)
+            g["lr"] = lr
         mel, tgt, mask = crop_batch(train, rng, settings.batch, settings.frames)
         mel = spec_augment(mel, rng, floor)
         pred = model(torch.from_numpy(mel))
