@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -34,13 +32,11 @@ def test_landmarks_fit_the_canonical_template(head: DemoHead) -> None:
     assert len(set(head.landmark_vertices.tolist())) == 68
 
 
-def test_sizes_and_speed() -> None:
+def test_sizes() -> None:
+    # Build time is measured by scripts/benchmark.py, never asserted in a test.
     for level, target in ((0, 5_000), (1, 11_000), (2, 26_000)):
-        t0 = time.perf_counter()
         h = make_demo_head(level)
-        took = time.perf_counter() - t0
         assert abs(len(h.vertices) - target) < 0.05 * target
-        assert took < 3.0, took  # about 0.25/0.4/0.9 s on one free core
     assert abs(len(make_demo_head(target_vertices=8_000).vertices) - 8_000) < 400
     with pytest.raises(MeshError):
         make_demo_head(7)

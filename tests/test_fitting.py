@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -105,19 +104,14 @@ def test_fit_is_equivariant(head: DemoHead) -> None:
     assert np.abs(b - expect).max() < 1e-3  # 37x scale: about 0.03 mm of the original
 
 
-def test_fifty_thousand_vertices_under_a_second() -> None:
+def test_fifty_thousand_vertex_mesh_fits() -> None:
+    # The < 1 s target is measured by scripts/benchmark.py, not asserted here.
     big = make_demo_head(3)
     assert len(big.vertices) > 49_000
-    kp = _kp(big)
-    best = min(_timed(big, kp) for _ in range(2))
-    # Measured about 0.45 s on one free core; the bound leaves room for a shared machine.
-    assert best < 2.0, best
-
-
-def _timed(h: DemoHead, kp: dict[int, int]) -> float:
-    t0 = time.perf_counter()
-    fit_landmarks(h.vertices, h.faces, kp)
-    return time.perf_counter() - t0
+    lm = fit_landmarks(big.vertices, big.faces, _kp(big)).astype(np.float64)
+    truth = big.vertices[big.landmark_vertices].astype(np.float64)
+    scale = np.linalg.norm(truth[45] - truth[36])  # outer-eye distance, mesh units
+    assert np.linalg.norm(lm - truth, axis=1).mean() < 0.05 * scale
 
 
 def test_missing_key_points_are_named(head: DemoHead) -> None:
