@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import bpy
 
 from ..core.errors import S2LError
 from . import landmarks
 from .bake import resolve_object
-from .rna import Context, OpResult
+from .rna import Context, Object, OpResult
+
+
+def _on_editable_object(op: Any, context: Context, action: Callable[[Object], str]) -> OpResult:
+    """Run action on the operator's editable mesh; any S2LError becomes one reported sentence."""
+    try:
+        obj = resolve_object(context, op.object_name)
+        landmarks.check_editable(obj)
+        message = action(obj)
+    except S2LError as exc:
+        op.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    if message:
+        op.report({"INFO"}, message)
+    return {"FINISHED"}
 
 
 class S2L_OT_assign_keypoint(bpy.types.Operator):
@@ -26,16 +43,12 @@ class S2L_OT_assign_keypoint(bpy.types.Operator):
     )
 
     def execute(self, context: Context) -> OpResult:
-        try:
-            obj = resolve_object(context, self.object_name)
-            landmarks.check_editable(obj)
+        def assign(obj: Object) -> str:
             vertex = self.vertex if self.vertex >= 0 else landmarks.selected_vertex(obj)
             landmarks.assign_keypoint(obj, int(self.point), vertex)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Key point {self.point} is vertex {vertex}.")
-        return {"FINISHED"}
+            return f"Key point {self.point} is vertex {vertex}."
+
+        return _on_editable_object(self, context, assign)
 
 
 class S2L_OT_fit_landmarks(bpy.types.Operator):
@@ -48,15 +61,11 @@ class S2L_OT_fit_landmarks(bpy.types.Operator):
     object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
 
     def execute(self, context: Context) -> OpResult:
-        try:
-            obj = resolve_object(context, self.object_name)
-            landmarks.check_editable(obj)
+        def fit(obj: Object) -> str:
             landmarks.fit_object(obj)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Fitted 68 landmarks on '{obj.name}'.")
-        return {"FINISHED"}
+            return f"Fitted 68 landmarks on '{obj.name}'."
+
+        return _on_editable_object(self, context, fit)
 
 
 class S2L_OT_clear_landmarks(bpy.types.Operator):
@@ -69,11 +78,8 @@ class S2L_OT_clear_landmarks(bpy.types.Operator):
     object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
 
     def execute(self, context: Context) -> OpResult:
-        try:
-            obj = resolve_object(context, self.object_name)
-            landmarks.check_editable(obj)
+        def clear(obj: Object) -> str:
             landmarks.clear_landmarks(obj)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        return {"FINISHED"}
+            return ""
+
+        return _on_editable_object(self, context, clear)
