@@ -83,3 +83,29 @@ class S2L_OT_clear_landmarks(bpy.types.Operator):
             return ""
 
         return _on_editable_object(self, context, clear)
+
+
+class S2L_OT_adjust_landmark(bpy.types.Operator):
+    """Move one fitted landmark onto the selected (or active) vertex"""
+
+    bl_idname = "s2l.adjust_landmark"
+    bl_label = "Adjust Landmark"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    index: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Landmark", default=0, min=0, max=67, description="iBUG landmark index (0-67)"
+    )
+    vertex: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Vertex", default=-1, min=-1, description="Vertex index; -1 uses the selected one"
+    )
+
+    def execute(self, context: Context) -> OpResult:
+        def adjust(obj: Object) -> str:
+            if obj.mode == "EDIT":
+                obj.update_from_editmode()
+            vertex = self.vertex if self.vertex >= 0 else landmarks.selected_vertex(obj)
+            landmarks.adjust_landmark(obj, int(self.index), vertex)
+            return f"Landmark {self.index} is now at vertex {vertex}."
+
+        return _on_editable_object(self, context, adjust)

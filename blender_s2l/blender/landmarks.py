@@ -9,9 +9,9 @@ from numpy.typing import NDArray
 
 from ..core.errors import BakeError, LandmarkError
 from ..core.keypoints import NAMES, OPTIONAL, REQUIRED, describe
-from .names import LANDMARK_ATTR, LANDMARK_POS_PROP
+from .names import LANDMARK_ATTR, LANDMARK_GROUP, LANDMARK_POS_PROP
 from .rna import Object
-from .storage import read_keypoints, store_fitted_landmarks, write_keypoints
+from .storage import fitted_landmarks, read_keypoints, store_fitted_landmarks, write_keypoints
 
 KEYPOINT_ORDER = (*REQUIRED, *OPTIONAL)
 
@@ -77,11 +77,46 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
     attr = obj.data.attributes.get(LANDMARK_ATTR)
     if attr is not None:  # a fit replaces an older exact vertex set
         obj.data.attributes.remove(attr)
+    show_landmarks(obj, positions)
     return positions
+
+
+def show_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
+    """Vertex group of the vertices nearest the 68 landmarks: select it in Edit Mode to see them."""
+    from ..core.find_landmarks import nearest_vertices
+    from .bake import neutral_vertices
+
+    nearest = nearest_vertices(neutral_vertices(obj), np.asarray(positions, dtype=np.float64))
+    group = obj.vertex_groups.get(LANDMARK_GROUP)
+    if group is not None:
+        obj.vertex_groups.remove(group)
+    group = obj.vertex_groups.new(name=LANDMARK_GROUP)
+    group.add(sorted({int(v) for v in nearest}), 1.0, "REPLACE")
+
+
+def adjust_landmark(obj: Object, index: int, vertex: int) -> None:
+    """Move one fitted landmark onto a vertex the user picked, keeping the other 67."""
+    from .bake import neutral_vertices
+
+    if not 0 <= index < 68:
+        raise LandmarkError(f"Landmark {index} does not exist; iBUG landmarks are 0-67.")
+    positions = fitted_landmarks(obj)
+    if positions is None:
+        raise LandmarkError("Fit the landmarks first; then single ones can be adjusted.")
+    verts = neutral_vertices(obj)
+    if not 0 <= vertex < len(verts):
+        raise LandmarkError(f"Vertex {vertex} is not in '{obj.name}' ({len(verts)} vertices).")
+    positions = positions.copy()
+    positions[index] = verts[vertex]
+    store_fitted_landmarks(obj, positions)
+    show_landmarks(obj, positions)
 
 
 def clear_landmarks(obj: Object) -> None:
     write_keypoints(obj, {})
+    group = obj.vertex_groups.get(LANDMARK_GROUP)
+    if group is not None:
+        obj.vertex_groups.remove(group)
     if LANDMARK_POS_PROP in obj.data:
         del obj.data[LANDMARK_POS_PROP]
     attr = obj.data.attributes.get(LANDMARK_ATTR)

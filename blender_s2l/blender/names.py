@@ -12,6 +12,7 @@ BASIS_PROP = "s2l_owns_basis"  # object custom property: the add-on created the 
 LANDMARK_ATTR = "s2l_landmark"  # INT point attribute: iBUG index 0..67 on landmarks, else -1
 KEYPOINTS_PROP = "s2l_keypoints"  # mesh custom property: JSON {iBUG index: vertex index}
 LANDMARK_POS_PROP = "s2l_landmarks68"  # mesh custom property: JSON fitted (68, 3) positions
+LANDMARK_GROUP = "s2l.landmarks"  # vertex group showing the vertices nearest the fitted 68
 MAX_TAKE_LEN = 40
 _TAKE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 

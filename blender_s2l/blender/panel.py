@@ -10,6 +10,7 @@ from ..core.errors import S2LError
 from ..core.keypoints import NAMES, REQUIRED
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
+from .names import LANDMARK_GROUP, LANDMARK_POS_PROP
 from .props import split_strip_id
 from .rna import Context, Object
 from .storage import read_keypoints, read_takes
@@ -140,4 +141,12 @@ class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
         row = layout.row(align=True)
         row.enabled = all(k in keypoints for k in REQUIRED)
         row.operator("s2l.fit_landmarks", icon="SHADERFX").object_name = obj.name
+        fitted = obj.data.get(LANDMARK_POS_PROP) is not None
+        if fitted:
+            layout.label(text=f"Shown as vertex group '{LANDMARK_GROUP}'.", icon="GROUP_VERTEX")
+        row = layout.row(align=True)
+        row.enabled = fitted and editing
+        row.prop(context.scene.s2l, "landmark_index")
+        op = row.operator("s2l.adjust_landmark", text="To Selected", icon="EYEDROPPER")
+        op.object_name, op.index = obj.name, context.scene.s2l.landmark_index
         layout.operator("s2l.clear_landmarks", icon="X").object_name = obj.name

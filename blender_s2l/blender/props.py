@@ -46,6 +46,10 @@ class S2LSettings(bpy.types.PropertyGroup):
         name="Mode", items=[("PREFS", "Default", "As set in the preferences"), *MODE_ITEMS],
         default="PREFS",
     )
+    landmark_index: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Landmark", default=48, min=0, max=67,
+        description="iBUG landmark (0-67) that Adjust moves onto the selected vertex",
+    )
     mouth_strength: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Mouth Strength", default=1.0, min=0.0, max=3.0, soft_max=2.0
     )

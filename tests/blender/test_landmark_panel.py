@@ -96,3 +96,33 @@ def test_batch_keypoints_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     bad.write_text('{"36": 1}')
     assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out",
                        str(tmp_path / "x.blend"), "--keypoints", str(bad)]) == 1
+
+
+def test_fit_shows_landmarks_and_single_ones_can_be_adjusted(fake: FakeAnimator) -> None:
+    pkg = sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]]
+    obj, head = head_without_landmarks(pkg)
+    storage = submodule(pkg, "blender.storage")
+    with pytest.raises(RuntimeError, match="Fit the landmarks first"):
+        bpy.ops.s2l.adjust_landmark(object_name="Head", index=48, vertex=0)
+    for k in KEYS:
+        bpy.ops.s2l.assign_keypoint(object_name="Head", point=str(k),
+                                    vertex=int(head.landmark_vertices[k]))
+    assert bpy.ops.s2l.fit_landmarks(object_name="Head") == {"FINISHED"}
+    group = obj.vertex_groups.get("s2l.landmarks")
+    assert group is not None
+    members = {v.index for v in obj.data.vertices if any(g.group == group.index for g in v.groups)}
+    near = set(submodule(pkg, "core.find_landmarks").nearest_vertices(
+        mesh_co(obj), storage.stored_landmarks(obj)).tolist())
+    assert members == near and 60 <= len(members) <= 68  # inner-lip pairs may share a vertex
+    before = storage.stored_landmarks(obj).copy()
+    target = int(head.landmark_vertices[57]) + 1
+    assert bpy.ops.s2l.adjust_landmark(object_name="Head", index=57, vertex=target) == {
+        "FINISHED"
+    }
+    after = storage.stored_landmarks(obj)
+    np.testing.assert_allclose(after[57], mesh_co(obj)[target], atol=1e-6)
+    np.testing.assert_allclose(np.delete(after, 57, 0), np.delete(before, 57, 0))
+    with pytest.raises(RuntimeError, match="is not in 'Head'"):
+        bpy.ops.s2l.adjust_landmark(object_name="Head", index=57, vertex=10**7)
+    assert bpy.ops.s2l.clear_landmarks(object_name="Head") == {"FINISHED"}
+    assert obj.vertex_groups.get("s2l.landmarks") is None
