@@ -16,6 +16,7 @@ from blender_s2l.core.errors import (
     DeviceError,
     LandmarkError,
     MeshError,
+    S2LError,
     WeightsError,
 )
 from blender_s2l.core.landmarks import MOUTH, canonical_neutral
@@ -131,3 +132,37 @@ def test_missing_weights_and_cuda(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError):
             Animator.load(device="cuda", weights_dir=tmp_path)
+
+
+def _with_closure_bias(anim: Animator, bias: float) -> Animator:
+    """The same models, with the closure head forced to one answer."""
+    import torch
+
+    from blender_s2l.core.models.s2l import S2L
+
+    s2l = S2L(anim.s2l.config)
+    s2l.load_state_dict(anim.s2l.state_dict())
+    with torch.no_grad():
+        s2l.head.weight[-1].zero_()
+        s2l.head.bias[-1] = bias
+    return Animator(s2l, anim.s2d, anim.upper, anim.device)
+
+
+def test_closure_head_closes_the_lips_and_lip_closure_scales_it(anim: Animator) -> None:
+    from blender_s2l.core.lip_closure import LIP_PAIRS
+
+    up, lo = [a for a, _ in LIP_PAIRS], [b for _, b in LIP_PAIRS]
+    wav = _speech(1.0)
+    rest = canonical_neutral()
+    rest_open = rest[up, 1] - rest[lo, 1]
+    unsure = _with_closure_bias(anim, -20.0).landmarks(wav, sample_rate=16000)
+    closed = _with_closure_bias(anim, 20.0).landmarks(wav, sample_rate=16000)
+    off = _with_closure_bias(anim, 20.0).landmarks(wav, sample_rate=16000, lip_closure=0.0)
+    assert np.array_equal(unsure, off)
+    opening = closed[:, up, 1] - closed[:, lo, 1]
+    assert np.all(opening <= rest_open + 1e-4)  # never apart beyond the touching lips
+    assert np.max(unsure[:, up, 1] - unsure[:, lo, 1] - rest_open) > 0.01  # random model opens
+    others = [i for i in range(68) if i not in up + lo]
+    assert np.allclose(closed[:, others], unsure[:, others])
+    with pytest.raises(S2LError):
+        anim.landmarks(wav, sample_rate=16000, lip_closure=1.5)

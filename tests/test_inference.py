@@ -21,9 +21,9 @@ def model() -> S2L:
 
 def test_chunked_equals_single_pass(model: S2L) -> None:
     mel = np.random.default_rng(0).standard_normal((1000, 80)).astype(np.float32)
-    whole = run_s2l(model, mel, chunk_frames=10_000)
+    whole = run_s2l(model, mel, chunk_frames=10_000).disp
     for chunk in (37, 128, 999):
-        assert np.allclose(run_s2l(model, mel, chunk_frames=chunk), whole, atol=1e-5)
+        assert np.allclose(run_s2l(model, mel, chunk_frames=chunk).disp, whole, atol=1e-5)
 
 
 def test_progress_and_cancel(model: S2L) -> None:
@@ -38,7 +38,7 @@ def test_progress_and_cancel(model: S2L) -> None:
 def test_rest_response_matches_silent_output(model: S2L) -> None:
     feat = np.full(80, -5.0, np.float32)
     rest = rest_response(model, feat)
-    out = run_s2l(model, np.repeat(feat[None], 400, 0))
+    out = run_s2l(model, np.repeat(feat[None], 400, 0)).disp
     assert np.allclose(out[200], rest, atol=1e-5)
 
 

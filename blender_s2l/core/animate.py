@@ -27,6 +27,7 @@ from .inference import (
     smooth_track,
 )
 from .landmarks import canonical_neutral, to_canonical
+from .lip_closure import close_lips, closure_at_times, closure_weight
 from .mesh import FacesLike, validate_mesh
 from .mesh_features import mesh_features
 from .models.device import resolve_device
@@ -75,6 +76,7 @@ class Animator:
         fps: float,
         frame_times: NDArray[np.floating[Any]] | None,
         smoothing: float,
+        lip_closure: float,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
@@ -91,10 +93,16 @@ class Animator:
         if _cancelled(cancel):
             raise Cancelled("The bake was cancelled; nothing was changed.")
         mel = audio_io.log_mel(wav)
-        track = run_s2l(self.s2l, mel, progress=progress, cancel=cancel) - self._rest
+        if not 0.0 <= lip_closure <= 1.0:
+            raise S2LError("Lip closure must be between 0 and 1.")
+        out = run_s2l(self.s2l, mel, progress=progress, cancel=cancel)
+        track = out.disp - self._rest
         if smoothing > 0:
             track = smooth_track(track, smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
         disp = sample_at_times(track, times)
+        if out.closure is not None and lip_closure > 0:
+            prob = closure_at_times(out.closure, times, FEATURE_RATE)
+            disp = close_lips(disp, closure_weight(prob), lip_closure)
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0
@@ -108,10 +116,13 @@ class Animator:
         sample_rate: int | None = None,
         frame_times: NDArray[np.floating[Any]] | None = None,
         smoothing: float = 0.0,
+        lip_closure: float = 1.0,
     ) -> NDArray[np.float32]:
-        """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement."""
+        """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement.
+
+        lip_closure (0-1) scales how far the closure head pulls the lips together on /p b m/."""
         _, disp = self._speech_displacement(
-            audio, sample_rate, fps, frame_times, smoothing, None, None
+            audio, sample_rate, fps, frame_times, smoothing, lip_closure, None, None
         )
         return (canonical_neutral()[None] + disp).astype(np.float32)
 
@@ -130,6 +141,7 @@ class Animator:
         upper_face: bool = True,
         mouth_strength: float = 1.0,
         smoothing: float = 0.0,
+        lip_closure: float = 1.0,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
     ) -> Motion:
@@ -142,7 +154,7 @@ class Animator:
         sim = to_canonical(lm_pos)
         _report(progress, 0.0)
         times, disp = self._speech_displacement(
-            audio, sample_rate, fps, frame_times, smoothing,
+            audio, sample_rate, fps, frame_times, smoothing, lip_closure,
             lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
         )
         disp *= np.float32(mouth_strength)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,6 +19,15 @@ ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
 
 
+@dataclass
+class S2LTrack:
+    """S2L output at 100 Hz: displacements (T, 68, 3) mm and, where the model has a closure
+    head, the probability (T,) that the lips are closed."""
+
+    disp: NDArray[np.float32]
+    closure: NDArray[np.float32] | None
+
+
 def run_s2l(
     model: S2L,
     mel: NDArray[np.float32],
@@ -25,8 +35,8 @@ def run_s2l(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
-) -> NDArray[np.float32]:
-    """(T_a, 80) features -> (T_a, 68, 3) displacements, chunk by chunk.
+) -> S2LTrack:
+    """(T_a, 80) features -> displacements (and closure), chunk by chunk.
 
     Each chunk carries the model's full receptive field of real neighbouring frames on both
     sides, so the kept centre is bit-for-bit what a single pass would give: no seams, and memory
@@ -36,6 +46,7 @@ def run_s2l(
     ctx = model.receptive_frames
     device = next(model.parameters()).device
     out = np.zeros((n, model.config.n_landmarks, 3), dtype=np.float32)
+    closure = np.zeros(n, dtype=np.float32) if model.config.closure_head else None
     starts = list(range(0, max(n, 1), chunk_frames))
     with torch.inference_mode():
         for i, start in enumerate(starts):
@@ -44,11 +55,14 @@ def run_s2l(
             stop = min(start + chunk_frames, n)
             lo, hi = max(0, start - ctx), min(n, stop + ctx)
             x = torch.from_numpy(np.ascontiguousarray(mel[lo:hi])).to(device)[None]
-            y = model(x)[0].cpu().numpy()
-            out[start:stop] = y[start - lo : stop - lo]
+            disp, logit = model.predict(x)
+            keep = slice(start - lo, stop - lo)
+            out[start:stop] = disp[0].cpu().numpy()[keep]
+            if closure is not None and logit is not None:
+                closure[start:stop] = torch.sigmoid(logit[0]).cpu().numpy()[keep]
             if progress is not None:
                 progress((i + 1) / len(starts))
-    return out
+    return S2LTrack(out, closure)
 
 
 def rest_response(model: S2L, silence_feature: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -22,7 +22,8 @@ def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0
     """s2l.pt, s2d.pt and upper_face.pt in folder; full_size matches the bundled shapes."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    s2l = S2L() if full_size else S2L(S2LConfig(channels=16, dilations=[1, 2, 4]))
+    small = S2LConfig(channels=16, dilations=[1, 2, 4], closure_head=True)
+    s2l = S2L(S2LConfig(closure_head=True)) if full_size else S2L(small)
     with torch.no_grad():  # small outputs: random motion of a few mm, like speech
         s2l.head.weight.mul_(0.2)
     meta = {"random": True, "note": "randomly initialised, not trained"}

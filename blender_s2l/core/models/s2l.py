@@ -28,6 +28,10 @@ class S2LConfig:
     dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 1, 2, 4, 8, 16])
     n_landmarks: int = 68
     dropout: float = 0.1
+    # One extra output channel: the logit that the lips are closed (a /p b m/ or rest). Trained
+    # as a classifier, it stays decisive where the landmark regression averages a short closure
+    # with the vowels around it. Checkpoints without it load with False.
+    closure_head: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> S2LConfig:
@@ -81,7 +85,7 @@ class S2L(nn.Module):
             DilatedBlock(c.channels, c.kernel, d, c.dropout) for d in c.dilations
         )
         self.out_norm = FrameNorm(c.channels)
-        self.head = nn.Conv1d(c.channels, c.n_landmarks * 3, 1)
+        self.head = nn.Conv1d(c.channels, c.n_landmarks * 3 + int(c.closure_head), 1)
 
     @property
     def receptive_frames(self) -> int:
@@ -90,13 +94,19 @@ class S2L(nn.Module):
         return half + sum(half * d for d in self.config.dilations)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.predict(mel)[0]
+
+    def predict(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Displacements (B, T, 68, 3) and, with a closure head, closure logits (B, T)."""
         b, t, _ = mel.shape
         x = ((mel - self.feat_mean) / self.feat_std).transpose(1, 2)
         x = self.inp(x)
         for block in self.blocks:
             x = block(x)
-        y: torch.Tensor = self.head(torch.nn.functional.gelu(self.out_norm(x)))
-        return y.transpose(1, 2).reshape(b, t, self.config.n_landmarks, 3)
+        y = self.head(torch.nn.functional.gelu(self.out_norm(x))).transpose(1, 2)
+        n = self.config.n_landmarks * 3
+        disp = y[..., :n].reshape(b, t, self.config.n_landmarks, 3)
+        return disp, (y[..., n] if self.config.closure_head else None)
 
 
 def s2l_checkpoint(model: S2L, metadata: dict[str, Any] | None = None) -> Checkpoint:

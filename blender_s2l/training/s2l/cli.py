@@ -22,6 +22,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--channels", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", type=Path, default=None,
+                   help="fine-tune these weights (a closure head is added if they lack one)")
+    p.add_argument("--no-closure-head", dest="closure_head", action="store_false",
+                   help="train only the landmark regression (the pre-2026-12 model)")
     p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
     p.add_argument("--log", type=Path, default=Path("cache/train_s2l.log.jsonl"))
     p.set_defaults(func=run)
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     args.log.parent.mkdir(parents=True, exist_ok=True)
     settings = TrainSettings(
         minutes=args.minutes, seed=args.seed, channels=args.channels, batch=args.batch,
-        threads=args.threads,
+        threads=args.threads, init=args.init, closure_head=args.closure_head,
     )
     model = train_s2l(train, val, args.out, settings, args.log)
     print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")

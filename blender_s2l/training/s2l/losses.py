@@ -7,6 +7,9 @@ import torch
 from ...core.landmarks import JAW, MOUTH, N_LANDMARKS, canonical_neutral
 
 MOVING_MM = 0.5
+CLOSURE_PAIR = (62, 66)  # inner lip centre: the pair the lip-gap metric of DESIGN §9 reads
+CLOSURE_MM = 0.5  # opening within this of the neutral's counts as closed lips
+CLOSURE_POS_WEIGHT = 2.0  # closed frames are the minority; missing one is the costly error
 # Upper/lower lip landmark pairs whose distance is the mouth opening (inner, then outer lips).
 LIP_PAIRS = ((61, 67), (62, 66), (63, 65), (50, 58), (51, 57), (52, 56))
 CLOSED_MM = 2.0
@@ -28,8 +31,11 @@ def s2l_loss(
     velocity_weight: float = 0.5,
     cosine_weight: float = 0.1,
     gap_weight: float = 1.0,
+    closure_logit: torch.Tensor | None = None,
+    closure_weight: float = 0.5,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """pred/target (B, T, 68, 3) mm; mask (B, T) marks real (unpadded) frames."""
+    """pred/target (B, T, 68, 3) mm; mask (B, T) marks real (unpadded) frames; closure_logit
+    (B, T) is the closure head's output, trained against the closed lips of the target."""
     if mask is None:
         mask = torch.ones(pred.shape[:2], device=pred.device)
     m = mask[..., None]
@@ -45,6 +51,13 @@ def s2l_loss(
     gap = lip_gap_loss(pred, target, mask)
     total = l2 + velocity_weight * vel + cosine_weight * cos_loss + gap_weight * gap
     parts = {"l2": l2, "vel": vel, "cos": cos_loss, "gap": gap}
+    if closure_logit is not None:
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            closure_logit, closure_target(target), reduction="none",
+            pos_weight=torch.tensor(CLOSURE_POS_WEIGHT, device=pred.device),
+        )
+        parts["closure"] = (bce * mask).sum() / mask.sum().clamp_min(1)
+        total = total + closure_weight * parts["closure"]
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
@@ -65,3 +78,10 @@ def lip_gap_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     w = (1.0 + 4.0 * closed) * mask[..., None]
     loss: torch.Tensor = (err * w).sum() / w.sum().clamp_min(1)
     return loss
+
+
+def closure_target(target: torch.Tensor) -> torch.Tensor:
+    """(B, T, 68, 3) displacements -> (B, T) 1.0 where the inner lips are (almost) touching."""
+    up, lo = CLOSURE_PAIR
+    opening = target[:, :, up, 1] - target[:, :, lo, 1]  # vertical, beyond the neutral's
+    return (opening < CLOSURE_MM).float()

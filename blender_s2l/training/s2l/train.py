@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from ...core.landmarks import MOUTH
 from ...core.models.checkpoint import save_checkpoint
 from ...core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
 from .data import Pair, crop_batch, spec_augment
-from .losses import landmark_weights, s2l_loss
+from .losses import closure_target, landmark_weights, s2l_loss
 
 
 @dataclass
@@ -28,6 +28,9 @@ class TrainSettings:
     threads: int = 2
     eval_every: int = 200
     config_overrides: dict[str, object] = field(default_factory=dict)
+    init: Path | None = None  # start from these weights (fine-tuning) when not resuming
+    closure_head: bool = True
+    max_steps: int | None = None  # stop after this many steps of this run (tests, smoke runs)
 
 
 def _feature_stats(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,14 +43,61 @@ def evaluate_pairs(model: S2L, pairs: list[Pair]) -> dict[str, float]:
     """Mean landmark error (mm) on whole utterances, all and mouth."""
     model.eval()
     err_all, err_mouth, n = 0.0, 0.0, 0
+    hits = np.zeros(3)  # true positives, predicted positives, actual positives (closed lips)
     for p in pairs:
-        pred = model(torch.from_numpy(p.mel)[None])[0].numpy()
+        disp, logit = model.predict(torch.from_numpy(p.mel)[None])
+        pred = disp[0].numpy()
         e = np.linalg.norm(pred - p.target, axis=-1)
         err_all += float(e.mean()) * len(e)
         err_mouth += float(e[:, MOUTH].mean()) * len(e)
         n += len(e)
+        if logit is not None:
+            truth = closure_target(torch.from_numpy(p.target)[None])[0].numpy() > 0.5
+            said = logit[0].numpy() > 0.0
+            hits += [np.sum(truth & said), np.sum(said), np.sum(truth)]
     model.train()
-    return {"lm_err_mm": err_all / max(n, 1), "mouth_err_mm": err_mouth / max(n, 1)}
+    out = {"lm_err_mm": err_all / max(n, 1), "mouth_err_mm": err_mouth / max(n, 1)}
+    if hits[2] > 0:
+        out["closure_precision"] = float(hits[0] / max(hits[1], 1))
+        out["closure_recall"] = float(hits[0] / hits[2])
+    return out
+
+
+def _score(metrics: dict[str, float], loss: float) -> float:
+    """Checkpoint choice: held-out mouth error (mm) plus 1 - F1 of the closure head, so a
+    checkpoint that regresses a little better but misses closures does not win."""
+    score = metrics.get("mouth_err_mm", loss)
+    if "closure_recall" in metrics:
+        p, r = metrics["closure_precision"], metrics["closure_recall"]
+        score += 1.0 - 2 * p * r / max(p + r, 1e-9)
+    return score
+
+
+def _initial_model(settings: TrainSettings, train: list[Pair]) -> S2L:
+    """A fresh model with feature statistics from the data, or the --init weights; either way
+    with a closure head when asked (a new head channel starts at zero, the rest is kept)."""
+    if settings.init is not None:
+        base = load_s2l(settings.init)
+        cfg = S2LConfig.from_dict(asdict(base.config))
+        cfg.closure_head = cfg.closure_head or settings.closure_head
+        model = S2L(cfg)
+        state = dict(base.state_dict())
+        own = model.state_dict()
+        for key in ("head.weight", "head.bias"):
+            grown = torch.zeros_like(own[key])
+            grown[: state[key].shape[0]] = state[key]
+            state[key] = grown
+        model.load_state_dict(state)
+        return model.train()
+    cfg = S2LConfig(channels=settings.channels, closure_head=settings.closure_head)
+    for k, v in settings.config_overrides.items():
+        setattr(cfg, k, v)
+    model = S2L(cfg).train()
+    mean, std = _feature_stats(train)
+    with torch.no_grad():
+        model.feat_mean.copy_(mean)
+        model.feat_std.copy_(std)
+    return model
 
 
 def train_s2l(
@@ -62,14 +112,7 @@ def train_s2l(
         meta = getattr(model, "metadata", {})
         step, best = int(meta.get("step", 0)), float(meta.get("best", 1e9))
     else:
-        cfg = S2LConfig(channels=settings.channels)
-        for k, v in settings.config_overrides.items():
-            setattr(cfg, k, v)
-        model = S2L(cfg).train()
-        mean, std = _feature_stats(train)
-        with torch.no_grad():
-            model.feat_mean.copy_(mean)
-            model.feat_std.copy_(std)
+        model = _initial_model(settings, train)
         step, best = 0, 1e9
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
     weights = landmark_weights()
@@ -77,28 +120,36 @@ def train_s2l(
     deadline = time.monotonic() + settings.minutes * 60
     # Cosine decay over this run's own steps, so a resumed run (fine-tuning) gets a real schedule.
     first_step = step
-    run_steps = max(1, int(settings.minutes * 60 / 0.45))
-    peak_lr = settings.lr if first_step == 0 else settings.lr * 0.5
+    run_steps = settings.max_steps or max(1, int(settings.minutes * 60 / 0.45))
+    fine_tune = first_step > 0 or settings.init is not None
+    peak_lr = settings.lr * 0.5 if fine_tune else settings.lr
     log = log_path.open("a")
     t0 = time.monotonic()
-    while time.monotonic() < deadline:
+
+    def running() -> bool:
+        capped = settings.max_steps is not None and step - first_step >= settings.max_steps
+        return time.monotonic() < deadline and not capped
+
+    while running():
         progress = min(1.0, (step - first_step) / run_steps)
         lr = max(peak_lr * 0.5 * (1 + np.cos(np.pi * progress)), settings.lr * 0.02)
         for g in opt.param_groups:
             g["lr"] = lr
         mel, tgt, mask = crop_batch(train, rng, settings.batch, settings.frames)
         mel = spec_augment(mel, rng, floor)
-        pred = model(torch.from_numpy(mel))
-        loss, parts = s2l_loss(pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask))
+        pred, logit = model.predict(torch.from_numpy(mel))
+        loss, parts = s2l_loss(
+            pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask), closure_logit=logit
+        )
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        if step % settings.eval_every == 0 or time.monotonic() >= deadline:
+        if step % settings.eval_every == 0 or not running():
             metrics = evaluate_pairs(model, val) if val else {}
-            score = metrics.get("mouth_err_mm", float(loss))
-            rec = {"step": step, "loss": float(loss), **parts, **metrics,
+            score = _score(metrics, float(loss.detach()))
+            rec = {"step": step, "loss": float(loss.detach()), **parts, **metrics,
                    "elapsed_s": round(time.monotonic() - t0, 1), "lr": lr}
             log.write(json.dumps(rec) + "\n")
             log.flush()

@@ -1,0 +1,85 @@
+"""Lip closure from S2L's closure head: the lips meet on /p b m/ even where regression would not.
+
+A landmark regressor trained with L2 averages a 50 ms closure with the open vowels around it, so
+the lips stop a few millimetres short. The closure head is a classifier on the same audio; where it
+is confident, the upper and lower lip landmarks are pulled together to their rest opening (the
+neutral's, where the lips touch). Only the lip pairs move, so jaw and corners keep what S2L said.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+# (upper, lower) landmark pairs of the iBUG 68 scheme: outer lip 49-53 over 59-55, inner 61-63
+# over 67-65. The corners (48, 54, 60, 64) belong to both lips and stay where S2L put them.
+LIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (49, 59), (50, 58), (51, 57), (52, 56), (53, 55), (61, 67), (62, 66), (63, 65),
+)
+UPPER_SHARE = 0.4  # the jaw carries the lower lip, so it travels further than the upper one
+# Probability -> closing weight: a smoothstep between these, so an unsure head changes nothing
+# and a confident one closes fully. Chosen on synthetic held-out voices (MODEL_CARD.md).
+CLOSURE_LOW = 0.35
+CLOSURE_HIGH = 0.7
+
+
+def closure_weight(
+    prob: NDArray[np.floating[Any]], low: float = CLOSURE_LOW, high: float = CLOSURE_HIGH
+) -> NDArray[np.float32]:
+    x = np.clip((np.asarray(prob, np.float64) - low) / max(high - low, 1e-6), 0.0, 1.0)
+    return (x * x * (3.0 - 2.0 * x)).astype(np.float32)
+
+
+def closure_at_times(
+    prob: NDArray[np.float32], times: NDArray[np.float64], rate: float
+) -> NDArray[np.float32]:
+    """The largest closure probability within half a frame of each frame time.
+
+    A bilabial lasts 40-100 ms; sampling the 100 Hz track only at 24 or 30 fps frame times can
+    step over it, and an animator expects every /p b m/ to show a closed mouth on some frame.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    n = len(prob)
+    if n == 0:
+        return np.zeros(len(t), np.float32)
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / 30.0
+    half = max(0.5 * abs(step), 0.5 / rate)
+    lo = np.clip(np.ceil((t - half) * rate - 1e-9).astype(np.int64), 0, n - 1)
+    hi = np.clip(np.floor((t + half) * rate + 1e-9).astype(np.int64), 0, n - 1)
+    # Running max over windows via a sparse table: O(n log n), fine for hours of audio.
+    table = [np.asarray(prob, np.float32)]
+    while (1 << len(table)) <= n:
+        prev, k = table[-1], 1 << (len(table) - 1)
+        table.append(np.maximum(prev[:-k], prev[k:]))
+    width = np.maximum(hi - lo + 1, 1)
+    level = np.floor(np.log2(width)).astype(np.int64)
+    out = np.empty(len(t), np.float32)
+    for lev in np.unique(level):
+        sel = level == lev
+        row = table[int(lev)]
+        out[sel] = np.maximum(row[lo[sel]], row[hi[sel] - (1 << int(lev)) + 1])
+    return out
+
+
+def close_lips(
+    disp: NDArray[np.float32], weight: NDArray[np.floating[Any]], strength: float = 1.0
+) -> NDArray[np.float32]:
+    """disp (T, 68, 3) canonical-mm displacements; weight (T,) in [0, 1] closes each frame's lips
+    that far towards the neutral opening. strength 0 returns disp unchanged."""
+    w = np.clip(np.asarray(weight, np.float32) * float(strength), 0.0, 1.0)
+    if not np.any(w > 0):
+        return disp
+    out = disp.copy()
+    up = np.array([a for a, _ in LIP_PAIRS])
+    lo = np.array([b for _, b in LIP_PAIRS])
+    # The pair's offset beyond the neutral's (where the lips touch). Where the lips are apart
+    # (upper above its rest height over the lower, canonical +y is up) that offset is removed;
+    # lips already pressed together are left alone.
+    excess = disp[:, up] - disp[:, lo]  # (T, P, 3)
+    excess = np.where((excess[..., 1] > 0)[..., None], excess, 0.0).astype(np.float32)
+    shift = w[:, None, None] * excess
+    out[:, up] -= UPPER_SHARE * shift
+    out[:, lo] += (1.0 - UPPER_SHARE) * shift
+    return out

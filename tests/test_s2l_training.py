@@ -1,0 +1,78 @@
+"""train-s2l on a toy problem: the closure head learns, checkpoints resume, --init keeps outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from blender_s2l.core.models.checkpoint import save_checkpoint
+from blender_s2l.core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
+from blender_s2l.training.s2l.data import Pair
+from blender_s2l.training.s2l.losses import CLOSURE_MM, closure_target
+from blender_s2l.training.s2l.train import TrainSettings, train_s2l
+
+
+def _toy_pairs(n: int, seed: int) -> list[Pair]:
+    """Loud low band = open mouth; quiet = closed lips (like a /m/ or a stop closure)."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        frames = 120
+        loud = (np.sin(np.arange(frames) / rng.uniform(3, 8)) > 0).astype(np.float32)
+        mel = rng.normal(-4, 0.3, (frames, 80)).astype(np.float32)
+        mel[:, :20] += 4.0 * loud[:, None]
+        target = np.zeros((frames, 68, 3), np.float32)
+        target[:, 66, 1] = -6.0 * loud  # lower lip drops on loud frames
+        target[:, 57, 1] = -6.0 * loud
+        pairs.append(Pair(f"u{i}", "train", mel, target))
+    return pairs
+
+
+def _settings(**kw: object) -> TrainSettings:
+    base = dict(minutes=5.0, batch=4, frames=100, channels=16, threads=1, eval_every=10, lr=1e-2,
+                config_overrides={"dilations": [1, 2]})
+    base.update(kw)
+    return TrainSettings(**base)  # type: ignore[arg-type]
+
+
+def test_closure_target_reads_the_inner_lip_opening() -> None:
+    t = torch.zeros(1, 3, 68, 3)
+    t[0, 1, 66, 1] = -(CLOSURE_MM + 0.1)  # open
+    t[0, 2, 62, 1] = -1.0  # pressed together
+    assert closure_target(t).tolist() == [[1.0, 0.0, 1.0]]
+
+
+def test_closure_head_learns_and_training_resumes(tmp_path: Path) -> None:
+    train, val = _toy_pairs(12, 0), _toy_pairs(3, 1)
+    out, log = tmp_path / "s2l.pt", tmp_path / "log.jsonl"
+    train_s2l(train, val, out, _settings(max_steps=60), log)
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in recs] == list(range(10, 61, 10))
+    assert recs[-1]["closure"] < 0.5 * recs[0]["closure"]
+    assert recs[-1]["closure_recall"] > 0.8 and recs[-1]["closure_precision"] > 0.8
+    assert recs[-1]["mouth_err_mm"] < recs[0]["mouth_err_mm"]
+    model = load_s2l(out)
+    assert model.config.closure_head
+    # a second run picks up the resume checkpoint and carries on counting
+    train_s2l(train, val, out, _settings(max_steps=10), log)
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert recs[-1]["step"] == 70
+
+
+def test_init_adds_a_closure_head_without_changing_the_landmarks(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    base = S2L(S2LConfig(channels=16, dilations=[1, 2])).eval()
+    save_checkpoint(tmp_path / "base.pt", s2l_checkpoint(base))
+    out = tmp_path / "grown.pt"
+    train_s2l(_toy_pairs(2, 0), [], out, _settings(max_steps=0, init=tmp_path / "base.pt"),
+              tmp_path / "log.jsonl")
+    grown = load_s2l(out)
+    mel = torch.from_numpy(_toy_pairs(1, 2)[0].mel)[None]
+    disp, logit = grown.predict(mel)
+    assert grown.config.closure_head and logit is not None
+    with torch.no_grad():
+        assert torch.allclose(disp, base(mel), atol=1e-6)
+    assert torch.all(logit == 0)  # the new channel starts undecided
