@@ -47,6 +47,7 @@ class Job:
     mouth_strength: float = 1.0
     upper_face: bool = True
     smoothing: float = 0.0
+    lip_closure: float = 1.0
     weights: str = ""
     frame_start: int | None = None
     keypoints: str = ""
@@ -78,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--mouth-strength", type=float, default=1.0)
     ap.add_argument("--no-upper-face", action="store_true")
     ap.add_argument("--smoothing", type=float, default=0.0)
+    ap.add_argument("--lip-closure", type=float, default=1.0,
+                    help="0-1: how firmly the lips meet on p/b/m (default 1)")
     ap.add_argument("--weights", default="", help="folder with the model files")
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
@@ -89,7 +92,8 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
         audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
         replace=args.replace, mouth_strength=args.mouth_strength,
-        upper_face=not args.no_upper_face, smoothing=args.smoothing, weights=args.weights,
+        upper_face=not args.no_upper_face, smoothing=args.smoothing,
+        lip_closure=args.lip_closure, weights=args.weights,
         frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:
@@ -198,7 +202,7 @@ def run_job(job: Job) -> str:
         object_name=job.object, strip_name=strip, mode=job.mode, device=job.device,
         seed=job.seed, take=job.take or take_from_label(strip), replace=job.replace,
         mouth_strength=job.mouth_strength, upper_face=job.upper_face, smoothing=job.smoothing,
-        weights_dir=job.weights,
+        lip_closure=job.lip_closure, weights_dir=job.weights,
     )
     record = bake.run_sync(bpy.context, params)
     out = Path(job.out).resolve()

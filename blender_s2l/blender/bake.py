@@ -46,6 +46,7 @@ class BakeParams:
     mouth_strength: float = 1.0
     upper_face: bool = True
     smoothing: float = 0.0
+    lip_closure: float = 1.0
     weights_dir: str = ""
     tolerance_mm: float = 0.1
 
@@ -204,6 +205,7 @@ def infer(
         upper_face=p.upper_face,
         mouth_strength=p.mouth_strength,
         smoothing=p.smoothing,
+        lip_closure=p.lip_closure,
         progress=(lambda f: progress(0.9 * f)) if progress else None,
         cancel=cancel,
     )

@@ -33,6 +33,7 @@ def params_from(op: Any, context: Context) -> bake.BakeParams:
         mouth_strength=op.mouth_strength,
         upper_face=op.upper_face,
         smoothing=op.smoothing,
+        lip_closure=op.lip_closure,
         weights_dir=op.weights_dir or prefs.weights_dir,
     )
 
@@ -64,6 +65,9 @@ class S2L_OT_bake(bpy.types.Operator):
     upper_face: bpy.props.BoolProperty(name="Upper Face", default=True)  # type: ignore[valid-type]
     smoothing: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Smoothing", default=0.0, min=0.0, max=1.0
+    )
+    lip_closure: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Lip Closure", default=1.0, min=0.0, max=1.0
     )
     weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Weights Folder", default="", subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"}

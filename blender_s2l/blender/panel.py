@@ -64,6 +64,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         sub.enabled = settings.upper_face
         sub.prop(settings, "seed")
         col.prop(settings, "smoothing")
+        col.prop(settings, "lip_closure")
         row = col.row(align=True)
         row.prop(settings, "take")
         row.prop(settings, "replace", toggle=True)
@@ -85,6 +86,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             op.seed, op.take, op.replace = settings.seed, settings.take, settings.replace
             op.mouth_strength, op.upper_face = settings.mouth_strength, settings.upper_face
             op.smoothing = settings.smoothing
+            op.lip_closure = settings.lip_closure
             if settings.mode != "PREFS":
                 op.mode = settings.mode
             if settings.device != "PREFS":

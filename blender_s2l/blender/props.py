@@ -62,6 +62,10 @@ class S2LSettings(bpy.types.PropertyGroup):
     smoothing: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Smoothing", default=0.0, min=0.0, max=1.0, subtype="FACTOR"
     )
+    lip_closure: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Lip Closure", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+        description="How firmly the lips meet on p, b and m where the model hears a closure",
+    )
     take: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Take", default="", description="Take name; empty uses the strip's name"
     )
