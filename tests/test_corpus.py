@@ -154,3 +154,15 @@ def test_teacher_change_retargets_without_rendering(tiny: Path, tmp_path: Path) 
         assert u.record["teacher_version"] == TEACHER_VERSION
     assert wav.stat().st_mtime_ns == before
     assert retarget_corpus(root) == 0
+
+
+def test_tune_closure_scores_each_range(tiny: Path, random_weights_dir: Path) -> None:
+    from blender_s2l.core.animate import Animator
+    from blender_s2l.training.tune_closure import markdown, score_ranges
+
+    anim = Animator.load(device="cpu", weights_dir=random_weights_dir)
+    always, off = score_ranges(anim, load_corpus(tiny), [(0.0, 1e-4), (1.1, 1.2)])
+    assert abs(always.open_vowel_auc - 0.5) < 0.1  # lips held shut: vowels look like /p b m/
+    assert always.mouth_err_mm != off.mouth_err_mm
+    table = markdown([always, off])
+    assert table.count("**best**") == 1 and "(off)" in table

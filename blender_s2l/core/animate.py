@@ -27,7 +27,13 @@ from .inference import (
     smooth_track,
 )
 from .landmarks import canonical_neutral, to_canonical
-from .lip_closure import close_lips, closure_at_times, closure_weight
+from .lip_closure import (
+    CLOSURE_HIGH,
+    CLOSURE_LOW,
+    close_lips,
+    closure_at_times,
+    closure_weight,
+)
 from .mesh import FacesLike, validate_mesh
 from .mesh_features import mesh_features
 from .models.device import resolve_device
@@ -56,6 +62,8 @@ class Animator:
         self.upper = upper
         self.device = device
         self._rest = rest_response(self.s2l, audio_io.silence_features())
+        # Closure-head probability range mapped onto 0..1 closing (see lip_closure.py).
+        self.closure_range = (CLOSURE_LOW, CLOSURE_HIGH)
 
     @classmethod
     def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
@@ -102,7 +110,7 @@ class Animator:
         disp = sample_at_times(track, times)
         if out.closure is not None and lip_closure > 0:
             prob = closure_at_times(out.closure, times, FEATURE_RATE)
-            disp = close_lips(disp, closure_weight(prob), lip_closure)
+            disp = close_lips(disp, closure_weight(prob, *self.closure_range), lip_closure)
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0

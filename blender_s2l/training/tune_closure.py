@@ -1,0 +1,104 @@
+"""`tune-closure`: pick the closure head's probability range on synthetic held-out voices.
+
+The range (lip_closure.CLOSURE_LOW/HIGH) trades missed /p b m/ closures against lips pressed shut
+in open vowels. It is chosen here, on held-out TTS voices and identities with their true phones,
+never on the real-speech clips that judge the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core import audio as audio_io
+from ..core.animate import Animator
+from ..core.landmarks import MOUTH, canonical_neutral
+from .evaluate import FPS, expression_landmark_deltas, rest_width
+from .metrics import real_speech_metrics
+from .phones import Phone, normalise_phone
+
+DEFAULT_RANGES = ((0.2, 0.5), (0.25, 0.6), (0.35, 0.7), (0.45, 0.8), (0.55, 0.9), (1.1, 1.2))
+
+
+@dataclass
+class RangeScore:
+    low: float
+    high: float
+    bilabial_closure: float
+    open_vowel_auc: float
+    mouth_err_mm: float
+
+    @property
+    def score(self) -> float:
+        """Both real-speech yardsticks count equally; mouth error breaks ties."""
+        return self.bilabial_closure + self.open_vowel_auc - 0.01 * self.mouth_err_mm
+
+
+def _phones(utt: Any) -> list[Phone]:
+    return [Phone(s, e, normalise_phone(p)) for s, e, p in utt.phones]
+
+
+def score_ranges(
+    anim: Animator, utterances: Sequence[Any], ranges: Sequence[tuple[float, float]]
+) -> list[RangeScore]:
+    deltas = expression_landmark_deltas()
+    neutral = canonical_neutral()[None]
+    width = rest_width()
+    out = []
+    for low, high in ranges:
+        anim.closure_range = (low, high)
+        closure, auc, err = [], [], []
+        for u in utterances:
+            wav, sr = u.audio()
+            wav16 = audio_io.load_audio(wav, sr)
+            weights = u.expression_weights
+            times = np.arange(int(len(weights) / 100.0 * FPS)) / FPS
+            lm = anim.landmarks(wav16, sample_rate=audio_io.SAMPLE_RATE, frame_times=times)
+            truth_100 = np.tensordot(weights, deltas, axes=1)
+            idx = np.minimum(np.round(times * 100).astype(int), len(truth_100) - 1)
+            truth = neutral + truth_100[idx]
+            m = real_speech_metrics(lm, _phones(u), times, width)
+            closure.append(m["bilabial_closure"])
+            auc.append(m["open_vowel_auc"])
+            err.append(float(np.linalg.norm(lm[:, MOUTH] - truth[:, MOUTH], axis=-1).mean()))
+        out.append(RangeScore(low, high, float(np.nanmean(closure)), float(np.nanmean(auc)),
+                              float(np.mean(err))))
+    return out
+
+
+def markdown(scores: Sequence[RangeScore]) -> str:
+    best = max(scores, key=lambda s: s.score)
+    lines = ["| closure range | bilabial_closure | open_vowel_auc | mouth_err_mm |",
+             "|---|---|---|---|"]
+    for s in scores:
+        label = f"{s.low:.2f}-{s.high:.2f}" + (" (off)" if s.low >= 1 else "")
+        label += " **best**" if s is best else ""
+        lines.append(f"| {label} | {s.bilabial_closure:.3f} | {s.open_vowel_auc:.3f} | "
+                     f"{s.mouth_err_mm:.3f} |")
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("tune-closure",
+                              help="choose the closure head's range on synthetic held-out voices")
+    p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
+    p.add_argument("--corpus", type=Path, default=Path("cache/corpus"))
+    p.add_argument("--limit", type=int, default=80, help="held-out utterances to use")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .corpus.manifest import load_corpus
+
+    anim = Animator.load(device="cpu", weights_dir=args.weights)
+    if not anim.s2l.config.closure_head:
+        print("These S2L weights have no closure head; nothing to tune.")
+        return 1
+    held = [u for u in load_corpus(args.corpus) if u.split != "train"][: args.limit]
+    print(markdown(score_ranges(anim, held, DEFAULT_RANGES)))
+    return 0
