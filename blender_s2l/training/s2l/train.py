@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ class TrainSettings:
     init: Path | None = None  # start from these weights (fine-tuning) when not resuming
     closure_head: bool = True
     max_steps: int | None = None  # stop after this many steps of this run (tests, smoke runs)
+    ema_decay: float = 0.999  # evaluate and keep an exponential moving average of the weights
 
 
 def _feature_stats(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,6 +117,10 @@ def train_s2l(
         model = _initial_model(settings, train)
         step, best = 0, 1e9
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
+    # The average of the last few thousand steps is what gets evaluated and kept: single
+    # checkpoints of this small model on synthetic speech swing from one eval to the next on
+    # real speech, and the average is steadier. A resumed run restarts the average.
+    ema = copy.deepcopy(model).eval() if settings.ema_decay > 0 else model
     weights = landmark_weights()
     floor = float(min(p.mel.min() for p in train[:50]))
     deadline = time.monotonic() + settings.minutes * 60
@@ -146,8 +152,13 @@ def train_s2l(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
+        if ema is not model:
+            decay = min(settings.ema_decay, (1 + step - first_step) / (10 + step - first_step))
+            with torch.no_grad():
+                for avg, cur in zip(ema.parameters(), model.parameters(), strict=True):
+                    avg.lerp_(cur, 1.0 - decay)
         if step % settings.eval_every == 0 or not running():
-            metrics = evaluate_pairs(model, val) if val else {}
+            metrics = evaluate_pairs(ema, val) if val else {}
             score = _score(metrics, float(loss.detach()))
             rec = {"step": step, "loss": float(loss.detach()), **parts, **metrics,
                    "elapsed_s": round(time.monotonic() - t0, 1), "lr": lr}
@@ -157,8 +168,8 @@ def train_s2l(
             save_checkpoint(resume, s2l_checkpoint(model, meta))
             if score < best:
                 best = score
-                save_checkpoint(out, s2l_checkpoint(model, {**meta, **metrics}))
+                save_checkpoint(out, s2l_checkpoint(ema, {**meta, **metrics}))
     log.close()
     if not out.is_file():
-        save_checkpoint(out, s2l_checkpoint(model, {"step": step}))
+        save_checkpoint(out, s2l_checkpoint(ema, {"step": step}))
     return load_s2l(out)
