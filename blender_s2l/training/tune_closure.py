@@ -22,7 +22,10 @@ from .evaluate import FPS, expression_landmark_deltas, rest_width
 from .metrics import real_speech_metrics
 from .phones import Phone, normalise_phone
 
-DEFAULT_RANGES = ((0.2, 0.5), (0.25, 0.6), (0.35, 0.7), (0.45, 0.8), (0.55, 0.9), (1.1, 1.2))
+DEFAULT_RANGES = (
+    (0.1, 0.4), (0.15, 0.45), (0.2, 0.5), (0.25, 0.6), (0.35, 0.7), (0.45, 0.8), (0.55, 0.9),
+    (1.1, 1.2),
+)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import gaussian_filter1d
 
 from ...core import audio as audio_io
 from ..ict import ICTFace, load_ict
@@ -92,7 +93,8 @@ def crop_batch(
 def spec_augment(
     mel: NDArray[np.float32], rng: np.random.Generator, floor: float
 ) -> NDArray[np.float32]:
-    """Frequency warping (speaker/vocal-tract variety) and masking, so TTS voices generalise."""
+    """Frequency warping (speaker/vocal-tract variety), smearing and masking, so TTS voices
+    generalise."""
     out = mel.copy()
     b, _, n_mels = out.shape
     grid = np.arange(n_mels, dtype=np.float64)
@@ -103,6 +105,8 @@ def spec_augment(
         hi = np.minimum(lo + 1, n_mels - 1)
         w = (src - lo)[None, :]
         out[i] = (1 - w) * out[i][:, lo] + w * out[i][:, hi]
+        if rng.random() < 0.3:  # smeared formants: lean on coarse cues that survive real rooms
+            out[i] = gaussian_filter1d(out[i], rng.uniform(0.5, 2.0), axis=1, mode="nearest")
         if rng.random() < 0.5:
             width = int(rng.integers(1, 10))
             start = int(rng.integers(0, n_mels - width))
