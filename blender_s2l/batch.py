@@ -27,28 +27,22 @@ if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py
 
     sys.exit(_main())
 
+from .core.bake_settings import BakeSettings, settings_of
 from .core.errors import BakeError, S2LError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 @dataclass(frozen=True)
-class Job:
-    object: str
-    out: str
+class Job(BakeSettings):
+    """One bake: the settings plus where the scene, mesh, sound and result are."""
+
+    object: str = ""
+    out: str = ""
     scene_file: str = ""
     strip: str = ""
     audio: str = ""
     take: str = ""
-    mode: str = "COMPACT"
-    seed: int = 0
-    device: str = "AUTO"
-    replace: bool = False
-    mouth_strength: float = 1.0
-    upper_face: bool = True
-    smoothing: float = 0.0
-    lip_closure: float = 1.0
-    weights: str = ""
     frame_start: int | None = None
     keypoints: str = ""
     label: str = ""
@@ -93,7 +87,7 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
         replace=args.replace, mouth_strength=args.mouth_strength,
         upper_face=not args.no_upper_face, smoothing=args.smoothing,
-        lip_closure=args.lip_closure, weights=args.weights,
+        lip_closure=args.lip_closure, weights_dir=args.weights,
         frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:
@@ -199,10 +193,8 @@ def run_job(job: Job) -> str:
     if job.keypoints:
         fit_from_file(job.object, job.keypoints)
     params = bake.BakeParams(
-        object_name=job.object, strip_name=strip, mode=job.mode, device=job.device,
-        seed=job.seed, take=job.take or take_from_label(strip), replace=job.replace,
-        mouth_strength=job.mouth_strength, upper_face=job.upper_face, smoothing=job.smoothing,
-        lip_closure=job.lip_closure, weights_dir=job.weights,
+        object_name=job.object, strip_name=strip, take=job.take or take_from_label(strip),
+        **settings_of(job),
     )
     record = bake.run_sync(bpy.context, params)
     out = Path(job.out).resolve()

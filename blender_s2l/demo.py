@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         job = batch.Job(
             object="DemoHead", out=str(out / "demo.blend"),
             scene_file=str(out / "demo_scene.blend"), audio=str(out / "demo.wav"), take="demo",
-            mode=args.mode, weights=args.weights, frame_start=1,
+            mode=args.mode, weights_dir=args.weights, frame_start=1,
         )
         summary = batch.run_job(job)
     except S2LError as exc:

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.bake_plan import KeyPlan, compact_plan, per_frame_plan
+from ..core.bake_settings import BakeSettings
 from ..core.errors import BakeError, Cancelled
 from ..core.timing import strip_frames
 from . import names
@@ -31,24 +32,14 @@ MODES = ("COMPACT", "PER_FRAME")
 DEVICES = ("AUTO", "CPU", "CUDA")
 
 
-@dataclass
-class BakeParams:
-    """Everything the user chose; mirrors the operator's properties."""
+@dataclass(frozen=True)
+class BakeParams(BakeSettings):
+    """Everything the user chose: the settings plus the Blender data they apply to."""
 
     object_name: str = ""
     strip_name: str = ""
     strip_scene: str = ""
-    mode: str = "COMPACT"
-    device: str = "AUTO"
-    seed: int = 0
     take: str = ""
-    replace: bool = False
-    mouth_strength: float = 1.0
-    upper_face: bool = True
-    smoothing: float = 0.0
-    lip_closure: float = 1.0
-    weights_dir: str = ""
-    tolerance_mm: float = 0.1
 
 
 @dataclass

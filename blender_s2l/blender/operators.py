@@ -10,6 +10,7 @@ from typing import Any
 
 import bpy
 
+from ..core.bake_settings import settings_of
 from ..core.errors import S2LError
 from . import bake, job
 from .prefs import DEVICE_ITEMS, MODE_ITEMS, get_prefs
@@ -21,20 +22,14 @@ STATUS = "Lip Sync: baking {pct:.0f}%  (Esc to cancel)"
 def params_from(op: Any, context: Context) -> bake.BakeParams:
     """Operator properties -> BakeParams; unset mode/device fall back to the preferences."""
     prefs = get_prefs(context)
+    chosen = settings_of(op) | {
+        "mode": op.mode if op.properties.is_property_set("mode") else prefs.default_mode,
+        "device": op.device if op.properties.is_property_set("device") else prefs.device,
+        "weights_dir": op.weights_dir or prefs.weights_dir,
+    }
     return bake.BakeParams(
-        object_name=op.object_name,
-        strip_name=op.strip_name,
-        strip_scene=op.strip_scene,
-        mode=op.mode if op.properties.is_property_set("mode") else prefs.default_mode,
-        device=op.device if op.properties.is_property_set("device") else prefs.device,
-        seed=op.seed,
-        take=op.take,
-        replace=op.replace,
-        mouth_strength=op.mouth_strength,
-        upper_face=op.upper_face,
-        smoothing=op.smoothing,
-        lip_closure=op.lip_closure,
-        weights_dir=op.weights_dir or prefs.weights_dir,
+        object_name=op.object_name, strip_name=op.strip_name, strip_scene=op.strip_scene,
+        take=op.take, **chosen,
     )
 
 
