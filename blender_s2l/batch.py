@@ -6,7 +6,8 @@
     python -m blender_s2l.batch scene.blend --jobs manifest.csv
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
-mode, seed, device. Every job starts from the freshly opened scene; a failing job prints one
+mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
+key poses. Every job starts from the freshly opened scene; a failing job prints one
 line with its reason and the others go on; the exit code is 1 when any job failed, 2 on bad
 command-line usage, 0 otherwise.
 """
@@ -75,10 +76,24 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--smoothing", type=float, default=0.0)
     ap.add_argument("--lip-closure", type=float, default=1.0,
                     help="0-1: how firmly the lips meet on p/b/m (default 1)")
+    ap.add_argument("--phones", default="",
+                    help="phone alignment of the line (.lab/TextGrid/.tsv): key poses on p/b/m")
+    ap.add_argument("--transcript", default="",
+                    help="words of the line (or @file), aligned to the audio for key poses")
     ap.add_argument("--weights", default="", help="folder with the model files")
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
     return ap
+
+
+def _text_arg(value: str) -> str:
+    """`@file` reads the text from a file, as the training CLI's --text does."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    if not path.is_file():
+        raise BakeError(f"The transcript file {path} does not exist.")
+    return path.read_text()
 
 
 def jobs_from_args(args: argparse.Namespace) -> list[Job]:
@@ -88,6 +103,7 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         replace=args.replace, mouth_strength=args.mouth_strength,
         upper_face=not args.no_upper_face, smoothing=args.smoothing,
         lip_closure=args.lip_closure, weights_dir=args.weights,
+        phones_file=args.phones, transcript=_text_arg(args.transcript),
         frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:
@@ -117,12 +133,16 @@ def read_manifest(path: Path, base: Job) -> list[Job]:
         keypoints = row.get("keypoints", "") or base.keypoints
         if keypoints and not Path(keypoints).is_absolute():
             keypoints = str((path.parent / keypoints).resolve())
+        phones = row.get("phones", "") or base.phones_file
+        if phones and not Path(phones).is_absolute():
+            phones = str((path.parent / phones).resolve())
         jobs.append(replace(
             base, object=row.get("object", ""), out=out, strip=row.get("strip", ""),
             audio=audio, scene_file=scene, take=row.get("take", "") or base.take,
             mode=(row.get("mode", "") or base.mode).upper(),
             seed=int(row["seed"]) if row.get("seed") else base.seed,
             device=(row.get("device", "") or base.device).upper(), keypoints=keypoints,
+            phones_file=phones, transcript=row.get("transcript", "") or base.transcript,
             label=f"line {n}",
         ))
     return jobs

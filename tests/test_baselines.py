@@ -9,6 +9,7 @@ import pytest
 
 from blender_s2l.core.audio import SAMPLE_RATE, load_audio
 from blender_s2l.core.landmarks import canonical_neutral
+from blender_s2l.core.phones import Phone, read_phones
 from blender_s2l.training.baselines import (
     loudness_envelope,
     loudness_jaw,
@@ -16,7 +17,6 @@ from blender_s2l.training.baselines import (
     teacher_landmarks,
 )
 from blender_s2l.training.metrics import lip_gap, mouth_width, real_speech_metrics
-from blender_s2l.training.phones import Phone, read_phones
 
 FPS = 30.0
 

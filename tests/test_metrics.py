@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from blender_s2l.core.landmarks import JAW, MOUTH
+from blender_s2l.core.phones import SIL, Phone
 from blender_s2l.training.metrics import (
     auc,
     bilabial_closure,
@@ -27,7 +28,6 @@ from blender_s2l.training.metrics import (
     real_speech_metrics,
     rest_stats,
 )
-from blender_s2l.training.phones import SIL, Phone
 
 FPS = 30.0
 
@@ -229,7 +229,7 @@ def test_real_speech_row_for_a_phone_driven_face() -> None:
 
 
 def test_on_arctic_labels(speech_dir) -> None:  # type: ignore[no-untyped-def]
-    from blender_s2l.training.phones import read_phones
+    from blender_s2l.core.phones import read_phones
 
     phones = read_phones(speech_dir / "cmu_arctic" / "arctic_a0009_phone.lab")
     t = np.arange(0, phones[-1].end, 1 / FPS)

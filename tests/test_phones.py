@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_s2l.training.phones import (
+from blender_s2l.core.phones import (
     ARPABET,
     SIL,
     Phone,

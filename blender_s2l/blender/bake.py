@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from ..core.bake_plan import KeyPlan, compact_plan, per_frame_plan
 from ..core.bake_settings import BakeSettings
 from ..core.errors import BakeError, Cancelled
+from ..core.key_poses import phones_for_line
 from ..core.timing import strip_frames
 from . import names
 from .rna import Action, ActionSlot, Context, Mesh, Object
@@ -197,6 +198,7 @@ def infer(
         mouth_strength=p.mouth_strength,
         smoothing=p.smoothing,
         lip_closure=p.lip_closure,
+        phones=phones_for_line(p.phones_file, p.transcript, inputs.audio.path),
         progress=(lambda f: progress(0.9 * f)) if progress else None,
         cancel=cancel,
     )

@@ -26,6 +26,7 @@ def params_from(op: Any, context: Context) -> bake.BakeParams:
         "mode": op.mode if op.properties.is_property_set("mode") else prefs.default_mode,
         "device": op.device if op.properties.is_property_set("device") else prefs.device,
         "weights_dir": op.weights_dir or prefs.weights_dir,
+        "phones_file": bpy.path.abspath(op.phones_file) if op.phones_file else "",
     }
     return bake.BakeParams(
         object_name=op.object_name, strip_name=op.strip_name, strip_scene=op.strip_scene,
@@ -64,6 +65,10 @@ class S2L_OT_bake(bpy.types.Operator):
     lip_closure: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Lip Closure", default=1.0, min=0.0, max=1.0
     )
+    phones_file: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Phones", default="", subtype="FILE_PATH"
+    )
+    transcript: bpy.props.StringProperty(name="Transcript", default="")  # type: ignore[valid-type]
     weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Weights Folder", default="", subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"}
     )

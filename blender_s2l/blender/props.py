@@ -66,6 +66,16 @@ class S2LSettings(bpy.types.PropertyGroup):
         name="Lip Closure", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
         description="How firmly the lips meet on p, b and m where the model hears a closure",
     )
+    phones_file: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Phones", default="", subtype="FILE_PATH",
+        description="Optional phone alignment of the line (.lab, TextGrid, .tsv): every p, b, m "
+                    "in it closes the lips exactly (key poses)",
+    )
+    transcript: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Transcript", default="",
+        description="Optional words of the line, aligned to the sound for key poses "
+                    "(needs the pocketsphinx package; a Phones file takes precedence)",
+    )
     take: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Take", default="", description="Take name; empty uses the strip's name"
     )

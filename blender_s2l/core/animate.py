@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from .inference import (
     sample_at_times,
     smooth_track,
 )
+from .key_poses import check_phones, closure_from_phones
 from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
     CLOSURE_HIGH,
@@ -41,6 +42,7 @@ from .models.s2d import S2D, load_s2d
 from .models.s2l import S2L, load_s2l
 from .models.upper_face import UpperFaceModel
 from .motion import Motion
+from .phones import Phone
 from .weights_path import model_path
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
@@ -85,6 +87,7 @@ class Animator:
         frame_times: NDArray[np.floating[Any]] | None,
         smoothing: float,
         lip_closure: float,
+        phones: list[Phone],
         progress: ProgressFn | None,
         cancel: CancelFn | None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
@@ -108,9 +111,15 @@ class Animator:
         if smoothing > 0:
             track = smooth_track(track, smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
         disp = sample_at_times(track, times)
-        if out.closure is not None and lip_closure > 0:
-            prob = closure_at_times(out.closure, times, FEATURE_RATE)
-            disp = close_lips(disp, closure_weight(prob, *self.closure_range), lip_closure)
+        if lip_closure > 0:
+            weight = np.zeros(len(times), np.float32)
+            if out.closure is not None:
+                prob = closure_at_times(out.closure, times, FEATURE_RATE)
+                weight = closure_weight(prob, *self.closure_range)
+            if phones:  # key poses: every labelled /p b m/ shuts the lips
+                anchored = closure_from_phones(phones, FEATURE_RATE, len(track))
+                weight = np.maximum(weight, closure_at_times(anchored, times, FEATURE_RATE))
+            disp = close_lips(disp, weight, lip_closure)
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0
@@ -125,12 +134,15 @@ class Animator:
         frame_times: NDArray[np.floating[Any]] | None = None,
         smoothing: float = 0.0,
         lip_closure: float = 1.0,
+        phones: Sequence[tuple[float, float, str]] | None = None,
     ) -> NDArray[np.float32]:
         """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement.
 
-        lip_closure (0-1) scales how far the closure head pulls the lips together on /p b m/."""
+        lip_closure (0-1) scales how far the lips are pulled together on /p b m/, where the
+        closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one."""
         _, disp = self._speech_displacement(
-            audio, sample_rate, fps, frame_times, smoothing, lip_closure, None, None
+            audio, sample_rate, fps, frame_times, smoothing, lip_closure,
+            check_phones(phones or []), None, None,
         )
         return (canonical_neutral()[None] + disp).astype(np.float32)
 
@@ -150,6 +162,7 @@ class Animator:
         mouth_strength: float = 1.0,
         smoothing: float = 0.0,
         lip_closure: float = 1.0,
+        phones: Sequence[tuple[float, float, str]] | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
     ) -> Motion:
@@ -163,7 +176,7 @@ class Animator:
         _report(progress, 0.0)
         times, disp = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
-            lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
+            check_phones(phones or []), lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
         )
         disp *= np.float32(mouth_strength)
         if upper_face:

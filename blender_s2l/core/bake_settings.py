@@ -18,6 +18,8 @@ class BakeSettings:
     upper_face: bool = True
     smoothing: float = 0.0
     lip_closure: float = 1.0
+    phones_file: str = ""  # key poses from a phone alignment of the line (.lab/TextGrid/.tsv)
+    transcript: str = ""  # ... or from its words, aligned to the audio (needs pocketsphinx)
     weights_dir: str = ""
     tolerance_mm: float = 0.1
 

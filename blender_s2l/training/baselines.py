@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..core.audio import SAMPLE_RATE
 from ..core.landmarks import N_LANDMARKS, canonical_neutral
-from .phones import Phone
+from ..core.phones import Phone
 
 FloatArray = NDArray[np.floating[Any]]
 TeacherFn = Callable[..., FloatArray]

@@ -16,11 +16,11 @@ from numpy.typing import NDArray
 from ..core import audio as audio_io
 from ..core.animate import Animator
 from ..core.landmarks import canonical_neutral
+from ..core.phones import Phone, find_alignment, read_phones
 from .baselines import loudness_jaw, still_face, teacher_landmarks
 from .corpus.visemes import phones_to_expression_weights
 from .ict import load_ict
 from .metrics import landmark_metrics, lip_gap, real_speech_metrics
-from .phones import Phone, find_alignment, read_phones
 
 FPS = 30.0
 Track = NDArray[np.float32]
@@ -98,7 +98,7 @@ def plot_timeline(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .phones import BILABIALS, OPEN_VOWELS
+    from ..core.phones import BILABIALS, OPEN_VOWELS
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(12, 3.6), dpi=110)

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.landmarks import JAW, MOUTH
-from .phones import BILABIALS, OPEN_VOWELS, SIL, VOWELS, Phone
+from ..core.phones import BILABIALS, OPEN_VOWELS, SIL, VOWELS, Phone
 
 FloatArray = NDArray[np.floating[Any]]
 Vec = NDArray[np.float64]

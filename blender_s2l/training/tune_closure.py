@@ -18,9 +18,9 @@ import numpy as np
 from ..core import audio as audio_io
 from ..core.animate import Animator
 from ..core.landmarks import MOUTH, canonical_neutral
+from ..core.phones import Phone, normalise_phone
 from .evaluate import FPS, expression_landmark_deltas, rest_width
 from .metrics import real_speech_metrics
-from .phones import Phone, normalise_phone
 
 DEFAULT_RANGES = (
     (0.02, 0.2), (0.05, 0.3), (0.1, 0.4), (0.15, 0.45), (0.2, 0.5), (0.25, 0.6), (0.35, 0.7),

@@ -131,3 +131,23 @@ def test_script_entry_as_blender_runs_it(tmp_path: Path, random_weights_dir: Pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok   job 1: Voice:" in proc.stdout
     assert list(takes_in(out)) == ["Voice"]
+
+
+def test_key_poses_per_manifest_line(
+    fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = scene_file(tmp_path)
+    (tmp_path / "a.lab").write_text("0 1000000 sil\n1000000 2000000 m\n")
+    (tmp_path / "jobs.csv").write_text(
+        "object,strip,out,take,phones\n"
+        "Head,Voice,a.blend,first,a.lab\n"
+        "Head,Voice,c.blend,second,missing.lab\n"
+    )
+    rc = batch.main([str(scene), "--jobs", str(tmp_path / "jobs.csv")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "ok   line 2: first" in out
+    assert "FAIL line 3:" in out and "missing.lab" in out
+    first = next(c for c in fake.calls if c.get("phones"))
+    assert [(p.start, p.end, p.phone) for p in first["phones"]] == [(0.0, 0.1, "SIL"),
+                                                                    (0.1, 0.2, "M")]
+    assert not (tmp_path / "c.blend").exists()

@@ -68,7 +68,8 @@ def operator(pkg: ModuleType, **props: Any) -> tuple[Any, Any, list[tuple[Any, s
     reports: list[tuple[Any, str]] = []
     defaults = dict(object_name="", strip_name="", strip_scene="", mode="COMPACT", device="CPU",
                     seed=0, take="", replace=False, mouth_strength=1.0, upper_face=True,
-                    smoothing=0.0, lip_closure=1.0, weights_dir="")
+                    smoothing=0.0, lip_closure=1.0, phones_file="", transcript="",
+                    weights_dir="")
     defaults.update(props)
     op = SimpleNamespace(**defaults, _job=None, _timer=None,
                          properties=SimpleNamespace(is_property_set=lambda name: True),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ...core.key_poses import closure_window
 from .phones import SILENCE, to_arpabet
 
 # Bump when the rules change what targets look like: corpora re-make their targets (no TTS).
@@ -206,7 +207,7 @@ def phones_to_expression_weights(
             sil[sl] += d
         if p in BILABIALS:
             sl = _span(t, s - 0.1 - st.lead, e + 0.05)
-            closure[sl] = np.maximum(closure[sl], _closure_window(t[sl], s, e, st.lead))
+            closure[sl] = np.maximum(closure[sl], closure_window(t[sl], s, e, st.lead))
     loud = None
     if loudness is not None:
         loud = np.asarray(loudness, dtype=np.float64).reshape(-1)
@@ -232,20 +233,6 @@ def phones_to_expression_weights(
 
 def _span(ts: NDArray[np.float64], a: float, b: float) -> slice:
     return slice(int(np.searchsorted(ts, a, "left")), int(np.searchsorted(ts, b, "right")))
-
-
-def _closure_window(t: NDArray[np.float64], s: float, e: float, lead: float) -> NDArray[
-    np.float64
-]:
-    """1 while the lips are shut. The closing gesture starts `lead` early, but the lips only
-    meet at the acoustic closure (they cannot be shut while a vowel still sounds) and part at
-    the release; at least 40 ms shut, because real stop closures last 50-100 ms."""
-    shut_end = e - 0.01
-    shut_start = min(s + 0.005, shut_end - 0.04)
-    up_ramp = max(lead, 0.015)
-    up = np.clip((t - (shut_start - up_ramp)) / up_ramp, 0.0, 1.0)
-    down = np.clip((shut_end + 0.02 - t) / 0.02, 0.0, 1.0)
-    return np.asarray(np.minimum(up, down))
 
 
 def _loudness_gain(loudness: NDArray[np.floating[Any]] | None, n: int, follow: float) -> NDArray[

@@ -1,0 +1,79 @@
+"""Key poses: labelled /p b m/ shut the lips exactly, whatever the audio model heard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_s2l.core.animate import Animator
+from blender_s2l.core.errors import S2LError
+from blender_s2l.core.key_poses import (
+    MIN_SHUT_S,
+    check_phones,
+    closure_from_phones,
+    phones_for_line,
+)
+from blender_s2l.core.landmarks import canonical_neutral
+from blender_s2l.core.lip_closure import LIP_PAIRS
+
+UP, LO = [a for a, _ in LIP_PAIRS], [b for _, b in LIP_PAIRS]
+
+
+def test_window_covers_each_bilabial_and_nothing_else() -> None:
+    phones = [(0.0, 0.2, "sil"), (0.2, 0.3, "AA1"), (0.3, 0.38, "b"), (0.38, 0.5, "AA"),
+              (0.5, 0.52, "EM"), (0.52, 0.7, "S")]
+    w = closure_from_phones(phones, 1000.0, 800)
+    assert np.all(w[306:369] == 1.0)  # shut from 5 ms after the start to 10 ms before the end
+    assert np.all(w[:250] == 0.0) and np.all(w[395:425] == 0.0) and np.all(w[560:] == 0.0)
+    em = np.flatnonzero(w[425:560] == 1.0)  # a 20 ms EM (= M) still shuts for MIN_SHUT_S
+    assert len(em) >= int(MIN_SHUT_S * 1000) - 1
+
+
+def test_bad_phones_are_one_sentence_errors() -> None:
+    with pytest.raises(S2LError, match="Phones must be"):
+        check_phones([(0.5, 0.2, "M")])
+    with pytest.raises(S2LError, match="Phones must be"):
+        check_phones([(0.1, "x", "M")])
+    assert check_phones([(0, 1, "em")])[0].phone == "M"
+
+
+def test_phones_for_line_prefers_the_file_and_reports_missing_ones(tmp_path: Path) -> None:
+    lab = tmp_path / "line.lab"
+    lab.write_text("0 1000000 sil\n1000000 1800000 m\n1800000 3000000 aa\n")
+    got = phones_for_line(str(lab), "ignored words", "unused.wav")
+    assert got is not None and [p.phone for p in got] == ["SIL", "M", "AA"]
+    assert phones_for_line("", "  ", "unused.wav") is None
+    with pytest.raises(S2LError):
+        phones_for_line(str(tmp_path / "missing.lab"), "", "unused.wav")
+
+
+def _unsure(anim: Animator) -> Animator:
+    """The same models with the closure head always unsure, so only key poses close lips."""
+    import torch
+
+    from blender_s2l.core.models.s2l import S2L
+
+    s2l = S2L(anim.s2l.config)
+    s2l.load_state_dict(anim.s2l.state_dict())
+    with torch.no_grad():
+        s2l.head.weight[-1].zero_()
+        s2l.head.bias[-1] = -20.0
+    return Animator(s2l, anim.s2d, anim.upper, anim.device)
+
+
+def test_animator_shuts_the_lips_on_labelled_bilabials_only(random_weights_dir: Path) -> None:
+    anim = _unsure(Animator.load(device="cpu", weights_dir=random_weights_dir))
+    t = np.arange(16000) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    phones = [(0.0, 0.40, "AA"), (0.40, 0.45, "P"), (0.45, 1.0, "AA")]
+    plain = anim.landmarks(wav, sample_rate=16000)
+    keyed = anim.landmarks(wav, sample_rate=16000, phones=phones)
+    rest = canonical_neutral()
+    opening = keyed[:, UP, 1] - keyed[:, LO, 1] - (rest[UP, 1] - rest[LO, 1])
+    assert np.all(opening[12:14] <= 1e-4)  # frames at 0.40-0.433 s: shut
+    changed = np.flatnonzero(np.any(keyed != plain, axis=(1, 2)))
+    assert set(changed) <= set(range(11, 15))  # nothing else moved
+    off = anim.landmarks(wav, sample_rate=16000, phones=phones, lip_closure=0.0)
+    assert np.array_equal(off, plain)
