@@ -92,6 +92,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
     p.add_argument("--corpus", type=Path, default=Path("cache/corpus"))
     p.add_argument("--limit", type=int, default=80, help="held-out utterances to use")
+    p.add_argument("--out", type=Path, default=None, help="also write the table to this .md")
     p.set_defaults(func=run)
 
 
@@ -103,5 +104,12 @@ def run(args: argparse.Namespace) -> int:
         print("These S2L weights have no closure head; nothing to tune.")
         return 1
     held = [u for u in load_corpus(args.corpus) if u.split != "train"][: args.limit]
-    print(markdown(score_ranges(anim, held, DEFAULT_RANGES)))
+    table = markdown(score_ranges(anim, held, DEFAULT_RANGES))
+    print(table)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            f"## Closure range on {len(held)} synthetic held-out utterances (30 fps, true phones)"
+            f"\n\n{table}\n"
+        )
     return 0
