@@ -10,6 +10,7 @@ from blender_s2l.core.lip_closure import (
     CLOSURE_HIGH,
     CLOSURE_LOW,
     LIP_PAIRS,
+    PRESSED_OFFSET,
     close_lips,
     closure_at_times,
     closure_weight,
@@ -57,16 +58,16 @@ def _open_mouth(frames: int) -> np.ndarray:
     return disp
 
 
-def test_full_weight_brings_the_lips_to_their_rest_opening_and_nothing_else_moves() -> None:
+def test_full_weight_presses_the_lips_together_and_nothing_else_moves() -> None:
     disp = _open_mouth(4)
     out = close_lips(disp, np.array([0.0, 0.5, 1.0, 1.0]))
+    assert np.allclose(out[2, UP] - out[2, LO], PRESSED_OFFSET, atol=1e-4)
     lm = canonical_neutral()[None] + out
-    rest = canonical_neutral()
-    gap = np.linalg.norm(lm[:, UP] - lm[:, LO], axis=-1)
-    rest_gap = np.linalg.norm(rest[UP] - rest[LO], axis=-1)
-    assert np.allclose(gap[2], rest_gap, atol=1e-4)
+    inner_gap = lm[2, 62, 1] - lm[2, 66, 1]
+    assert 0.0 <= inner_gap < 0.1  # the inner lips touch (the neutral's are 0.8 mm apart)
     assert np.allclose(out[0], disp[0])  # weight 0: untouched
-    assert np.all(gap[1] < np.linalg.norm((rest + disp[0])[UP] - (rest + disp[0])[LO], axis=-1))
+    gap = np.linalg.norm(lm[:, UP] - lm[:, LO], axis=-1)
+    assert np.all(gap[1] < gap[0])
     others = [i for i in range(68) if i not in UP + LO]
     assert np.array_equal(out[:, others], disp[:, others])
     # the lower lip travels further than the upper: the jaw carries it
@@ -80,5 +81,5 @@ def test_strength_scales_and_pressed_lips_are_left_alone() -> None:
     full = close_lips(disp, np.ones(2))
     assert np.allclose(half - disp, 0.5 * (full - disp), atol=1e-5)
     pressed = np.zeros((1, 68, 3), np.float32)
-    pressed[:, UP, 1] = -0.5  # upper lip pushed onto the lower one
+    pressed[:, UP, 1] = -1.0  # upper lip pushed onto the lower one, harder than PRESSED_OFFSET
     assert np.array_equal(close_lips(pressed, np.ones(1)), pressed)
