@@ -14,6 +14,7 @@ from blender_s2l.core.lip_closure import (
     close_lips,
     closure_at_times,
     closure_weight,
+    press_factor,
 )
 
 UP = [a for a, _ in LIP_PAIRS]
@@ -60,8 +61,9 @@ def _open_mouth(frames: int) -> np.ndarray:
 
 def test_full_weight_presses_the_lips_together_and_nothing_else_moves() -> None:
     disp = _open_mouth(4)
-    out = close_lips(disp, np.array([0.0, 0.5, 1.0, 1.0]))
+    out = close_lips(disp, np.array([0.0, 0.5, 1.0, 1.0]), press=np.array([0, 0, 1, 0]))
     assert np.allclose(out[2, UP] - out[2, LO], PRESSED_OFFSET, atol=1e-4)
+    assert np.allclose(out[3, UP] - out[3, LO], 0.0, atol=1e-4)  # unpressed: neutral opening
     lm = canonical_neutral()[None] + out
     inner_gap = lm[2, 62, 1] - lm[2, 66, 1]
     assert 0.0 <= inner_gap < 0.1  # the inner lips touch (the neutral's are 0.8 mm apart)
@@ -83,3 +85,13 @@ def test_strength_scales_and_pressed_lips_are_left_alone() -> None:
     pressed = np.zeros((1, 68, 3), np.float32)
     pressed[:, UP, 1] = -1.0  # upper lip pushed onto the lower one, harder than PRESSED_OFFSET
     assert np.array_equal(close_lips(pressed, np.ones(1)), pressed)
+
+
+def test_short_closures_press_and_pauses_rest() -> None:
+    times = np.arange(60) / 30.0
+    weight = np.zeros(60)
+    weight[5:8] = 1.0  # 67 ms: a /b/
+    weight[20:40] = 1.0  # 633 ms: a pause
+    weight[45] = 0.4  # not closed enough to count
+    press = press_factor(weight, times)
+    assert np.array_equal(np.flatnonzero(press), [5, 6, 7])

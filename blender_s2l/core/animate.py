@@ -34,6 +34,7 @@ from .lip_closure import (
     close_lips,
     closure_at_times,
     closure_weight,
+    press_factor,
 )
 from .mesh import FacesLike, validate_mesh
 from .mesh_features import mesh_features
@@ -119,7 +120,7 @@ class Animator:
             if phones:  # key poses: every labelled /p b m/ shuts the lips
                 anchored = closure_from_phones(phones, FEATURE_RATE, len(track))
                 weight = np.maximum(weight, closure_at_times(anchored, times, FEATURE_RATE))
-            disp = close_lips(disp, weight, lip_closure)
+            disp = close_lips(disp, weight, lip_closure, press_factor(weight, times))
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0

@@ -25,6 +25,7 @@ PRESSED_OFFSET = np.array([
     [0.10, -0.59, -0.11], [0.09, -0.60, -0.11], [0.00, -0.51, -0.13], [-0.09, -0.60, -0.11],
     [-0.10, -0.59, -0.11], [0.08, -0.75, -0.14], [0.00, -0.76, -0.28], [-0.08, -0.75, -0.14],
 ], dtype=np.float32)
+MAX_PRESS_S = 0.25  # a stop or /m/ closure is shorter; longer closed runs are pauses, lips at rest
 UPPER_SHARE = 0.4  # the jaw carries the lower lip, so it travels further than the upper one
 # Probability -> closing weight: a smoothstep between these, so an unsure head changes nothing
 # and a confident one closes fully. Chosen on synthetic held-out voices (MODEL_CARD.md).
@@ -70,21 +71,42 @@ def closure_at_times(
     return out
 
 
+def press_factor(
+    weight: NDArray[np.floating[Any]], times: NDArray[np.float64], max_run_s: float = MAX_PRESS_S
+) -> NDArray[np.float32]:
+    """1 on frames of short closed runs (weight >= 0.5 for at most max_run_s): speech closures
+    press the lips; in a pause they rest at the neutral's opening instead."""
+    closed = np.asarray(weight) >= 0.5
+    t = np.asarray(times, dtype=np.float64)
+    out = np.zeros(len(closed), np.float32)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], closed.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        if t[b - 1] - t[a] <= max_run_s:
+            out[a:b] = 1.0
+    return out
+
+
 def close_lips(
-    disp: NDArray[np.float32], weight: NDArray[np.floating[Any]], strength: float = 1.0
+    disp: NDArray[np.float32], weight: NDArray[np.floating[Any]], strength: float = 1.0,
+    press: NDArray[np.floating[Any]] | None = None,
 ) -> NDArray[np.float32]:
     """disp (T, 68, 3) canonical-mm displacements; weight (T,) in [0, 1] closes each frame's lips
-    that far towards the pressed pose (PRESSED_OFFSET). strength 0 returns disp unchanged."""
+    that far towards the neutral opening, or where press (T,) is 1 towards the pressed pose
+    (PRESSED_OFFSET). strength 0 returns disp unchanged."""
     w = np.clip(np.asarray(weight, np.float32) * float(strength), 0.0, 1.0)
     if not np.any(w > 0):
         return disp
     out = disp.copy()
     up = np.array([a for a, _ in LIP_PAIRS])
     lo = np.array([b for _, b in LIP_PAIRS])
-    # How far each pair is from pressed. Where the lips are apart (the upper one higher over the
-    # lower than when pressed; canonical +y is up) that is removed; lips pressed harder already
-    # are left alone.
-    excess = disp[:, up] - disp[:, lo] - PRESSED_OFFSET  # (T, P, 3)
+    # How far each pair is from its target. Where the lips are apart (the upper one higher over
+    # the lower than the target; canonical +y is up) that is removed; lips pressed harder
+    # already are left alone.
+    target = PRESSED_OFFSET[None] * (
+        np.zeros((len(disp), 1, 1), np.float32) if press is None
+        else np.asarray(press, np.float32)[:, None, None]
+    )
+    excess = disp[:, up] - disp[:, lo] - target  # (T, P, 3)
     excess = np.where((excess[..., 1] > 0)[..., None], excess, 0.0).astype(np.float32)
     shift = w[:, None, None] * excess
     out[:, up] -= UPPER_SHARE * shift
