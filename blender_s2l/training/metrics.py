@@ -11,6 +11,9 @@ and the time of every frame. Choices made here, used by every model and baseline
   mid-word; the width changes little in speech).
 - the frames of a phone are those whose time lies in [start, end); a phone too short to hold a
   frame gets the frame nearest its middle. "Within ±1 frame" widens that by one frame each side.
+- false closure: the share of vowel frames (each vowel's first and last frame left out, where
+  lips may still be closing or opening) with g under the bilabial threshold: a post-step that
+  snaps lips shut must not buy its closures with shut vowels.
 - open-vowel separation is per phone: the peak g of each open vowel against the minimum g
   (±1 frame) of each bilabial, AUC = P(vowel > bilabial) with ties counted half.
 - rest: silences (SIL) longer than 300 ms, minus 100 ms at each edge where the mouth may still be
@@ -216,6 +219,25 @@ def bilabial_closure(
     return float(np.mean(closed))
 
 
+def false_closure(
+    g: FloatArray,
+    phones: Sequence[Phone],
+    times: FloatArray,
+    *,
+    fraction: float = 0.1,
+    percentile: float = 95.0,
+) -> float:
+    """Share of vowel frames, first and last frame of each vowel left out, during which the lips
+    are shut by bilabial_closure's threshold: closures where the sound says open. NaN without
+    such frames."""
+    gap = np.asarray(g, dtype=np.float64)
+    t = np.asarray(times, dtype=np.float64)
+    thresh = fraction * float(np.percentile(gap, percentile))
+    inner = [gap[phone_frames(t, p)][1:-1] for p in _in_clip(phones, t) if p.phone in VOWELS]
+    frames = np.concatenate(inner) if inner else np.zeros(0)
+    return float(np.mean(frames < thresh)) if frames.size else float("nan")
+
+
 def auc(positive: FloatArray, negative: FloatArray) -> float:
     """P(a positive score > a negative one), ties half (Mann-Whitney); NaN if a side is empty."""
     pos = np.asarray(positive, dtype=np.float64).reshape(-1, 1)
@@ -366,6 +388,7 @@ def real_speech_metrics(
     clip = _in_clip(phones, t)
     return {
         "bilabial_closure": bilabial_closure(g, phones, t),
+        "false_closure": false_closure(g, phones, t),
         "open_vowel_auc": open_vowel_auc(g, phones, t),
         "rest_gap": rest_gap,
         "rest_speed_mm_s": rest_speed,
