@@ -11,6 +11,7 @@ from blender_s2l.training.metrics import (
     auc,
     bilabial_closure,
     dense_metrics,
+    false_closure,
     fdd,
     jitter,
     landmark_error,
@@ -170,6 +171,20 @@ def test_bilabial_closure_counts_closed_phones_within_one_frame() -> None:
     assert np.isnan(bilabial_closure(g, [Phone(0.0, 1.0, "AA")], t))
     # a still face never closes below a tenth of its own (constant) gap
     assert bilabial_closure(np.full(len(t), 0.02), phones, t) == 0.0
+
+
+def test_false_closure_counts_shut_vowel_interiors_only() -> None:
+    phones, t = labelled_clip()
+    vowels = [p for p in phones if p.phone in ("AA", "IY", "AE", "AO")]
+    interior = sum(len(range(*phone_frames(t, v).indices(len(t)))) - 2 for v in vowels)
+    g = np.full(len(t), 0.3)
+    aa = phone_frames(t, vowels[0])
+    g[aa.start] = 0.0  # a vowel's first frame: lips may still be opening, not counted
+    assert false_closure(g, phones, t) == 0.0
+    g[aa.start + 2] = 0.0  # inside the vowel: counted
+    g[phone_frames(t, phones[1]).start + 1] = 0.0  # inside the /m/: not a vowel
+    assert false_closure(g, phones, t) == pytest.approx(1 / interior)
+    assert np.isnan(false_closure(g, [Phone(0.0, 1.0, "M")], t))
 
 
 def test_open_vowel_auc() -> None:
