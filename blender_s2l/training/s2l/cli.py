@@ -24,6 +24,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--init", type=Path, default=None,
                    help="fine-tune these weights (a closure head is added if they lack one)")
+    p.add_argument("--closure-weight", type=float, default=0.5,
+                   help="weight of the closure head's cross-entropy in the loss")
     p.add_argument("--no-closure-head", dest="closure_head", action="store_false",
                    help="train only the landmark regression (the pre-2026-12 model)")
     p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         minutes=args.minutes, seed=args.seed, channels=args.channels, batch=args.batch,
         threads=args.threads, init=args.init, closure_head=args.closure_head,
+        closure_loss_weight=args.closure_weight,
     )
     model = train_s2l(train, val, args.out, settings, args.log)
     print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")

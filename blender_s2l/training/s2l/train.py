@@ -32,6 +32,7 @@ class TrainSettings:
     init: Path | None = None  # start from these weights (fine-tuning) when not resuming
     closure_head: bool = True
     max_steps: int | None = None  # stop after this many steps of this run (tests, smoke runs)
+    closure_loss_weight: float = 0.5  # BCE of the closure head against the landmark losses
     ema_decay: float = 0.999  # evaluate and keep an exponential moving average of the weights
 
 
@@ -145,7 +146,8 @@ def train_s2l(
         mel = spec_augment(mel, rng, floor)
         pred, logit = model.predict(torch.from_numpy(mel))
         loss, parts = s2l_loss(
-            pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask), closure_logit=logit
+            pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask), closure_logit=logit,
+            closure_weight=settings.closure_loss_weight,
         )
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
