@@ -28,6 +28,7 @@ if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py
 
     sys.exit(_main())
 
+from .core.align import transcript_arg
 from .core.bake_settings import BakeSettings, settings_of
 from .core.errors import BakeError, S2LError
 
@@ -86,16 +87,6 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _text_arg(value: str) -> str:
-    """`@file` reads the text from a file, as the training CLI's --text does."""
-    if not value.startswith("@"):
-        return value
-    path = Path(value[1:])
-    if not path.is_file():
-        raise BakeError(f"The transcript file {path} does not exist.")
-    return path.read_text()
-
-
 def jobs_from_args(args: argparse.Namespace) -> list[Job]:
     base = Job(
         object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
@@ -103,7 +94,7 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         replace=args.replace, mouth_strength=args.mouth_strength,
         upper_face=not args.no_upper_face, smoothing=args.smoothing,
         lip_closure=args.lip_closure, weights_dir=args.weights,
-        phones_file=args.phones, transcript=_text_arg(args.transcript),
+        phones_file=args.phones, transcript=transcript_arg(args.transcript),
         frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:

@@ -56,3 +56,13 @@ def align_phones(wav_path: str | Path, transcript: str) -> list[Phone]:
     if not phones:
         raise S2LError(f"pocketsphinx found no phones in {wav_path.name}.")
     return phones
+
+
+def transcript_arg(value: str) -> str:
+    """A command-line transcript: the words themselves, or `@file` to read them from a file."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    if not path.is_file():
+        raise S2LError(f"The transcript file {path} does not exist.")
+    return path.read_text()

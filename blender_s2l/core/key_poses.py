@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .errors import S2LError
 from .phones import BILABIALS, Phone, normalise_phone
 
 MIN_SHUT_S = 0.04  # real stop closures last 50-100 ms; a shorter label still shows a closed frame
@@ -55,8 +56,6 @@ def closure_from_phones(
 
 def check_phones(phones: Any) -> list[Phone]:
     """Phones given to the API as (start, end, label) in seconds, checked once."""
-    from .errors import S2LError
-
     out = []
     try:
         for p in phones:

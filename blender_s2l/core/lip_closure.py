@@ -102,11 +102,9 @@ def close_lips(
     # How far each pair is from its target. Where the lips are apart (the upper one higher over
     # the lower than the target; canonical +y is up) that is removed; lips pressed harder
     # already are left alone.
-    target = PRESSED_OFFSET[None] * (
-        np.zeros((len(disp), 1, 1), np.float32) if press is None
-        else np.asarray(press, np.float32)[:, None, None]
-    )
-    excess = disp[:, up] - disp[:, lo] - target  # (T, P, 3)
+    excess = disp[:, up] - disp[:, lo]  # (T, P, 3) beyond the neutral's opening
+    if press is not None:
+        excess = excess - np.asarray(press, np.float32)[:, None, None] * PRESSED_OFFSET
     excess = np.where((excess[..., 1] > 0)[..., None], excess, 0.0).astype(np.float32)
     shift = w[:, None, None] * excess
     out[:, up] -= UPPER_SHARE * shift

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..core.align import align_phones
+from ..core.align import align_phones, transcript_arg
 from ..core.phones import Phone
 
 HTK_UNITS = 1e7
@@ -30,8 +30,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = Path(args.text[1:]).read_text() if args.text.startswith("@") else args.text
-    phones = align_phones(args.wav, text)
+    phones = align_phones(args.wav, transcript_arg(args.text))
     write_lab(phones, args.out)
     print(f"{len(phones)} phones -> {args.out}")
     return 0

@@ -198,6 +198,12 @@ def _in_clip(phones: Sequence[Phone], times: Vec) -> list[Phone]:
     return [p for p in phones if p.end > times[0] and p.start <= times[-1]]
 
 
+def _shut_threshold(gap: Vec, fraction: float, percentile: float) -> float:
+    """Lip gap under which the lips count as shut: a fraction of the clip's own wide opening, so
+    bilabial_closure and false_closure judge "shut" the same way."""
+    return fraction * float(np.percentile(gap, percentile))
+
+
 def bilabial_closure(
     g: FloatArray,
     phones: Sequence[Phone],
@@ -211,7 +217,7 @@ def bilabial_closure(
     of g (within ±tol_frames); NaN when the clip has no bilabial."""
     gap = np.asarray(g, dtype=np.float64)
     t = np.asarray(times, dtype=np.float64)
-    thresh = fraction * float(np.percentile(gap, percentile))
+    thresh = _shut_threshold(gap, fraction, percentile)
     labials = [p for p in _in_clip(phones, t) if p.phone in BILABIALS]
     if not labials:
         return float("nan")
@@ -232,7 +238,7 @@ def false_closure(
     such frames."""
     gap = np.asarray(g, dtype=np.float64)
     t = np.asarray(times, dtype=np.float64)
-    thresh = fraction * float(np.percentile(gap, percentile))
+    thresh = _shut_threshold(gap, fraction, percentile)
     inner = [gap[phone_frames(t, p)][1:-1] for p in _in_clip(phones, t) if p.phone in VOWELS]
     frames = np.concatenate(inner) if inner else np.zeros(0)
     return float(np.mean(frames < thresh)) if frames.size else float("nan")

@@ -66,20 +66,21 @@ def score_ranges(
     deltas = expression_landmark_deltas()
     neutral = canonical_neutral()[None]
     width = rest_width()
+    clips = []  # audio, frame times, true landmarks and phones: read once, scored per range
+    for u in utterances:
+        wav, sr = u.audio()
+        weights = u.expression_weights
+        times = np.arange(int(len(weights) / 100.0 * FPS)) / FPS
+        truth_100 = np.tensordot(weights, deltas, axes=1)
+        idx = np.minimum(np.round(times * 100).astype(int), len(truth_100) - 1)
+        clips.append((audio_io.load_audio(wav, sr), times, neutral + truth_100[idx], _phones(u)))
     out = []
     for low, high in ranges:
         anim.closure_range = (low, high)
         closure, false, auc, err = [], [], [], []
-        for u in utterances:
-            wav, sr = u.audio()
-            wav16 = audio_io.load_audio(wav, sr)
-            weights = u.expression_weights
-            times = np.arange(int(len(weights) / 100.0 * FPS)) / FPS
+        for wav16, times, truth, phones in clips:
             lm = anim.landmarks(wav16, sample_rate=audio_io.SAMPLE_RATE, frame_times=times)
-            truth_100 = np.tensordot(weights, deltas, axes=1)
-            idx = np.minimum(np.round(times * 100).astype(int), len(truth_100) - 1)
-            truth = neutral + truth_100[idx]
-            m = real_speech_metrics(lm, _phones(u), times, width)
+            m = real_speech_metrics(lm, phones, times, width)
             closure.append(m["bilabial_closure"])
             false.append(m["false_closure"])
             auc.append(m["open_vowel_auc"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +81,8 @@ def _initial_model(settings: TrainSettings, train: list[Pair]) -> S2L:
     with a closure head when asked (a new head channel starts at zero, the rest is kept)."""
     if settings.init is not None:
         base = load_s2l(settings.init)
-        cfg = S2LConfig.from_dict(asdict(base.config))
-        cfg.closure_head = cfg.closure_head or settings.closure_head
-        model = S2L(cfg)
+        model = S2L(replace(base.config, closure_head=base.config.closure_head
+                            or settings.closure_head))
         state = dict(base.state_dict())
         own = model.state_dict()
         for key in ("head.weight", "head.bias"):
