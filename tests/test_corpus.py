@@ -166,3 +166,15 @@ def test_tune_closure_scores_each_range(tiny: Path, random_weights_dir: Path) ->
     assert always.mouth_err_mm != off.mouth_err_mm
     table = markdown([always, off])
     assert table.count("**best**") == 1 and "(off)" in table
+
+
+def test_corpus_options_leave_the_default_plans_alone() -> None:
+    """Everyday text and an engine subset are opt-in: the default plan is the old one."""
+    base = plan(4, 11)
+    assert "text_style" not in base and plan(4, 11, "coverage", None) == base
+    every = plan(4, 11, "everyday", ("festival", "flite"))
+    assert every["text_style"] == "everyday" and every["text"] != base["text"]
+    engines = {plan(4, i, "everyday", ("festival", "flite"))["engine"] for i in range(60)}
+    assert engines == {"festival", "flite"}
+    with pytest.raises(ValueError, match="text style"):
+        plan(4, 11, "poetry")

@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from blender_s2l.core.models.checkpoint import save_checkpoint
 from blender_s2l.core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
-from blender_s2l.training.s2l.data import Pair
+from blender_s2l.training.s2l.cli import _voice_weights
+from blender_s2l.training.s2l.data import Pair, closure_frames, crop_batch, voice_weights
 from blender_s2l.training.s2l.losses import CLOSURE_MM, closure_target
 from blender_s2l.training.s2l.train import TrainSettings, train_s2l
 
@@ -76,3 +78,39 @@ def test_init_adds_a_closure_head_without_changing_the_landmarks(tmp_path: Path)
     with torch.no_grad():
         assert torch.allclose(disp, base(mel), atol=1e-6)
     assert torch.all(logit == 0)  # the new channel starts undecided
+
+
+def test_closure_frames_mark_bilabials_and_look_alike_closures() -> None:
+    phones = [(0.0, 0.2, "sil"), (0.2, 0.3, "p"), (0.3, 0.5, "AA1"), (0.5, 0.6, "T"),
+              (0.6, 0.7, "s"), (0.7, 0.8, "ng")]
+    assert closure_frames(phones).tolist() == [25, 55, 75]
+
+
+def test_focus_windows_hold_a_focus_frame_away_from_the_edges() -> None:
+    pair = Pair("u", "train", np.zeros((1000, 80), np.float32), np.zeros((1000, 68, 3), np.float32),
+                focus=np.asarray([500]))
+    pair.target[500, 0, 0] = 1.0  # marks the focus frame inside the window
+    rng = np.random.default_rng(0)
+    _, tgt, _ = crop_batch([pair], rng, 64, 100, focus=1.0)
+    where = np.argmax(tgt[:, :, 0, 0], axis=1)
+    assert np.all(tgt[:, :, 0, 0].max(axis=1) == 1.0)
+    assert where.min() >= 20 and where.max() < 80
+    _, tgt, _ = crop_batch([pair], rng, 64, 100, focus=0.0)
+    assert tgt[:, :, 0, 0].max(axis=1).mean() < 0.5  # plain windows rarely hit it
+
+
+def test_voice_weights_scale_voices_by_name_prefix() -> None:
+    pairs = [Pair(str(i), "train", np.zeros((1, 80), np.float32), np.zeros((1, 68, 3), np.float32),
+                  voice=v) for i, v in enumerate(["espeak_a", "espeak_b", "flite_a", "festival_a"])]
+    assert voice_weights(pairs, {}) is None
+    w = voice_weights(pairs, {"espeak": 0.5})
+    assert w is not None and np.allclose(w, [0.5, 0.5, 1, 1] / np.float64(3.0))
+    with pytest.raises(ValueError, match="nothing to sample"):
+        voice_weights(pairs, {"": 0.0})
+
+
+def test_voice_weight_arguments_are_checked() -> None:
+    assert _voice_weights(["espeak=0.4", "flite=2"]) == {"espeak": 0.4, "flite": 2.0}
+    for bad in ["espeak", "=1", "espeak=x", "espeak=-1"]:
+        with pytest.raises(SystemExit, match="PREFIX=FACTOR"):
+            _voice_weights([bad])

@@ -22,6 +22,7 @@ import soxr
 from ...core.errors import S2LError
 from ..ict import load_ict
 from . import augment
+from .everyday_text import make_everyday_sentences
 from .identity import sample_identity
 from .loudness import rms_at
 from .manifest import FRAME_RATE, MANIFEST, read_phones, write_phones
@@ -36,18 +37,28 @@ HELDOUT_SHARE = 0.1
 SENTENCE_BLOCK = 100
 
 
+TEXT_STYLES = ("coverage", "everyday")
+
+
 @cache
-def _sentence_block(seed: int, block: int) -> list[str]:
-    return make_sentences(SENTENCE_BLOCK, seed * 100003 + block)
+def _sentence_block(seed: int, block: int, text: str = "coverage") -> list[str]:
+    make = make_everyday_sentences if text == "everyday" else make_sentences
+    return make(SENTENCE_BLOCK, seed * 100003 + block)
 
 
-def plan(seed: int, index: int) -> dict[str, Any]:
-    """Everything random about utterance `index`, drawn from (seed, index) alone."""
+def plan(seed: int, index: int, text: str = "coverage",
+         engines: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Everything random about utterance `index`, drawn from (seed, index) and the corpus
+    options alone (the defaults give exactly the plans of the first corpora)."""
+    if text not in TEXT_STYLES:
+        raise ValueError(f"text style {text!r} is not one of {TEXT_STYLES}")
     rng = np.random.default_rng([seed, index])
     heldout = bool(rng.random() < HELDOUT_SHARE)
-    pool = [v for v in VOICES if v.heldout == heldout]
-    engines = sorted({v.engine for v in pool})  # engines equally likely, then a voice
-    engine = engines[int(rng.integers(len(engines)))]
+    pool = [v for v in VOICES if v.heldout == heldout and (not engines or v.engine in engines)]
+    if not pool:
+        raise ValueError(f"no {'held-out' if heldout else 'training'} voice of {engines}")
+    kinds = sorted({v.engine for v in pool})  # engines equally likely, then a voice
+    engine = kinds[int(rng.integers(len(kinds)))]
     pool = [v for v in pool if v.engine == engine]
     voice = pool[int(rng.integers(len(pool)))]
     if heldout:
@@ -63,7 +74,7 @@ def plan(seed: int, index: int) -> dict[str, Any]:
         "split": "heldout_voice" if heldout else "train",
         "identity_heldout": heldout,
         "identity_index": ident,
-        "text": _sentence_block(seed, index // SENTENCE_BLOCK)[index % SENTENCE_BLOCK],
+        "text": _sentence_block(seed, index // SENTENCE_BLOCK, text)[index % SENTENCE_BLOCK],
         "rate": float(rng.uniform(0.8, 1.25)),
         "pitch": float(rng.uniform(0.85, 1.2)),
         "style": sample_style(rng).to_dict(),
@@ -73,6 +84,7 @@ def plan(seed: int, index: int) -> dict[str, Any]:
         "augmentation": augment.sample_params(rng),
         "aug_seed": int(rng.integers(2**31)),
         "teacher_version": TEACHER_VERSION,
+        **({"text_style": text} if text != "coverage" else {}),
     }
 
 
@@ -172,6 +184,7 @@ def _build_one_args(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
 def build_corpus(
     out: str | Path, seconds: float, seed: int = 0, jobs: int = 1,
     progress: Callable[[str], None] | None = None, max_utterances: int | None = None,
+    text: str = "coverage", engines: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Render utterances 0, 1, 2, ... until their audio reaches `seconds`; write manifest."""
     root = Path(out)
@@ -185,7 +198,7 @@ def build_corpus(
     try:
         while total < seconds and (max_utterances is None or index < max_utterances):
             n = batch if max_utterances is None else min(batch, max_utterances - index)
-            args = [(str(root), plan(seed, i)) for i in range(index, index + n)]
+            args = [(str(root), plan(seed, i, text, engines)) for i in range(index, index + n)]
             index += n
             done = list(pool.map(_build_one_args, args)) if pool else [
                 build_one(root, a[1]) for a in args]

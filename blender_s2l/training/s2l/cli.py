@@ -15,7 +15,8 @@ DEFAULT_OUT = Path(__file__).resolve().parents[2] / "core" / "weights" / "s2l.pt
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("train-s2l", help="train the speech -> landmarks model")
-    p.add_argument("--corpus", type=Path, default=Path("cache/corpus"))
+    p.add_argument("--corpus", type=Path, nargs="+", default=[Path("cache/corpus")],
+                   help="one or more corpus folders, trained on together")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)
@@ -26,6 +27,12 @@ def add_parser(subparsers: Any) -> None:
                    help="fine-tune these weights (a closure head is added if they lack one)")
     p.add_argument("--closure-weight", type=float, default=0.5,
                    help="weight of the closure head's cross-entropy in the loss")
+    p.add_argument("--focus", type=float, default=0.0,
+                   help="share of training windows centred on a /p b m/ or a look-alike closure "
+                        "(/t d k g n ng/)")
+    p.add_argument("--voice-weight", action="append", default=[], metavar="PREFIX=FACTOR",
+                   help="draw voices whose name starts with PREFIX FACTOR times as often "
+                        "(repeatable), e.g. espeak=0.4")
     p.add_argument("--no-closure-head", dest="closure_head", action="store_false",
                    help="train only the landmark regression (the pre-2026-12 model)")
     p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
@@ -36,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..corpus.manifest import load_corpus
 
-    utts = load_corpus(args.corpus)
+    utts = [u for root in args.corpus for u in load_corpus(root)]
     t0 = time.monotonic()
     pairs = build_pairs(utts, args.features_cache)
     train = [p for p in pairs if p.split == "train"]
@@ -46,8 +53,23 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         minutes=args.minutes, seed=args.seed, channels=args.channels, batch=args.batch,
         threads=args.threads, init=args.init, closure_head=args.closure_head,
-        closure_loss_weight=args.closure_weight,
+        closure_loss_weight=args.closure_weight, focus=args.focus,
+        voice_weights=_voice_weights(args.voice_weight),
     )
     model = train_s2l(train, val, args.out, settings, args.log)
     print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")
     return 0
+
+
+def _voice_weights(items: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        prefix, _, factor = item.partition("=")
+        try:
+            value = float(factor)
+        except ValueError:
+            value = -1.0
+        if not prefix or not value >= 0:
+            raise SystemExit(f"--voice-weight wants PREFIX=FACTOR (factor >= 0), got {item!r}")
+        out[prefix] = value
+    return out

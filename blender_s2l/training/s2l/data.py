@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,14 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from ...core import audio as audio_io
+from ...core.phones import BILABIALS, normalise_phone
 from ..ict import ICTFace, load_ict
 
 FEATURE_VERSION = 1
+# Closures that look alike in the spectrum (a short silence): the bilabials the lips must shut
+# for, and the alveolar/velar stops and nasals they must not. Windows centred on them train the
+# closure head on exactly the distinction that fails on real speech.
+CONFUSABLE_CLOSURES = frozenset({"T", "D", "K", "G", "N", "NG"})
 
 
 @dataclass
@@ -23,6 +28,17 @@ class Pair:
     split: str
     mel: NDArray[np.float32]  # (T, 80)
     target: NDArray[np.float32]  # (T, 68, 3) canonical mm displacement
+    voice: str = ""
+    focus: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def closure_frames(phones: list[tuple[float, float, str]], frame_rate: float = 100.0
+                   ) -> NDArray[np.int64]:
+    """Centre frames of the bilabials and the confusable stops/nasals of an utterance."""
+    keep = BILABIALS | CONFUSABLE_CLOSURES
+    frames = [round(0.5 * (s + e) * frame_rate) for s, e, p in phones
+              if normalise_phone(p) in keep]
+    return np.asarray(frames, np.int64)
 
 
 def landmark_deltas(ict: ICTFace) -> NDArray[np.float32]:
@@ -65,29 +81,57 @@ def build_pairs(utterances: list[Any], cache_dir: Path) -> list[Pair]:
                 target = np.tensordot(weights, deltas, axes=1).astype(np.float32)
             mel, target = _align(mel, target)
             np.savez(path, mel=mel, target=target)
-        pairs.append(Pair(str(utt.id), str(utt.split), mel, target))
+        phones = list(getattr(utt, "phones", []))  # VOCASET has none: no focus windows
+        pairs.append(Pair(str(utt.id), str(utt.split), mel, target, str(getattr(utt, "voice", "")),
+                          closure_frames(phones)))
     return pairs
 
 
 def crop_batch(
-    pairs: list[Pair], rng: np.random.Generator, batch: int, frames: int
+    pairs: list[Pair], rng: np.random.Generator, batch: int, frames: int,
+    focus: float = 0.0, weights: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """Random windows; short utterances are zero-padded and masked out of the loss."""
+    """Random windows; short utterances are zero-padded and masked out of the loss.
+
+    With probability `focus` a window holds one of the pair's focus frames (a bilabial or a
+    confusable closure) away from its edges; `weights` are per-pair sampling probabilities.
+    """
     mel = np.zeros((batch, frames, pairs[0].mel.shape[1]), np.float32)
     tgt = np.zeros((batch, frames, 68, 3), np.float32)
     mask = np.zeros((batch, frames), np.float32)
     floor = float(min(p.mel.min() for p in pairs[:8]))
     mel[:] = floor
     for b in range(batch):
-        p = pairs[int(rng.integers(len(pairs)))]
+        p = pairs[int(rng.choice(len(pairs), p=weights))] if weights is not None else \
+            pairs[int(rng.integers(len(pairs)))]
         n = len(p.mel)
         start = int(rng.integers(0, max(1, n - frames + 1)))
+        if focus > 0 and len(p.focus) and rng.random() < focus:
+            centre = int(p.focus[int(rng.integers(len(p.focus)))])
+            start = centre - int(rng.integers(frames // 5, frames - frames // 5))
+            start = int(np.clip(start, 0, max(0, n - frames)))
         seg = slice(start, min(start + frames, n))
         length = seg.stop - seg.start
         mel[b, :length] = p.mel[seg]
         tgt[b, :length] = p.target[seg]
         mask[b, :length] = 1.0
     return mel, tgt, mask
+
+
+def voice_weights(pairs: list[Pair], by_prefix: dict[str, float]) -> NDArray[np.float64] | None:
+    """Per-pair sampling probabilities: a voice whose name starts with a key is drawn that many
+    times as often (e.g. {"espeak": 0.4} leans on the voices made from human recordings)."""
+    if not by_prefix:
+        return None
+    w = np.ones(len(pairs))
+    for i, p in enumerate(pairs):
+        for prefix, factor in by_prefix.items():
+            if p.voice.startswith(prefix):
+                w[i] *= factor
+    if not np.isfinite(w).all() or w.min() < 0 or w.sum() <= 0:
+        raise ValueError(f"voice weights {by_prefix} leave nothing to sample")
+    out: NDArray[np.float64] = w / w.sum()
+    return out
 
 
 def spec_augment(

@@ -14,7 +14,7 @@ import torch
 from ...core.landmarks import MOUTH
 from ...core.models.checkpoint import save_checkpoint
 from ...core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
-from .data import Pair, crop_batch, spec_augment
+from .data import Pair, crop_batch, spec_augment, voice_weights
 from .losses import closure_target, landmark_weights, s2l_loss
 
 
@@ -34,6 +34,8 @@ class TrainSettings:
     max_steps: int | None = None  # stop after this many steps of this run (tests, smoke runs)
     closure_loss_weight: float = 0.5  # BCE of the closure head against the landmark losses
     ema_decay: float = 0.999  # evaluate and keep an exponential moving average of the weights
+    focus: float = 0.0  # share of windows centred on a bilabial or a confusable closure
+    voice_weights: dict[str, float] = field(default_factory=dict)  # voice-name prefix -> factor
 
 
 def _feature_stats(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,6 +124,7 @@ def train_s2l(
     # real speech, and the average is steadier. A resumed run restarts the average.
     ema = copy.deepcopy(model).eval() if settings.ema_decay > 0 else model
     weights = landmark_weights()
+    draw = voice_weights(train, settings.voice_weights)
     floor = float(min(p.mel.min() for p in train[:50]))
     deadline = time.monotonic() + settings.minutes * 60
     # Cosine decay over this run's own steps, so a resumed run (fine-tuning) gets a real schedule.
@@ -141,7 +144,8 @@ def train_s2l(
         lr = max(peak_lr * 0.5 * (1 + np.cos(np.pi * progress)), settings.lr * 0.02)
         for g in opt.param_groups:
             g["lr"] = lr
-        mel, tgt, mask = crop_batch(train, rng, settings.batch, settings.frames)
+        mel, tgt, mask = crop_batch(train, rng, settings.batch, settings.frames,
+                                    focus=settings.focus, weights=draw)
         mel = spec_augment(mel, rng, floor)
         pred, logit = model.predict(torch.from_numpy(mel))
         loss, parts = s2l_loss(
