@@ -1,0 +1,49 @@
+"""`average-s2l A.pt B.pt ... --out C.pt`: the mean of S2L checkpoints of one lineage.
+
+Two fine-tunes of the same weights that tie on held-out data make different mistakes; their
+average (a "model soup") keeps what they share. It only makes sense for checkpoints that grew
+from one another (same shapes, nearby weights): others are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...core.errors import WeightsError
+from ...core.models.checkpoint import save_checkpoint
+from ...core.models.s2l import S2L, load_s2l, s2l_checkpoint
+
+
+def average_s2l(paths: list[Path]) -> S2L:
+    if len(paths) < 2:
+        raise WeightsError("average-s2l needs at least two checkpoints.")
+    models = [load_s2l(p) for p in paths]
+    first = models[0]
+    if any(m.config != first.config for m in models[1:]):
+        raise WeightsError("These S2L checkpoints have different shapes; only one lineage "
+                           "averages.")
+    states = [m.state_dict() for m in models]
+    mean = {k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+            for k, v in states[0].items()}
+    first.load_state_dict(mean)
+    first.metadata = {"averaged": [str(p) for p in paths]}  # type: ignore[assignment]
+    return first
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("average-s2l", help="average S2L checkpoints of one lineage")
+    p.add_argument("checkpoints", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = average_s2l(list(args.checkpoints))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(args.out, s2l_checkpoint(model, dict(getattr(model, "metadata", {}))))
+    print(f"averaged {len(args.checkpoints)} checkpoints -> {args.out}")
+    return 0
