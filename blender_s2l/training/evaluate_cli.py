@@ -24,6 +24,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.animate import Animator
     from .evaluate import REAL_KEYS, SYNTH_KEYS, evaluate_real, evaluate_synthetic, markdown
+    from .pooled import pooled_closure_table
 
     anim = Animator.load(device="cpu", weights_dir=args.weights)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     rows = evaluate_real(anim, wavs, args.out, args.alignments)
     if rows:
         parts.append("## Real speech with phone labels (30 fps)\n\n" + markdown(rows, REAL_KEYS))
+        parts.append("## Bilabial closure over all real clips\n\n" + pooled_closure_table(rows))
     text = "\n\n".join(parts) + "\n"
     (args.out / "evaluation.md").write_text(text)
     print(text)
