@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
+from blender_s2l.training.evaluate import Row
 from blender_s2l.training.pooled import pooled_closure_table, wilson_interval
-
-
-@dataclass
-class _Row:
-    clip: str
-    method: str
-    metrics: dict[str, float]
 
 
 def test_wilson_interval_matches_known_values() -> None:
@@ -25,11 +17,11 @@ def test_wilson_interval_matches_known_values() -> None:
 
 def test_pooled_table_sums_events_over_clips() -> None:
     rows = [
-        _Row("a.wav", "model", {"bilabial_closure": 1.0, "n_bilabial": 2.0}),
-        _Row("b.wav", "model", {"bilabial_closure": 3 / 7, "n_bilabial": 7.0}),
-        _Row("c.wav", "model", {"bilabial_closure": 6 / 7, "n_bilabial": 7.0}),
-        _Row("a.wav", "still", {"bilabial_closure": 0.0, "n_bilabial": 2.0}),
-        _Row("d.wav", "model", {"bilabial_closure": float("nan"), "n_bilabial": 0.0}),
+        Row("a.wav", "model", {"bilabial_closure": 1.0, "n_bilabial": 2.0}),
+        Row("b.wav", "model", {"bilabial_closure": 3 / 7, "n_bilabial": 7.0}),
+        Row("c.wav", "model", {"bilabial_closure": 6 / 7, "n_bilabial": 7.0}),
+        Row("a.wav", "still", {"bilabial_closure": 0.0, "n_bilabial": 2.0}),
+        Row("d.wav", "model", {"bilabial_closure": float("nan"), "n_bilabial": 0.0}),
     ]
     table = pooled_closure_table(rows)
     assert "| model | 11 / 16 | 0.688 |" in table

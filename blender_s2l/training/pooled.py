@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
 
-
-class _Row(Protocol):
-    clip: str
-    method: str
-    metrics: dict[str, float]
+from .evaluate import Row
 
 
 def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -25,7 +20,7 @@ def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def pooled_closure_table(rows: Sequence[_Row]) -> str:
+def pooled_closure_table(rows: Sequence[Row]) -> str:
     """One line per method: closed bilabials / all labelled bilabials of every clip."""
     totals: dict[str, list[int]] = {}
     for r in rows:

@@ -84,8 +84,8 @@ def make_everyday_sentences(n: int, seed: int) -> list[str]:
 
 def _top(words: tuple[int, ...], weights: tuple[float, ...]
          ) -> tuple[list[int], NDArray[np.float64]]:
-    """The TOP_WORDS most frequent words of a pool, drawn by frequency (weights are its sqrt)."""
-    freq = np.asarray(weights) ** 2
-    order = np.argsort(-freq, kind="stable")[:TOP_WORDS]
-    p = np.sqrt(freq[order])  # between uniform and raw frequency: "the company" not every time
-    return [words[i] for i in order], np.asarray(p / p.sum(), np.float64)
+    """The TOP_WORDS most frequent words of a pool, drawn by the pool's weights (the square root
+    of frequency: between uniform and raw frequency, so not "the company" every time)."""
+    w = np.asarray(weights, np.float64)
+    order = np.argsort(-w, kind="stable")[:TOP_WORDS]
+    return [words[i] for i in order], w[order] / w[order].sum()
