@@ -12,8 +12,10 @@ from .ict import shared_data_dir
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("evaluate", help="DESIGN §9 metrics with baselines, + PNG timelines")
     p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
-    p.add_argument("--speech", type=Path, default=shared_data_dir() / "speech",
-                   help="folder searched for wav files with .lab/.TextGrid/.tsv alignments")
+    p.add_argument("--speech", type=Path, nargs="+",
+                   default=[shared_data_dir() / "speech", Path("cache/real_speech")],
+                   help="folders searched for wav files with .lab/.TextGrid/.tsv alignments "
+                        "(default: the shared clips and what `fetch-speech` fetched)")
     p.add_argument("--alignments", type=Path, default=Path("reports/alignments"),
                    help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         rows = evaluate_synthetic(anim, args.corpus)
         parts.append("## Synthetic held-out voices (S2L landmarks, canonical mm)\n\n"
                      + markdown(rows, SYNTH_KEYS))
-    wavs = sorted(args.speech.rglob("*.wav")) if args.speech.is_dir() else []
+    wavs = [w for d in args.speech if d.is_dir() for w in sorted(d.rglob("*.wav"))]
     rows = evaluate_real(anim, wavs, args.out, args.alignments)
     if rows:
         parts.append("## Real speech with phone labels (30 fps)\n\n" + markdown(rows, REAL_KEYS))
