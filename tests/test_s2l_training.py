@@ -91,11 +91,11 @@ def test_focus_windows_hold_a_focus_frame_away_from_the_edges() -> None:
                 focus=np.asarray([500]))
     pair.target[500, 0, 0] = 1.0  # marks the focus frame inside the window
     rng = np.random.default_rng(0)
-    _, tgt, _ = crop_batch([pair], rng, 64, 100, focus=1.0)
+    _, tgt, _, _ = crop_batch([pair], rng, 64, 100, focus=1.0)
     where = np.argmax(tgt[:, :, 0, 0], axis=1)
     assert np.all(tgt[:, :, 0, 0].max(axis=1) == 1.0)
     assert where.min() >= 20 and where.max() < 80
-    _, tgt, _ = crop_batch([pair], rng, 64, 100, focus=0.0)
+    _, tgt, _, _ = crop_batch([pair], rng, 64, 100, focus=0.0)
     assert tgt[:, :, 0, 0].max(axis=1).mean() < 0.5  # plain windows rarely hit it
 
 

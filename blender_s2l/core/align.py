@@ -44,7 +44,8 @@ def align_segments(
         hi = min(duration, end + pad_s)
         if hi - lo < 0.05 or not text.split():
             continue
-        part = align_audio(wav[int(lo * rate) : int(hi * rate)], text, f"{wav_path.name} @{lo:.2f}s")
+        piece = wav[int(lo * rate) : int(hi * rate)]
+        part = align_audio(piece, text, f"{wav_path.name} at {lo:.2f} s")
         speech = [Phone(p.start + lo, p.end + lo, p.phone) for p in part]
         speech = [p for p in speech if p.phone != SIL]
         if not speech:

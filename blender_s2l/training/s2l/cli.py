@@ -33,6 +33,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--voice-weight", action="append", default=[], metavar="PREFIX=FACTOR",
                    help="draw voices whose name starts with PREFIX FACTOR times as often "
                         "(repeatable), e.g. espeak=0.4")
+    p.add_argument("--closure-speech-only", action="store_true",
+                   help="train the closure head on spoken frames only (pauses are not closures)")
     p.add_argument("--no-closure-head", dest="closure_head", action="store_false",
                    help="train only the landmark regression (the pre-2026-12 model)")
     p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes, seed=args.seed, channels=args.channels, batch=args.batch,
         threads=args.threads, init=args.init, closure_head=args.closure_head,
         closure_loss_weight=args.closure_weight, focus=args.focus,
+        closure_speech_only=args.closure_speech_only,
         voice_weights=_voice_weights(args.voice_weight),
     )
     model = train_s2l(train, val, args.out, settings, args.log)

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from ...core import audio as audio_io
-from ...core.phones import BILABIALS, normalise_phone
+from ...core.phones import BILABIALS, SIL, normalise_phone
 from ..ict import ICTFace, load_ict
 
 FEATURE_VERSION = 1
@@ -30,6 +30,8 @@ class Pair:
     target: NDArray[np.float32]  # (T, 68, 3) canonical mm displacement
     voice: str = ""
     focus: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    # 1 on frames inside a spoken phone, 0 in labelled silence; empty where phones are unknown.
+    speech: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 def closure_frames(phones: list[tuple[float, float, str]], frame_rate: float = 100.0
@@ -39,6 +41,19 @@ def closure_frames(phones: list[tuple[float, float, str]], frame_rate: float = 1
     frames = [round(0.5 * (s + e) * frame_rate) for s, e, p in phones
               if normalise_phone(p) in keep]
     return np.asarray(frames, np.int64)
+
+
+def speech_frames(phones: list[tuple[float, float, str]], n: int, frame_rate: float = 100.0
+                  ) -> NDArray[np.float32]:
+    """(n,) 1.0 on frames inside a spoken phone; silences and unlabelled frames are 0.
+
+    The closure head can be trained on speech frames only: in a pause the lips rest shut, and
+    "quiet means closed" is a shortcut that fails on real /m/ and /b/, which are voiced."""
+    out = np.zeros(n, np.float32)
+    for s, e, p in phones:
+        if normalise_phone(p) != SIL:
+            out[max(0, round(s * frame_rate)) : max(0, round(e * frame_rate))] = 1.0
+    return out
 
 
 def landmark_deltas(ict: ICTFace) -> NDArray[np.float32]:
@@ -82,16 +97,18 @@ def build_pairs(utterances: list[Any], cache_dir: Path) -> list[Pair]:
             mel, target = _align(mel, target)
             np.savez(path, mel=mel, target=target)
         phones = list(getattr(utt, "phones", []))  # VOCASET has none: no focus windows
+        speech = speech_frames(phones, len(mel)) if phones else np.zeros(0, np.float32)
         pairs.append(Pair(str(utt.id), str(utt.split), mel, target, str(getattr(utt, "voice", "")),
-                          closure_frames(phones)))
+                          closure_frames(phones), speech))
     return pairs
 
 
 def crop_batch(
     pairs: list[Pair], rng: np.random.Generator, batch: int, frames: int,
     focus: float = 0.0, weights: NDArray[np.float64] | None = None,
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """Random windows; short utterances are zero-padded and masked out of the loss.
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Random windows; short utterances are zero-padded and masked out of the loss. Returns
+    mel, target, mask and the speech mask (mask where a pair has no phones).
 
     With probability `focus` a window holds one of the pair's focus frames (a bilabial or a
     confusable closure) away from its edges; `weights` are per-pair sampling probabilities.
@@ -99,6 +116,7 @@ def crop_batch(
     mel = np.zeros((batch, frames, pairs[0].mel.shape[1]), np.float32)
     tgt = np.zeros((batch, frames, 68, 3), np.float32)
     mask = np.zeros((batch, frames), np.float32)
+    speech = np.zeros((batch, frames), np.float32)
     floor = float(min(p.mel.min() for p in pairs[:8]))
     mel[:] = floor
     for b in range(batch):
@@ -115,7 +133,8 @@ def crop_batch(
         mel[b, :length] = p.mel[seg]
         tgt[b, :length] = p.target[seg]
         mask[b, :length] = 1.0
-    return mel, tgt, mask
+        speech[b, :length] = p.speech[seg] if len(p.speech) >= seg.stop else 1.0
+    return mel, tgt, mask, speech
 
 
 def voice_weights(pairs: list[Pair], by_prefix: dict[str, float]) -> NDArray[np.float64] | None:

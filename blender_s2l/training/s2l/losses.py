@@ -33,9 +33,11 @@ def s2l_loss(
     gap_weight: float = 1.0,
     closure_logit: torch.Tensor | None = None,
     closure_weight: float = 0.5,
+    closure_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """pred/target (B, T, 68, 3) mm; mask (B, T) marks real (unpadded) frames; closure_logit
-    (B, T) is the closure head's output, trained against the closed lips of the target."""
+    (B, T) is the closure head's output, trained against the closed lips of the target on the
+    frames of closure_mask (default: mask)."""
     if mask is None:
         mask = torch.ones(pred.shape[:2], device=pred.device)
     m = mask[..., None]
@@ -56,7 +58,8 @@ def s2l_loss(
             closure_logit, closure_target(target), reduction="none",
             pos_weight=torch.tensor(CLOSURE_POS_WEIGHT, device=pred.device),
         )
-        parts["closure"] = (bce * mask).sum() / mask.sum().clamp_min(1)
+        cm = mask if closure_mask is None else closure_mask * mask
+        parts["closure"] = (bce * cm).sum() / cm.sum().clamp_min(1)
         total = total + closure_weight * parts["closure"]
     return total, {k: float(v.detach()) for k, v in parts.items()}
 

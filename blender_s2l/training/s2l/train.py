@@ -36,6 +36,7 @@ class TrainSettings:
     ema_decay: float = 0.999  # evaluate and keep an exponential moving average of the weights
     focus: float = 0.0  # share of windows centred on a bilabial or a confusable closure
     voice_weights: dict[str, float] = field(default_factory=dict)  # voice-name prefix -> factor
+    closure_speech_only: bool = False  # closure head's loss on spoken frames only, not pauses
 
 
 def _feature_stats(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,13 +145,14 @@ def train_s2l(
         lr = max(peak_lr * 0.5 * (1 + np.cos(np.pi * progress)), settings.lr * 0.02)
         for g in opt.param_groups:
             g["lr"] = lr
-        mel, tgt, mask = crop_batch(train, rng, settings.batch, settings.frames,
-                                    focus=settings.focus, weights=draw)
+        mel, tgt, mask, speech = crop_batch(train, rng, settings.batch, settings.frames,
+                                            focus=settings.focus, weights=draw)
         mel = spec_augment(mel, rng, floor)
         pred, logit = model.predict(torch.from_numpy(mel))
         loss, parts = s2l_loss(
             pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask), closure_logit=logit,
             closure_weight=settings.closure_loss_weight,
+            closure_mask=torch.from_numpy(speech) if settings.closure_speech_only else None,
         )
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
