@@ -114,3 +114,35 @@ def test_voice_weight_arguments_are_checked() -> None:
     for bad in ["espeak", "=1", "espeak=x", "espeak=-1"]:
         with pytest.raises(SystemExit, match="PREFIX=FACTOR"):
             _voice_weights([bad])
+
+
+def test_speech_frames_leave_out_pauses_and_unlabelled_frames() -> None:
+    from blender_s2l.training.s2l.data import speech_frames
+
+    phones = [(0.0, 0.1, "sil"), (0.1, 0.15, "m"), (0.15, 0.2, "pau"), (0.2, 0.25, "aa")]
+    got = speech_frames(phones, 30)
+    assert got.tolist() == [0.0] * 10 + [1.0] * 5 + [0.0] * 5 + [1.0] * 5 + [0.0] * 5
+
+
+def test_crop_batch_carries_the_speech_mask_with_the_window() -> None:
+    rng = np.random.default_rng(0)
+    speech = (np.arange(200) % 2).astype(np.float32)
+    pair = Pair("u", "train", np.arange(200, dtype=np.float32)[:, None].repeat(80, 1),
+                np.zeros((200, 68, 3), np.float32), speech=speech)
+    mel, _, mask, got = crop_batch([pair], rng, 8, 50)
+    assert np.array_equal(got, (mel[..., 0] % 2) * mask)
+    bare = Pair("v", "train", pair.mel, pair.target)  # no phones: every frame counts
+    assert np.array_equal(crop_batch([bare], rng, 2, 50)[3], np.ones((2, 50), np.float32))
+
+
+def test_closure_mask_drops_frames_from_the_closure_loss_only() -> None:
+    from blender_s2l.training.s2l.losses import landmark_weights, s2l_loss
+
+    tgt = torch.zeros(1, 4, 68, 3)
+    logit = torch.tensor([[5.0, -5.0, -5.0, -5.0]])  # wrong (target closed) on frames 1-3
+    w = landmark_weights()
+    _, full = s2l_loss(tgt, tgt, w, closure_logit=logit)
+    _, only_first = s2l_loss(tgt, tgt, w, closure_logit=logit,
+                             closure_mask=torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+    assert only_first["closure"] < 0.05 < full["closure"]
+    assert only_first["l2"] == full["l2"]
