@@ -77,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--smoothing", type=float, default=0.0)
     ap.add_argument("--lip-closure", type=float, default=1.0,
                     help="0-1: how firmly the lips meet on p/b/m (default 1)")
+    ap.add_argument("--closure-sensitivity", type=float, default=0.5,
+                    help="0-1: how sure the model must be of a p/b/m before the lips meet "
+                         "(default 0.5; higher closes more, some inside vowels)")
     ap.add_argument("--phones", default="",
                     help="phone alignment of the line (.lab/TextGrid/.tsv): key poses on p/b/m")
     ap.add_argument("--transcript", default="",
@@ -93,7 +96,8 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
         replace=args.replace, mouth_strength=args.mouth_strength,
         upper_face=not args.no_upper_face, smoothing=args.smoothing,
-        lip_closure=args.lip_closure, weights_dir=args.weights,
+        lip_closure=args.lip_closure, closure_sensitivity=args.closure_sensitivity,
+        weights_dir=args.weights,
         phones_file=args.phones, transcript=transcript_arg(args.transcript),
         frame_start=args.frame_start, keypoints=args.keypoints,
     )

@@ -166,3 +166,23 @@ def test_closure_head_closes_the_lips_and_lip_closure_scales_it(anim: Animator) 
     assert np.allclose(closed[:, others], unsure[:, others])
     with pytest.raises(S2LError):
         anim.landmarks(wav, sample_rate=16000, lip_closure=1.5)
+    with pytest.raises(S2LError, match="sensitivity"):
+        anim.landmarks(wav, sample_rate=16000, closure_sensitivity=-0.1)
+
+
+def test_closure_sensitivity_decides_how_sure_the_head_must_be(anim: Animator) -> None:
+    """A head 30 % sure (logit -0.85) is ignored at the default and obeyed when eager."""
+    from blender_s2l.core.lip_closure import LIP_PAIRS
+
+    up, lo = [a for a, _ in LIP_PAIRS], [b for _, b in LIP_PAIRS]
+    wav = _speech(1.0)
+    unsure = _with_closure_bias(anim, -0.85)
+    never = _with_closure_bias(anim, -20.0).landmarks(wav, sample_rate=16000)
+    normal = unsure.landmarks(wav, sample_rate=16000)
+    cautious = unsure.landmarks(wav, sample_rate=16000, closure_sensitivity=0.0)
+    eager = unsure.landmarks(wav, sample_rate=16000, closure_sensitivity=1.0)
+    assert np.array_equal(normal, never) and np.array_equal(cautious, never)
+    rest = canonical_neutral()
+    rest_open = rest[up, 1] - rest[lo, 1]
+    assert np.all(eager[:, up, 1] - eager[:, lo, 1] <= rest_open + 1e-4)  # shut (at rest)
+    assert np.max(never[:, up, 1] - never[:, lo, 1] - rest_open) > 0.01

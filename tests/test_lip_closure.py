@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,22 @@ def test_short_closures_press_and_pauses_rest() -> None:
     weight[45] = 0.4  # not closed enough to count
     press = press_factor(weight, times)
     assert np.array_equal(np.flatnonzero(press), [5, 6, 7])
+
+
+def test_sensitivity_slides_the_range_through_the_tuned_one() -> None:
+    from blender_s2l.core.lip_closure import (
+        CAUTIOUS_RANGE,
+        CLOSURE_HIGH,
+        CLOSURE_LOW,
+        EAGER_RANGE,
+        sensitivity_range,
+    )
+
+    assert sensitivity_range(0.5) == (CLOSURE_LOW, CLOSURE_HIGH)
+    assert np.allclose(sensitivity_range(1.0), EAGER_RANGE)
+    assert np.allclose(sensitivity_range(0.0), CAUTIOUS_RANGE)
+    lows = [sensitivity_range(s)[0] for s in np.linspace(0, 1, 11)]
+    assert all(a > b for a, b in pairwise(lows))
+    assert sensitivity_range(0.5, (0.3, 0.6)) == (0.3, 0.6)  # a tuned range stays the middle
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sensitivity_range(1.2)

@@ -198,6 +198,7 @@ def infer(
         mouth_strength=p.mouth_strength,
         smoothing=p.smoothing,
         lip_closure=p.lip_closure,
+        closure_sensitivity=p.closure_sensitivity,
         phones=phones_for_line(p.phones_file, p.transcript, inputs.audio.path),
         progress=(lambda f: progress(0.9 * f)) if progress else None,
         cancel=cancel,

@@ -65,6 +65,9 @@ class S2L_OT_bake(bpy.types.Operator):
     lip_closure: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Lip Closure", default=1.0, min=0.0, max=1.0
     )
+    closure_sensitivity: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Closure Sensitivity", default=0.5, min=0.0, max=1.0
+    )
     phones_file: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Phones", default="", subtype="FILE_PATH"
     )

@@ -65,6 +65,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         sub.prop(settings, "seed")
         col.prop(settings, "smoothing")
         col.prop(settings, "lip_closure")
+        col.prop(settings, "closure_sensitivity")
         col.prop(settings, "phones_file")
         col.prop(settings, "transcript")
         row = col.row(align=True)
@@ -89,6 +90,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             op.mouth_strength, op.upper_face = settings.mouth_strength, settings.upper_face
             op.smoothing = settings.smoothing
             op.lip_closure = settings.lip_closure
+            op.closure_sensitivity = settings.closure_sensitivity
             op.phones_file, op.transcript = settings.phones_file, settings.transcript
             if settings.mode != "PREFS":
                 op.mode = settings.mode

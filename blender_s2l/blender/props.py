@@ -66,6 +66,11 @@ class S2LSettings(bpy.types.PropertyGroup):
         name="Lip Closure", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
         description="How firmly the lips meet on p, b and m where the model hears a closure",
     )
+    closure_sensitivity: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Closure Sensitivity", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
+        description="How sure the model must be that it hears p, b or m before the lips meet. "
+                    "Higher closes more of them, and sometimes the lips inside a vowel",
+    )
     phones_file: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Phones", default="", subtype="FILE_PATH",
         description="Optional phone alignment of the line (.lab, TextGrid, .tsv): every p, b, m "

@@ -31,10 +31,12 @@ from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
     CLOSURE_HIGH,
     CLOSURE_LOW,
+    DEFAULT_SENSITIVITY,
     close_lips,
     closure_at_times,
     closure_weight,
     press_factor,
+    sensitivity_range,
 )
 from .mesh import FacesLike, validate_mesh
 from .mesh_features import mesh_features
@@ -91,6 +93,7 @@ class Animator:
         phones: list[Phone],
         progress: ProgressFn | None,
         cancel: CancelFn | None,
+        closure_sensitivity: float = DEFAULT_SENSITIVITY,
     ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         wav = audio_io.load_audio(audio, sample_rate)
         wav = audio_io.normalise_loudness(wav)
@@ -107,6 +110,8 @@ class Animator:
         mel = audio_io.log_mel(wav)
         if not 0.0 <= lip_closure <= 1.0:
             raise S2LError("Lip closure must be between 0 and 1.")
+        if not 0.0 <= closure_sensitivity <= 1.0:
+            raise S2LError("Closure sensitivity must be between 0 and 1.")
         out = run_s2l(self.s2l, mel, progress=progress, cancel=cancel)
         track = out.disp - self._rest
         if smoothing > 0:
@@ -116,7 +121,8 @@ class Animator:
             weight = np.zeros(len(times), np.float32)
             if out.closure is not None:
                 prob = closure_at_times(out.closure, times, FEATURE_RATE)
-                weight = closure_weight(prob, *self.closure_range)
+                low, high = sensitivity_range(closure_sensitivity, self.closure_range)
+                weight = closure_weight(prob, low, high)
             if phones:  # key poses: every labelled /p b m/ shuts the lips
                 anchored = closure_from_phones(phones, FEATURE_RATE, len(track))
                 weight = np.maximum(weight, closure_at_times(anchored, times, FEATURE_RATE))
@@ -136,14 +142,17 @@ class Animator:
         smoothing: float = 0.0,
         lip_closure: float = 1.0,
         phones: Sequence[tuple[float, float, str]] | None = None,
+        closure_sensitivity: float = DEFAULT_SENSITIVITY,
     ) -> NDArray[np.float32]:
         """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement.
 
         lip_closure (0-1) scales how far the lips are pulled together on /p b m/, where the
-        closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one."""
+        closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one;
+        closure_sensitivity (0-1, default 0.5) how sure the head must be (higher: more closures,
+        some inside vowels)."""
         _, disp = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
-            check_phones(phones or []), None, None,
+            check_phones(phones or []), None, None, closure_sensitivity,
         )
         return (canonical_neutral()[None] + disp).astype(np.float32)
 
@@ -166,6 +175,7 @@ class Animator:
         phones: Sequence[tuple[float, float, str]] | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
+        closure_sensitivity: float = DEFAULT_SENSITIVITY,
     ) -> Motion:
         """Motion of the given neutral mesh driven by the audio, in the mesh's own space."""
         verts = np.asarray(vertices, dtype=np.float64)
@@ -178,6 +188,7 @@ class Animator:
         times, disp = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
             check_phones(phones or []), lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
+            closure_sensitivity,
         )
         disp *= np.float32(mouth_strength)
         if upper_face:

@@ -18,6 +18,7 @@ class BakeSettings:
     upper_face: bool = True
     smoothing: float = 0.0
     lip_closure: float = 1.0
+    closure_sensitivity: float = 0.5  # how sure the closure head must be (0.5: tuned default)
     phones_file: str = ""  # key poses from a phone alignment of the line (.lab/TextGrid/.tsv)
     transcript: str = ""  # ... or from its words, aligned to the audio (needs pocketsphinx)
     weights_dir: str = ""

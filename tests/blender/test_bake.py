@@ -90,9 +90,11 @@ def test_rebake_replaces_only_its_take_and_user_data_is_untouched(
     with pytest.raises(RuntimeError, match="already has a take named 'A'"):
         bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="A")
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="A", replace=True,
-                            mouth_strength=2.0, lip_closure=0.5) == {"FINISHED"}
+                            mouth_strength=2.0, lip_closure=0.5,
+                            closure_sensitivity=0.8) == {"FINISHED"}
     assert fake.calls[-1]["mouth_strength"] == 2.0
     assert fake.calls[-1]["lip_closure"] == 0.5
+    assert abs(fake.calls[-1]["closure_sensitivity"] - 0.8) < 1e-6
     names = [k.name for k in key.key_blocks]
     assert names[:2] == ["Basis", "Smile"]
     assert len([n for n in names if n.startswith("s2l.A.")]) == 3

@@ -43,9 +43,11 @@ def test_strip_job(fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFix
     scene = scene_file(tmp_path)
     out = tmp_path / "out" / "baked.blend"
     rc = batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
-                     "--mode", "per_frame", "--lip-closure", "0.25"])
+                     "--mode", "per_frame", "--lip-closure", "0.25",
+                     "--closure-sensitivity", "0.75"])
     assert rc == 0, capsys.readouterr()
     assert fake.calls[-1]["lip_closure"] == 0.25
+    assert fake.calls[-1]["closure_sensitivity"] == 0.75
     assert "ok   job 1: Voice" in capsys.readouterr().out
     assert takes_in(out)["Voice"].mode == "PER_FRAME"
 

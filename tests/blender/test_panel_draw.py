@@ -61,7 +61,8 @@ def test_main_panel_states(installed: ModuleType, fake: FakeAnimator, tmp_path: 
     log = draw(installed, "VIEW3D_PT_s2l")
     assert "op:s2l.bake:on" in log and "label:No takes yet" in log
     for name in ("target", "strip", "device", "mode", "mouth_strength", "upper_face", "seed",
-                 "smoothing", "lip_closure", "phones_file", "transcript", "take", "replace"):
+                 "smoothing", "lip_closure", "closure_sensitivity", "phones_file", "transcript",
+                 "take", "replace"):
         assert f"prop:{name}" in log
     assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}
     log = draw(installed, "VIEW3D_PT_s2l")
