@@ -186,3 +186,41 @@ def test_closure_sensitivity_decides_how_sure_the_head_must_be(anim: Animator) -
     rest_open = rest[up, 1] - rest[lo, 1]
     assert np.all(eager[:, up, 1] - eager[:, lo, 1] <= rest_open + 1e-4)  # shut (at rest)
     assert np.max(never[:, up, 1] - never[:, lo, 1] - rest_open) > 0.01
+
+
+def test_a_low_prominent_peak_of_the_head_closes_the_lips_once(
+    anim: Animator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head 5 % sure for 40 ms (logit -3), near zero elsewhere: the smoothstep alone ignores
+    it; the peak step shuts the lips on the one frame holding it, unless sensitivity is low."""
+    import blender_s2l.core.animate as animate_module
+    from blender_s2l.core.inference import S2LTrack
+    from blender_s2l.core.lip_closure import LIP_PAIRS
+
+    real_run = animate_module.run_s2l
+
+    def peaked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_run(*args, **kwargs)
+        logit = np.full(len(out.disp), -9.0)
+        logit[48:52] = -3.0
+        logit[50] = -2.9
+        return S2LTrack(out.disp, (1 / (1 + np.exp(-logit))).astype(np.float32))
+
+    monkeypatch.setattr(animate_module, "run_s2l", peaked)
+    up, lo = [a for a, _ in LIP_PAIRS], [b for _, b in LIP_PAIRS]
+    wav = _speech(1.0)
+    with_peaks = anim.landmarks(wav, sample_rate=16000)
+    cautious = anim.landmarks(wav, sample_rate=16000, closure_sensitivity=0.0)
+    anim.closure_peaks = None
+    try:
+        without = anim.landmarks(wav, sample_rate=16000)
+    finally:
+        from blender_s2l.core.closure_peaks import DEFAULT_PEAKS
+
+        anim.closure_peaks = DEFAULT_PEAKS
+    rest = canonical_neutral()
+    rest_open = rest[up, 1] - rest[lo, 1]
+    changed = np.flatnonzero(np.any(with_peaks != without, axis=(1, 2)))
+    assert changed.tolist() == [15]  # 0.5 s at 30 fps
+    assert np.all(with_peaks[15, up, 1] - with_peaks[15, lo, 1] < rest_open)  # pressed shut
+    assert np.array_equal(cautious, without)

@@ -30,9 +30,9 @@ class PeakSettings:
 
 
 # Chosen on the development clips (reports/stage_selection.md, candidate P).
-DEFAULT_PEAKS = PeakSettings(floor=-3.5, prominence=1.0)
+DEFAULT_PEAKS = PeakSettings(floor=-4.0, prominence=2.0, radius_s=0.07, half_width_s=0.0)
 # Closure Sensitivity slides the floor by this many logits per unit away from 0.5: cautious 0
-# raises it to -1.5 (probability 0.18), eager 1 lowers it to -5.5 (0.004).
+# raises it to -2 (probability 0.12), eager 1 lowers it to -6 (0.0025).
 FLOOR_PER_SENSITIVITY = 4.0
 
 
