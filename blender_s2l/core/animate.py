@@ -26,7 +26,6 @@ from .inference import (
     sample_at_times,
     smooth_track,
 )
-from .closure_peaks import DEFAULT_PEAKS, PeakSettings, peak_marks, peaks_for_sensitivity
 from .key_poses import check_phones, closure_from_phones
 from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
@@ -70,8 +69,6 @@ class Animator:
         self._rest = rest_response(self.s2l, audio_io.silence_features())
         # Closure-head probability range mapped onto 0..1 closing (see lip_closure.py).
         self.closure_range = (CLOSURE_LOW, CLOSURE_HIGH)
-        # Low but prominent peaks of the head also close the lips (closure_peaks.py); None: off.
-        self.closure_peaks: PeakSettings | None = DEFAULT_PEAKS
 
     @classmethod
     def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
@@ -126,10 +123,6 @@ class Animator:
                 prob = closure_at_times(out.closure, times, FEATURE_RATE)
                 low, high = sensitivity_range(closure_sensitivity, self.closure_range)
                 weight = closure_weight(prob, low, high)
-                if self.closure_peaks is not None:
-                    peaks = peaks_for_sensitivity(closure_sensitivity, self.closure_peaks)
-                    marks = peak_marks(out.closure, FEATURE_RATE, peaks)
-                    weight = np.maximum(weight, closure_at_times(marks, times, FEATURE_RATE))
             if phones:  # key poses: every labelled /p b m/ shuts the lips
                 anchored = closure_from_phones(phones, FEATURE_RATE, len(track))
                 weight = np.maximum(weight, closure_at_times(anchored, times, FEATURE_RATE))
