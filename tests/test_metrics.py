@@ -28,6 +28,8 @@ from blender_s2l.training.metrics import (
     phone_frames,
     real_speech_metrics,
     rest_stats,
+    speech_seconds,
+    spurious_closures,
 )
 
 FPS = 30.0
@@ -187,6 +189,26 @@ def test_false_closure_counts_shut_vowel_interiors_only() -> None:
     assert np.isnan(false_closure(g, [Phone(0.0, 1.0, "M")], t))
 
 
+def test_spurious_closures_count_shut_runs_away_from_bilabials_and_pauses() -> None:
+    phones, t = labelled_clip()
+    g = np.full(len(t), 0.3)
+    g[phone_frames(t, phones[1]).start] = 0.0  # on the /m/: a real closure
+    assert spurious_closures(g, phones, t) == 0
+    tee = phone_frames(t, phones[5])  # /t/, between IY and AE, no bilabial within a frame
+    g[tee.start + 1 : tee.start + 3] = 0.0  # one run of two frames: one event
+    assert spurious_closures(g, phones, t) == 1
+    g[phone_frames(t, phones[6]).start + 3] = 0.0  # a shut frame inside the AE: another
+    assert spurious_closures(g, phones, t) == 2
+    g[phone_frames(t, phones[9]).start + 1] = 0.0  # in a pause: lips may rest shut there
+    g[-1] = 0.0  # the closing pause
+    assert spurious_closures(g, phones, t) == 2
+    assert speech_seconds(phones, t) == pytest.approx(1.25)
+    row = real_speech_metrics(track_from_gap(g), phones, t, rest_width=1.0)
+    assert row["spurious_closures"] == 2.0
+    assert row["spurious_per_min"] == pytest.approx(2 * 60 / 1.25)
+    assert row["closure_precision"] == pytest.approx(1 / 3)  # the /m/ closed, two elsewhere
+
+
 def test_open_vowel_auc() -> None:
     assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
     assert auc(np.array([1.0]), np.array([1.0, 2.0])) == pytest.approx(0.25)
@@ -237,6 +259,7 @@ def test_real_speech_row_for_a_phone_driven_face() -> None:
     assert row["lag_frames"] == 0.0
     assert row["rest_gap"] == pytest.approx(0.0, abs=1e-3)
     assert row["n_bilabial"] == 3 and row["n_open_vowel"] == 3
+    assert row["spurious_closures"] == 0.0 and row["closure_precision"] == 1.0
     still = real_speech_metrics(track_from_gap(np.full(len(t), 0.016)), phones, t)
     assert still["bilabial_closure"] == 0.0 and still["open_vowel_auc"] == 0.5
     assert np.isnan(still["lag_frames"]) and np.isnan(still["lag_corr"])

@@ -17,12 +17,14 @@ def test_wilson_interval_matches_known_values() -> None:
 
 def test_pooled_table_sums_events_over_clips() -> None:
     rows = [
-        Row("a.wav", "model", {"bilabial_closure": 1.0, "n_bilabial": 2.0}),
-        Row("b.wav", "model", {"bilabial_closure": 3 / 7, "n_bilabial": 7.0}),
+        Row("a.wav", "model", {"bilabial_closure": 1.0, "n_bilabial": 2.0,
+                               "spurious_closures": 3.0, "speech_s": 40.0}),
+        Row("b.wav", "model", {"bilabial_closure": 3 / 7, "n_bilabial": 7.0,
+                               "spurious_closures": 8.0, "speech_s": 50.0}),
         Row("c.wav", "model", {"bilabial_closure": 6 / 7, "n_bilabial": 7.0}),
         Row("a.wav", "still", {"bilabial_closure": 0.0, "n_bilabial": 2.0}),
         Row("d.wav", "model", {"bilabial_closure": float("nan"), "n_bilabial": 0.0}),
     ]
     table = pooled_closure_table(rows)
-    assert "| model | 11 / 16 | 0.688 |" in table
-    assert "| still | 0 / 2 | 0.000 |" in table
+    assert "| model | 11 / 16 | 0.688 | 0.44-0.86 | 11 (7) | 0.50 |" in table
+    assert "| still | 0 / 2 | 0.000 | 0.00-0.66 | - | - |" in table

@@ -160,6 +160,6 @@ def markdown(rows: Sequence[Row], keys: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-REAL_KEYS = ("bilabial_closure", "false_closure", "open_vowel_auc", "lag_frames", "lag_ms",
-             "rest_gap", "rest_speed_mm_s", "n_bilabial", "n_open_vowel")
+REAL_KEYS = ("bilabial_closure", "false_closure", "spurious_per_min", "open_vowel_auc",
+             "lag_frames", "lag_ms", "rest_gap", "rest_speed_mm_s", "n_bilabial", "n_open_vowel")
 SYNTH_KEYS = ("lm_err_mm", "mouth_err_mm", "lip_lve_mm", "angle_deg", "jitter_pred")

@@ -14,6 +14,11 @@ and the time of every frame. Choices made here, used by every model and baseline
 - false closure: the share of vowel frames (each vowel's first and last frame left out, where
   lips may still be closing or opening) with g under the bilabial threshold: a post-step that
   snaps lips shut must not buy its closures with shut vowels.
+- spurious closures: runs of frames with g under the bilabial threshold that touch no /p b m/
+  (±1 frame), no pause (±1 frame) and lie inside the labelled span: the lips shutting on another
+  sound, counted as events, since a single shut frame on /n/ or /t/ reads as a chattering mouth
+  but barely moves false_closure. Reported per minute of speech (non-pause phones) and as
+  closure precision, closed bilabials / (closed bilabials + spurious closures).
 - open-vowel separation is per phone: the peak g of each open vowel against the minimum g
   (±1 frame) of each bilabial, AUC = P(vowel > bilabial) with ties counted half.
 - rest: silences (SIL) longer than 300 ms, minus 100 ms at each edge where the mouth may still be
@@ -244,6 +249,39 @@ def false_closure(
     return float(np.mean(frames < thresh)) if frames.size else float("nan")
 
 
+def spurious_closures(
+    g: FloatArray,
+    phones: Sequence[Phone],
+    times: FloatArray,
+    *,
+    fraction: float = 0.1,
+    percentile: float = 95.0,
+    tol_frames: int = 1,
+) -> int:
+    """Shut runs (bilabial_closure's threshold) touching no /p b m/ and no pause (±tol_frames),
+    within the labelled span: lips closing on some other sound."""
+    gap = np.asarray(g, dtype=np.float64)
+    t = np.asarray(times, dtype=np.float64)
+    clip = _in_clip(phones, t)
+    if not clip:
+        return 0
+    excused = np.ones(len(t), dtype=bool)  # frames outside every label are not speech
+    for p in clip:
+        excused[phone_frames(t, p)] = False
+    for p in clip:
+        if p.phone in BILABIALS or p.phone == SIL:
+            excused[phone_frames(t, p, tol_frames)] = True
+    shut = gap < _shut_threshold(gap, fraction, percentile)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], shut.astype(np.int8), [0]])))
+    return sum(1 for a, b in zip(edges[::2], edges[1::2], strict=True) if not excused[a:b].any())
+
+
+def speech_seconds(phones: Sequence[Phone], times: FloatArray) -> float:
+    """Seconds of labelled non-pause phones within the clip."""
+    t = np.asarray(times, dtype=np.float64)
+    return float(sum(p.end - p.start for p in _in_clip(phones, t) if p.phone != SIL))
+
+
 def auc(positive: FloatArray, negative: FloatArray) -> float:
     """P(a positive score > a negative one), ties half (Mann-Whitney); NaN if a side is empty."""
     pos = np.asarray(positive, dtype=np.float64).reshape(-1, 1)
@@ -392,15 +430,24 @@ def real_speech_metrics(
     rest_gap, rest_speed = rest_stats(g, landmarks, phones, t)
     lag, lag_r = openness_lag(g, phones, t)
     clip = _in_clip(phones, t)
+    closure = bilabial_closure(g, phones, t)
+    n_bilabial = float(sum(p.phone in BILABIALS for p in clip))
+    closed = 0.0 if np.isnan(closure) else closure * n_bilabial
+    spurious = float(spurious_closures(g, phones, t))
+    speech_s = speech_seconds(phones, t)
     return {
-        "bilabial_closure": bilabial_closure(g, phones, t),
+        "bilabial_closure": closure,
         "false_closure": false_closure(g, phones, t),
+        "spurious_closures": spurious,
+        "spurious_per_min": 60.0 * spurious / speech_s if speech_s > 0 else float("nan"),
+        "closure_precision": closed / (closed + spurious) if closed + spurious else float("nan"),
+        "speech_s": speech_s,
         "open_vowel_auc": open_vowel_auc(g, phones, t),
         "rest_gap": rest_gap,
         "rest_speed_mm_s": rest_speed,
         "lag_frames": float(lag) if np.isfinite(lag_r) else float("nan"),
         "lag_ms": openness_lag_ms(g, phones, t),
         "lag_corr": lag_r,
-        "n_bilabial": float(sum(p.phone in BILABIALS for p in clip)),
+        "n_bilabial": n_bilabial,
         "n_open_vowel": float(sum(p.phone in OPEN_VOWELS for p in clip)),
     }

@@ -1,6 +1,7 @@
 """Bilabial closure over all real clips, with a 95 % interval: with a few dozen events per
 corpus, one /p b m/ moves the rate by several points, and the interval says how much a
-difference between two models can mean."""
+difference between two models can mean. Beside it the closures on other sounds over the same
+speech, so that closing the lips more often cannot pass for hearing /p b m/ better."""
 
 from __future__ import annotations
 
@@ -21,19 +22,27 @@ def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def pooled_closure_table(rows: Sequence[Row]) -> str:
-    """One line per method: closed bilabials / all labelled bilabials of every clip."""
-    totals: dict[str, list[int]] = {}
+    """One line per method: closed bilabials / all labelled bilabials of every clip, and the
+    spurious closures (metrics.spurious_closures) per minute of their speech."""
+    totals: dict[str, list[float]] = {}
     for r in rows:
         n = round(r.metrics.get("n_bilabial", 0.0))
         rate = r.metrics.get("bilabial_closure", float("nan"))
         if n <= 0 or math.isnan(rate):
             continue
-        hit_n = totals.setdefault(r.method, [0, 0])
-        hit_n[0] += round(rate * n)
-        hit_n[1] += n
-    lines = ["| method | closed / bilabials | bilabial_closure | 95 % interval |",
-             "|---|---|---|---|"]
-    for method, (hits, n) in totals.items():
-        lo, hi = wilson_interval(hits, n)
-        lines.append(f"| {method} | {hits} / {n} | {hits / n:.3f} | {lo:.2f}-{hi:.2f} |")
+        acc = totals.setdefault(r.method, [0, 0, 0.0, 0.0])
+        acc[0] += round(rate * n)
+        acc[1] += n
+        acc[2] += r.metrics.get("spurious_closures", 0.0)
+        acc[3] += r.metrics.get("speech_s", 0.0)
+    lines = ["| method | closed / bilabials | bilabial_closure | 95 % interval "
+             "| closures on other sounds (per min) | closure precision |",
+             "|---|---|---|---|---|---|"]
+    for method, (closed, total, spurious, speech_s) in totals.items():
+        lo, hi = wilson_interval(int(closed), int(total))
+        per_min = f"{spurious:.0f} ({60 * spurious / speech_s:.0f})" if speech_s > 0 else "-"
+        precision = f"{closed / (closed + spurious):.2f}" if closed + spurious > 0 else "-"
+        lines.append(f"| {method} | {closed:.0f} / {total:.0f} | {closed / total:.3f} "
+                     f"| {lo:.2f}-{hi:.2f} "
+                     f"| {per_min} | {precision} |")
     return "\n".join(lines)
