@@ -39,6 +39,7 @@ class RangeScore:
     false_closure: float
     open_vowel_auc: float
     mouth_err_mm: float
+    spurious_per_min: float = float("nan")  # lips shut on other sounds (reported, not judged)
 
     @property
     def allowed(self) -> bool:
@@ -78,26 +79,32 @@ def score_ranges(
     for low, high in ranges:
         anim.closure_range = (low, high)
         closure, false, auc, err = [], [], [], []
+        spurious, speech_s = 0.0, 0.0
         for wav16, times, truth, phones in clips:
             lm = anim.landmarks(wav16, sample_rate=audio_io.SAMPLE_RATE, frame_times=times)
             m = real_speech_metrics(lm, phones, times, width)
             closure.append(m["bilabial_closure"])
             false.append(m["false_closure"])
             auc.append(m["open_vowel_auc"])
+            spurious += m["spurious_closures"]
+            speech_s += m["speech_s"]
             err.append(float(np.linalg.norm(lm[:, MOUTH] - truth[:, MOUTH], axis=-1).mean()))
         out.append(RangeScore(low, high, float(np.nanmean(closure)), float(np.nanmean(false)),
-                              float(np.nanmean(auc)), float(np.mean(err))))
+                              float(np.nanmean(auc)), float(np.mean(err)),
+                              60.0 * spurious / speech_s if speech_s > 0 else float("nan")))
     return out
 
 
 def markdown(scores: Sequence[RangeScore]) -> str:
     best = best_range(scores)
-    lines = ["| closure range | bilabial_closure | false_closure | open_vowel_auc | mouth_err_mm |",
-             "|---|---|---|---|---|"]
+    lines = ["| closure range | bilabial_closure | false_closure | closures elsewhere / min "
+             "| open_vowel_auc | mouth_err_mm |",
+             "|---|---|---|---|---|---|"]
     for s in scores:
         label = f"{s.low:.2f}-{s.high:.2f}" + (" (off)" if s.low >= 1 else "")
         label += " **best**" if s is best else ("" if s.allowed else " (too many)")
-        lines.append(f"| {label} | {s.bilabial_closure:.3f} | {s.false_closure:.3f} | "
+        lines.append(f"| {label} | {s.bilabial_closure:.3f} | {s.false_closure:.3f} "
+                     f"| {s.spurious_per_min:.1f} | "
                      f"{s.open_vowel_auc:.3f} | {s.mouth_err_mm:.3f} |")
     return "\n".join(lines)
 
