@@ -7,9 +7,10 @@
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
 mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
-key poses. Every job starts from the freshly opened scene; a failing job prints one
-line with its reason and the others go on; the exit code is 1 when any job failed, 2 on bad
-command-line usage, 0 otherwise.
+key poses. --recognise-words gives every line without either the key poses of the words
+pocketsphinx hears in it (about real time per line). Every job starts from the freshly opened
+scene; a failing job prints one line with its reason and the others go on; the exit code is 1
+when any job failed, 2 on bad command-line usage, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
                     help="phone alignment of the line (.lab/TextGrid/.tsv): key poses on p/b/m")
     ap.add_argument("--transcript", default="",
                     help="words of the line (or @file), aligned to the audio for key poses")
+    ap.add_argument("--recognise-words", action="store_true",
+                    help="lines without --phones/--transcript: key poses on the p/b/m of the "
+                         "words pocketsphinx hears (many more real closures; ~1x real time)")
     ap.add_argument("--weights", default="", help="folder with the model files")
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
@@ -99,6 +103,7 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         lip_closure=args.lip_closure, closure_sensitivity=args.closure_sensitivity,
         weights_dir=args.weights,
         phones_file=args.phones, transcript=transcript_arg(args.transcript),
+        recognise_words=args.recognise_words,
         frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:

@@ -187,6 +187,13 @@ def infer(
     """Audio + mesh -> key plan. Touches no Blender data, so it may run on a worker thread."""
     p = inputs.params
     anim = load_animator(p.device, p.weights_dir)
+    # Recognising words takes about as long as the audio; it gets the first half of the bar.
+    listen = p.recognise_words and not (p.phones_file or p.transcript.strip())
+    share = 0.45 if listen else 0.0
+    phones = phones_for_line(
+        p.phones_file, p.transcript, inputs.audio.path, p.recognise_words,
+        (lambda f: progress(share * f)) if progress else None, cancel,
+    )
     motion = anim.animate(
         inputs.audio.path,
         inputs.vertices,
@@ -199,8 +206,8 @@ def infer(
         smoothing=p.smoothing,
         lip_closure=p.lip_closure,
         closure_sensitivity=p.closure_sensitivity,
-        phones=phones_for_line(p.phones_file, p.transcript, inputs.audio.path),
-        progress=(lambda f: progress(0.9 * f)) if progress else None,
+        phones=phones,
+        progress=(lambda f: progress(share + (0.9 - share) * f)) if progress else None,
         cancel=cancel,
     )
     if cancel is not None and cancel():

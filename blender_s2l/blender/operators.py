@@ -72,6 +72,9 @@ class S2L_OT_bake(bpy.types.Operator):
         name="Phones", default="", subtype="FILE_PATH"
     )
     transcript: bpy.props.StringProperty(name="Transcript", default="")  # type: ignore[valid-type]
+    recognise_words: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Recognise Words", default=False
+    )
     weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Weights Folder", default="", subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"}
     )

@@ -68,6 +68,9 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         col.prop(settings, "closure_sensitivity")
         col.prop(settings, "phones_file")
         col.prop(settings, "transcript")
+        sub = col.row()
+        sub.enabled = not (settings.phones_file or settings.transcript.strip())
+        sub.prop(settings, "recognise_words")
         row = col.row(align=True)
         row.prop(settings, "take")
         row.prop(settings, "replace", toggle=True)
@@ -92,6 +95,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             op.lip_closure = settings.lip_closure
             op.closure_sensitivity = settings.closure_sensitivity
             op.phones_file, op.transcript = settings.phones_file, settings.transcript
+            op.recognise_words = settings.recognise_words
             if settings.mode != "PREFS":
                 op.mode = settings.mode
             if settings.device != "PREFS":

@@ -35,7 +35,21 @@ def align_segments(
     One long transcript lets a single misheard word drag every later phone; segment by segment
     an error stays inside its segment."""
     wav_path = Path(wav_path)
-    wav = audio_io.load_audio(wav_path)
+    out = align_audio_segments(audio_io.load_audio(wav_path), segments, wav_path.name, pad_s)
+    if not out:
+        raise S2LError(f"pocketsphinx found no phones in {wav_path.name}.")
+    return out
+
+
+def align_audio_segments(
+    wav: NDArray[np.float32],
+    segments: Sequence[tuple[float, float, str]],
+    name: str = "the audio",
+    pad_s: float = 0.15,
+    skip_unaligned: bool = False,
+) -> list[Phone]:
+    """align_segments on 16 kHz samples; [] when no segment has phones. skip_unaligned leaves a
+    segment whose words do not fit its audio out (as silence) instead of failing."""
     rate = audio_io.SAMPLE_RATE
     duration = len(wav) / rate
     out: list[Phone] = []
@@ -45,7 +59,12 @@ def align_segments(
         if hi - lo < 0.05 or not text.split():
             continue
         piece = wav[int(lo * rate) : int(hi * rate)]
-        part = align_audio(piece, text, f"{wav_path.name} at {lo:.2f} s")
+        try:
+            part = align_audio(piece, text, f"{name} at {lo:.2f} s")
+        except S2LError:
+            if skip_unaligned:
+                continue
+            raise
         speech = [Phone(p.start + lo, p.end + lo, p.phone) for p in part]
         speech = [p for p in speech if p.phone != SIL]
         if not speech:
@@ -54,9 +73,7 @@ def align_segments(
         if speech[0].start > gap_start:
             out.append(Phone(gap_start, speech[0].start, SIL))
         out.extend(speech)
-    if not out:
-        raise S2LError(f"pocketsphinx found no phones in {wav_path.name}.")
-    if out[-1].end < duration:
+    if out and out[-1].end < duration:
         out.append(Phone(out[-1].end, duration, SIL))
     return out
 

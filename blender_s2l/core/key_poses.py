@@ -7,7 +7,7 @@ training targets use, and the audio model completes everything else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,9 +68,17 @@ def check_phones(phones: Any) -> list[Phone]:
     return out
 
 
-def phones_for_line(phones_file: str, transcript: str, audio_path: str) -> list[Phone] | None:
+def phones_for_line(
+    phones_file: str,
+    transcript: str,
+    audio_path: str,
+    recognise_words: bool = False,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[Phone] | None:
     """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
-    over a transcript, which is aligned to the audio; neither given means none."""
+    over a transcript, which is aligned to the audio; with neither, the words pocketsphinx
+    recognises if asked (about real time); else none."""
     if phones_file:
         from pathlib import Path
 
@@ -81,4 +89,9 @@ def phones_for_line(phones_file: str, transcript: str, audio_path: str) -> list[
         from .align import align_phones
 
         return align_phones(audio_path, transcript)
+    if recognise_words:
+        from . import audio as audio_io
+        from .recognise import recognise_phones
+
+        return recognise_phones(audio_io.load_audio(audio_path), progress, cancel)
     return None

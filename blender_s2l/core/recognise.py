@@ -1,0 +1,105 @@
+"""Phones of speech whose words nobody typed: recognise them, then align them.
+
+The audio model, trained on TTS voices, confuses /m/ with /n/ and /p b/ with /t d/ on human
+speech. pocketsphinx's acoustic model was trained on human speech and its English word model knows
+which words exist, so the /p b m/ of the words it hears are the most reliable closures available
+without a transcript (measured in reports/stage_selection.md, candidate R). It runs at about real
+time on two cores, so it is a choice, never the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import audio as audio_io
+from .align import align_audio_segments
+from .errors import Cancelled, S2LError
+from .phones import SIL, Phone
+
+ProgressFn = Callable[[float], None]
+CancelFn = Callable[[], bool]
+
+CHUNK_S = 20.0  # recognised piece by piece: bounded memory, and progress and cancel between pieces
+SEARCH_S = 5.0  # each cut goes to the quietest 10 ms in the last SEARCH_S of a piece
+FRAME = audio_io.HOP_LENGTH
+# Stretches quieter than this (RMS, full scale 1) hold no speech: pocketsphinx hears words even in
+# digital silence, and a word it invents in a pause would shut the lips there.
+QUIET_RMS = 10 ** (-55 / 20)
+
+
+def chunk_bounds(
+    wav: NDArray[np.float32], chunk_s: float = CHUNK_S, search_s: float = SEARCH_S
+) -> list[tuple[int, int]]:
+    """(start, stop) samples covering wav in pieces of at most chunk_s, cut where it is quietest
+    so that a cut rarely falls inside a word."""
+    rate = audio_io.SAMPLE_RATE
+    n = len(wav)
+    size, search = int(chunk_s * rate), int(min(search_s, chunk_s / 2) * rate)
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while n - start > size:
+        lo, hi = start + size - search, start + size
+        frames = wav[lo:hi][: (hi - lo) // FRAME * FRAME].reshape(-1, FRAME)
+        cut = lo + int(np.argmin(np.mean(frames.astype(np.float64) ** 2, axis=1))) * FRAME
+        bounds.append((start, cut))
+        start = cut
+    if n > start:
+        bounds.append((start, n))
+    return bounds
+
+
+def recognise_phones(
+    wav: NDArray[np.float32],
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> list[Phone]:
+    """Phones (seconds, ARPAbet) of the words pocketsphinx hears in 16 kHz mono samples; [] when it
+    hears none. A piece whose words cannot be aligned is left out rather than failing the bake."""
+    try:
+        from pocketsphinx import Decoder
+    except ImportError as exc:
+        raise S2LError(
+            "Recognising words needs the pocketsphinx package (pip install pocketsphinx); "
+            "or give the line's transcript or a phone alignment file."
+        ) from exc
+    rate = audio_io.SAMPLE_RATE
+    decoder = Decoder(samprate=rate)
+    wav = audio_io.normalise_loudness(wav)
+    bounds = chunk_bounds(wav)
+    segments: list[tuple[float, float, str]] = []
+    for i, (a, b) in enumerate(bounds):
+        if cancel is not None and cancel():
+            raise Cancelled("The bake was cancelled; nothing was changed.")
+        if _loudest_frame_rms(wav[a:b]) < QUIET_RMS:
+            continue
+        pcm = (np.clip(wav[a:b], -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        if hyp is not None and hyp.hypstr.strip():
+            segments.append((a / rate, b / rate, hyp.hypstr))
+        if progress is not None:
+            progress(0.7 * (i + 1) / len(bounds))
+    phones = align_audio_segments(wav, segments, pad_s=0.0, skip_unaligned=True)
+    phones = [
+        p if _loudest_frame_rms(wav[int(p.start * rate) : int(p.end * rate)]) >= QUIET_RMS
+        else p._replace(phone=SIL)
+        for p in phones
+    ]
+    if progress is not None:
+        progress(1.0)
+    return phones
+
+
+def _loudest_frame_rms(x: NDArray[np.float32]) -> float:
+    """RMS of the loudest 10 ms in x (of all of x when shorter)."""
+    if len(x) == 0:
+        return 0.0
+    if len(x) < FRAME:
+        return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
+    frames = np.asarray(x[: len(x) // FRAME * FRAME], np.float64).reshape(-1, FRAME)
+    return float(np.sqrt(np.mean(frames**2, axis=1).max()))
