@@ -25,9 +25,9 @@ CancelFn = Callable[[], bool]
 CHUNK_S = 20.0  # recognised piece by piece: bounded memory, and progress and cancel between pieces
 SEARCH_S = 5.0  # each cut goes to the quietest 10 ms in the last SEARCH_S of a piece
 FRAME = audio_io.HOP_LENGTH
-# Stretches quieter than this (RMS, full scale 1) hold no speech: pocketsphinx hears words even in
-# digital silence, and a word it invents in a pause would shut the lips there.
-QUIET_RMS = 10 ** (-55 / 20)
+# Stretches whose loudest 10 ms is this far under the clip's loudest hold no speech: pocketsphinx
+# hears words even in digital silence, and a word it invents in a pause would shut the lips there.
+QUIET_DB = 50.0
 
 
 def chunk_bounds(
@@ -67,13 +67,15 @@ def recognise_phones(
         ) from exc
     rate = audio_io.SAMPLE_RATE
     decoder = Decoder(samprate=rate)
-    wav = audio_io.normalise_loudness(wav)
+    # The recogniser gets the sound as it is: on development speech it heard more /p b m/ and
+    # invented fewer than on loudness-normalised sound (reports/stage_selection.md).
+    quiet = max(_loudest_frame_rms(wav) * 10 ** (-QUIET_DB / 20), 1e-6)
     bounds = chunk_bounds(wav)
     segments: list[tuple[float, float, str]] = []
     for i, (a, b) in enumerate(bounds):
         if cancel is not None and cancel():
             raise Cancelled("The bake was cancelled; nothing was changed.")
-        if _loudest_frame_rms(wav[a:b]) < QUIET_RMS:
+        if _loudest_frame_rms(wav[a:b]) < quiet:
             continue
         pcm = (np.clip(wav[a:b], -1.0, 1.0) * 32767).astype(np.int16).tobytes()
         decoder.start_utt()
@@ -86,7 +88,7 @@ def recognise_phones(
             progress(0.7 * (i + 1) / len(bounds))
     phones = align_audio_segments(wav, segments, pad_s=0.0, skip_unaligned=True)
     phones = [
-        p if _loudest_frame_rms(wav[int(p.start * rate) : int(p.end * rate)]) >= QUIET_RMS
+        p if _loudest_frame_rms(wav[int(p.start * rate) : int(p.end * rate)]) >= quiet
         else p._replace(phone=SIL)
         for p in phones
     ]
