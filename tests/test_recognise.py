@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_chunks_cover_the_audio_and_cut_where_it_is_quiet() -> None:
     wav[int(17.0 * RATE) : int(17.2 * RATE)] = 0.0  # a pause inside the first cut's search window
     bounds = chunk_bounds(wav, chunk_s=20.0, search_s=5.0)
     assert bounds[0][0] == 0 and bounds[-1][1] == len(wav)
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in pairwise(bounds))
     assert all(0 < stop - start <= 20 * RATE for start, stop in bounds)
     assert 17.0 * RATE <= bounds[0][1] < 17.2 * RATE
     assert chunk_bounds(wav[:RATE]) == [(0, RATE)]

@@ -17,6 +17,7 @@ from ..core import audio as audio_io
 from ..core.animate import Animator
 from ..core.landmarks import canonical_neutral
 from ..core.phones import Phone, find_alignment, read_phones
+from ..core.recognise import recognise_phones
 from .baselines import loudness_jaw, still_face, teacher_landmarks
 from .corpus.visemes import phones_to_expression_weights
 from .ict import load_ict
@@ -65,8 +66,14 @@ def alignment_for(wav: Path, extra_dir: Path | None) -> Path | None:
 
 
 def evaluate_real(
-    anim: Animator, wavs: Sequence[Path], plot_dir: Path | None, alignments: Path | None = None
+    anim: Animator,
+    wavs: Sequence[Path],
+    plot_dir: Path | None,
+    alignments: Path | None = None,
+    recognise: bool = False,
 ) -> list[Row]:
+    """Every real clip with an alignment: the model, the baselines and, with recognise, the
+    model with key poses from the words pocketsphinx hears (Recognise Words; never the labels)."""
     rows: list[Row] = []
     for wav_path in wavs:
         lab = alignment_for(wav_path, alignments)
@@ -75,8 +82,11 @@ def evaluate_real(
         phones = read_phones(lab)
         wav = audio_io.load_audio(wav_path)
         times = np.arange(int(len(wav) / audio_io.SAMPLE_RATE * FPS) + 1) / FPS
-        tracks = {
-            "model (S2L)": anim.landmarks(wav_path, fps=FPS),
+        tracks = {"model (S2L)": anim.landmarks(wav_path, fps=FPS)}
+        if recognise:
+            heard = recognise_phones(wav)
+            tracks["model + recognised words"] = anim.landmarks(wav_path, fps=FPS, phones=heard)
+        tracks |= {
             "still face": still_face(times),
             "loudness jaw": loudness_jaw_track(wav, times),
             "teacher (true phones)": teacher_track(phones, times),

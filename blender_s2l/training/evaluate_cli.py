@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--alignments", type=Path, default=Path("reports/alignments"),
                    help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
+    p.add_argument("--no-recognise", action="store_true",
+                   help="skip the Recognise Words rows (pocketsphinx, about 0.7x real time)")
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=run)
 
@@ -36,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
         parts.append("## Synthetic held-out voices (S2L landmarks, canonical mm)\n\n"
                      + markdown(rows, SYNTH_KEYS))
     wavs = [w for d in args.speech if d.is_dir() for w in sorted(d.rglob("*.wav"))]
-    rows = evaluate_real(anim, wavs, args.out, args.alignments)
+    recognise = not args.no_recognise and importlib.util.find_spec("pocketsphinx") is not None
+    if not args.no_recognise and not recognise:
+        print("pocketsphinx is not installed: no Recognise Words rows.")
+    rows = evaluate_real(anim, wavs, args.out, args.alignments, recognise)
     if rows:
         parts.append("## Real speech with phone labels (30 fps)\n\n" + markdown(rows, REAL_KEYS))
         parts.append("## Bilabial closure over all real clips\n\n" + pooled_closure_table(rows))
