@@ -153,3 +153,22 @@ def test_key_poses_per_manifest_line(
     assert [(p.start, p.end, p.phone) for p in first["phones"]] == [(0.0, 0.1, "SIL"),
                                                                     (0.1, 0.2, "M")]
     assert not (tmp_path / "c.blend").exists()
+
+
+def test_recognise_words_keys_the_heard_bilabials_unless_a_transcript_is_given(
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import blender_s2l.core.recognise as recognise
+    from blender_s2l.core.phones import Phone
+
+    heard = [Phone(0.0, 0.3, "SIL"), Phone(0.3, 0.4, "B")]
+    monkeypatch.setattr(recognise, "recognise_phones", lambda wav, progress, cancel: heard)
+    scene = scene_file(tmp_path)
+    out = tmp_path / "baked.blend"
+    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
+                       "--recognise-words"]) == 0, capsys.readouterr()
+    assert fake.calls[-1]["phones"] == heard
+    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
+                       "--replace"]) == 0
+    assert fake.calls[-1]["phones"] is None
