@@ -67,8 +67,8 @@ def recognise_phones(
         ) from exc
     rate = audio_io.SAMPLE_RATE
     decoder = Decoder(samprate=rate)
-    # The recogniser gets the sound as it is: on development speech it heard more /p b m/ and
-    # invented fewer than on loudness-normalised sound (reports/stage_selection.md).
+    # The recogniser gets the sound as it is (it normalises its own cepstra); only the gate
+    # against invented words looks at the level, relative to the clip's loudest moment.
     quiet = max(_loudest_frame_rms(wav) * 10 ** (-QUIET_DB / 20), 1e-6)
     bounds = chunk_bounds(wav)
     segments: list[tuple[float, float, str]] = []
