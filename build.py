@@ -34,8 +34,9 @@ TORCH_INDEX = {
 }
 # Blender bundles numpy: wheels must never bring their own copy.
 NEVER_BUNDLE = re.compile(r"^numpy-", re.IGNORECASE)
-# The audio stack the core uses at run time (librosa is training-only; Blender has `aud`).
-AUDIO_PACKAGES = ["scipy", "soundfile", "cffi", "pycparser", "soxr"]
+# The audio stack the core uses at run time (librosa is training-only; Blender has `aud`), and
+# pocketsphinx (with its US-English model, ~29 MB) for Transcript and Recognise Words.
+AUDIO_PACKAGES = ["scipy", "soundfile", "cffi", "pycparser", "soxr", "pocketsphinx==5.1.1"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--lean", action="store_true", help="no wheels: use a torch already installed")
     ap.add_argument("--torch", choices=sorted(TORCH_INDEX), help="bundle torch (CPU or CUDA build)")
-    ap.add_argument("--audio", action="store_true", help="bundle scipy, soundfile, soxr")
+    ap.add_argument("--audio", action="store_true", help="bundle scipy, soundfile, soxr, pocketsphinx")
     ap.add_argument("--platforms", default=",".join(PLATFORMS), help="comma-separated")
     ap.add_argument("--python", default=",".join(PYTHONS), help="Python versions, comma-separated")
     ap.add_argument("--out", type=Path, default=ROOT / "dist")
