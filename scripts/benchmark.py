@@ -102,6 +102,31 @@ def _write_long_wav(seconds: float) -> str:
     return str(path)
 
 
+def _recognise_row() -> tuple[str, str]:
+    """Recognise Words on real speech (its speed depends on the words): the shared clips, one
+    after another, when ../shared is beside the repo."""
+    name = "Recognise Words (pocketsphinx recognise + align), real speech"
+    from blender_s2l.core import audio
+    from blender_s2l.training.ict import shared_data_dir
+
+    clips = sorted((shared_data_dir() / "speech").rglob("*.wav"))
+    try:
+        import pocketsphinx  # noqa: F401
+
+        from blender_s2l.core.recognise import recognise_phones
+    except ImportError:
+        return name, "skipped: pocketsphinx is not installed"
+    if not clips:
+        return name, "skipped: no real speech in ../shared/data/speech"
+    wav = np.concatenate([audio.load_audio(c) for c in clips])
+    t0 = time.perf_counter()
+    phones = recognise_phones(wav)
+    dt = time.perf_counter() - t0
+    seconds = len(wav) / audio.SAMPLE_RATE
+    return (f"{name}, {len(clips)} clips, {seconds:.0f} s",
+            f"{dt / seconds:.2f}x real time ({dt:.1f} s, {len(phones)} phones)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--weights", default=None)
@@ -147,6 +172,7 @@ def main() -> int:
                 f"+{t2 - t1:.3f} s; compact plan {plan.n_shapes} keys, "
                 f"{plan.max_error_mm:.3f} mm, +{t3 - t2:.3f} s",
             ))
+    rows.append(_recognise_row())
     cold = _child(COLD, weights)
     rows.append(("cold start: fresh process, import -> 10 s clip on 11k verts",
                  f"{cold['cold_s']:.2f} s (process wall {cold['wall_s']:.2f} s)"))
