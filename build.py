@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--lean", action="store_true", help="no wheels: use a torch already installed")
     ap.add_argument("--torch", choices=sorted(TORCH_INDEX), help="bundle torch (CPU or CUDA build)")
-    ap.add_argument("--audio", action="store_true", help="bundle scipy, soundfile, soxr, pocketsphinx")
+    ap.add_argument("--audio", action="store_true",
+                    help="bundle scipy, soundfile, soxr, pocketsphinx")
     ap.add_argument("--platforms", default=",".join(PLATFORMS), help="comma-separated")
     ap.add_argument("--python", default=",".join(PYTHONS), help="Python versions, comma-separated")
     ap.add_argument("--out", type=Path, default=ROOT / "dist")

@@ -3,9 +3,11 @@ that ship a recording as example or test data, each with its transcript.
 
 Sixteen /p b m/ in the three shared clips cannot tell a 0.7 model from a 0.8 one. These
 recordings add other speakers and conditions (a British reader, a telephone conversation, an
-ARCTIC speaker). All are taken, whatever they do to the score: the list below was fixed before
-any model was run on them. The audio stays in the cache (it is the packages' data, not ours);
-the alignments this command makes are committed under reports/alignments/ like the others.
+ARCTIC speaker, readers of accent-study passages). All are taken, whatever they do to the score:
+each was listed here before any model was run on it (the F5-TTS prompts later than the others,
+as a second test set; reports/stage_selection.md). The audio stays in the cache (it is the
+packages' data, not ours); the alignments this command makes are committed under
+reports/alignments/ like the others.
 """
 
 from __future__ import annotations
