@@ -88,3 +88,35 @@ def test_cuda_without_a_gpu_and_missing_weights_are_refused(
     with pytest.raises(RuntimeError, match="weights are missing"):
         bpy.ops.s2l.bake(object_name="Head", device="CPU", weights_dir=str(empty))
     assert snapshot() == before
+
+
+def test_recognise_words_bakes_the_heard_key_poses_in_blender(
+    real: ModuleType, random_weights_dir: Path, speech_dir: Path, tmp_path: Path
+) -> None:
+    """Recognise Words end to end in Blender on a real voice (ARCTIC a0009 as the strip): the
+    bake equals direct inference with the phones pocketsphinx hears, and those shut the lips."""
+    pytest.importorskip("pocketsphinx")
+    wav = speech_dir / "cmu_arctic" / "arctic_a0009.wav"
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    strip = scene.sequence_editor_create().strips.new_sound("Voice", str(wav), 1, 1)
+    obj = demo_head_object(real)
+    rest = mesh_co(obj)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode="PER_FRAME",
+                            device="CPU", recognise_words=True,
+                            weights_dir=str(random_weights_dir)) == {"FINISHED"}
+    core = submodule(real, "core.animate")
+    heard = submodule(real, "core.recognise").recognise_phones(
+        submodule(real, "core.audio").load_audio(wav))
+    assert sum(p.phone in ("P", "B", "M") for p in heard) >= 2  # "sharply", "table"
+    frames = np.arange(strip.frame_final_start, strip.frame_final_end)
+    times = np.array([expected_time(int(f), strip, scene) for f in frames])
+    anim = core.Animator.load("cpu", random_weights_dir)
+    faces = submodule(real, "blender.bake").mesh_faces(obj.data)
+    landmarks = submodule(real, "blender.storage").stored_landmarks(obj)
+    mo = anim.animate(str(wav), rest, faces, landmarks68=landmarks, frame_times=times,
+                      phones=heard)
+    plain = anim.animate(str(wav), rest, faces, landmarks68=landmarks, frame_times=times)
+    assert not np.allclose(mo.dense, plain.dense)  # the key poses changed the mouth
+    for i in (0, len(frames) // 2, len(frames) - 1):
+        assert np.abs(evaluated_co(obj, int(frames[i])) - (rest + mo.dense[i])).max() < 1e-6
