@@ -205,8 +205,15 @@ def _in_clip(phones: Sequence[Phone], times: Vec) -> list[Phone]:
 
 def _shut_threshold(gap: Vec, fraction: float, percentile: float) -> float:
     """Lip gap under which the lips count as shut: a fraction of the clip's own wide opening, so
-    bilabial_closure and false_closure judge "shut" the same way."""
+    bilabial_closure, false_closure and spurious_closures judge "shut" the same way."""
     return fraction * float(np.percentile(gap, percentile))
+
+
+def _gap_and_threshold(
+    g: FloatArray, times: FloatArray, fraction: float, percentile: float
+) -> tuple[Vec, Vec, float]:
+    gap = np.asarray(g, dtype=np.float64)
+    return gap, np.asarray(times, dtype=np.float64), _shut_threshold(gap, fraction, percentile)
 
 
 def bilabial_closure(
@@ -220,9 +227,7 @@ def bilabial_closure(
 ) -> float:
     """Share of /p b m/ phones during which g falls below fraction x the clip's 95th percentile
     of g (within ±tol_frames); NaN when the clip has no bilabial."""
-    gap = np.asarray(g, dtype=np.float64)
-    t = np.asarray(times, dtype=np.float64)
-    thresh = _shut_threshold(gap, fraction, percentile)
+    gap, t, thresh = _gap_and_threshold(g, times, fraction, percentile)
     labials = [p for p in _in_clip(phones, t) if p.phone in BILABIALS]
     if not labials:
         return float("nan")
@@ -241,27 +246,18 @@ def false_closure(
     """Share of vowel frames, first and last frame of each vowel left out, during which the lips
     are shut by bilabial_closure's threshold: closures where the sound says open. NaN without
     such frames."""
-    gap = np.asarray(g, dtype=np.float64)
-    t = np.asarray(times, dtype=np.float64)
-    thresh = _shut_threshold(gap, fraction, percentile)
+    gap, t, thresh = _gap_and_threshold(g, times, fraction, percentile)
     inner = [gap[phone_frames(t, p)][1:-1] for p in _in_clip(phones, t) if p.phone in VOWELS]
     frames = np.concatenate(inner) if inner else np.zeros(0)
     return float(np.mean(frames < thresh)) if frames.size else float("nan")
 
 
 def spurious_closures(
-    g: FloatArray,
-    phones: Sequence[Phone],
-    times: FloatArray,
-    *,
-    fraction: float = 0.1,
-    percentile: float = 95.0,
-    tol_frames: int = 1,
+    g: FloatArray, phones: Sequence[Phone], times: FloatArray, tol_frames: int = 1
 ) -> int:
-    """Shut runs (bilabial_closure's threshold) touching no /p b m/ and no pause (±tol_frames),
-    within the labelled span: lips closing on some other sound."""
-    gap = np.asarray(g, dtype=np.float64)
-    t = np.asarray(times, dtype=np.float64)
+    """Shut runs (bilabial_closure's default threshold) touching no /p b m/ and no pause
+    (±tol_frames), within the labelled span: lips closing on some other sound."""
+    gap, t, thresh = _gap_and_threshold(g, times, 0.1, 95.0)
     clip = _in_clip(phones, t)
     if not clip:
         return 0
@@ -271,7 +267,7 @@ def spurious_closures(
     for p in clip:
         if p.phone in BILABIALS or p.phone == SIL:
             excused[phone_frames(t, p, tol_frames)] = True
-    shut = gap < _shut_threshold(gap, fraction, percentile)
+    shut = gap < thresh
     edges = np.flatnonzero(np.diff(np.concatenate([[0], shut.astype(np.int8), [0]])))
     return sum(1 for a, b in zip(edges[::2], edges[1::2], strict=True) if not excused[a:b].any())
 
