@@ -41,6 +41,16 @@ def test_silence_has_no_words_and_cancel_stops_it() -> None:
     assert all(p.phone == "SIL" for p in recognise_phones(np.zeros(2 * RATE, np.float32)))
     with pytest.raises(Cancelled):
         recognise_phones(np.zeros(2 * RATE, np.float32), cancel=lambda: True)
+    asked: list[int] = []
+
+    def esc_on_third_look() -> bool:  # pressed while the decoder works through one piece
+        asked.append(1)
+        return len(asked) >= 3
+
+    noise = (0.1 * np.random.default_rng(0).standard_normal(5 * RATE)).astype(np.float32)
+    with pytest.raises(Cancelled):
+        recognise_phones(noise, cancel=esc_on_third_look)
+    assert len(asked) == 3
 
 
 def test_recognised_bilabials_sit_on_the_true_ones_in_every_chunk(
