@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+from functools import cache
 from typing import Any
 
 import bpy
@@ -15,6 +17,12 @@ from .props import split_strip_id
 from .rna import Context, Object
 from .storage import read_keypoints, read_takes
 from .strips import find_strip
+
+
+@cache
+def has_pocketsphinx() -> bool:
+    """Transcript and Recognise Words need it; the lean zip does not bring it."""
+    return importlib.util.find_spec("pocketsphinx") is not None
 
 
 def target_object(context: Context) -> Object | None:
@@ -71,6 +79,11 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         sub = col.row()
         sub.enabled = not (settings.phones_file or settings.transcript.strip())
         sub.prop(settings, "recognise_words")
+        wants_words = settings.transcript.strip() or (
+            settings.recognise_words and not settings.phones_file
+        )
+        if wants_words and not has_pocketsphinx():
+            col.label(text="Needs pocketsphinx in Blender's Python", icon="ERROR")
         row = col.row(align=True)
         row.prop(settings, "take")
         row.prop(settings, "replace", toggle=True)

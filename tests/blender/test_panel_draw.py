@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import pytest
 from blender_helpers import bpy, grid_head, submodule, voice_scene
 from fake_animator import FakeAnimator
 
@@ -81,3 +82,18 @@ def test_landmark_panel_states(installed: ModuleType, fake: FakeAnimator) -> Non
     log = draw(installed, "VIEW3D_PT_s2l_landmarks")
     assert "op:s2l.assign_keypoint:on" in log
     bpy.ops.object.mode_set(mode="OBJECT")
+
+
+def test_recognise_words_says_when_pocketsphinx_is_missing(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    panel = submodule(installed, "blender.panel")
+    grid_head()
+    voice_scene(tmp_path)
+    settings = bpy.context.scene.s2l
+    settings.recognise_words = True
+    monkeypatch.setattr(panel, "has_pocketsphinx", lambda: False)
+    assert "label:Needs pocketsphinx in Blender's Python" in draw(installed, "VIEW3D_PT_s2l")
+    monkeypatch.setattr(panel, "has_pocketsphinx", lambda: True)
+    assert not any("Needs pocketsphinx" in x for x in draw(installed, "VIEW3D_PT_s2l"))
+    settings.recognise_words = False
