@@ -3,8 +3,8 @@
 The audio model, trained on TTS voices, confuses /m/ with /n/ and /p b/ with /t d/ on human
 speech. pocketsphinx's acoustic model was trained on human speech and its English word model knows
 which words exist, so the /p b m/ of the words it hears are the most reliable closures available
-without a transcript (measured in reports/stage_selection.md, candidate R). It runs at about real
-time on two cores, so it is a choice, never the default.
+without a transcript (measured in reports/stage_selection.md, candidate R). It takes about half
+as long as the audio on two cores, far longer than the model, so it is a choice, not the default.
 """
 
 from __future__ import annotations
@@ -77,9 +77,7 @@ def recognise_phones(
     for i, (a, b) in enumerate(bounds):
         if cancel is not None and cancel():
             raise Cancelled("The bake was cancelled; nothing was changed.")
-        if _loudest_frame_rms(wav[a:b]) < quiet:
-            continue
-        hyp = _decode(decoder, wav[a:b], cancel)
+        hyp = _decode(decoder, wav[a:b], cancel) if _loudest_frame_rms(wav[a:b]) >= quiet else None
         if hyp is not None and hyp.hypstr.strip():
             segments.append((a / rate, b / rate, hyp.hypstr))
         if progress is not None:
