@@ -8,7 +8,7 @@
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
 mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
 key poses. --recognise-words gives every line without either the key poses of the words
-pocketsphinx hears in it (about real time per line). Every job starts from the freshly opened
+pocketsphinx hears in it (0.4-0.7x real time per line). Every job starts from the freshly opened
 scene; a failing job prints one line with its reason and the others go on; the exit code is 1
 when any job failed, 2 on bad command-line usage, 0 otherwise.
 """
@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
                     help="words of the line (or @file), aligned to the audio for key poses")
     ap.add_argument("--recognise-words", action="store_true",
                     help="lines without --phones/--transcript: key poses on the p/b/m of the "
-                         "words pocketsphinx hears (many more real closures; ~1x real time)")
+                         "words pocketsphinx hears (many more real closures; 0.4-0.7x real time)")
     ap.add_argument("--weights", default="", help="folder with the model files")
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')

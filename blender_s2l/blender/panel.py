@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from functools import cache
 from typing import Any
 
 import bpy
 
 from ..core.errors import S2LError
+from ..core.key_poses import listens_for_words
 from ..core.keypoints import NAMES, REQUIRED
+from ..core.recognise import pocketsphinx_available
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import LANDMARK_GROUP, LANDMARK_POS_PROP
@@ -17,12 +17,6 @@ from .props import split_strip_id
 from .rna import Context, Object
 from .storage import read_keypoints, read_takes
 from .strips import find_strip
-
-
-@cache
-def has_pocketsphinx() -> bool:
-    """Transcript and Recognise Words need it; the lean zip does not bring it."""
-    return importlib.util.find_spec("pocketsphinx") is not None
 
 
 def target_object(context: Context) -> Object | None:
@@ -79,10 +73,10 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         sub = col.row()
         sub.enabled = not (settings.phones_file or settings.transcript.strip())
         sub.prop(settings, "recognise_words")
-        wants_words = settings.transcript.strip() or (
-            settings.recognise_words and not settings.phones_file
+        wants_words = settings.transcript.strip() or listens_for_words(
+            settings.phones_file, settings.transcript, settings.recognise_words
         )
-        if wants_words and not has_pocketsphinx():
+        if wants_words and not pocketsphinx_available():
             col.label(text="Needs pocketsphinx in Blender's Python", icon="ERROR")
         row = col.row(align=True)
         row.prop(settings, "take")

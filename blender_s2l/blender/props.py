@@ -85,7 +85,7 @@ class S2LSettings(bpy.types.PropertyGroup):
         name="Recognise Words", default=False,
         description="Without Phones or Transcript, recognise the line's words (pocketsphinx) and "
                     "close the lips on their p, b and m. Catches far more closures on real "
-                    "voices; takes about as long as the audio",
+                    "voices; takes about half as long as the audio",
     )
     take: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Take", default="", description="Take name; empty uses the strip's name"

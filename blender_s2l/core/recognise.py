@@ -9,7 +9,9 @@ as long as the audio on two cores, far longer than the model, so it is a choice,
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,12 @@ FRAME = audio_io.HOP_LENGTH
 # Stretches whose loudest 10 ms is this far under the clip's loudest hold no speech: pocketsphinx
 # hears words even in digital silence, and a word it invents in a pause would shut the lips there.
 QUIET_DB = 50.0
+
+
+@cache
+def pocketsphinx_available() -> bool:
+    """Transcript alignment and Recognise Words need it; the lean extension zip lacks it."""
+    return importlib.util.find_spec("pocketsphinx") is not None
 
 
 def chunk_bounds(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,14 @@ def add_parser(subparsers: Any) -> None:
                    help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
     p.add_argument("--no-recognise", action="store_true",
-                   help="skip the Recognise Words rows (pocketsphinx, about 0.7x real time)")
+                   help="skip the Recognise Words rows (pocketsphinx, 0.4-0.7x real time)")
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.animate import Animator
+    from ..core.recognise import pocketsphinx_available
     from .evaluate import REAL_KEYS, SYNTH_KEYS, evaluate_real, evaluate_synthetic, markdown
     from .pooled import pooled_closure_table
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         parts.append("## Synthetic held-out voices (S2L landmarks, canonical mm)\n\n"
                      + markdown(rows, SYNTH_KEYS))
     wavs = [w for d in args.speech if d.is_dir() for w in sorted(d.rglob("*.wav"))]
-    recognise = not args.no_recognise and importlib.util.find_spec("pocketsphinx") is not None
+    recognise = not args.no_recognise and pocketsphinx_available()
     if not args.no_recognise and not recognise:
         print("pocketsphinx is not installed: no Recognise Words rows.")
     rows = evaluate_real(anim, wavs, args.out, args.alignments, recognise)

@@ -45,6 +45,9 @@ Vec = NDArray[np.float64]
 MM_PER_M = 1000.0
 MOVING_MM = 0.5  # the angle metric only looks at points that really move
 LIP_LANDMARKS = np.arange(48, 68)
+# Lips count as shut under this fraction of the clip's own wide opening (its 95th percentile gap).
+SHUT_FRACTION = 0.1
+SHUT_PERCENTILE = 95.0
 
 
 def _pair(pred: FloatArray, true: FloatArray) -> tuple[Vec, Vec]:
@@ -221,8 +224,8 @@ def bilabial_closure(
     phones: Sequence[Phone],
     times: FloatArray,
     *,
-    fraction: float = 0.1,
-    percentile: float = 95.0,
+    fraction: float = SHUT_FRACTION,
+    percentile: float = SHUT_PERCENTILE,
     tol_frames: int = 1,
 ) -> float:
     """Share of /p b m/ phones during which g falls below fraction x the clip's 95th percentile
@@ -240,8 +243,8 @@ def false_closure(
     phones: Sequence[Phone],
     times: FloatArray,
     *,
-    fraction: float = 0.1,
-    percentile: float = 95.0,
+    fraction: float = SHUT_FRACTION,
+    percentile: float = SHUT_PERCENTILE,
 ) -> float:
     """Share of vowel frames, first and last frame of each vowel left out, during which the lips
     are shut by bilabial_closure's threshold: closures where the sound says open. NaN without
@@ -257,7 +260,7 @@ def spurious_closures(
 ) -> int:
     """Shut runs (bilabial_closure's default threshold) touching no /p b m/ and no pause
     (±tol_frames), within the labelled span: lips closing on some other sound."""
-    gap, t, thresh = _gap_and_threshold(g, times, 0.1, 95.0)
+    gap, t, thresh = _gap_and_threshold(g, times, SHUT_FRACTION, SHUT_PERCENTILE)
     clip = _in_clip(phones, t)
     if not clip:
         return 0

@@ -92,8 +92,8 @@ def test_recognise_words_says_when_pocketsphinx_is_missing(
     voice_scene(tmp_path)
     settings = bpy.context.scene.s2l
     settings.recognise_words = True
-    monkeypatch.setattr(panel, "has_pocketsphinx", lambda: False)
+    monkeypatch.setattr(panel, "pocketsphinx_available", lambda: False)
     assert "label:Needs pocketsphinx in Blender's Python" in draw(installed, "VIEW3D_PT_s2l")
-    monkeypatch.setattr(panel, "has_pocketsphinx", lambda: True)
+    monkeypatch.setattr(panel, "pocketsphinx_available", lambda: True)
     assert not any("Needs pocketsphinx" in x for x in draw(installed, "VIEW3D_PT_s2l"))
     settings.recognise_words = False
