@@ -7,8 +7,9 @@
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
 mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
-key poses. --recognise-words gives every line without either the key poses of the words
-pocketsphinx hears in it (0.4-0.7x real time per line). Every job starts from the freshly opened
+key poses. A line with neither gets the key poses of the words pocketsphinx hears in it (about
+0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
+lines use the audio alone and say so, unless --recognise-words demands it). Every job starts from the freshly opened
 scene; a failing job prints one line with its reason and the others go on; the exit code is 1
 when any job failed, 2 on bad command-line usage, 0 otherwise.
 """
@@ -85,9 +86,11 @@ def parser() -> argparse.ArgumentParser:
                     help="phone alignment of the line (.lab/TextGrid/.tsv): key poses on p/b/m")
     ap.add_argument("--transcript", default="",
                     help="words of the line (or @file), aligned to the audio for key poses")
-    ap.add_argument("--recognise-words", action="store_true",
+    ap.add_argument("--recognise-words", action=argparse.BooleanOptionalAction, default=None,
                     help="lines without --phones/--transcript: key poses on the p/b/m of the "
-                         "words pocketsphinx hears (many more real closures; 0.4-0.7x real time)")
+                         "words pocketsphinx hears (many more real closures; about 0.25x real "
+                         "time). Default: on where pocketsphinx is installed; "
+                         "--recognise-words fails without it")
     ap.add_argument("--weights", default="", help="folder with the model files")
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
@@ -103,7 +106,7 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         lip_closure=args.lip_closure, closure_sensitivity=args.closure_sensitivity,
         weights_dir=args.weights,
         phones_file=args.phones, transcript=transcript_arg(args.transcript),
-        recognise_words=args.recognise_words,
+        recognise_words=args.recognise_words is not False,
         frame_start=args.frame_start, keypoints=args.keypoints,
     )
     if not args.jobs:
@@ -201,6 +204,7 @@ def run_job(job: Job) -> str:
 
     from .blender import bake
     from .blender.names import take_from_label
+    from .core.key_poses import key_pose_source
 
     if not job.object or not job.out:
         raise BakeError("The job needs an object and an output file.")
@@ -222,7 +226,8 @@ def run_job(job: Job) -> str:
     bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
     return (
         f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
-        f"frames {record.frame_start + 1}-{record.frame_end - 1} -> {out}"
+        f"frames {record.frame_start + 1}-{record.frame_end - 1}, key poses: "
+        f"{key_pose_source(job.phones_file, job.transcript, job.recognise_words)} -> {out}"
     )
 
 
@@ -237,6 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     except S2LError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from .core.key_poses import NO_POCKETSPHINX, wants_words
+    from .core.recognise import pocketsphinx_available
+
+    if not pocketsphinx_available() and any(
+        wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs
+    ):
+        if args.recognise_words:
+            print("error: --recognise-words needs the pocketsphinx package "
+                  "(pip install pocketsphinx in this Python).", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"note: {NO_POCKETSPHINX}", flush=True)
     import bpy
 
     opened = bpy.data.filepath  # `blender -b scene.blend`: every job starts from this file

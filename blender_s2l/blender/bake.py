@@ -187,9 +187,9 @@ def infer(
     """Audio + mesh -> key plan. Touches no Blender data, so it may run on a worker thread."""
     p = inputs.params
     anim = load_animator(p.device, p.weights_dir)
-    # Recognising words takes far longer than the model (0.4-0.7x real time against about 0.01x):
-    # it gets the first half of the bar.
-    share = 0.45 if listens_for_words(p.phones_file, p.transcript, p.recognise_words) else 0.0
+    # Recognising words takes far longer than the model (about 0.25x real time against 0.01x):
+    # it gets most of the bar.
+    share = 0.7 if listens_for_words(p.phones_file, p.transcript, p.recognise_words) else 0.0
     phones = phones_for_line(
         p.phones_file, p.transcript, inputs.audio.path, p.recognise_words,
         (lambda f: progress(share * f)) if progress else None, cancel,

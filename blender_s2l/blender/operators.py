@@ -12,6 +12,7 @@ import bpy
 
 from ..core.bake_settings import settings_of
 from ..core.errors import S2LError
+from ..core.key_poses import NO_POCKETSPHINX, words_unheard
 from . import bake, job
 from .prefs import DEVICE_ITEMS, MODE_ITEMS, get_prefs
 from .rna import Context, OpResult
@@ -73,7 +74,7 @@ class S2L_OT_bake(bpy.types.Operator):
     )
     transcript: bpy.props.StringProperty(name="Transcript", default="")  # type: ignore[valid-type]
     recognise_words: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Recognise Words", default=False
+        name="Recognise Words", default=True
     )
     weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Weights Folder", default="", subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"}
@@ -87,11 +88,12 @@ class S2L_OT_bake(bpy.types.Operator):
             self.report({"ERROR"}, "A bake is already running; wait for it to finish or press Esc.")
             return {"CANCELLED"}
         try:
-            record = bake.run_sync(context, params_from(self, context))
+            params = params_from(self, context)
+            record = bake.run_sync(context, params)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self._report_done(record)
+        self._report_done(record, params)
         return {"FINISHED"}
 
     def invoke(self, context: Context, event: Any) -> OpResult:
@@ -141,7 +143,7 @@ class S2L_OT_bake(bpy.types.Operator):
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self._report_done(record)
+        self._report_done(record, running.inputs.params)
         return {"FINISHED"}
 
     def cancel(self, context: Context) -> None:
@@ -163,7 +165,9 @@ class S2L_OT_bake(bpy.types.Operator):
         for area in context.screen.areas if context.screen else []:
             area.tag_redraw()
 
-    def _report_done(self, record: Any) -> None:
+    def _report_done(self, record: Any, params: bake.BakeParams) -> None:
+        if words_unheard(params.phones_file, params.transcript, params.recognise_words):
+            self.report({"WARNING"}, NO_POCKETSPHINX)
         detail = f", max error {record.max_error_mm:.3f} mm" if record.mode == "COMPACT" else ""
         self.report(
             {"INFO"},

@@ -7,7 +7,7 @@ from typing import Any
 import bpy
 
 from ..core.errors import S2LError
-from ..core.key_poses import listens_for_words
+from ..core.key_poses import wants_words
 from ..core.keypoints import NAMES, REQUIRED
 from ..core.recognise import pocketsphinx_available
 from . import bake, job
@@ -73,11 +73,11 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         sub = col.row()
         sub.enabled = not (settings.phones_file or settings.transcript.strip())
         sub.prop(settings, "recognise_words")
-        wants_words = settings.transcript.strip() or listens_for_words(
-            settings.phones_file, settings.transcript, settings.recognise_words
-        )
-        if wants_words and not pocketsphinx_available():
-            col.label(text="Needs pocketsphinx in Blender's Python", icon="ERROR")
+        if not pocketsphinx_available():
+            if settings.transcript.strip() and not settings.phones_file:
+                col.label(text="Transcript needs pocketsphinx in Blender's Python", icon="ERROR")
+            elif wants_words(settings.phones_file, settings.transcript, settings.recognise_words):
+                col.label(text="No pocketsphinx here: lips from the audio alone", icon="INFO")
         row = col.row(align=True)
         row.prop(settings, "take")
         row.prop(settings, "replace", toggle=True)

@@ -21,7 +21,7 @@ class BakeSettings:
     closure_sensitivity: float = 0.5  # how sure the closure head must be (0.5: tuned default)
     phones_file: str = ""  # key poses from a phone alignment of the line (.lab/TextGrid/.tsv)
     transcript: str = ""  # ... or from its words, aligned to the audio (needs pocketsphinx)
-    recognise_words: bool = False  # ... or, with neither, from the words pocketsphinx hears
+    recognise_words: bool = True  # ... or, with neither, from the words pocketsphinx hears
     weights_dir: str = ""
     tolerance_mm: float = 0.1
 

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from .errors import S2LError
 from .phones import BILABIALS, Phone, normalise_phone
+from .recognise import pocketsphinx_available
 
 MIN_SHUT_S = 0.04  # real stop closures last 50-100 ms; a shorter label still shows a closed frame
 
@@ -68,9 +69,37 @@ def check_phones(phones: Any) -> list[Phone]:
     return out
 
 
-def listens_for_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+def wants_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
     """Recognise Words applies only to a line with neither a phone file nor a transcript."""
     return recognise_words and not phones_file and not transcript.strip()
+
+
+def listens_for_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+    """Recognise Words is on by default, so where pocketsphinx is missing (the lean zip) the
+    bake falls back to the audio alone rather than failing; `words_unheard` says so."""
+    return wants_words(phones_file, transcript, recognise_words) and pocketsphinx_available()
+
+
+def words_unheard(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+    """Recognise Words was asked for but this Python has no pocketsphinx: audio alone."""
+    return wants_words(phones_file, transcript, recognise_words) and not pocketsphinx_available()
+
+
+def key_pose_source(phones_file: str, transcript: str, recognise_words: bool) -> str:
+    """Where a bake's key poses come from, for its one-line report."""
+    if phones_file:
+        return "phone file"
+    if transcript.strip():
+        return "transcript"
+    if listens_for_words(phones_file, transcript, recognise_words):
+        return "recognised words"
+    return "audio only"
+
+
+NO_POCKETSPHINX = (
+    "Recognise Words skipped: pocketsphinx is not installed here, so the lips follow the audio "
+    "alone (more p, b and m are missed); install it or give a transcript."
+)
 
 
 def phones_for_line(
@@ -83,7 +112,7 @@ def phones_for_line(
 ) -> list[Phone] | None:
     """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
     over a transcript, which is aligned to the audio; with neither, the words pocketsphinx
-    recognises if asked (0.4-0.7x real time on 2 cores); else none."""
+    recognises if asked and installed (about 0.25x real time on 2 cores); else none."""
     if phones_file:
         from pathlib import Path
 

@@ -3,8 +3,9 @@
 The audio model, trained on TTS voices, confuses /m/ with /n/ and /p b/ with /t d/ on human
 speech. pocketsphinx's acoustic model was trained on human speech and its English word model knows
 which words exist, so the /p b m/ of the words it hears are the most reliable closures available
-without a transcript (measured in reports/stage_selection.md, candidate R). It takes about half
-as long as the audio on two cores, far longer than the model, so it is a choice, not the default.
+without a transcript (measured in reports/stage_selection.md, candidates R and R2). With a
+narrowed search it costs about a quarter of the audio's length on two cores, so bakes use it by
+default wherever pocketsphinx is installed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ FRAME = audio_io.HOP_LENGTH
 # Stretches whose loudest 10 ms is this far under the clip's loudest hold no speech: pocketsphinx
 # hears words even in digital silence, and a word it invents in a pause would shut the lips there.
 QUIET_DB = 50.0
+# A narrower search than pocketsphinx's defaults and no second or lattice pass: 2.6x faster, the
+# same bilabials within the noise of the count (reports/stage_selection.md, candidate R2).
+DECODER_SETTINGS: dict[str, Any] = {
+    "beam": 1e-40,
+    "pbeam": 1e-40,
+    "wbeam": 1e-24,
+    "maxhmmpf": 5000,
+    "fwdflat": False,
+    "bestpath": False,
+}
 
 
 @cache
@@ -76,7 +87,7 @@ def recognise_phones(
             "or give the line's transcript or a phone alignment file."
         ) from exc
     rate = audio_io.SAMPLE_RATE
-    decoder = Decoder(samprate=rate)
+    decoder = Decoder(samprate=rate, **DECODER_SETTINGS)
     # The recogniser gets the sound as it is (it normalises its own cepstra); only the gate
     # against invented words looks at the level, relative to the clip's loudest moment.
     quiet = max(_loudest_frame_rms(wav) * 10 ** (-QUIET_DB / 20), 1e-6)

@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
                    help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
     p.add_argument("--no-recognise", action="store_true",
-                   help="skip the Recognise Words rows (pocketsphinx, 0.4-0.7x real time)")
+                   help="skip the Recognise Words rows (pocketsphinx, about 0.25x real time)")
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=run)
 
