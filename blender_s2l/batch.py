@@ -9,9 +9,9 @@ A jobs manifest is CSV with a header: object, strip or audio, out, and optionall
 mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
 key poses. A line with neither gets the key poses of the words pocketsphinx hears in it (about
 0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
-lines use the audio alone and say so, unless --recognise-words demands it). Every job starts from the freshly opened
-scene; a failing job prints one line with its reason and the others go on; the exit code is 1
-when any job failed, 2 on bad command-line usage, 0 otherwise.
+lines use the audio alone and say so, unless --recognise-words demands it). Every job starts
+from the freshly opened scene; a failing job prints one line with its reason and the others go
+on; the exit code is 1 when any job failed, 2 on bad command-line usage, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -242,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     except S2LError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from .core import recognise
     from .core.key_poses import NO_POCKETSPHINX, wants_words
-    from .core.recognise import pocketsphinx_available
 
-    if not pocketsphinx_available() and any(
+    if not recognise.pocketsphinx_available() and any(
         wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs
     ):
         if args.recognise_words:

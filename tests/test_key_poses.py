@@ -13,7 +13,10 @@ from blender_s2l.core.key_poses import (
     MIN_SHUT_S,
     check_phones,
     closure_from_phones,
+    key_pose_source,
+    listens_for_words,
     phones_for_line,
+    words_unheard,
 )
 from blender_s2l.core.landmarks import canonical_neutral
 from blender_s2l.core.lip_closure import LIP_PAIRS, PRESSED_OFFSET
@@ -47,6 +50,31 @@ def test_phones_for_line_prefers_the_file_and_reports_missing_ones(tmp_path: Pat
     assert phones_for_line("", "  ", "unused.wav") is None
     with pytest.raises(S2LError):
         phones_for_line(str(tmp_path / "missing.lab"), "", "unused.wav")
+
+
+def test_recognise_words_only_for_bare_lines_and_only_with_pocketsphinx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On by default, so a missing pocketsphinx must mean "audio alone, and say so", not an error;
+    a phone file or transcript always wins over recognised words."""
+    import blender_s2l.core.recognise as recognise
+
+    heard = [recognise.Phone(0.0, 0.1, "M")]
+    monkeypatch.setattr(recognise, "recognise_phones", lambda wav, progress, cancel: heard)
+    monkeypatch.setattr(recognise.audio_io, "load_audio", lambda path: np.zeros(160, np.float32))
+    for available in (True, False):
+        monkeypatch.setattr(recognise, "pocketsphinx_available", lambda a=available: a)
+        assert listens_for_words("", " ", True) is available
+        assert words_unheard("", "", True) is not available
+        assert not listens_for_words("", "", False) and not words_unheard("", "", False)
+        assert not listens_for_words("a.lab", "", True) and not words_unheard("a.lab", "", True)
+        assert not listens_for_words("", "words", True) and not words_unheard("", "words", True)
+        want = "recognised words" if available else "audio only"
+        assert key_pose_source("", "", True) == want
+        assert phones_for_line("", "", "line.wav", True) == (heard if available else None)
+    assert key_pose_source("", "", False) == "audio only"
+    assert key_pose_source("a.lab", "words", True) == "phone file"
+    assert key_pose_source("", "words", True) == "transcript"
 
 
 def _unsure(anim: Animator) -> Animator:

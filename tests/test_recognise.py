@@ -11,7 +11,7 @@ import pytest
 
 from blender_s2l.core import audio as audio_io
 from blender_s2l.core.errors import Cancelled, S2LError
-from blender_s2l.core.phones import BILABIALS, read_phones
+from blender_s2l.core.phones import BILABIALS, Phone, read_phones
 from blender_s2l.core.recognise import chunk_bounds, recognise_phones
 
 RATE = audio_io.SAMPLE_RATE
@@ -56,8 +56,11 @@ def test_silence_has_no_words_and_cancel_stops_it() -> None:
 def test_recognised_bilabials_sit_on_the_true_ones_in_every_chunk(
     speech_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ARCTIC a0009 twice with a pause between, cut into 5 s pieces: each true /p b/ (ARCTIC's
-    own labels) gets a recognised bilabial within 50 ms, at the right place in the long clip."""
+    """ARCTIC a0009 twice with a pause between, cut into 5 s pieces: with pocketsphinx's full
+    search each true /p b/ (ARCTIC's own labels) gets a recognised bilabial within 50 ms, at the
+    right place in the long clip. The shipped, narrower search (2.6x faster, candidate R2 in
+    reports/stage_selection.md) hears "table" in the second copy as a word with a /p/ 0.6 s
+    early: it must still find three of the four with at most one stray."""
     pytest.importorskip("pocketsphinx")
     import blender_s2l.core.recognise as recognise
 
@@ -67,9 +70,17 @@ def test_recognised_bilabials_sit_on_the_true_ones_in_every_chunk(
     wav = np.concatenate([clip, pause, clip])
     offset = (len(clip) + len(pause)) / RATE
     monkeypatch.setattr(recognise, "CHUNK_S", 5.0)
-    got = [p for p in recognise_phones(wav) if p.phone in BILABIALS]
     true = [p for p in truth if p.phone in BILABIALS]
     true += [p._replace(start=p.start + offset, end=p.end + offset) for p in true]
+
+    def near(p: Phone, others: list[Phone]) -> bool:
+        return any(q.start < p.end + 0.05 and q.end > p.start - 0.05 for q in others)
+
+    shipped = [p for p in recognise_phones(wav) if p.phone in BILABIALS]
+    assert sum(near(p, shipped) for p in true) >= 3
+    assert sum(not near(q, true) for q in shipped) <= 1
+    monkeypatch.setattr(recognise, "DECODER_SETTINGS", {})
+    full = [p for p in recognise_phones(wav) if p.phone in BILABIALS]
     for p in true:
-        assert any(q.start < p.end + 0.05 and q.end > p.start - 0.05 for q in got), p
-    assert len(got) <= len(true) + 1
+        assert near(p, full), p
+    assert len(full) <= len(true) + 1

@@ -6,10 +6,10 @@ from typing import Any
 
 import bpy
 
+from ..core import recognise
 from ..core.errors import S2LError
 from ..core.key_poses import wants_words
 from ..core.keypoints import NAMES, REQUIRED
-from ..core.recognise import pocketsphinx_available
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import LANDMARK_GROUP, LANDMARK_POS_PROP
@@ -73,7 +73,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         sub = col.row()
         sub.enabled = not (settings.phones_file or settings.transcript.strip())
         sub.prop(settings, "recognise_words")
-        if not pocketsphinx_available():
+        if not recognise.pocketsphinx_available():
             if settings.transcript.strip() and not settings.phones_file:
                 col.label(text="Transcript needs pocketsphinx in Blender's Python", icon="ERROR")
             elif wants_words(settings.phones_file, settings.transcript, settings.recognise_words):

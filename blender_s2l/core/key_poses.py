@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import recognise
 from .errors import S2LError
 from .phones import BILABIALS, Phone, normalise_phone
-from .recognise import pocketsphinx_available
 
 MIN_SHUT_S = 0.04  # real stop closures last 50-100 ms; a shorter label still shows a closed frame
 
@@ -77,12 +77,14 @@ def wants_words(phones_file: str, transcript: str, recognise_words: bool) -> boo
 def listens_for_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
     """Recognise Words is on by default, so where pocketsphinx is missing (the lean zip) the
     bake falls back to the audio alone rather than failing; `words_unheard` says so."""
-    return wants_words(phones_file, transcript, recognise_words) and pocketsphinx_available()
+    available = recognise.pocketsphinx_available()
+    return wants_words(phones_file, transcript, recognise_words) and available
 
 
 def words_unheard(phones_file: str, transcript: str, recognise_words: bool) -> bool:
     """Recognise Words was asked for but this Python has no pocketsphinx: audio alone."""
-    return wants_words(phones_file, transcript, recognise_words) and not pocketsphinx_available()
+    available = recognise.pocketsphinx_available()
+    return wants_words(phones_file, transcript, recognise_words) and not available
 
 
 def key_pose_source(phones_file: str, transcript: str, recognise_words: bool) -> str:
@@ -125,7 +127,6 @@ def phones_for_line(
         return align_phones(audio_path, transcript)
     if listens_for_words(phones_file, transcript, recognise_words):
         from . import audio as audio_io
-        from .recognise import recognise_phones
 
-        return recognise_phones(audio_io.load_audio(audio_path), progress, cancel)
+        return recognise.recognise_phones(audio_io.load_audio(audio_path), progress, cancel)
     return None

@@ -260,3 +260,24 @@ def test_strip_in_the_workspace_sequencer_scene(fake: FakeAnimator, tmp_path: Pa
             bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="other")
     finally:
         workspace.sequencer_scene = None
+
+
+def test_default_bake_without_pocketsphinx_uses_the_audio_alone_and_warns(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Recognise Words is on by default; the lean zip has no pocketsphinx, and there a bake must
+    still finish (audio alone) and say why its p/b/m may be missed."""
+    recognise = submodule(installed, "core.recognise")
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: False)
+    voice_scene(tmp_path)
+    grid_head()
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    assert fake.calls[-1]["phones"] is None
+    assert "Recognise Words skipped: pocketsphinx is not installed" in capfd.readouterr().out
+    heard = [recognise.Phone(0.0, 0.2, "B")]
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: True)
+    monkeypatch.setattr(recognise, "recognise_phones", lambda wav, progress, cancel: heard)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
+    assert fake.calls[-1]["phones"] == heard
+    assert "Recognise Words skipped" not in capfd.readouterr().out

@@ -166,9 +166,34 @@ def test_recognise_words_keys_the_heard_bilabials_unless_a_transcript_is_given(
     monkeypatch.setattr(recognise, "recognise_phones", lambda wav, progress, cancel: heard)
     scene = scene_file(tmp_path)
     out = tmp_path / "baked.blend"
-    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
-                       "--recognise-words"]) == 0, capsys.readouterr()
+    line = [str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out), "--replace"]
+    assert batch.main(line) == 0, capsys.readouterr()  # on by default
     assert fake.calls[-1]["phones"] == heard
-    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
-                       "--replace"]) == 0
+    assert "key poses: recognised words" in capsys.readouterr().out
+    assert batch.main([*line, "--recognise-words"]) == 0
+    assert fake.calls[-1]["phones"] == heard
+    assert batch.main([*line, "--no-recognise-words"]) == 0
     assert fake.calls[-1]["phones"] is None
+    assert "key poses: audio only" in capsys.readouterr().out
+
+
+def test_without_pocketsphinx_lines_use_the_audio_alone_unless_words_are_demanded(
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import blender_s2l.core.recognise as recognise
+
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: False)
+    scene = scene_file(tmp_path)
+    out = tmp_path / "baked.blend"
+    line = [str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out)]
+    assert batch.main(line) == 0
+    printed = capsys.readouterr().out
+    assert "note: Recognise Words skipped: pocketsphinx is not installed" in printed
+    assert "key poses: audio only" in printed and fake.calls[-1]["phones"] is None
+    calls = len(fake.calls)
+    assert batch.main([*line, "--replace", "--recognise-words"]) == 2
+    assert "--recognise-words needs the pocketsphinx package" in capsys.readouterr().err
+    assert len(fake.calls) == calls  # refused before any bake
+    assert batch.main([*line, "--replace", "--no-recognise-words"]) == 0
+    assert "note:" not in capsys.readouterr().out

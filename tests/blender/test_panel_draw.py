@@ -87,13 +87,21 @@ def test_landmark_panel_states(installed: ModuleType, fake: FakeAnimator) -> Non
 def test_recognise_words_says_when_pocketsphinx_is_missing(
     installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    panel = submodule(installed, "blender.panel")
+    recognise = submodule(installed, "core.recognise")
     grid_head()
     voice_scene(tmp_path)
     settings = bpy.context.scene.s2l
-    settings.recognise_words = True
-    monkeypatch.setattr(panel, "pocketsphinx_available", lambda: False)
-    assert "label:Needs pocketsphinx in Blender's Python" in draw(installed, "VIEW3D_PT_s2l")
-    monkeypatch.setattr(panel, "pocketsphinx_available", lambda: True)
-    assert not any("Needs pocketsphinx" in x for x in draw(installed, "VIEW3D_PT_s2l"))
+    assert settings.recognise_words  # on by default
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: False)
+    assert "label:No pocketsphinx here: lips from the audio alone" in draw(
+        installed, "VIEW3D_PT_s2l")
+    settings.transcript = "hello"
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Transcript needs pocketsphinx in Blender's Python" in log
+    assert not any("audio alone" in x for x in log)
+    settings.transcript = ""
     settings.recognise_words = False
+    assert not any("pocketsphinx" in x for x in draw(installed, "VIEW3D_PT_s2l"))
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: True)
+    settings.recognise_words = True
+    assert not any("pocketsphinx" in x for x in draw(installed, "VIEW3D_PT_s2l"))

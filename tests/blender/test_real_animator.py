@@ -53,7 +53,8 @@ def test_real_bake_matches_direct_inference(
     obj = demo_head_object(real)
     rest = mesh_co(obj)
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode=mode, device="CPU",
-                            seed=3, weights_dir=str(random_weights_dir)) == {"FINISHED"}
+                            seed=3, recognise_words=False,
+                            weights_dir=str(random_weights_dir)) == {"FINISHED"}
     frames = np.arange(strip.frame_final_start, strip.frame_final_end)
     times = np.array([expected_time(int(f), strip, scene) for f in frames])
     anim = submodule(real, "core.animate").Animator.load("cpu", random_weights_dir)
@@ -103,7 +104,7 @@ def test_recognise_words_bakes_the_heard_key_poses_in_blender(
     obj = demo_head_object(real)
     rest = mesh_co(obj)
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode="PER_FRAME",
-                            device="CPU", recognise_words=True,
+                            device="CPU",  # Recognise Words is on by default
                             weights_dir=str(random_weights_dir)) == {"FINISHED"}
     core = submodule(real, "core.animate")
     heard = submodule(real, "core.recognise").recognise_phones(
