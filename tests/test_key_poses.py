@@ -15,6 +15,7 @@ from blender_s2l.core.key_poses import (
     closure_from_phones,
     key_pose_source,
     listens_for_words,
+    open_from_phones,
     phones_for_line,
     words_unheard,
 )
@@ -77,8 +78,8 @@ def test_recognise_words_only_for_bare_lines_and_only_with_pocketsphinx(
     assert key_pose_source("", "words", True) == "transcript"
 
 
-def _unsure(anim: Animator) -> Animator:
-    """The same models with the closure head always unsure, so only key poses close lips."""
+def _head_fixed(anim: Animator, bias: float) -> Animator:
+    """The same models with the closure head's probability fixed by a bias (-20: never sure)."""
     import torch
 
     from blender_s2l.core.models.s2l import S2L
@@ -87,8 +88,13 @@ def _unsure(anim: Animator) -> Animator:
     s2l.load_state_dict(anim.s2l.state_dict())
     with torch.no_grad():
         s2l.head.weight[-1].zero_()
-        s2l.head.bias[-1] = -20.0
+        s2l.head.bias[-1] = bias
     return Animator(s2l, anim.s2d, anim.upper, anim.device)
+
+
+def _unsure(anim: Animator) -> Animator:
+    """Only key poses close the lips."""
+    return _head_fixed(anim, -20.0)
 
 
 def test_animator_shuts_the_lips_on_labelled_bilabials_only(random_weights_dir: Path) -> None:
@@ -105,3 +111,37 @@ def test_animator_shuts_the_lips_on_labelled_bilabials_only(random_weights_dir: 
     assert set(changed) <= set(range(11, 15))  # nothing else moved
     off = anim.landmarks(wav, sample_rate=16000, phones=phones, lip_closure=0.0)
     assert np.array_equal(off, plain)
+
+
+def test_open_sounds_are_the_labelled_phones_other_than_bilabials_and_pauses() -> None:
+    phones = [(0.0, 0.1, "sil"), (0.1, 0.2, "N"), (0.2, 0.25, "m"), (0.25, 0.4, "AA1"),
+              (0.4, 0.5, "pau")]
+    got = open_from_phones(phones, 100.0, 60)
+    assert np.array_equal(np.flatnonzero(got), [*range(10, 20), *range(25, 40)])
+
+
+def test_known_phones_keep_a_sure_head_from_shutting_the_lips_inside_other_sounds(
+    random_weights_dir: Path,
+) -> None:
+    """A head sure of a closure everywhere moves the lips everywhere; given phones, it acts only
+    on the /p b m/ and in the pause: inside the /n/ and the vowels the mouth is exactly that of
+    a head that hears no closure (candidate V)."""
+    loaded = Animator.load(device="cpu", weights_dir=random_weights_dir)
+    sure, unsure = _head_fixed(loaded, 20.0), _unsure(loaded)
+    t = np.arange(16000) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    phones = [(0.0, 0.2, "sil"), (0.2, 0.4, "AA"), (0.4, 0.5, "N"), (0.5, 0.6, "M"),
+              (0.6, 1.0, "AA")]
+    frames = np.arange(30) / 30
+    kw = {"sample_rate": 16000, "frame_times": frames}
+    other = ((frames > 0.2 + 1 / 60) & (frames < 0.5 - 1 / 60)) | (frames > 0.6 + 1 / 60)
+    plain_sure, plain_unsure = sure.landmarks(wav, **kw), unsure.landmarks(wav, **kw)
+    assert not np.allclose(plain_sure[other], plain_unsure[other])  # the head acts there...
+    keyed_sure = sure.landmarks(wav, phones=phones, **kw)
+    keyed_unsure = unsure.landmarks(wav, phones=phones, **kw)
+    assert np.array_equal(keyed_sure[other], keyed_unsure[other])  # ... but not with phones
+    assert not np.allclose(keyed_sure[frames < 0.2 - 1 / 60], keyed_unsure[frames < 0.2 - 1 / 60])
+    rest = canonical_neutral()
+    m = (frames > 0.51) & (frames < 0.58)
+    opening = keyed_sure[m][:, UP, 1] - keyed_sure[m][:, LO, 1] - (rest[UP, 1] - rest[LO, 1])
+    assert np.all(opening <= PRESSED_OFFSET[:, 1] + 1e-4)  # the /m/ is shut

@@ -26,7 +26,7 @@ from .inference import (
     sample_at_times,
     smooth_track,
 )
-from .key_poses import check_phones, closure_from_phones
+from .key_poses import check_phones, closure_from_phones, open_from_phones
 from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
     CLOSURE_HIGH,
@@ -123,7 +123,11 @@ class Animator:
                 prob = closure_at_times(out.closure, times, FEATURE_RATE)
                 low, high = sensitivity_range(closure_sensitivity, self.closure_range)
                 weight = closure_weight(prob, low, high)
-            if phones:  # key poses: every labelled /p b m/ shuts the lips
+            if phones:
+                # No guessed closure inside a known other sound (an /n/ the head took for /m/)...
+                free = ~open_from_phones(phones, FEATURE_RATE, len(track))
+                weight = weight * closure_at_times(free.astype(np.float32), times, FEATURE_RATE)
+                # ... and key poses: every labelled /p b m/ shuts the lips.
                 anchored = closure_from_phones(phones, FEATURE_RATE, len(track))
                 weight = np.maximum(weight, closure_at_times(anchored, times, FEATURE_RATE))
             disp = close_lips(disp, weight, lip_closure, press_factor(weight, times))

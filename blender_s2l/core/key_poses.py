@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from . import recognise
 from .errors import S2LError
-from .phones import BILABIALS, Phone, normalise_phone
+from .phones import BILABIALS, SIL, Phone, normalise_phone
 
 MIN_SHUT_S = 0.04  # real stop closures last 50-100 ms; a shorter label still shows a closed frame
 
@@ -53,6 +53,21 @@ def closure_from_phones(
         if hi > lo:
             out[lo:hi] = np.maximum(out[lo:hi], closure_window(t[lo:hi], s, e, lead))
     return out.astype(np.float32)
+
+
+def open_from_phones(
+    phones: Sequence[Phone | tuple[float, float, str]], rate: float, n: int,
+) -> NDArray[np.bool_]:
+    """(n,) True at k / rate seconds inside a labelled speech sound that is not /p b m/: the lips
+    are not shut there, whatever the closure head guesses (candidate V in
+    reports/stage_selection.md: six fewer wrong closures on development speech, none lost)."""
+    t = np.arange(n, dtype=np.float64) / rate
+    out = np.zeros(n, bool)
+    for p in phones:
+        s, e, label = float(p[0]), float(p[1]), normalise_phone(str(p[2]))
+        if e > s and label not in BILABIALS and label != SIL:
+            out[int(np.searchsorted(t, s)) : int(np.searchsorted(t, e))] = True
+    return out
 
 
 def check_phones(phones: Any) -> list[Phone]:
