@@ -84,3 +84,14 @@ def test_recognised_bilabials_sit_on_the_true_ones_in_every_chunk(
     for p in true:
         assert near(p, full), p
     assert len(full) <= len(true) + 1
+
+
+def test_progress_moves_within_a_one_piece_line_and_ends_at_one() -> None:
+    """A 5 s line is one piece: the bar must still move while it is decoded, never backwards."""
+    pytest.importorskip("pocketsphinx")
+    noise = (0.1 * np.random.default_rng(1).standard_normal(5 * RATE)).astype(np.float32)
+    seen: list[float] = []
+    recognise_phones(noise, progress=seen.append)
+    assert len(chunk_bounds(noise)) == 1
+    assert len(set(seen)) >= 10 and seen[-1] == 1.0
+    assert all(b >= a for a, b in pairwise(seen)) and 0.0 < seen[0] < 0.1

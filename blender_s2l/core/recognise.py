@@ -96,11 +96,16 @@ def recognise_phones(
     for i, (a, b) in enumerate(bounds):
         if cancel is not None and cancel():
             raise Cancelled("The bake was cancelled; nothing was changed.")
-        hyp = _decode(decoder, wav[a:b], cancel) if _loudest_frame_rms(wav[a:b]) >= quiet else None
+
+        def within(f: float, i: int = i) -> None:
+            if progress is not None:
+                progress(0.7 * (i + f) / len(bounds))
+
+        loud = _loudest_frame_rms(wav[a:b]) >= quiet
+        hyp = _decode(decoder, wav[a:b], cancel, within) if loud else None
         if hyp is not None and hyp.hypstr.strip():
             segments.append((a / rate, b / rate, hyp.hypstr))
-        if progress is not None:
-            progress(0.7 * (i + 1) / len(bounds))
+        within(1.0)
     phones = align_audio_segments(wav, segments, pad_s=0.0, skip_unaligned=True)
     phones = [
         p if _loudest_frame_rms(wav[int(p.start * rate) : int(p.end * rate)]) >= quiet
@@ -112,9 +117,12 @@ def recognise_phones(
     return phones
 
 
-def _decode(decoder: Any, piece: NDArray[np.float32], cancel: CancelFn | None) -> Any:
+def _decode(
+    decoder: Any, piece: NDArray[np.float32], cancel: CancelFn | None, progress: ProgressFn
+) -> Any:
     """The decoder's hypothesis for one piece, fed in BLOCK_S blocks so that Esc is heard within
-    a fraction of a second (on development speech, the same closures as one whole-piece call)."""
+    a fraction of a second and the bar moves during a line of one piece (on development speech,
+    the same closures as one whole-piece call)."""
     pcm = (np.clip(piece, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
     step = int(BLOCK_S * audio_io.SAMPLE_RATE) * 2  # bytes of 16-bit samples
     decoder.start_utt()
@@ -123,6 +131,7 @@ def _decode(decoder: Any, piece: NDArray[np.float32], cancel: CancelFn | None) -
             decoder.end_utt()
             raise Cancelled("The bake was cancelled; nothing was changed.")
         decoder.process_raw(pcm[k : k + step])
+        progress(min(1.0, (k + step) / len(pcm)))
     decoder.end_utt()
     return decoder.hyp()
 
