@@ -124,6 +124,27 @@ def test_bad_input_gives_one_sentence_errors(anim: Animator, head, tmp_path: Pat
                      sample_rate=16000)
 
 
+def test_eyeballs_stay_with_the_skull(anim: Animator, head) -> None:  # type: ignore[no-untyped-def]
+    args = (_speech(1.5), head.vertices, head.faces, head.landmark_vertices)
+    eyes = np.concatenate([head.parts["eye_left"], head.parts["eye_right"]])
+    rigid = anim.animate(*args, sample_rate=16000, seed=3)
+    bent = anim.animate(*args, sample_rate=16000, seed=3, rigid_parts=False)
+    assert np.abs(bent.dense[:, eyes]).max() * bent.mm_per_unit > 1e-3  # the network moves them
+    assert np.abs(rigid.dense[:, eyes]).max() == 0.0
+    skin = head.parts["skin"]
+    assert np.allclose(rigid.dense[:, skin], bent.dense[:, skin], atol=1e-5)
+
+
+def test_damaged_jaw_model_is_a_weights_error(random_weights_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "w"
+    shutil.copytree(random_weights_dir, folder)
+    (folder / "jaw.npz").write_bytes(b"not a jaw model")
+    with pytest.raises(WeightsError, match="jaw"):
+        Animator.load(device="cpu", weights_dir=folder)
+
+
 def test_missing_weights_and_cuda(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="missing"):
         Animator.load(device="cpu", weights_dir=tmp_path)

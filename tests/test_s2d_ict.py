@@ -47,3 +47,41 @@ def test_bundled_s2d_on_held_out_identity(ict_npz: Path) -> None:
         wrong = metrics.wrong_lip_share(pred, lm, lab.upper_lip, lab.lower_lip, true)
         assert wrong < 0.05, (topo, wrong)
     assert errors["remesh"] < 1.3 * errors["ict"]
+
+
+@pytest.mark.shared
+def test_rigid_inner_parts_on_held_out_identity(ict_npz: Path, tmp_path: Path) -> None:
+    """Upper teeth and eyeballs stay, lower teeth ride the jaw: both the bundled jaw map and a
+    freshly fitted small one move them far closer to the truth than the network does."""
+    from blender_s2l.core.inner_parts import InnerParts, classify_parts, load_jaw
+    from blender_s2l.core.landmarks import INNER_LIPS
+    from blender_s2l.core.mesh_features import ON_FACE_COLUMN
+    from blender_s2l.training.ict import load_ict
+    from blender_s2l.training.s2d.jaw_fit import main_fit
+
+    torch.set_num_threads(1)
+    ict = load_ict(str(ict_npz))
+    model = load_s2d(WEIGHTS, "cpu")
+    v = build_variant(ict, EVAL_ID_SEED0 + 1, ict_labels(ict))
+    on_face = v.features[:, ON_FACE_COLUMN] > 0.5
+    still, jaw = classify_parts(v.vertices, v.faces, v.landmarks, on_face)
+    assert len(still) > 0 and len(jaw) > 0
+    seam = v.landmarks[INNER_LIPS, 1].mean()
+    assert v.vertices[jaw, 1].mean() < seam < v.vertices[still, 1].mean()
+    up, lo = ExpressionSampler(ict.expression_names).batch(np.random.default_rng(11), 40)
+    lm = v.landmark_motion(up + lo)
+    true = v.dense_motion(up + lo)
+    net = s2d_predict(model, v.features, lm)
+    small = main_fit(str(tmp_path / "jaw.npz"), n_identities=3)
+    assert load_jaw(tmp_path / "jaw.npz").matrix.shape == small.matrix.shape
+
+    def err(pred: np.ndarray, idx: np.ndarray) -> float:
+        return float(np.linalg.norm(pred[:, idx] - true[:, idx], axis=-1).mean())
+
+    for jaw_model in (load_jaw(), small):
+        rigid = InnerParts.of_mesh(v.vertices, v.faces, v.landmarks, on_face, jaw_model)
+        pred = rigid.dense(net, lm)
+        assert err(pred, still) < 0.05  # ICT's own upper teeth and eyeballs barely move
+        assert err(pred, jaw) < 0.7 * err(net, jaw), (err(pred, jaw), err(net, jaw))
+        face = v.labels.face
+        assert np.array_equal(pred[:, face], net[:, face])

@@ -26,6 +26,7 @@ from .inference import (
     sample_at_times,
     smooth_track,
 )
+from .inner_parts import InnerParts, JawModel, load_jaw
 from .key_poses import check_phones, closure_from_phones, open_from_phones
 from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
@@ -39,7 +40,7 @@ from .lip_closure import (
     sensitivity_range,
 )
 from .mesh import FacesLike, validate_mesh
-from .mesh_features import mesh_features
+from .mesh_features import ON_FACE_COLUMN, mesh_features
 from .models.device import resolve_device
 from .models.s2d import S2D, load_s2d
 from .models.s2l import S2L, load_s2l
@@ -60,11 +61,17 @@ class Animator:
     """Holds the three models on one device; thread-safe for sequential use by one worker."""
 
     def __init__(
-        self, s2l: S2L, s2d: S2D, upper: UpperFaceModel, device: torch.device
+        self,
+        s2l: S2L,
+        s2d: S2D,
+        upper: UpperFaceModel,
+        device: torch.device,
+        jaw: JawModel | None = None,
     ) -> None:
         self.s2l = s2l.eval().to(device)
         self.s2d = s2d.eval().to(device)
         self.upper = upper
+        self.jaw = jaw  # None: separate inner parts keep the network's motion
         self.device = device
         self._rest = rest_response(self.s2l, audio_io.silence_features())
         # Closure-head probability range mapped onto 0..1 closing (see lip_closure.py).
@@ -79,6 +86,7 @@ class Animator:
             load_s2d(model_path("s2d", weights_dir), dev),
             UpperFaceModel.load(model_path("upper_face", weights_dir)),
             dev,
+            load_jaw(model_path("jaw", weights_dir)),
         )
 
     # -- speech -> landmarks ------------------------------------------------------------------
@@ -180,8 +188,13 @@ class Animator:
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
         closure_sensitivity: float = DEFAULT_SENSITIVITY,
+        rigid_parts: bool = True,
     ) -> Motion:
-        """Motion of the given neutral mesh driven by the audio, in the mesh's own space."""
+        """Motion of the given neutral mesh driven by the audio, in the mesh's own space.
+
+        rigid_parts: separate parts deep inside the head (eyeballs, teeth) stay with the skull
+        or ride the jaw rigidly instead of bending with the network (see inner_parts.py).
+        """
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
         if not 0.0 <= mouth_strength <= 3.0:
@@ -199,13 +212,18 @@ class Animator:
             disp += self.upper.landmark_motion(times, seed).astype(np.float32)
         if _cancelled(cancel):
             raise Cancelled("The bake was cancelled; nothing was changed.")
-        feats = mesh_features(sim.apply(verts), faces, sim.apply(lm_pos), lm_idx)
+        verts_c, lm_c = sim.apply(verts), sim.apply(lm_pos)
+        feats = mesh_features(verts_c, faces, lm_c, lm_idx)
         _report(progress, 0.8)
         if _cancelled(cancel):
             raise Cancelled("The bake was cancelled; nothing was changed.")
         with torch.inference_mode():
             basis_c = self.s2d.mesh_basis(torch.from_numpy(feats).to(self.device)).cpu().numpy()
             codes = self.s2d.codes(torch.from_numpy(disp).to(self.device)).cpu().numpy()
+        if rigid_parts and self.jaw is not None:
+            parts = InnerParts.of_mesh(verts_c, faces, lm_c, feats[:, ON_FACE_COLUMN] > 0.5,
+                                       self.jaw)
+            basis_c, codes = parts.extend(basis_c, codes, disp)
         inv = sim.inverse()
         j, v, _ = basis_c.shape
         basis = inv.apply_vectors(basis_c.reshape(-1, 3)).reshape(j, v, 3)

@@ -29,6 +29,7 @@ DISTANCE_LIMIT_MM = 150.0
 NEAR_SCALE_MM = 12.0
 POSITION_SCALE_MM = 100.0
 FEATURE_DIM = 3 + 1 + 2 * N_LANDMARKS
+ON_FACE_COLUMN = 3  # 1 where the vertex is on the face part, 0 on separate parts
 
 
 def polygons_by_size(faces: FacesLike) -> dict[int, NDArray[np.int64]]:

@@ -8,7 +8,9 @@ from pathlib import Path
 from .errors import WeightsError
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
-MODEL_FILES = {"s2l": "s2l.pt", "s2d": "s2d.pt", "upper_face": "upper_face.pt"}
+MODEL_FILES = {
+    "s2l": "s2l.pt", "s2d": "s2d.pt", "upper_face": "upper_face.pt", "jaw": "jaw.npz",
+}
 
 
 def weights_dir(override: str | Path | None = None) -> Path:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.landmarks import UPPER_FACE
+from ..core.inner_parts import N_RIGID, JawModel
+from ..core.landmarks import N_LANDMARKS, UPPER_FACE
 from ..core.models.checkpoint import save_checkpoint
 from ..core.models.s2d import S2D, S2DConfig, random_s2d, save_s2d
 from ..core.models.s2l import S2L, S2LConfig, s2l_checkpoint
@@ -19,7 +20,7 @@ from ..core.weights_path import MODEL_FILES
 
 
 def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0) -> Path:
-    """s2l.pt, s2d.pt and upper_face.pt in folder; full_size matches the bundled shapes."""
+    """s2l.pt, s2d.pt, upper_face.pt and jaw.npz in folder; full_size: the bundled shapes."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     small = S2LConfig(channels=16, dilations=[1, 2, 4], closure_head=True)
@@ -34,4 +35,6 @@ def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0
     basis = np.zeros((len(UPPER_EXPRESSIONS), 68, 3), np.float32)
     basis[:, UPPER_FACE] = rng.normal(0, 1.0, (len(UPPER_EXPRESSIONS), len(UPPER_FACE), 3))
     save_checkpoint(folder / MODEL_FILES["upper_face"], UpperFaceModel(basis).to_checkpoint(meta))
+    jaw = rng.normal(0, 0.01, (N_RIGID, N_LANDMARKS * 3))
+    JawModel(jaw, np.array([0.0, -60.0, -60.0])).save(folder / MODEL_FILES["jaw"])
     return folder

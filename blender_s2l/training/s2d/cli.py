@@ -1,4 +1,4 @@
-"""`train-s2d` and `eval-s2d` subcommands for `python -m blender_s2l.training`.
+"""`train-s2d`, `eval-s2d` and `fit-jaw` subcommands for `python -m blender_s2l.training`.
 
 Also runs standalone: `python -m blender_s2l.training.s2d.cli train-s2d ...`.
 """
@@ -25,15 +25,23 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     run_eval(EvalSettings(
-        weights=args.weights, out=args.out, n_identities=args.identities, frames=args.frames,
-        threads=args.threads,
+        weights=args.weights, jaw=args.jaw, out=args.out, n_identities=args.identities,
+        frames=args.frames, threads=args.threads,
     ))
     print(f"S2D evaluation written to {args.out}")
     return 0
 
 
+def _fit_jaw(args: argparse.Namespace) -> int:
+    from .jaw_fit import main_fit
+
+    main_fit(args.out, n_identities=args.identities, seed=args.seed)
+    print(f"Jaw model written to {args.out}")
+    return 0
+
+
 def add_parser(subparsers: Any) -> None:
-    """Register train-s2d and eval-s2d on an argparse subparsers object."""
+    """Register train-s2d, eval-s2d and fit-jaw on an argparse subparsers object."""
     p = subparsers.add_parser("train-s2d", help="train S2D on ICT identities (resumable)")
     p.add_argument("--out", default="blender_s2l/core/weights/s2d.pt")
     p.add_argument("--work-dir", default="out/s2d", help="training log and resume state")
@@ -45,11 +53,17 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_train)
     e = subparsers.add_parser("eval-s2d", help="evaluate S2D against the RBF baseline")
     e.add_argument("--weights", default="blender_s2l/core/weights/s2d.pt")
+    e.add_argument("--jaw", default="blender_s2l/core/weights/jaw.npz")
     e.add_argument("--out", default="reports/s2d_eval.md")
     e.add_argument("--identities", type=int, default=10, help="held-out identities")
     e.add_argument("--frames", type=int, default=120)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
+    j = subparsers.add_parser("fit-jaw", help="fit the landmark -> jaw rigid-motion map on ICT")
+    j.add_argument("--out", default="blender_s2l/core/weights/jaw.npz")
+    j.add_argument("--identities", type=int, default=32, help="training identities")
+    j.add_argument("--seed", type=int, default=0)
+    j.set_defaults(func=_fit_jaw)
 
 
 def main(argv: list[str] | None = None) -> int:

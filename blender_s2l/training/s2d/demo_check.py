@@ -15,9 +15,10 @@ import torch
 from numpy.typing import NDArray
 
 from ...core.demo_head import build_canonical, resolution_for
+from ...core.inner_parts import InnerParts, JawModel
 from ...core.landmarks import to_canonical
 from ...core.mesh import triangulate
-from ...core.mesh_features import mesh_features, polygons_by_size
+from ...core.mesh_features import ON_FACE_COLUMN, mesh_features, polygons_by_size
 from ...core.models.s2d import S2D
 from ..ict import ICTFace
 from . import metrics as m
@@ -75,9 +76,14 @@ def _draw(ax: Any, verts: NDArray[np.floating[Any]], tris: NDArray[np.int64], ti
 
 
 def demo_head_check(
-    model: S2D, ict: ICTFace, png: Path | None = None, target_vertices: int = 11_000
+    model: S2D,
+    ict: ICTFace,
+    png: Path | None = None,
+    target_vertices: int = 11_000,
+    jaw: JawModel | None = None,
 ) -> dict[str, float]:
-    """Numbers (and optionally a picture) for S2D driven by ICT motion on the demo head."""
+    """Numbers (and optionally a picture) for S2D driven by ICT motion on the demo head; with a
+    jaw model, eyeballs (and any other rigid parts) are also measured as `animate` moves them."""
     verts, faces, lm_idx, parts = build_canonical(resolution_for(target_vertices))
     sim = to_canonical(verts[lm_idx])
     v = sim.apply(verts)
@@ -93,6 +99,10 @@ def demo_head_check(
     truth = ict_sim.apply_vectors(np.tensordot(w_seq, ict.expression_deltas, axes=1))
     with torch.no_grad():
         dense = model(feats, torch.from_numpy(lm_seq)).numpy()
+    net = dense
+    if jaw is not None:
+        on_face = feats.numpy()[:, ON_FACE_COLUMN] > 0.5
+        dense = InnerParts.of_mesh(v, faces, v[lm_idx], on_face, jaw).dense(dense, lm_seq)
     edges = mesh_edges(faces)
     eyes = np.concatenate([parts["eye_left"], parts["eye_right"]])
     ict_edges = mesh_edges(ict.faces)
@@ -103,6 +113,8 @@ def demo_head_check(
         "landmark_track_mm": float(np.linalg.norm(dense[:, lm_idx] - lm_seq, axis=-1).mean()),
         "max_stretch": max(max_stretch(v, v + d, edges) for d in dense),
         "ict_truth_max_stretch": max(max_stretch(ict_v, ict_v + d, ict_edges) for d in truth),
+        "eyes_net_mean_mm": float(np.linalg.norm(net[:, eyes], axis=-1).mean()),
+        "eyes_net_max_mm": float(np.linalg.norm(net[:, eyes], axis=-1).max()),
         "eyes_mean_mm": float(np.linalg.norm(dense[:, eyes], axis=-1).mean()),
         "eyes_max_mm": float(np.linalg.norm(dense[:, eyes], axis=-1).max()),
     }
