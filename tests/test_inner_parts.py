@@ -124,6 +124,21 @@ def test_low_rank_extension_equals_dense_replacement() -> None:
     assert np.abs(np.einsum("tnc,nc->tn", d, v[jaw] - v[jaw[:1]])).max() < 1e-3
 
 
+def test_no_jaw_part_adds_no_fields() -> None:
+    v, faces, lm, on_face, parts = _scene()
+    keep = np.ones(len(v), dtype=bool)
+    keep[list(parts["deep_below"])] = False
+    remap = np.cumsum(keep) - 1
+    faces2 = [tuple(int(remap[i]) for i in f) for f in faces if all(keep[i] for i in f)]
+    inner = InnerParts.of_mesh(v[keep], faces2, lm, on_face[keep],
+                               _jaw_model(np.random.default_rng(3)))
+    assert len(inner.jaw) == 0 and len(inner.still) == 6
+    basis = np.ones((4, int(keep.sum()), 3), dtype=np.float32)
+    b2, c2 = inner.extend(basis, np.ones((2, 4), np.float32), np.zeros((2, N_LANDMARKS, 3)))
+    assert b2.shape == basis.shape and c2.shape == (2, 4)
+    assert np.all(b2[:, inner.still] == 0.0)
+
+
 def test_jaw_file_round_trip_and_damage(tmp_path: Path) -> None:
     model = _jaw_model(np.random.default_rng(2))
     good = tmp_path / "jaw.npz"

@@ -186,9 +186,12 @@ class InnerParts:
         landmark_motion: NDArray[np.floating[Any]],
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Low-rank form of `dense`: rigid rows zeroed in the (J, V, 3) basis, six jaw fields
-        appended to it and the jaw parameters appended to the (T, J) codes."""
+        appended to it and the jaw parameters appended to the (T, J) codes (none without a
+        jaw-riding part)."""
         b = np.array(basis, dtype=np.float32)
         b[:, self.rigid] = 0.0
+        if len(self.jaw) == 0:
+            return b, np.asarray(codes, dtype=np.float32)
         extra = np.zeros((N_RIGID, b.shape[1], 3), dtype=np.float32)
         extra[:, self.jaw] = self.jaw_fields
         params = self.model.params(landmark_motion).astype(np.float32)
