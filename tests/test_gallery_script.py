@@ -123,3 +123,16 @@ def test_bad_audio_is_one_line(random_weights_dir: Path, tmp_path: Path,
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
+
+
+@pytest.mark.shared
+def test_inner_parts_picture(ict_npz: Path, tmp_path: Path) -> None:
+    """scripts/render_inner_parts.py draws the three rows with teeth in them (needs ICT)."""
+    inner = _load("render_inner_parts")
+    out = tmp_path / "inner.png"
+    assert inner.main(["--out", str(out), "--width", "120"]) == 0
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)[..., :3]
+    teeth = np.all(np.abs(img - raster.TEETH) < 0.12, axis=-1)
+    assert img.shape[0] > 200 and teeth.sum() > 50
