@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from animator_helpers import with_closure_bias
 
 from blender_s2l.core.animate import Animator, Motion
 from blender_s2l.core.demo_head import make_demo_head
@@ -155,20 +156,6 @@ def test_missing_weights_and_cuda(tmp_path: Path) -> None:
             Animator.load(device="cuda", weights_dir=tmp_path)
 
 
-def _with_closure_bias(anim: Animator, bias: float) -> Animator:
-    """The same models, with the closure head forced to one answer."""
-    import torch
-
-    from blender_s2l.core.models.s2l import S2L
-
-    s2l = S2L(anim.s2l.config)
-    s2l.load_state_dict(anim.s2l.state_dict())
-    with torch.no_grad():
-        s2l.head.weight[-1].zero_()
-        s2l.head.bias[-1] = bias
-    return Animator(s2l, anim.s2d, anim.upper, anim.device)
-
-
 def test_closure_head_closes_the_lips_and_lip_closure_scales_it(anim: Animator) -> None:
     from blender_s2l.core.lip_closure import LIP_PAIRS
 
@@ -176,9 +163,9 @@ def test_closure_head_closes_the_lips_and_lip_closure_scales_it(anim: Animator) 
     wav = _speech(1.0)
     rest = canonical_neutral()
     rest_open = rest[up, 1] - rest[lo, 1]
-    unsure = _with_closure_bias(anim, -20.0).landmarks(wav, sample_rate=16000)
-    closed = _with_closure_bias(anim, 20.0).landmarks(wav, sample_rate=16000)
-    off = _with_closure_bias(anim, 20.0).landmarks(wav, sample_rate=16000, lip_closure=0.0)
+    unsure = with_closure_bias(anim, -20.0).landmarks(wav, sample_rate=16000)
+    closed = with_closure_bias(anim, 20.0).landmarks(wav, sample_rate=16000)
+    off = with_closure_bias(anim, 20.0).landmarks(wav, sample_rate=16000, lip_closure=0.0)
     assert np.array_equal(unsure, off)
     opening = closed[:, up, 1] - closed[:, lo, 1]
     assert np.all(opening <= rest_open + 1e-4)  # one long closed run: lips at rest, not pressed
@@ -197,8 +184,8 @@ def test_closure_sensitivity_decides_how_sure_the_head_must_be(anim: Animator) -
 
     up, lo = [a for a, _ in LIP_PAIRS], [b for _, b in LIP_PAIRS]
     wav = _speech(1.0)
-    unsure = _with_closure_bias(anim, -0.85)
-    never = _with_closure_bias(anim, -20.0).landmarks(wav, sample_rate=16000)
+    unsure = with_closure_bias(anim, -0.85)
+    never = with_closure_bias(anim, -20.0).landmarks(wav, sample_rate=16000)
     normal = unsure.landmarks(wav, sample_rate=16000)
     cautious = unsure.landmarks(wav, sample_rate=16000, closure_sensitivity=0.0)
     eager = unsure.landmarks(wav, sample_rate=16000, closure_sensitivity=1.0)

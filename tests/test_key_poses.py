@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from animator_helpers import with_closure_bias
 
 from blender_s2l.core.animate import Animator
 from blender_s2l.core.errors import S2LError
@@ -78,23 +79,9 @@ def test_recognise_words_only_for_bare_lines_and_only_with_pocketsphinx(
     assert key_pose_source("", "words", True) == "transcript"
 
 
-def _head_fixed(anim: Animator, bias: float) -> Animator:
-    """The same models with the closure head's probability fixed by a bias (-20: never sure)."""
-    import torch
-
-    from blender_s2l.core.models.s2l import S2L
-
-    s2l = S2L(anim.s2l.config)
-    s2l.load_state_dict(anim.s2l.state_dict())
-    with torch.no_grad():
-        s2l.head.weight[-1].zero_()
-        s2l.head.bias[-1] = bias
-    return Animator(s2l, anim.s2d, anim.upper, anim.device)
-
-
 def _unsure(anim: Animator) -> Animator:
     """Only key poses close the lips."""
-    return _head_fixed(anim, -20.0)
+    return with_closure_bias(anim, -20.0)
 
 
 def test_animator_shuts_the_lips_on_labelled_bilabials_only(random_weights_dir: Path) -> None:
@@ -127,7 +114,7 @@ def test_known_phones_keep_a_sure_head_from_shutting_the_lips_inside_other_sound
     on the /p b m/ and in the pause: inside the /n/ and the vowels the mouth is exactly that of
     a head that hears no closure (candidate V)."""
     loaded = Animator.load(device="cpu", weights_dir=random_weights_dir)
-    sure, unsure = _head_fixed(loaded, 20.0), _unsure(loaded)
+    sure, unsure = with_closure_bias(loaded, 20.0), _unsure(loaded)
     t = np.arange(16000) / 16000
     wav = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
     phones = [(0.0, 0.2, "sil"), (0.2, 0.4, "AA"), (0.4, 0.5, "N"), (0.5, 0.6, "M"),

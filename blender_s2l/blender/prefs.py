@@ -12,9 +12,10 @@ from .rna import Context
 ADDON_ID = __package__.rpartition(".")[0] if __package__ else "blender_s2l"
 
 DEVICE_ITEMS = [
-    ("AUTO", "Auto", "CUDA when available, else CPU"),
+    ("AUTO", "Auto", "The CPU, with numpy (no torch needed; a minute of speech in about a "
+     "second); torch only for weights without their numpy export"),
     ("CPU", "CPU", "Run the models on the CPU"),
-    ("CUDA", "CUDA", "Run the models on an NVIDIA GPU"),
+    ("CUDA", "CUDA", "Run the models on an NVIDIA GPU (needs torch with CUDA)"),
 ]
 MODE_ITEMS = [
     ("COMPACT", "Compact", "A few basis shape keys with keyed weights (small files)"),

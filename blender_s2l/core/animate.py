@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from . import audio as audio_io
@@ -41,13 +40,13 @@ from .lip_closure import (
 )
 from .mesh import FacesLike, validate_mesh
 from .mesh_features import ON_FACE_COLUMN, mesh_features
-from .models.device import resolve_device
-from .models.s2d import S2D, load_s2d
-from .models.s2l import S2L, load_s2l
+from .models.device import check_device_choice, resolve_device
+from .models.numpy_nets import load_numpy_s2d, load_numpy_s2l
+from .models.runners import s2d_runner, s2l_runner
 from .models.upper_face import UpperFaceModel
 from .motion import Motion
 from .phones import Phone
-from .weights_path import model_path
+from .weights_path import model_path, numpy_paths
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
 ProgressFn = Callable[[float], None]
@@ -58,35 +57,54 @@ __all__ = ["Animator", "Motion"]
 
 
 class Animator:
-    """Holds the three models on one device; thread-safe for sequential use by one worker."""
+    """Holds the three models; thread-safe for sequential use by one worker.
+
+    s2l and s2d are numpy networks (the CPU runtime, no torch needed) or torch modules, which
+    are moved to `device` (CUDA, or weights that have no numpy export).
+    """
 
     def __init__(
         self,
-        s2l: S2L,
-        s2d: S2D,
+        s2l: Any,
+        s2d: Any,
         upper: UpperFaceModel,
-        device: torch.device,
+        device: Any = "cpu",
         jaw: JawModel | None = None,
     ) -> None:
-        self.s2l = s2l.eval().to(device)
-        self.s2d = s2d.eval().to(device)
+        self.s2l = s2l_runner(s2l, None if isinstance(device, str) else device)
+        self.s2d = s2d_runner(s2d, None if isinstance(device, str) else device)
         self.upper = upper
         self.jaw = jaw  # None: separate inner parts keep the network's motion
-        self.device = device
+        self.device = str(device)
         self._rest = rest_response(self.s2l, audio_io.silence_features())
         # Closure-head probability range mapped onto 0..1 closing (see lip_closure.py).
         self.closure_range = (CLOSURE_LOW, CLOSURE_HIGH)
 
     @classmethod
     def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
-        """Bundled weights unless weights_dir or $BLENDER_S2L_WEIGHTS points elsewhere."""
-        dev = resolve_device(device)
+        """Bundled weights unless weights_dir or $BLENDER_S2L_WEIGHTS points elsewhere.
+
+        "auto" and "cpu" run the numpy networks when the folder has their .npz files (the
+        bundled one does): no torch import, same numbers. "cuda", or a folder of .pt files
+        only, runs torch.
+        """
+        choice = check_device_choice(device)
+        arrays = numpy_paths(weights_dir)
+        if choice != "cuda" and arrays is not None:
+            return cls(load_numpy_s2l(arrays["s2l"]), load_numpy_s2d(arrays["s2d"]),
+                       UpperFaceModel.load(arrays["upper_face"]), "cpu",
+                       load_jaw(model_path("jaw", weights_dir)))
+        dev = resolve_device(choice)
+        jaw = load_jaw(model_path("jaw", weights_dir))
+        from .models.s2d import load_s2d
+        from .models.s2l import load_s2l
+
         return cls(
             load_s2l(model_path("s2l", weights_dir), dev),
             load_s2d(model_path("s2d", weights_dir), dev),
             UpperFaceModel.load(model_path("upper_face", weights_dir)),
             dev,
-            load_jaw(model_path("jaw", weights_dir)),
+            jaw,
         )
 
     # -- speech -> landmarks ------------------------------------------------------------------
@@ -217,9 +235,8 @@ class Animator:
         _report(progress, 0.8)
         if _cancelled(cancel):
             raise Cancelled("The bake was cancelled; nothing was changed.")
-        with torch.inference_mode():
-            basis_c = self.s2d.mesh_basis(torch.from_numpy(feats).to(self.device)).cpu().numpy()
-            codes = self.s2d.codes(torch.from_numpy(disp).to(self.device)).cpu().numpy()
+        basis_c = self.s2d.mesh_basis(feats)
+        codes = self.s2d.codes(disp)
         if rigid_parts and self.jaw is not None:
             parts = InnerParts.of_mesh(verts_c, faces, lm_c, feats[:, ON_FACE_COLUMN] > 0.5,
                                        self.jaw)

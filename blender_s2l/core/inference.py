@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
+from scipy.special import expit
 
 from .errors import Cancelled
-from .models.s2l import S2L
+from .models.runners import s2l_runner
 
 FEATURE_RATE = 100.0  # log-mel frames per second (10 ms hop)
 DEFAULT_CHUNK_FRAMES = 3000
@@ -29,50 +30,47 @@ class S2LTrack:
 
 
 def run_s2l(
-    model: S2L,
+    model: Any,
     mel: NDArray[np.float32],
     *,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> S2LTrack:
-    """(T_a, 80) features -> displacements (and closure), chunk by chunk.
+    """(T_a, 80) features -> displacements (and closure), chunk by chunk; model is an S2L
+    runner (numpy) or a torch S2L module.
 
     Each chunk carries the model's full receptive field of real neighbouring frames on both
-    sides, so the kept centre is bit-for-bit what a single pass would give: no seams, and memory
-    bounded by the chunk size rather than the clip length.
+    sides, so the kept centre is what a single pass would give: no seams, and memory bounded by
+    the chunk size rather than the clip length.
     """
+    runner = s2l_runner(model)
     n = mel.shape[0]
-    ctx = model.receptive_frames
-    device = next(model.parameters()).device
-    out = np.zeros((n, model.config.n_landmarks, 3), dtype=np.float32)
-    closure = np.zeros(n, dtype=np.float32) if model.config.closure_head else None
+    ctx = runner.receptive_frames
+    out = np.zeros((n, runner.config.n_landmarks, 3), dtype=np.float32)
+    closure = np.zeros(n, dtype=np.float32) if runner.config.closure_head else None
     starts = list(range(0, max(n, 1), chunk_frames))
-    with torch.inference_mode():
-        for i, start in enumerate(starts):
-            if cancel is not None and cancel():
-                raise Cancelled("The bake was cancelled; nothing was changed.")
-            stop = min(start + chunk_frames, n)
-            lo, hi = max(0, start - ctx), min(n, stop + ctx)
-            x = torch.from_numpy(np.ascontiguousarray(mel[lo:hi])).to(device)[None]
-            disp, logit = model.predict(x)
-            keep = slice(start - lo, stop - lo)
-            out[start:stop] = disp[0].cpu().numpy()[keep]
-            if closure is not None and logit is not None:
-                closure[start:stop] = torch.sigmoid(logit[0]).cpu().numpy()[keep]
-            if progress is not None:
-                progress((i + 1) / len(starts))
+    for i, start in enumerate(starts):
+        if cancel is not None and cancel():
+            raise Cancelled("The bake was cancelled; nothing was changed.")
+        stop = min(start + chunk_frames, n)
+        lo, hi = max(0, start - ctx), min(n, stop + ctx)
+        disp, logit = runner.predict(mel[lo:hi])
+        keep = slice(start - lo, stop - lo)
+        out[start:stop] = disp[keep]
+        if closure is not None and logit is not None:
+            closure[start:stop] = expit(logit[keep])
+        if progress is not None:
+            progress((i + 1) / len(starts))
     return S2LTrack(out, closure)
 
 
-def rest_response(model: S2L, silence_feature: NDArray[np.float32]) -> NDArray[np.float32]:
+def rest_response(model: Any, silence_feature: NDArray[np.float32]) -> NDArray[np.float32]:
     """What the model outputs on pure silence; subtracted so silence is exactly a still face."""
-    frames = 2 * model.receptive_frames + 1
+    runner = s2l_runner(model)
+    frames = 2 * runner.receptive_frames + 1
     mel = np.repeat(silence_feature[None, :], frames, axis=0).astype(np.float32)
-    with torch.inference_mode():
-        device = next(model.parameters()).device
-        y = model(torch.from_numpy(mel).to(device)[None])[0].cpu().numpy()
-    rest: NDArray[np.float32] = y[model.receptive_frames].astype(np.float32)
+    rest: NDArray[np.float32] = runner.predict(mel)[0][runner.receptive_frames].astype(np.float32)
     return rest
 
 

@@ -19,8 +19,11 @@ from ..core.models.upper_face import UPPER_EXPRESSIONS, UpperFaceModel
 from ..core.weights_path import MODEL_FILES
 
 
-def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0) -> Path:
-    """s2l.pt, s2d.pt, upper_face.pt and jaw.npz in folder; full_size: the bundled shapes."""
+def write_random_weights(
+    folder: Path, *, full_size: bool = False, seed: int = 0, numpy: bool = True
+) -> Path:
+    """s2l.pt, s2d.pt, upper_face.pt and jaw.npz in folder, and (numpy) their .npz runtime
+    copies; full_size: the bundled shapes."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     small = S2LConfig(channels=16, dilations=[1, 2, 4], closure_head=True)
@@ -37,4 +40,8 @@ def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0
     save_checkpoint(folder / MODEL_FILES["upper_face"], UpperFaceModel(basis).to_checkpoint(meta))
     jaw = rng.normal(0, 0.01, (N_RIGID, N_LANDMARKS * 3))
     JawModel(jaw, np.array([0.0, -60.0, -60.0])).save(folder / MODEL_FILES["jaw"])
+    if numpy:
+        from .export_numpy import export_numpy
+
+        export_numpy(folder)
     return folder

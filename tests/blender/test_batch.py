@@ -105,11 +105,8 @@ def test_module_cli_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert fails == [f"FAIL job 1: The scene file {tmp_path / 'nope.blend'} does not exist."]
 
 
-def test_script_entry_as_blender_runs_it(tmp_path: Path, random_weights_dir: Path) -> None:
-    """`blender -b --python <ext>/batch.py -- ...` runs the file as __main__ with args after --.
-
-    Here plain Python runs the file the same way (no package context), with the real Animator.
-    """
+def demo_head_scene_file(tmp_path: Path) -> Path:
+    """A saved scene: the demo head (landmarks stored) and a 1 s "Voice" strip."""
     from blender_s2l.blender.storage import store_landmarks
     from blender_s2l.core.demo_head import make_demo_head
 
@@ -123,6 +120,31 @@ def test_script_entry_as_blender_runs_it(tmp_path: Path, random_weights_dir: Pat
     store_landmarks(obj, head.landmark_vertices)
     scene = tmp_path / "scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    return scene
+
+
+def test_bundled_weights_bake_in_a_python_without_torch(tmp_path: Path) -> None:
+    """Blender's own Python has no torch: the batch script bakes with the numpy runtime."""
+    scene = demo_head_scene_file(tmp_path)
+    out = tmp_path / "baked.blend"
+    argv = ["batch.py", "--", str(scene), "--object", "Head", "--strip", "Voice", "--out",
+            str(out), "--no-recognise-words"]
+    code = ("import runpy, sys\nsys.modules['torch'] = None\n"
+            f"sys.argv = {argv!r}\n"
+            f"runpy.run_path({str(ROOT / 'blender_s2l' / 'batch.py')!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok   job 1: Voice:" in proc.stdout
+    assert list(takes_in(out)) == ["Voice"]
+
+
+def test_script_entry_as_blender_runs_it(tmp_path: Path, random_weights_dir: Path) -> None:
+    """`blender -b --python <ext>/batch.py -- ...` runs the file as __main__ with args after --.
+
+    Here plain Python runs the file the same way (no package context), with the real Animator.
+    """
+    scene = demo_head_scene_file(tmp_path)
     out = tmp_path / "baked.blend"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "blender_s2l" / "batch.py"), "--", str(scene), "--object",

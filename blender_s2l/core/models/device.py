@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' takes CUDA when present; 'cuda' without CUDA is an error the user can act on."""
+def check_device_choice(device: str | None) -> str:
     choice = (device or "auto").lower()
     if choice not in DEVICE_CHOICES:
         raise DeviceError(f"Unknown device '{device}'; use one of auto, cpu, cuda.")
+    return choice
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' takes CUDA when present; 'cuda' without CUDA is an error the user can act on."""
+    choice = check_device_choice(device)
+    try:
+        import torch
+    except ImportError as exc:
+        raise DeviceError(
+            "This needs torch (for CUDA, or for weights without their numpy export), and this "
+            "Python has none; choose CPU or Auto with the bundled weights, or install torch."
+        ) from exc
     if choice == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():

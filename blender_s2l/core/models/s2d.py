@@ -10,7 +10,7 @@ so a neutral input gives the neutral mesh exactly.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +19,12 @@ from torch import nn
 
 from ..errors import WeightsError
 from ..landmarks import N_LANDMARKS
-from ..mesh_features import FEATURE_DIM
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .configs import S2DConfig
 from .device import resolve_device
 
 KIND = "s2d"
-
-
-@dataclass(frozen=True)
-class S2DConfig:
-    feature_dim: int = FEATURE_DIM
-    n_codes: int = 64
-    basis_hidden: int = 256
-    basis_layers: int = 3
-    code_hidden: int = 256
-    # Landmark motion is divided by this (mm) before the code network: keeps inputs near unit size.
-    disp_scale_mm: float = 10.0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> S2DConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise WeightsError(f"The s2d config has unknown fields: {sorted(unknown)}.")
-        return cls(**data)
+__all__ = ["S2D", "S2DConfig", "load_s2d", "random_s2d", "save_s2d", "state_digest"]
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, layers: int, bias: bool = True) -> nn.Sequential:

@@ -7,7 +7,7 @@ chunked inference of long audio exactly equal to a single pass (no seams) and de
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +16,11 @@ from torch import nn
 
 from ..errors import WeightsError
 from .checkpoint import Checkpoint, load_checkpoint
+from .configs import S2LConfig
+
+__all__ = ["S2L", "S2LConfig", "load_s2l", "s2l_checkpoint"]
 
 KIND = "s2l"
-
-
-@dataclass
-class S2LConfig:
-    n_mels: int = 80
-    channels: int = 128
-    kernel: int = 3
-    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 1, 2, 4, 8, 16])
-    n_landmarks: int = 68
-    dropout: float = 0.1
-    # One extra output channel: the logit that the lips are closed (a /p b m/ or rest). Trained
-    # as a classifier, it stays decisive where the landmark regression averages a short closure
-    # with the vowels around it. Checkpoints without it load with False.
-    closure_head: bool = False
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> S2LConfig:
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**known)
 
 
 class FrameNorm(nn.Module):
@@ -90,8 +74,7 @@ class S2L(nn.Module):
     @property
     def receptive_frames(self) -> int:
         """Frames of context one output frame sees on each side."""
-        half = (self.config.kernel - 1) // 2
-        return half + sum(half * d for d in self.config.dilations)
+        return self.config.receptive_frames
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.predict(mel)[0]

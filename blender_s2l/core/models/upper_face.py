@@ -8,14 +8,16 @@ only eye/brow landmark motion; mouth and jaw rows are zero by construction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from ..errors import WeightsError
-from .checkpoint import Checkpoint, load_checkpoint
+from .npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
 
 UPPER_EXPRESSIONS: tuple[str, ...] = (
     "eyeBlink_L", "eyeBlink_R", "browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R",
@@ -157,14 +159,30 @@ class UpperFaceModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> UpperFaceModel:
-        ckpt = load_checkpoint(path or DEFAULT_WEIGHTS, KIND)
+        """From upper_face.npz (no torch needed) or an upper_face.pt checkpoint."""
+        path = Path(path or DEFAULT_WEIGHTS)
+        if path.suffix == ".npz":
+            w = load_npz(path, KIND)
+            expect_shapes(path, w.arrays, {"basis": (len(UPPER_EXPRESSIONS), 68, 3)})
+            return cls(w.arrays["basis"])
+        from .checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, KIND)
         if "basis" not in ckpt.state_dict:
             raise WeightsError("Upper-face weights have no 'basis' tensor.")
         return cls(ckpt.state_dict["basis"].numpy())
 
     def to_checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
+        import torch
+
+        from .checkpoint import Checkpoint
+
         return Checkpoint(KIND, {"expressions": list(UPPER_EXPRESSIONS)},
                           {"basis": torch.from_numpy(self.basis.copy())}, metadata or {})
+
+    def save_npz(self, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
+        save_npz(path, NpzWeights(KIND, {"expressions": list(UPPER_EXPRESSIONS)},
+                                  {"basis": self.basis}, metadata or {}))
 
     def landmark_motion(self, frame_times: NDArray[np.floating[Any]], seed: int,
                         **kw: Any) -> NDArray[np.float32]:

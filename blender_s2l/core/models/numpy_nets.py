@@ -1,0 +1,198 @@
+"""S2L and S2D forward passes in numpy, equal to the torch modules to float rounding.
+
+Both networks are small (convolutions over 128 channels, MLPs over 256), so numpy's BLAS runs
+them about as fast as torch on the CPU, and a bake then needs neither torch installed in
+Blender's Python nor its 1.5 s import. Layouts are time-major (T, C): a 1-D convolution is one
+matrix product per tap, shifted by its dilation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import erf, expit
+
+from ..landmarks import N_LANDMARKS
+from .configs import S2DConfig, S2LConfig
+from .npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+
+F32 = NDArray[np.float32]
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
+
+
+def gelu(x: F32) -> F32:
+    """The exact (erf) GELU, as torch.nn.functional.gelu computes it by default."""
+    out: F32 = (0.5 * x * (1.0 + erf(x * np.float32(1 / np.sqrt(2))))).astype(np.float32)
+    return out
+
+
+def silu(x: F32) -> F32:
+    out: F32 = (x * expit(x)).astype(np.float32)
+    return out
+
+
+def layer_norm(x: F32, weight: F32, bias: F32) -> F32:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    out: F32 = ((x - mean) / np.sqrt(var + LAYER_NORM_EPS) * weight + bias).astype(np.float32)
+    return out
+
+
+def conv_taps(weight: F32) -> list[F32]:
+    """(C_out, C_in, K) torch layout -> K contiguous (C_in, C_out) matrices: a strided slice
+    would make numpy skip BLAS and run ten times slower."""
+    return [np.ascontiguousarray(weight[:, :, j].T) for j in range(weight.shape[2])]
+
+
+def conv1d(x: F32, taps: list[F32], bias: F32, dilation: int = 1) -> F32:
+    """(T, C_in) -> (T, C_out), zero padding that keeps frames centred (odd kernel)."""
+    t = x.shape[0]
+    half = (len(taps) - 1) // 2
+    out = x @ taps[half] + bias
+    for j, tap in enumerate(taps):
+        s = (j - half) * dilation  # out[t] += W_j x[t + s]
+        if j == half or abs(s) >= t:
+            continue
+        if s > 0:
+            out[: t - s] += x[s:] @ tap
+        else:
+            out[-s:] += x[: t + s] @ tap
+    result: F32 = out.astype(np.float32)
+    return result
+
+
+def s2l_shapes(c: S2LConfig) -> dict[str, tuple[int, ...]]:
+    ch, k = c.channels, c.kernel
+    shapes: dict[str, tuple[int, ...]] = {
+        "feat_mean": (c.n_mels,), "feat_std": (c.n_mels,),
+        "inp.weight": (ch, c.n_mels, k), "inp.bias": (ch,),
+        "out_norm.norm.weight": (ch,), "out_norm.norm.bias": (ch,),
+        "head.weight": (c.n_landmarks * 3 + int(c.closure_head), ch, 1),
+        "head.bias": (c.n_landmarks * 3 + int(c.closure_head),),
+    }
+    for i in range(len(c.dilations)):
+        p = f"blocks.{i}."
+        shapes.update({
+            p + "conv.weight": (ch, ch, k), p + "conv.bias": (ch,),
+            p + "mix.weight": (ch, ch, 1), p + "mix.bias": (ch,),
+            p + "norm.norm.weight": (ch,), p + "norm.norm.bias": (ch,),
+        })
+    return shapes
+
+
+class NumpyS2L:
+    """The S2L network over numpy arrays: (T, n_mels) log-mel -> (T, 68, 3) mm [+ (T,) logit]."""
+
+    kind = "s2l"
+
+    def __init__(self, config: S2LConfig, params: dict[str, F32]) -> None:
+        self.config = config
+        self.params = params
+        self._taps = {name[: -len(".weight")]: conv_taps(w) for name, w in params.items()
+                      if name.endswith(".weight") and w.ndim == 3}
+
+    @property
+    def receptive_frames(self) -> int:
+        return self.config.receptive_frames
+
+    def predict(self, mel: NDArray[np.floating[Any]]) -> tuple[F32, F32 | None]:
+        p, c, taps = self.params, self.config, self._taps
+        x = (np.asarray(mel, dtype=np.float32) - p["feat_mean"]) / p["feat_std"]
+        x = conv1d(x, taps["inp"], p["inp.bias"])
+        for i, d in enumerate(c.dilations):
+            b = f"blocks.{i}."
+            h = layer_norm(x, p[b + "norm.norm.weight"], p[b + "norm.norm.bias"])
+            h = gelu(conv1d(h, taps[b + "conv"], p[b + "conv.bias"], d))
+            x = x + conv1d(h, taps[b + "mix"], p[b + "mix.bias"])
+        h = gelu(layer_norm(x, p["out_norm.norm.weight"], p["out_norm.norm.bias"]))
+        y = conv1d(h, taps["head"], p["head.bias"])
+        n = c.n_landmarks * 3
+        disp: F32 = y[:, :n].reshape(len(y), c.n_landmarks, 3)
+        return disp, (y[:, n] if c.closure_head else None)
+
+    def with_params(self, changes: dict[str, F32]) -> NumpyS2L:
+        """A copy with some arrays replaced (tests force the closure head this way)."""
+        return NumpyS2L(replace(self.config), {**self.params, **changes})
+
+
+def _mlp_names(prefix: str, layers: int, bias: bool) -> list[tuple[str, str | None]]:
+    """(weight, bias) names of an nn.Sequential of Linear/SiLU pairs ending in a Linear."""
+    return [(f"{prefix}.{2 * i}.weight", f"{prefix}.{2 * i}.bias" if bias else None)
+            for i in range(layers + 1)]
+
+
+def s2d_shapes(c: S2DConfig) -> dict[str, tuple[int, ...]]:
+    n_in = N_LANDMARKS * 3
+    shapes: dict[str, tuple[int, ...]] = {"code_linear.weight": (c.n_codes, n_in)}
+    widths = [c.feature_dim] + [c.basis_hidden] * c.basis_layers + [c.n_codes * 3]
+    for (w, b), (a, o) in zip(_mlp_names("basis_net", c.basis_layers, True), pairwise(widths),
+                              strict=True):
+        shapes[w] = (o, a)
+        shapes[str(b)] = (o,)
+    widths = [n_in, c.code_hidden, c.code_hidden, c.n_codes]
+    for (w, _), (a, o) in zip(_mlp_names("code_net", 2, False), pairwise(widths), strict=True):
+        shapes[w] = (o, a)
+    return shapes
+
+
+def _mlp(x: F32, params: dict[str, F32], names: list[tuple[str, str | None]]) -> F32:
+    for k, (w, b) in enumerate(names):
+        x = x @ params[w].T
+        if b is not None:
+            x = x + params[b]
+        if k < len(names) - 1:
+            x = silu(x)
+    return x.astype(np.float32)
+
+
+class NumpyS2D:
+    """The factorised S2D over numpy arrays: mesh features -> basis, landmark motion -> codes."""
+
+    kind = "s2d"
+
+    def __init__(self, config: S2DConfig, params: dict[str, F32]) -> None:
+        self.config = config
+        self.params = params
+
+    def mesh_basis(self, feats: NDArray[np.floating[Any]]) -> F32:
+        """(V, F) vertex features -> (J, V, 3) basis in mm per unit code."""
+        c = self.config
+        if feats.ndim != 2 or feats.shape[1] != c.feature_dim:
+            raise ValueError(f"features must be (V, {c.feature_dim}); got {feats.shape}")
+        x = _mlp(np.asarray(feats, dtype=np.float32), self.params,
+                 _mlp_names("basis_net", c.basis_layers, True))
+        out: F32 = (x.reshape(len(x), c.n_codes, 3) * np.float32(c.disp_scale_mm))
+        return np.ascontiguousarray(out.transpose(1, 0, 2))
+
+    def codes(self, lm_disp: NDArray[np.floating[Any]]) -> F32:
+        """(T, 68, 3) landmark displacement in canonical mm -> (T, J); exactly 0 for 0 input."""
+        if lm_disp.ndim != 3 or lm_disp.shape[1:] != (N_LANDMARKS, 3):
+            raise ValueError(f"landmark motion must be (T, 68, 3); got {tuple(lm_disp.shape)}")
+        x = (np.asarray(lm_disp, dtype=np.float32).reshape(len(lm_disp), -1)
+             / np.float32(self.config.disp_scale_mm))
+        out: F32 = (x @ self.params["code_linear.weight"].T
+                    + _mlp(x, self.params, _mlp_names("code_net", 2, False)))
+        return out.astype(np.float32)
+
+
+def load_numpy_s2l(path: str | Path) -> NumpyS2L:
+    w = load_npz(path, NumpyS2L.kind)
+    config = S2LConfig.from_dict(w.config)
+    expect_shapes(path, w.arrays, s2l_shapes(config))
+    return NumpyS2L(config, w.arrays)
+
+
+def load_numpy_s2d(path: str | Path) -> NumpyS2D:
+    w = load_npz(path, NumpyS2D.kind)
+    config = S2DConfig.from_dict(w.config)
+    expect_shapes(path, w.arrays, s2d_shapes(config))
+    return NumpyS2D(config, w.arrays)
+
+
+def save_numpy(path: str | Path, net: NumpyS2L | NumpyS2D, metadata: dict[str, Any]) -> None:
+    save_npz(path, NpzWeights(net.kind, asdict(net.config), net.params, metadata))
