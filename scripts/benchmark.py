@@ -142,7 +142,8 @@ def main() -> int:
     anim = Animator.load(device="cpu", weights_dir=weights)
     rows: list[tuple[str, str]] = []
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__} threads {torch.get_num_threads()}")
+          f"torch {torch.__version__} threads {torch.get_num_threads()}, models run by "
+          f"{type(anim.s2l).__name__}/{type(anim.s2d).__name__}")
     for seconds in (10.0, 60.0):
         wav = _speech_like(seconds)
         anim.landmarks(wav, fps=30.0, sample_rate=16000)  # warm
