@@ -1,8 +1,10 @@
 """Build the Blender extension zip(s) with Blender's own extension builder.
 
-    python build.py --lean                  # dist/blender_s2l-<ver>.zip, uses an installed torch
-    python build.py --torch cpu --audio         # + wheels for every platform and Python 3.11/3.13
-    python build.py --torch cuda --platforms linux-x64 --python 3.11
+    python build.py --audio                 # one zip per platform and Python 3.11/3.13: all a
+                                            # CPU bake needs (numpy runtime, no torch)
+    python build.py --lean                  # dist/blender_s2l-<ver>.zip, no wheels: scipy and
+                                            # soundfile must be importable by Blender's Python
+    python build.py --torch cuda --audio --platforms linux-x64 --python 3.11   # + CUDA device
 
 Steps: stage the package (without training/, tests and caches) + manifest into build/stage,
 optionally `pip download` wheels into wheels/<platform>-py<ver>/ and list them in the staged
@@ -130,8 +132,10 @@ def run_builder(cli: Path, staged: Path, out: Path, split: bool) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--lean", action="store_true", help="no wheels: use a torch already installed")
-    ap.add_argument("--torch", choices=sorted(TORCH_INDEX), help="bundle torch (CPU or CUDA build)")
+    ap.add_argument("--lean", action="store_true",
+                    help="no wheels: use the scipy/soundfile (and torch) Blender's Python has")
+    ap.add_argument("--torch", choices=sorted(TORCH_INDEX),
+                    help="bundle torch: only the CUDA device needs it (CPU runs numpy)")
     ap.add_argument("--audio", action="store_true",
                     help="bundle scipy, soundfile, soxr, pocketsphinx")
     ap.add_argument("--platforms", default=",".join(PLATFORMS), help="comma-separated")
