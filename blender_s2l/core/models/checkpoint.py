@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from ..errors import WeightsError
+from .npz_weights import check_kind, existing_weights_file
 
 FORMAT_VERSION = 1
-MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -46,11 +46,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
 
 def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
     """Load a checkpoint of the given kind or raise WeightsError with one sentence."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weights file not found: {path}.")
-    if path.stat().st_size > MAX_BYTES:
-        raise WeightsError(f"Weights file {path.name} is implausibly large; refusing to load it.")
+    path = existing_weights_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -72,13 +68,7 @@ def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
         state = payload["state_dict"]
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"Weights file {path.name} is missing required fields.") from exc
-    if version > FORMAT_VERSION:
-        raise WeightsError(
-            f"Weights file {path.name} has format {version}; "
-            f"this add-on reads up to {FORMAT_VERSION}."
-        )
-    if found_kind != kind:
-        raise WeightsError(f"Weights file {path.name} holds a '{found_kind}' model, not '{kind}'.")
+    check_kind(path, version, FORMAT_VERSION, found_kind, kind)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"Weights file {path.name} has a malformed state dict.")
     for name, tensor in state.items():

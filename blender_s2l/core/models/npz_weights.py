@@ -44,13 +44,27 @@ def save_npz(path: str | Path, weights: NpzWeights) -> None:
     tmp.replace(path)
 
 
-def load_npz(path: str | Path, kind: str) -> NpzWeights:
-    """Load a weights file of the given kind or raise WeightsError with one sentence."""
+def existing_weights_file(path: str | Path) -> Path:
+    """The path, if it is a file of plausible size; else WeightsError."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"Weights file not found: {path}.")
     if path.stat().st_size > MAX_BYTES:
         raise WeightsError(f"Weights file {path.name} is implausibly large; refusing to load it.")
+    return path
+
+
+def check_kind(path: Path, version: int, readable: int, found: str, kind: str) -> None:
+    if version > readable:
+        raise WeightsError(f"Weights file {path.name} has format {version}; this add-on reads up "
+                           f"to {readable}.")
+    if found != kind:
+        raise WeightsError(f"Weights file {path.name} holds a '{found}' model, not '{kind}'.")
+
+
+def load_npz(path: str | Path, kind: str) -> NpzWeights:
+    """Load a weights file of the given kind or raise WeightsError with one sentence."""
+    path = existing_weights_file(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z[HEADER][()]))
@@ -62,11 +76,7 @@ def load_npz(path: str | Path, kind: str) -> NpzWeights:
             f"Weights file {path.name} is damaged or not a blender_s2l weights file "
             f"({type(exc).__name__})."
         ) from exc
-    if version > FORMAT_VERSION:
-        raise WeightsError(f"Weights file {path.name} has format {version}; this add-on reads up "
-                           f"to {FORMAT_VERSION}.")
-    if found != kind:
-        raise WeightsError(f"Weights file {path.name} holds a '{found}' model, not '{kind}'.")
+    check_kind(path, version, FORMAT_VERSION, found, kind)
     for name, arr in arrays.items():
         if arr.dtype != np.float32:
             raise WeightsError(f"Weights file {path.name} has {arr.dtype} values in {name}.")
