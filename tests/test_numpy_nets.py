@@ -4,6 +4,7 @@ imports torch."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,20 @@ def test_numpy_s2d_equals_torch_and_is_exactly_still_at_rest() -> None:
     assert np.array_equal(net.codes(np.zeros((2, 68, 3), np.float32)), np.zeros((2, 8)))
     with pytest.raises(ValueError):
         net.codes(np.zeros((2, 10, 3), np.float32))
+
+
+def test_threads_follow_omp_num_threads_and_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blender_s2l.core.models import numpy_nets
+
+    x = np.random.default_rng(5).normal(0, 2, (3000, 128)).astype(np.float32)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert numpy_nets.worker_threads() == 1
+    one = numpy_nets.gelu(x.copy())
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    assert numpy_nets.worker_threads() == min(os.cpu_count() or 1, numpy_nets.MAX_THREADS)
+    monkeypatch.setattr(numpy_nets.os, "cpu_count", lambda: 4)
+    assert numpy_nets.worker_threads() == 4
+    assert np.array_equal(numpy_nets.gelu(x.copy()), one)  # row blocks: the same numbers
 
 
 def test_bundled_numpy_weights_are_the_bundled_checkpoints() -> None:

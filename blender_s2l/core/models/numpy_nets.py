@@ -42,10 +42,18 @@ def _silu_inplace(x: F32) -> None:
     x *= expit(x)
 
 
+def worker_threads() -> int:
+    """Cores to use: a render farm that runs one Blender per core sets OMP_NUM_THREADS=1 (as
+    for BLAS), and then the activations stay on one core too."""
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    cap = int(limit) if limit.isdigit() and int(limit) > 0 else MAX_THREADS
+    return max(1, min(os.cpu_count() or 1, MAX_THREADS, cap))
+
+
 def _in_parts(fn: Callable[[F32], None], x: F32) -> F32:
     """Apply an in-place elementwise fn over row blocks in threads: numpy's own elementwise
     loops use one core, and these activations are half of S2L's time."""
-    n = min(os.cpu_count() or 1, MAX_THREADS)
+    n = worker_threads()
     if n < 2 or x.size < PARALLEL_MIN_VALUES:
         fn(x)
         return x
