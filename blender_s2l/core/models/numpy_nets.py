@@ -1,9 +1,9 @@
 """S2L and S2D forward passes in numpy, equal to the torch modules to float rounding.
 
 Both networks are small (convolutions over 128 channels, MLPs over 256), so numpy's BLAS runs
-them about as fast as torch on the CPU, and a bake then needs neither torch installed in
-Blender's Python nor its 1.5 s import. Layouts are time-major (T, C): a 1-D convolution is one
-matrix product per tap, shifted by its dilation.
+them within 0.1-0.2 s per minute of speech of torch on the CPU (BENCHMARKS.md), and a bake then
+needs neither torch installed in Blender's Python nor its 1.5 s import. Layouts are time-major
+(T, C): a 1-D convolution is one matrix product per tap, shifted by its dilation.
 """
 
 from __future__ import annotations
