@@ -10,9 +10,11 @@ from ..core import recognise
 from ..core.errors import S2LError
 from ..core.key_poses import wants_words
 from ..core.keypoints import NAMES, REQUIRED
+from ..core.models import device as device_check
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import LANDMARK_GROUP, LANDMARK_POS_PROP
+from .prefs import get_prefs
 from .props import split_strip_id
 from .rna import Context, Object
 from .storage import read_keypoints, read_takes
@@ -58,6 +60,10 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         col.prop(settings, "strip", text="Sound")
         col.separator()
         col.prop(settings, "device")
+        device = get_prefs(context).device if settings.device == "PREFS" else settings.device
+        if device == "CUDA" and not device_check.torch_installed():
+            col.label(text="CUDA needs torch in Blender's Python; Auto runs on the CPU",
+                      icon="ERROR")
         col.prop(settings, "mode")
         col.prop(settings, "mouth_strength")
         row = col.row(align=True)

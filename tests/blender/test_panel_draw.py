@@ -105,3 +105,21 @@ def test_recognise_words_says_when_pocketsphinx_is_missing(
     monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: True)
     settings.recognise_words = True
     assert not any("pocketsphinx" in x for x in draw(installed, "VIEW3D_PT_s2l"))
+
+
+def test_cuda_without_torch_is_said_before_baking(
+    installed: ModuleType, fake: FakeAnimator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = submodule(installed, "core.models.device")
+    grid_head()
+    settings = bpy.context.scene.s2l
+    settings.device = "CUDA"
+    monkeypatch.setattr(device, "torch_installed", lambda: False)
+    line = "label:CUDA needs torch in Blender's Python; Auto runs on the CPU"
+    assert line in draw(installed, "VIEW3D_PT_s2l")
+    settings.device = "AUTO"
+    assert line not in draw(installed, "VIEW3D_PT_s2l")
+    settings.device = "CUDA"
+    monkeypatch.setattr(device, "torch_installed", lambda: True)
+    assert line not in draw(installed, "VIEW3D_PT_s2l")
+    settings.device = "PREFS"

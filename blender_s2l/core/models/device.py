@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from ..errors import DeviceError
@@ -10,6 +11,11 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def torch_installed() -> bool:
+    """Without importing it (1.5 s): only the CUDA device and .pt-only weights need torch."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def check_device_choice(device: str | None) -> str:
