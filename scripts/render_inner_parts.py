@@ -27,7 +27,7 @@ from render_gallery import part_colours  # noqa: E402
 from blender_s2l.core.inner_parts import JAW_PATH, InnerParts, load_jaw  # noqa: E402
 from blender_s2l.core.landmarks import MOUTH  # noqa: E402
 from blender_s2l.core.mesh import triangulate  # noqa: E402
-from blender_s2l.core.mesh_features import ON_FACE_COLUMN  # noqa: E402
+from blender_s2l.core.mesh_features import on_face_mask  # noqa: E402
 from blender_s2l.core.models.s2d import load_s2d  # noqa: E402
 
 POSES: tuple[tuple[str, dict[str, float]], ...] = (
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             weights[k, ict.expression_index(name)] = value
     lm = v.landmark_motion(weights)
     net = s2d_predict(load_s2d(WEIGHTS, "cpu"), v.features, lm)
-    on_face = v.features[:, ON_FACE_COLUMN] > 0.5
+    on_face = on_face_mask(v.features)
     parts = InnerParts.of_mesh(v.vertices, v.faces, v.landmarks, on_face, load_jaw(JAW_PATH))
     rows = (("ICT truth", v.dense_motion(weights)), ("S2D network alone", net),
             ("with rigid inner parts", parts.dense(net, lm)))

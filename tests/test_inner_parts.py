@@ -146,18 +146,36 @@ def test_jaw_file_round_trip_and_damage(tmp_path: Path) -> None:
     loaded = load_jaw(good)
     assert np.allclose(loaded.matrix, model.matrix, atol=1e-6)
     assert np.allclose(loaded.pivot, model.pivot)
+    with np.load(good) as z:
+        header = z["__header__"]
+
+    def with_header(name: str, **arrays: np.ndarray) -> Path:
+        """A file that passes the format checks, so the array checks are what is tested."""
+        path = tmp_path / name
+        np.savez(path, __header__=header, **arrays)
+        return path
+
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"PK\x03\x04 not really a zip file")
-    wrong = tmp_path / "wrong.npz"
-    np.savez(wrong, matrix=np.zeros((6, 10)), pivot=np.zeros(3))
-    nan = tmp_path / "nan.npz"
-    np.savez(nan, matrix=np.full((N_RIGID, N_LANDMARKS * 3), np.nan), pivot=np.zeros(3))
     cut = tmp_path / "cut.npz"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    pickled = tmp_path / "pickled.npz"
-    np.savez(pickled, matrix=np.array([object()], dtype=object), pivot=np.zeros(3))
-    for bad in (tmp_path / "absent.npz", garbage, cut, wrong, nan, pickled):
-        with pytest.raises(WeightsError):
+    headerless = tmp_path / "headerless.npz"
+    np.savez(headerless, matrix=model.matrix, pivot=model.pivot)
+    pivot = np.zeros(3, np.float32)
+    cases = [
+        ("not found", tmp_path / "absent.npz"),
+        ("damaged", garbage),
+        ("damaged", cut),
+        ("damaged", headerless),
+        ("shape", with_header("wrong.npz", matrix=np.zeros((6, 10), np.float32), pivot=pivot)),
+        ("non-finite", with_header(
+            "nan.npz", matrix=np.full((N_RIGID, N_LANDMARKS * 3), np.nan, np.float32),
+            pivot=pivot)),
+        ("damaged", with_header("pickled.npz", matrix=np.array([object()], dtype=object),
+                                pivot=pivot)),
+    ]
+    for why, bad in cases:
+        with pytest.raises(WeightsError, match=why):
             load_jaw(bad)
 
 

@@ -29,13 +29,9 @@ from blender_s2l.core.models.runners import TorchS2D, TorchS2L
 from blender_s2l.core.models.s2d import random_s2d
 from blender_s2l.core.models.s2l import S2L, S2LConfig
 from blender_s2l.core.weights_path import BUNDLED_DIR, NUMPY_FILES
-from blender_s2l.training.export_numpy import numpy_mismatches
+from blender_s2l.training.export_numpy import numpy_mismatches, state_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
 
 
 @pytest.mark.parametrize("closure_head", [True, False])
@@ -47,9 +43,9 @@ def test_numpy_s2l_equals_torch(closure_head: bool, frames: int) -> None:
         model.feat_mean.normal_(0, 1)
         model.feat_std.uniform_(0.5, 2.0)
     model.eval()
-    assert set(_arrays(model)) == set(s2l_shapes(model.config))
+    assert set(state_arrays(model)) == set(s2l_shapes(model.config))
     mel = np.random.default_rng(frames).normal(0, 2, (frames, 80)).astype(np.float32)
-    disp, logit = NumpyS2L(model.config, _arrays(model)).predict(mel)
+    disp, logit = NumpyS2L(model.config, state_arrays(model)).predict(mel)
     with torch.no_grad():
         t_disp, t_logit = model.predict(torch.from_numpy(mel)[None])
     assert disp.shape == (frames, 68, 3) and disp.dtype == np.float32
@@ -63,7 +59,7 @@ def test_numpy_s2l_equals_torch(closure_head: bool, frames: int) -> None:
 
 def test_numpy_s2d_equals_torch_and_is_exactly_still_at_rest() -> None:
     model = random_s2d(seed=4, basis_layers=2)
-    arrays = _arrays(model)
+    arrays = state_arrays(model)
     assert {k: v.shape for k, v in arrays.items()} == s2d_shapes(model.config)
     net = NumpyS2D(model.config, arrays)
     rng = np.random.default_rng(0)

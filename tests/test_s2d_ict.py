@@ -55,7 +55,7 @@ def test_rigid_inner_parts_on_held_out_identity(ict_npz: Path, tmp_path: Path) -
     freshly fitted small one move them far closer to the truth than the network does."""
     from blender_s2l.core.inner_parts import InnerParts, classify_parts, load_jaw
     from blender_s2l.core.landmarks import INNER_LIPS
-    from blender_s2l.core.mesh_features import ON_FACE_COLUMN
+    from blender_s2l.core.mesh_features import on_face_mask
     from blender_s2l.training.ict import load_ict
     from blender_s2l.training.s2d.jaw_fit import main_fit
 
@@ -63,7 +63,7 @@ def test_rigid_inner_parts_on_held_out_identity(ict_npz: Path, tmp_path: Path) -
     ict = load_ict(str(ict_npz))
     model = load_s2d(WEIGHTS, "cpu")
     v = build_variant(ict, EVAL_ID_SEED0 + 1, ict_labels(ict))
-    on_face = v.features[:, ON_FACE_COLUMN] > 0.5
+    on_face = on_face_mask(v.features)
     still, jaw = classify_parts(v.vertices, v.faces, v.landmarks, on_face)
     assert len(still) > 0 and len(jaw) > 0
     seam = v.landmarks[INNER_LIPS, 1].mean()

@@ -39,7 +39,7 @@ from .lip_closure import (
     sensitivity_range,
 )
 from .mesh import FacesLike, validate_mesh
-from .mesh_features import ON_FACE_COLUMN, mesh_features
+from .mesh_features import mesh_features, on_face_mask
 from .models.device import check_device_choice, resolve_device
 from .models.numpy_nets import load_numpy_s2d, load_numpy_s2l
 from .models.runners import s2d_runner, s2l_runner
@@ -71,8 +71,9 @@ class Animator:
         device: Any = "cpu",
         jaw: JawModel | None = None,
     ) -> None:
-        self.s2l = s2l_runner(s2l, None if isinstance(device, str) else device)
-        self.s2d = s2d_runner(s2d, None if isinstance(device, str) else device)
+        torch_device = None if isinstance(device, str) else device
+        self.s2l = s2l_runner(s2l, torch_device)
+        self.s2d = s2d_runner(s2d, torch_device)
         self.upper = upper
         self.jaw = jaw  # None: separate inner parts keep the network's motion
         self.device = str(device)
@@ -89,13 +90,12 @@ class Animator:
         only, runs torch.
         """
         choice = check_device_choice(device)
-        arrays = numpy_paths(weights_dir)
-        if choice != "cuda" and arrays is not None:
-            return cls(load_numpy_s2l(arrays["s2l"]), load_numpy_s2d(arrays["s2d"]),
-                       UpperFaceModel.load(arrays["upper_face"]), "cpu",
-                       load_jaw(model_path("jaw", weights_dir)))
-        dev = resolve_device(choice)
+        arrays = numpy_paths(weights_dir) if choice != "cuda" else None
+        dev = "cpu" if arrays is not None else resolve_device(choice)  # a device error first
         jaw = load_jaw(model_path("jaw", weights_dir))
+        if arrays is not None:
+            return cls(load_numpy_s2l(arrays["s2l"]), load_numpy_s2d(arrays["s2d"]),
+                       UpperFaceModel.load(arrays["upper_face"]), dev, jaw)
         from .models.s2d import load_s2d
         from .models.s2l import load_s2l
 
@@ -238,7 +238,7 @@ class Animator:
         basis_c = self.s2d.mesh_basis(feats)
         codes = self.s2d.codes(disp)
         if rigid_parts and self.jaw is not None:
-            parts = InnerParts.of_mesh(verts_c, faces, lm_c, feats[:, ON_FACE_COLUMN] > 0.5,
+            parts = InnerParts.of_mesh(verts_c, faces, lm_c, on_face_mask(feats),
                                        self.jaw)
             basis_c, codes = parts.extend(basis_c, codes, disp)
         inv = sim.inverse()

@@ -12,20 +12,18 @@ cavity) keep the network's motion, which follows the lids and lips.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import connected_components
 
-from .errors import WeightsError
 from .landmarks import INNER_LIPS, N_LANDMARKS
 from .mesh import FacesLike
-from .mesh_features import polygons_by_size
+from .mesh_features import fan_triangles, polygons_by_size
+from .models.npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+from .surface import components
 
 # A part's centre this far behind the frontmost skin over it is inside the head (mm): eyeballs
 # are ~12 mm, teeth 15-50 mm, tear films and lashes 0-4 mm behind.
@@ -37,21 +35,13 @@ OVER_RADIUS_MM = 6.0
 SIDE_SHARE = 0.25
 
 N_RIGID = 6
+KIND = "jaw"
 JAW_PATH = Path(__file__).parent / "weights" / "jaw.npz"
 
 
 def part_labels(n_vertices: int, faces: FacesLike) -> NDArray[np.int64]:
-    """Connected-component label of every vertex over polygon edges."""
-    rows, cols = [], []
-    for arr in polygons_by_size(faces).values():
-        for i in range(arr.shape[1]):
-            rows.append(arr[:, i])
-            cols.append(arr[:, (i + 1) % arr.shape[1]])
-    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    graph = sp.coo_matrix((np.ones(len(r)), (r, c)), shape=(n_vertices, n_vertices))
-    labels: NDArray[np.int64] = connected_components(graph, directed=False)[1].astype(np.int64)
-    return labels
+    """Connected-component label of every vertex (each eyeball, tooth, ... its own)."""
+    return components(n_vertices, fan_triangles(polygons_by_size(faces)))
 
 
 def classify_parts(
@@ -125,22 +115,15 @@ class JawModel:
         return out
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, matrix=self.matrix.astype(np.float32), pivot=self.pivot.astype(np.float32))
+        arrays = {"matrix": self.matrix.astype(np.float32), "pivot": self.pivot.astype(np.float32)}
+        save_npz(path, NpzWeights(KIND, {}, arrays, {}))
 
 
 def load_jaw(path: str | Path = JAW_PATH) -> JawModel:
     """Plain arrays only (no pickle), so a tampered file cannot run code."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            matrix = np.asarray(z["matrix"], dtype=np.float64)
-            pivot = np.asarray(z["pivot"], dtype=np.float64)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"The jaw model {Path(path).name} is missing or damaged: {exc}") from exc
-    if matrix.shape != (N_RIGID, N_LANDMARKS * 3) or pivot.shape != (3,):
-        raise WeightsError(f"The jaw model {Path(path).name} has the wrong shape.")
-    if not (np.all(np.isfinite(matrix)) and np.all(np.isfinite(pivot))):
-        raise WeightsError(f"The jaw model {Path(path).name} holds NaN or infinite values.")
-    return JawModel(matrix, pivot)
+    w = load_npz(path, KIND)
+    expect_shapes(path, w.arrays, {"matrix": (N_RIGID, N_LANDMARKS * 3), "pivot": (3,)})
+    return JawModel(w.arrays["matrix"].astype(np.float64), w.arrays["pivot"].astype(np.float64))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,12 @@ FEATURE_DIM = 3 + 1 + 2 * N_LANDMARKS
 ON_FACE_COLUMN = 3  # 1 where the vertex is on the face part, 0 on separate parts
 
 
+def on_face_mask(features: NDArray[np.floating[Any]]) -> NDArray[np.bool_]:
+    """Which vertices `mesh_features` put on the face part (its 0/1 column)."""
+    mask: NDArray[np.bool_] = np.asarray(features)[:, ON_FACE_COLUMN] > 0.5
+    return mask
+
+
 def polygons_by_size(faces: FacesLike) -> dict[int, NDArray[np.int64]]:
     """Polygons grouped by corner count, as (n_k, k) arrays (vectorised for padded arrays)."""
     groups: dict[int, list[NDArray[np.int64]]] = {}
@@ -51,7 +57,7 @@ def polygons_by_size(faces: FacesLike) -> dict[int, NDArray[np.int64]]:
     return {k: np.concatenate(v) for k, v in groups.items() if k >= 2}
 
 
-def _fan_triangles(groups: dict[int, NDArray[np.int64]]) -> NDArray[np.int64]:
+def fan_triangles(groups: dict[int, NDArray[np.int64]]) -> NDArray[np.int64]:
     tris = [
         np.stack([arr[:, 0], arr[:, i], arr[:, i + 1]], axis=1)
         for k, arr in groups.items()
@@ -82,7 +88,7 @@ def polygon_graph(vertices: NDArray[np.floating[Any]], faces: FacesLike) -> sp.c
     """Sparse distance graph: all corner pairs of each polygon plus opposite-vertex pairs."""
     v = np.asarray(vertices, dtype=np.float64)
     by_size = polygons_by_size(faces)
-    parts = [_flip_edges(_fan_triangles(by_size))]
+    parts = [_flip_edges(fan_triangles(by_size))]
     for k, arr in by_size.items():
         for a in range(k):
             for b in range(a + 1, k):

@@ -25,7 +25,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _arrays(model: Any) -> dict[str, NDArray[np.float32]]:
+def state_arrays(model: Any) -> dict[str, NDArray[np.float32]]:
+    """A torch module's parameters and buffers as float32 numpy arrays, by state-dict name."""
     return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
 
 
@@ -37,9 +38,9 @@ def export_numpy(folder: Path) -> list[Path]:
     out = {kind: folder / name for kind, name in NUMPY_FILES.items()}
     meta = {kind: {"source": p.name, "source_sha256": _sha256(p)} for kind, p in src.items()}
     s2l = load_s2l(src["s2l"])
-    save_numpy(out["s2l"], NumpyS2L(s2l.config, _arrays(s2l)), meta["s2l"])
+    save_numpy(out["s2l"], NumpyS2L(s2l.config, state_arrays(s2l)), meta["s2l"])
     s2d = load_s2d(src["s2d"])
-    save_numpy(out["s2d"], NumpyS2D(s2d.config, _arrays(s2d)), meta["s2d"])
+    save_numpy(out["s2d"], NumpyS2D(s2d.config, state_arrays(s2d)), meta["s2d"])
     UpperFaceModel.load(src["upper_face"]).save_npz(out["upper_face"], meta["upper_face"])
     return list(out.values())
 

@@ -34,6 +34,20 @@ class S2DRunner(Protocol):
     def codes(self, lm_disp: NDArray[np.floating[Any]]) -> F32: ...
 
 
+def _torch_call(module: Any, fn: Any, x: NDArray[np.floating[Any]]) -> Any:
+    """fn(x as a float32 tensor on the module's device), without autograd."""
+    import torch
+
+    device = next(module.parameters()).device
+    with torch.inference_mode():
+        return fn(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device))
+
+
+def _numpy(t: Any) -> F32:
+    out: F32 = t.cpu().numpy()
+    return out
+
+
 class TorchS2L:
     """A torch S2L module (any device) behind the S2LRunner interface."""
 
@@ -46,13 +60,8 @@ class TorchS2L:
         return self.config.receptive_frames
 
     def predict(self, mel: NDArray[np.floating[Any]]) -> tuple[F32, F32 | None]:
-        import torch
-
-        device = next(self.model.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32)).to(device)[None]
-        with torch.inference_mode():
-            disp, logit = self.model.predict(x)
-        return (disp[0].cpu().numpy(), None if logit is None else logit[0].cpu().numpy())
+        disp, logit = _torch_call(self.model, lambda x: self.model.predict(x[None]), mel)
+        return _numpy(disp[0]), None if logit is None else _numpy(logit[0])
 
 
 class TorchS2D:
@@ -62,20 +71,11 @@ class TorchS2D:
         self.model = model.eval()
         self.config: S2DConfig = model.config
 
-    def _run(self, fn: Any, x: NDArray[np.floating[Any]]) -> F32:
-        import torch
-
-        device = next(self.model.parameters()).device
-        with torch.inference_mode():
-            out = fn(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device))
-        result: F32 = out.cpu().numpy()
-        return result
-
     def mesh_basis(self, feats: NDArray[np.floating[Any]]) -> F32:
-        return self._run(self.model.mesh_basis, feats)
+        return _numpy(_torch_call(self.model, self.model.mesh_basis, feats))
 
     def codes(self, lm_disp: NDArray[np.floating[Any]]) -> F32:
-        return self._run(self.model.codes, lm_disp)
+        return _numpy(_torch_call(self.model, self.model.codes, lm_disp))
 
 
 def s2l_runner(model: Any, device: Any = None) -> S2LRunner:

@@ -18,7 +18,7 @@ from ...core.demo_head import build_canonical, resolution_for
 from ...core.inner_parts import InnerParts, JawModel
 from ...core.landmarks import to_canonical
 from ...core.mesh import triangulate
-from ...core.mesh_features import ON_FACE_COLUMN, mesh_features, polygons_by_size
+from ...core.mesh_features import mesh_features, on_face_mask, polygons_by_size
 from ...core.models.s2d import S2D
 from ..ict import ICTFace
 from . import metrics as m
@@ -101,7 +101,7 @@ def demo_head_check(
         dense = model(feats, torch.from_numpy(lm_seq)).numpy()
     net = dense
     if jaw is not None:
-        on_face = feats.numpy()[:, ON_FACE_COLUMN] > 0.5
+        on_face = on_face_mask(feats.numpy())
         dense = InnerParts.of_mesh(v, faces, v[lm_idx], on_face, jaw).dense(dense, lm_seq)
     edges = mesh_edges(faces)
     eyes = np.concatenate([parts["eye_left"], parts["eye_right"]])

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from ...core.inner_parts import InnerParts, JawModel, load_jaw
 from ...core.landmarks import LOWER_FACE, UPPER_FACE
-from ...core.mesh_features import ON_FACE_COLUMN, mesh_features
+from ...core.mesh_features import mesh_features, on_face_mask
 from ...core.models.checkpoint import load_checkpoint
 from ...core.models.s2d import S2D, load_s2d
 from ..ict import ICTFace, load_ict
@@ -116,7 +116,7 @@ def evaluate_variant(
     feats = v.features
     mat = rbf_matrix(v.vertices, v.landmarks, rbf)
     parts = InnerParts.of_mesh(v.vertices, v.faces, v.landmarks,
-                               feats[:, ON_FACE_COLUMN] > 0.5, jaw)
+                               on_face_mask(feats), jaw)
     s2d = s2d_predict(model, feats, lm)
     preds = {"s2d": s2d, "s2d+rigid": parts.dense(s2d, lm), "rbf": rbf_motion(mat, lm)}
     out = {name: score(p, true, lm, v.labels, parts.rigid) for name, p in preds.items()}

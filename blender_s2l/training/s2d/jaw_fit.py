@@ -18,7 +18,7 @@ from ...core.inner_parts import (
     rigid_params,
 )
 from ...core.landmarks import canonical_neutral
-from ...core.mesh_features import ON_FACE_COLUMN
+from ...core.mesh_features import on_face_mask
 from ..ict import ICTFace, load_ict
 from .data import TRAIN_ID_SEED0, build_variant, ict_labels
 from .sampling import ExpressionSampler
@@ -45,7 +45,7 @@ def jaw_samples(
     xs, ys = [], []
     for id_seed in id_seeds:
         v = build_variant(ict, id_seed, labels)
-        on_face = v.features[:, ON_FACE_COLUMN] > 0.5
+        on_face = on_face_mask(v.features)
         _, jaw = classify_parts(v.vertices, v.faces, v.landmarks, on_face)
         if len(jaw) == 0:
             raise RuntimeError("No jaw-riding part found on the ICT head: classify_parts changed?")
