@@ -37,9 +37,11 @@ from .lip_closure import (
     closure_weight,
     press_factor,
     sensitivity_range,
+    without_pauses,
 )
 from .mesh import FacesLike, validate_mesh
-from .mesh_features import mesh_features, on_face_mask
+from .lip_contact import LipContact, contact_weight
+from .mesh_features import feature_distances, mesh_features, on_face_mask
 from .models.device import check_device_choice, resolve_device
 from .models.numpy_nets import load_numpy_s2d, load_numpy_s2l
 from .models.runners import s2d_runner, s2l_runner
@@ -120,7 +122,11 @@ class Animator:
         progress: ProgressFn | None,
         cancel: CancelFn | None,
         closure_sensitivity: float = DEFAULT_SENSITIVITY,
-    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.float32]]:
+        """(frame times, canonical landmark displacement, contact weight): the weight (T,) in
+        [0, 1] says how far each frame's lips must close on the mesh itself (lip_contact.py):
+        labelled /p b m/, and the closure head's short closed runs (not pauses, where the lips
+        rest at the mesh's own neutral)."""
         wav = audio_io.load_audio(audio, sample_rate)
         wav = audio_io.normalise_loudness(wav)
         duration = len(wav) / audio_io.SAMPLE_RATE
@@ -143,24 +149,29 @@ class Animator:
         if smoothing > 0:
             track = smooth_track(track, smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
         disp = sample_at_times(track, times)
+        contact = np.zeros(len(times), np.float32)
         if lip_closure > 0:
             weight = np.zeros(len(times), np.float32)
             if out.closure is not None:
                 prob = closure_at_times(out.closure, times, FEATURE_RATE)
                 low, high = sensitivity_range(closure_sensitivity, self.closure_range)
                 weight = closure_weight(prob, low, high)
+            anchored = np.zeros(len(times), np.float32)
             if phones:
                 # No guessed closure inside a known other sound (an /n/ the head took for /m/)...
                 free = ~open_from_phones(phones, FEATURE_RATE, len(track))
                 weight = weight * closure_at_times(free.astype(np.float32), times, FEATURE_RATE)
                 # ... and key poses: every labelled /p b m/ shuts the lips.
-                anchored = closure_from_phones(phones, FEATURE_RATE, len(track))
-                weight = np.maximum(weight, closure_at_times(anchored, times, FEATURE_RATE))
+                anchored = closure_at_times(
+                    closure_from_phones(phones, FEATURE_RATE, len(track)), times, FEATURE_RATE)
+            contact = np.maximum(without_pauses(weight, times), anchored) * np.float32(lip_closure)
+            weight = np.maximum(weight, anchored)
             disp = close_lips(disp, weight, lip_closure, press_factor(weight, times))
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0
-        return times, disp
+        contact[outside] = 0.0
+        return times, disp, contact.astype(np.float32)
 
     def landmarks(
         self,
@@ -180,7 +191,7 @@ class Animator:
         closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one;
         closure_sensitivity (0-1, default 0.5) how sure the head must be (higher: more closures,
         some inside vowels)."""
-        _, disp = self._speech_displacement(
+        _, disp, _ = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
             check_phones(phones or []), None, None, closure_sensitivity,
         )
@@ -207,11 +218,14 @@ class Animator:
         cancel: CancelFn | None = None,
         closure_sensitivity: float = DEFAULT_SENSITIVITY,
         rigid_parts: bool = True,
+        lip_contact: bool = True,
     ) -> Motion:
         """Motion of the given neutral mesh driven by the audio, in the mesh's own space.
 
         rigid_parts: separate parts deep inside the head (eyeballs, teeth) stay with the skull
         or ride the jaw rigidly instead of bending with the network (see inner_parts.py).
+        lip_contact: closures make this mesh's inner lips touch whatever their rest gap, and
+        the lips never cross (see lip_contact.py); False leaves the network's motion as is.
         """
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
@@ -220,7 +234,7 @@ class Animator:
         lm_pos, lm_idx, source = resolve_landmarks(verts, faces, landmarks68)
         sim = to_canonical(lm_pos)
         _report(progress, 0.0)
-        times, disp = self._speech_displacement(
+        times, disp, contact = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
             check_phones(phones or []), lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
             closure_sensitivity,
@@ -241,6 +255,18 @@ class Animator:
             parts = InnerParts.of_mesh(verts_c, faces, lm_c, on_face_mask(feats),
                                        self.jaw)
             basis_c, codes = parts.extend(basis_c, codes, disp)
+        notes: tuple[str, ...] = ()
+        if lip_contact:
+            found = LipContact.of_mesh(verts_c, faces, lm_c, lm_idx, feature_distances(feats),
+                                       on_face_mask(feats))
+            if isinstance(found, str):
+                notes = (f"Lips are not closed on this mesh: {found}; check the inner-lip "
+                         "landmarks (62 and 66).",)
+            else:
+                weight = contact_weight(contact, disp) * (mouth_strength > 0)
+                basis_c, codes, amounts = found.extend(basis_c, codes, weight)
+                disp = disp + np.einsum("tj,jlc->tlc", amounts,
+                                        found.landmark_fields).astype(np.float32)
         inv = sim.inverse()
         j, v, _ = basis_c.shape
         basis = inv.apply_vectors(basis_c.reshape(-1, 3)).reshape(j, v, 3)
@@ -255,6 +281,7 @@ class Animator:
             basis=basis.astype(np.float32),
             mm_per_unit=float(sim.scale),
             landmark_source=source,
+            notes=notes,
         )
 
 

@@ -105,6 +105,24 @@ def press_factor(
     return out
 
 
+def without_pauses(
+    weight: NDArray[np.floating[Any]], times: NDArray[np.float64], max_run_s: float = MAX_PRESS_S
+) -> NDArray[np.float32]:
+    """weight with every closing gesture (a run of weight > 0) that holds the lips shut for
+    longer than max_run_s, or that runs into either end of the clip (how long it lasts is not
+    known), set to 0: a pause, where the lips rest at the mesh's own neutral instead of being
+    pressed into contact. Shorter gestures keep their ramps."""
+    w = np.asarray(weight, np.float32)
+    pressed = press_factor(w, times, max_run_s)
+    closed = w >= 0.5
+    out = w.copy()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (w > 0).astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        if a == 0 or b == len(w) or np.any(closed[a:b] & (pressed[a:b] == 0)):
+            out[a:b] = 0.0
+    return out
+
+
 def close_lips(
     disp: NDArray[np.float32], weight: NDArray[np.floating[Any]], strength: float = 1.0,
     press: NDArray[np.floating[Any]] | None = None,

@@ -18,6 +18,7 @@ class Motion:
     basis: NDArray[np.float32]  # (J, V, 3)
     mm_per_unit: float  # canonical millimetres per mesh unit
     landmark_source: str = ""
+    notes: tuple[str, ...] = ()  # sentences for the user about this mesh (shown after a bake)
     _dense: NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property

@@ -261,6 +261,15 @@ def spurious_closures(
     """Shut runs (bilabial_closure's default threshold) touching no /p b m/ and no pause
     (±tol_frames), within the labelled span: lips closing on some other sound."""
     gap, t, thresh = _gap_and_threshold(g, times, SHUT_FRACTION, SHUT_PERCENTILE)
+    return shut_runs_elsewhere(gap < thresh, phones, t, tol_frames)
+
+
+def shut_runs_elsewhere(
+    shut: NDArray[np.bool_], phones: Sequence[Phone], times: FloatArray, tol_frames: int = 1
+) -> int:
+    """Runs of shut frames touching no /p b m/ and no pause (±tol_frames) within the labelled
+    span, whatever decided "shut" (a relative threshold on landmarks, millimetres on a mesh)."""
+    t = np.asarray(times, dtype=np.float64)
     clip = _in_clip(phones, t)
     if not clip:
         return 0
@@ -270,7 +279,6 @@ def spurious_closures(
     for p in clip:
         if p.phone in BILABIALS or p.phone == SIL:
             excused[phone_frames(t, p, tol_frames)] = True
-    shut = gap < thresh
     edges = np.flatnonzero(np.diff(np.concatenate([[0], shut.astype(np.int8), [0]])))
     return sum(1 for a, b in zip(edges[::2], edges[1::2], strict=True) if not excused[a:b].any())
 

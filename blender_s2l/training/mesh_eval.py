@@ -1,0 +1,202 @@
+"""`evaluate-mesh`: the real-speech yardstick on the baked mesh of a panel of heads.
+
+Every head of `head_panel` is animated through `Animator.animate` (the function a bake calls;
+tests/blender/test_real_animator.py proves the evaluated mesh in Blender equals its output) on
+every real clip with a phone alignment, three ways: key poses from the true phones (what a phones
+file or transcript gives), the audio alone, and Recognise Words. Beside the mesh numbers stand
+the canonical-landmark numbers of the same clips, labelled as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core import audio as audio_io
+from ..core.animate import Animator
+from ..core.phones import Phone, read_phones
+from .evaluate import FPS, alignment_for, rest_width
+from .ict import shared_data_dir
+from .mesh_lips import MeshHead, mesh_lip_metrics, read_mesh_lips
+from .metrics import real_speech_metrics
+from .pooled import wilson_interval
+
+KEY_POSES, AUDIO_ONLY, RECOGNISED = "key poses (true phones)", "audio only", "recognised words"
+MODES = (KEY_POSES, AUDIO_ONLY, RECOGNISED)
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    path: Path
+    phones: list[Phone]
+    times: NDArray[np.float64]
+    heard: list[tuple[float, float, str]] | None  # Recognise Words' phones, None: not run
+
+    def phones_for(self, mode: str) -> list[tuple[float, float, str]] | None:
+        if mode == KEY_POSES:
+            return [(p.start, p.end, p.phone) for p in self.phones]
+        return self.heard if mode == RECOGNISED else []
+
+
+def load_clips(
+    folders: Sequence[Path], alignments: Path | None, recognise: bool
+) -> list[Clip]:
+    from ..core.recognise import recognise_phones
+
+    clips = []
+    for wav_path in [w for d in folders if d.is_dir() for w in sorted(d.rglob("*.wav"))]:
+        lab = alignment_for(wav_path, alignments)
+        if lab is None:
+            continue
+        wav = audio_io.load_audio(wav_path)
+        times = np.arange(int(len(wav) / audio_io.SAMPLE_RATE * FPS) + 1) / FPS
+        heard = None
+        if recognise:
+            heard = [(p.start, p.end, p.phone) for p in recognise_phones(wav)]
+        clips.append(Clip(f"{wav_path.parent.name}/{wav_path.name}", wav_path,
+                          read_phones(lab), times, heard))
+    return clips
+
+
+def modes_of(clips: Sequence[Clip]) -> tuple[str, ...]:
+    return tuple(m for m in MODES if m != RECOGNISED or all(c.heard is not None for c in clips))
+
+
+def evaluate_head(
+    anim: Animator, name: str, head: MeshHead, clips: Sequence[Clip], **options: Any
+) -> list[dict[str, Any]]:
+    rows = []
+    for clip in clips:
+        for mode in modes_of(clips):
+            mo = anim.animate(clip.path, head.vertices, head.faces, head.landmarks68,
+                              frame_times=clip.times, phones=clip.phones_for(mode), **options)
+            metrics = mesh_lip_metrics(read_mesh_lips(mo, head), clip.phones, clip.times)
+            rows.append({"head": name, "clip": clip.name, "mode": mode, **metrics,
+                         "notes": list(mo.notes)})
+    return rows
+
+
+def canonical_rows(anim: Animator, clips: Sequence[Clip]) -> list[dict[str, Any]]:
+    rows = []
+    for clip in clips:
+        for mode in modes_of(clips):
+            lm = anim.landmarks(clip.path, frame_times=clip.times, phones=clip.phones_for(mode))
+            m = real_speech_metrics(lm, clip.phones, clip.times, rest_width())
+            rows.append({"clip": clip.name, "mode": mode, **m})
+    return rows
+
+
+def _pool(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    n = sum(r["n_bilabial"] for r in rows)
+    hits = sum(r["n_meet"] for r in rows)
+    lo, hi = wilson_interval(round(hits), round(n))
+    finite = [r for r in rows if not math.isnan(r["rest_mean_mm"])]
+    return {
+        "hits": hits, "n": n, "share": hits / n if n else float("nan"), "lo": lo, "hi": hi,
+        "crossing": max(r["worst_crossing_mm"] for r in rows),
+        "auc_min": min(r["open_vowel_auc"] for r in rows if not math.isnan(r["open_vowel_auc"])),
+        "rest_mean": float(np.mean([r["rest_mean_mm"] for r in finite])) if finite else math.nan,
+        "rest_max": max((r["rest_max_mm"] for r in finite), default=math.nan),
+    }
+
+
+def summary_table(rows: Sequence[dict[str, Any]], gaps: dict[str, float]) -> str:
+    out = ["| head | neutral gap (mm) | mode | lips meet on /p b m/ | share (95 % interval) "
+           "| worst crossing (mm) | lowest open-vowel AUC | rest: mean / worst (mm) |",
+           "|---|---|---|---|---|---|---|---|"]
+    heads = list(dict.fromkeys(r["head"] for r in rows))
+    for head in heads:
+        for mode in MODES:
+            sel = [r for r in rows if r["head"] == head and r["mode"] == mode]
+            if not sel:
+                continue
+            p = _pool(sel)
+            out.append(
+                f"| {head} | {gaps[head]:.2f} | {mode} | {p['hits']:.0f} / {p['n']:.0f} "
+                f"| {p['share']:.3f} ({p['lo']:.2f}-{p['hi']:.2f}) | {p['crossing']:.2f} "
+                f"| {p['auc_min']:.3f} | {p['rest_mean']:.3f} / {p['rest_max']:.3f} |")
+    return "\n".join(out)
+
+
+def canonical_table(rows: Sequence[dict[str, Any]]) -> str:
+    out = ["| mode | closed / bilabials (canonical landmarks, relative threshold) | share "
+           "| lowest open-vowel AUC |", "|---|---|---|---|"]
+    for mode in MODES:
+        sel = [r for r in rows if r["mode"] == mode and not math.isnan(r["bilabial_closure"])]
+        if not sel:
+            continue
+        n = sum(r["n_bilabial"] for r in sel)
+        hits = sum(round(r["bilabial_closure"] * r["n_bilabial"]) for r in sel)
+        auc_min = min(r["open_vowel_auc"] for r in sel if not math.isnan(r["open_vowel_auc"]))
+        out.append(f"| {mode} | {hits:.0f} / {n:.0f} | {hits / n:.3f} | {auc_min:.3f} |")
+    return "\n".join(out)
+
+
+def detail_table(rows: Sequence[dict[str, Any]]) -> str:
+    out = ["| head | clip | mode | meet | bilabials | worst crossing (mm) | open-vowel AUC "
+           "| rest mean / worst (mm) |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['head']} | {r['clip']} | {r['mode']} | {r['n_meet']:.0f} "
+                   f"| {r['n_bilabial']:.0f} | {r['worst_crossing_mm']:.2f} "
+                   f"| {r['open_vowel_auc']:.3f} | {r['rest_mean_mm']:.3f} / "
+                   f"{r['rest_max_mm']:.3f} |")
+    return "\n".join(out)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("evaluate-mesh",
+                              help="real-speech lip sync on the baked mesh of a head panel")
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--speech", type=Path, nargs="+",
+                   default=[shared_data_dir() / "speech", Path("cache/real_speech")])
+    p.add_argument("--alignments", type=Path, default=Path("reports/alignments"))
+    p.add_argument("--no-recognise", action="store_true", help="skip Recognise Words")
+    p.add_argument("--heads", nargs="*", default=None, help="only these panel heads")
+    p.add_argument("--no-contact", action="store_true",
+                   help="measure without lip contact (the landmark motion alone)")
+    p.add_argument("--out", type=Path, default=Path("reports/mesh_lips.md"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.recognise import pocketsphinx_available
+    from .head_panel import head_panel
+
+    anim = Animator.load(device="cpu", weights_dir=args.weights)
+    start = time.time()
+    clips = load_clips(args.speech, args.alignments,
+                       not args.no_recognise and pocketsphinx_available())
+    heads = [h for h in head_panel() if args.heads is None or h.name in args.heads]
+    rows: list[dict[str, Any]] = []
+    for h in heads:
+        mesh = MeshHead(h.vertices, h.faces, h.landmarks68, h.mm_per_unit, h.up)
+        rows += evaluate_head(anim, h.name, mesh, clips, lip_contact=not args.no_contact)
+        print(f"{h.name}: done ({time.time() - start:.0f} s)", flush=True)
+    canon = canonical_rows(anim, clips)
+    gaps = {h.name: h.neutral_gap_mm for h in heads}
+    text = "\n\n".join([
+        f"# Lip sync on the baked mesh ({len(heads)} heads, {len(clips)} real clips, "
+        f"{FPS:g} fps{', no lip contact' if args.no_contact else ''})",
+        "Made by `python -m blender_s2l.training evaluate-mesh`; definitions in "
+        "`blender_s2l/training/mesh_lips.py`.",
+        "## Per head, pooled over the clips\n\n" + summary_table(rows, gaps),
+        "## Canonical landmarks (S2L's own track, not a mesh), same clips\n\n"
+        + canonical_table(canon),
+        "## Per head and clip\n\n" + detail_table(rows),
+    ]) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps({"mesh": rows, "canonical": canon},
+                                                        indent=1))
+    print(text[: text.find("## Per head and clip")])
+    return 0

@@ -1,0 +1,133 @@
+"""Lip-sync read from the baked mesh of a head, the way an animator sees it.
+
+The canonical-landmark yardstick (metrics.py) says what S2L meant; this one says what the user's
+head does. At every frame the inner lips are read on the mesh at the landmark points of the iBUG
+pairs 61/67, 62/66 and 63/65 (vertices, or surface points of a fitted head), the gap of each pair
+measured along the head's up axis in real millimetres:
+- the lips meet on a /p b m/ when the mean gap of the three pairs is at most MEET_MM on some frame
+  of the phone (±1 frame);
+- worst crossing: the furthest any pair's lower lip passes above its upper one, beyond what the
+  neutral itself does (a head whose lips cross at rest is measured from that crossing);
+- open-vowel AUC: as the canonical one, with the mesh's mean gap;
+- closures on other sounds: runs of frames with the mean gap at most MEET_MM that touch no
+  /p b m/ and no pause (±1 frame) inside the labelled span, as the canonical protocol counts
+  them (meaningless on a head whose lips rest shut: its neutral already meets);
+- rest: in pauses (the canonical protocol's silences), the largest displacement of any vertex
+  below the nose tip from the neutral, mean and worst over those frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.landmarks import N_LANDMARKS
+from ..core.lip_contact import LOWER_INNER, UPPER_INNER, SurfacePoints, surface_points
+from ..core.mesh import FacesLike
+from ..core.motion import Motion
+from ..core.phones import BILABIALS, OPEN_VOWELS, SIL, Phone
+from .metrics import auc, phone_frames, shut_runs_elsewhere
+
+F64 = NDArray[np.float64]
+MEET_MM = 0.5
+NOSE_TIP = 33  # iBUG: the nose's lowest midpoint; below it is the speaking part of the face
+FRAME_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class MeshHead:
+    """What the yardstick needs of a head: its neutral, landmarks, units and up axis."""
+
+    vertices: F64  # (V, 3) in the head's own units
+    faces: FacesLike
+    landmarks68: NDArray[Any]  # (68,) vertex indices or (68, 3) surface positions
+    mm_per_unit: float
+    up: F64  # (3,) unit vector, the head's up in its own space
+
+    def lip_points(self) -> tuple[SurfacePoints, SurfacePoints]:
+        lm = np.asarray(self.landmarks68)
+        idx = lm.astype(np.int64) if lm.shape == (N_LANDMARKS,) else None
+        pos = self.vertices[idx] if idx is not None else np.asarray(lm, np.float64)
+        pts = surface_points(self.vertices, self.faces, pos, idx)
+        return pts.subset(UPPER_INNER), pts.subset(LOWER_INNER)
+
+    def landmark_positions(self) -> F64:
+        lm = np.asarray(self.landmarks68)
+        if lm.shape == (N_LANDMARKS,):
+            out: F64 = self.vertices[lm.astype(np.int64)]
+            return out
+        return np.asarray(lm, np.float64)
+
+
+@dataclass(frozen=True)
+class MeshLipTrack:
+    gaps_mm: F64  # (T, 3) per inner-lip pair, real mm along the head's up axis
+    neutral_gaps_mm: F64  # (3,)
+    rest_deviation_mm: F64  # (T,) largest displacement below the nose tip
+
+    @property
+    def gap_mm(self) -> F64:
+        out: F64 = self.gaps_mm.mean(axis=1)
+        return out
+
+
+def read_mesh_lips(motion: Motion, head: MeshHead) -> MeshLipTrack:
+    """Gaps and rest deviation of every frame of a motion, without materialising all of it."""
+    upper, lower = head.lip_points()
+    v = np.asarray(head.vertices, np.float64)
+    up = np.asarray(head.up, np.float64) / np.linalg.norm(head.up)
+    basis = motion.basis.astype(np.float64)
+    codes = motion.codes.astype(np.float64)
+    b_gap = (upper.sample(basis) - lower.sample(basis)) @ up  # (J, 3)
+    neutral = (upper.sample(v) - lower.sample(v)) @ up
+    gaps = (neutral[None] + codes @ b_gap) * head.mm_per_unit
+    below = (v - head.landmark_positions()[NOSE_TIP]) @ up < 0
+    flat = basis[:, below].reshape(len(basis), -1)
+    rest = np.empty(len(codes))
+    for s in range(0, len(codes), FRAME_CHUNK):
+        d = (codes[s : s + FRAME_CHUNK] @ flat).reshape(-1, int(below.sum()), 3)
+        rest[s : s + FRAME_CHUNK] = np.sqrt(np.einsum("tvc,tvc->tv", d, d).max(axis=1))
+    return MeshLipTrack(gaps, neutral * head.mm_per_unit, rest * head.mm_per_unit)
+
+
+def _pause_frames(phones: Sequence[Phone], t: F64, min_silence: float = 0.3,
+                  margin: float = 0.1) -> NDArray[np.bool_]:
+    """The canonical rest protocol's frames: silences over 300 ms, 100 ms off each edge."""
+    out = np.zeros(len(t), dtype=bool)
+    for p in phones:
+        if p.phone == SIL and p.end - p.start > min_silence:
+            out |= (t >= p.start + margin) & (t < p.end - margin)
+    return out
+
+
+def mesh_lip_metrics(
+    track: MeshLipTrack, phones: Sequence[Phone], times: NDArray[np.floating[Any]]
+) -> dict[str, float]:
+    """One row of the mesh yardstick (module notes) for one head and clip."""
+    t = np.asarray(times, dtype=np.float64)
+    g = track.gap_mm
+    inside = [p for p in phones if p.start < t[-1] and p.end > t[0]]
+    labials = [p for p in inside if p.phone in BILABIALS]
+    lows = [float(g[phone_frames(t, p, 1)].min()) for p in labials]
+    vowels = [float(g[phone_frames(t, p)].max()) for p in inside if p.phone in OPEN_VOWELS]
+    meets = [x <= MEET_MM for x in lows]
+    reference = np.minimum(track.neutral_gaps_mm, 0.0)
+    crossing = float(max(0.0, np.max(reference[None] - track.gaps_mm)))
+    elsewhere = shut_runs_elsewhere(g <= MEET_MM, inside, t)
+    pause = _pause_frames(inside, t)
+    rest = track.rest_deviation_mm[pause]
+    return {
+        "meet": float(np.mean(meets)) if meets else float("nan"),
+        "n_meet": float(sum(meets)),
+        "n_bilabial": float(len(labials)),
+        "worst_crossing_mm": crossing,
+        "closures_elsewhere": float(elsewhere),
+        "open_vowel_auc": auc(np.array(vowels), np.array(lows)),
+        "rest_mean_mm": float(rest.mean()) if rest.size else float("nan"),
+        "rest_max_mm": float(rest.max()) if rest.size else float("nan"),
+        "neutral_gap_mm": float(track.neutral_gaps_mm.mean()),
+    }
