@@ -49,9 +49,10 @@ POOL_SIZE = 200
 GAP_TARGETS_MM = (0.2, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0)
 SEAL_GAP_MM = 0.01  # touching, never crossing, whatever float rounding does to "exactly 0"
 APART_GAP_MM = 5.0
-# What a closure or an opening is made of. Each set only moves the lips the one way (plus what
-# evens the three pairs out), so no solution can cancel an opening shape against a closing one.
-# jawOpen stays non-negative: below zero it pushes the lower teeth through the upper ones.
+# What a seal or an opening may be made of: lips pressed, rolled or shrugged for the seal (the
+# upper roll and shrug lift the upper lip, which can even the three pairs out); jaw and lip
+# raisers/lowerers for the opening. All weights stay in [0, 1]: a negative jawOpen would close
+# the lips too, but by pushing the lower teeth through the upper ones.
 SEAL_SHAPES = (
     "mouthClose", "mouthPress_L", "mouthPress_R", "mouthRollLower", "mouthRollUpper",
     "mouthShrugLower", "mouthShrugUpper",
