@@ -39,9 +39,9 @@ from .lip_closure import (
     sensitivity_range,
     without_pauses,
 )
-from .mesh import FacesLike, validate_mesh
 from .lip_contact import LipContact, contact_weight
-from .mesh_features import feature_distances, mesh_features, on_face_mask
+from .mesh import FacesLike, validate_mesh
+from .mesh_features import mesh_features, on_face_mask
 from .models.device import check_device_choice, resolve_device
 from .models.numpy_nets import load_numpy_s2d, load_numpy_s2l
 from .models.runners import s2d_runner, s2l_runner
@@ -164,7 +164,8 @@ class Animator:
                 # ... and key poses: every labelled /p b m/ shuts the lips.
                 anchored = closure_at_times(
                     closure_from_phones(phones, FEATURE_RATE, len(track)), times, FEATURE_RATE)
-            contact = np.maximum(without_pauses(weight, times), anchored) * np.float32(lip_closure)
+            contact = np.maximum(contact_weight(without_pauses(weight, times)), anchored)
+            contact = (contact * lip_closure).astype(np.float32)
             weight = np.maximum(weight, anchored)
             disp = close_lips(disp, weight, lip_closure, press_factor(weight, times))
         # Outside the sound the face is at rest, never holding the last mouth shape.
@@ -257,13 +258,12 @@ class Animator:
             basis_c, codes = parts.extend(basis_c, codes, disp)
         notes: tuple[str, ...] = ()
         if lip_contact:
-            found = LipContact.of_mesh(verts_c, faces, lm_c, lm_idx, feature_distances(feats),
-                                       on_face_mask(feats))
+            found = LipContact.of_mesh(verts_c, faces, lm_c, lm_idx, on_face_mask(feats))
             if isinstance(found, str):
                 notes = (f"Lips are not closed on this mesh: {found}; check the inner-lip "
                          "landmarks (62 and 66).",)
             else:
-                weight = contact_weight(contact, disp) * (mouth_strength > 0)
+                weight = contact * (mouth_strength > 0)
                 basis_c, codes, amounts = found.extend(basis_c, codes, weight)
                 disp = disp + np.einsum("tj,jlc->tlc", amounts,
                                         found.landmark_fields).astype(np.float32)

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
 
 from .landmarks import N_LANDMARKS
 from .lip_closure import UPPER_SHARE
 from .mesh import FacesLike
+from .mesh_features import polygon_graph
 from .surface import SurfaceIndex, fan_triangles, padded_faces
 
 F32 = NDArray[np.float32]
@@ -44,7 +46,7 @@ HOLD_MM = 2.0
 # ... fading to nothing this far along the surface: the upper lip's before the nose, the lower
 # lip's over the chin (the jaw moves the chin with the lower lip).
 UPPER_REACH_MM = 16.0
-LOWER_REACH_MM = 45.0
+LOWER_REACH_MM = 60.0
 # Vertices about as near to one lip as to the other (a fused seam) get a blend over this margin.
 SIDE_BLEND_MM = 2.0
 # Inner-lip points further apart than this share of the mouth width are not a mouth's lips
@@ -54,27 +56,15 @@ MAX_GAP_SHARE = 0.3
 MIN_EFFECT = 0.5
 
 
-RULE = "A"  # experiment switch (removed once chosen)
+# A half-sure closure (closure weight 0.5) already touches: chosen on development speech
+# (reports/stage_selection.md, 2026-12-07) among four ways of turning closures into contact.
+CONTACT_GAIN = 2.0
 
 
-def contact_weight(weight: NDArray[np.floating[Any]], disp: NDArray[np.floating[Any]]) -> F64:
-    """(T, 3) contact per column from the closure weight (T,) and canonical displacement."""
-    from .landmarks import canonical_neutral
-
-    w = np.clip(np.asarray(weight, np.float64), 0.0, 1.0)[:, None].repeat(3, axis=1)
-    if RULE == "A2":
-        return np.minimum(1.0, 2.0 * w)
-    neutral = canonical_neutral().astype(np.float64)
-    up_i, low_i = list(UPPER_INNER), list(LOWER_INNER)
-    rest = (neutral[up_i] - neutral[low_i]) @ UP
-    d = np.asarray(disp, np.float64)
-    gap = rest[None] + (d[:, up_i] - d[:, low_i]) @ UP
-    frac = np.clip(1.0 - gap / rest[None], 0.0, 1.0)
-    if RULE == "B":
-        return frac
-    if RULE == "AB":
-        return np.maximum(w, frac)
-    return w
+def contact_weight(closure: NDArray[np.floating[Any]]) -> F64:
+    """(T,) contact from the closure weight (T,) in [0, 1] that the landmark step used."""
+    out: F64 = np.clip(CONTACT_GAIN * np.asarray(closure, np.float64), 0.0, 1.0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -171,19 +161,13 @@ class LipContact:
         faces: FacesLike,
         landmarks_canon: NDArray[np.floating[Any]],
         landmark_vertices: NDArray[np.integer[Any]] | None,
-        distances: NDArray[np.floating[Any]],
         on_face: NDArray[np.bool_],
     ) -> LipContact | str:
-        """The contact of a canonical-aligned mesh, or a sentence saying why it has none.
-
-        distances: (V, 68) surface distances (mm) from every vertex to every landmark, as the
-        S2D features measure them.
-        """
+        """The contact of a canonical-aligned mesh, or a sentence saying why it has none."""
         v = np.asarray(vertices_canon, dtype=np.float64)
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
-        dist = np.asarray(distances, dtype=np.float64)
-        if lm.shape != (N_LANDMARKS, 3) or dist.shape != (len(v), N_LANDMARKS):
+        if lm.shape != (N_LANDMARKS, 3):
             return "the landmarks do not match the mesh"
         every = surface_points(v, faces, lm, idx)
         upper, lower = every.subset(UPPER_INNER), every.subset(LOWER_INNER)
@@ -202,8 +186,13 @@ class LipContact:
             flip = False
         if not np.all(np.diff(nodes) > 0):
             return "its inner-lip landmarks are not in order between the mouth corners"
-        d_up = dist[:, list(UPPER_INNER)].min(axis=1)
-        d_low = dist[:, list(LOWER_INNER)].min(axis=1)
+        # Surface distance from each lip's own points (the corners of the triangles they lie
+        # on): a nearest-vertex anchor can sit on the other lip where the lips nearly touch.
+        graph = polygon_graph(v, faces)
+        reach = max(UPPER_REACH_MM, LOWER_REACH_MM)
+        d_up, d_low = (np.minimum(dijkstra(graph, indices=np.unique(p.vertices), limit=reach,
+                                           min_only=True), 2.0 * reach)
+                       for p in (upper, lower))
         upper_side = _smoothstep(0.5 + (d_low - d_up) / (2.0 * SIDE_BLEND_MM))
         vertical = (-UPPER_SHARE * _fade(d_up, UPPER_REACH_MM) * upper_side
                     + (1.0 - UPPER_SHARE) * _fade(d_low, LOWER_REACH_MM) * (1.0 - upper_side))
@@ -237,8 +226,7 @@ class LipContact:
     def amounts(self, gaps: F64, weight: NDArray[np.floating[Any]]) -> F64:
         """(T, 3) field amounts: close each column towards contact by `weight` (T,) in [0, 1],
         and never leave it crossed beyond the reference."""
-        w = np.clip(np.asarray(weight, np.float64), 0.0, 1.0)
-        w = w[:, None] if w.ndim == 1 else w
+        w = np.clip(np.asarray(weight, np.float64), 0.0, 1.0)[:, None]
         over = gaps - self.reference[None]  # gap above the contact
         target = (1.0 - w) * np.maximum(over, 0.0)
         out: F64 = (over - target) @ self.solve.T

@@ -38,13 +38,6 @@ def on_face_mask(features: NDArray[np.floating[Any]]) -> NDArray[np.bool_]:
     return mask
 
 
-def feature_distances(features: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-    """The (V, 68) surface distances (mm) that `mesh_features` encoded in its columns."""
-    cols = np.asarray(features)[:, ON_FACE_COLUMN + 1 : ON_FACE_COLUMN + 1 + N_LANDMARKS]
-    out: NDArray[np.float32] = (cols * POSITION_SCALE_MM).astype(np.float32)
-    return out
-
-
 def polygons_by_size(faces: FacesLike) -> dict[int, NDArray[np.int64]]:
     """Polygons grouped by corner count, as (n_k, k) arrays (vectorised for padded arrays)."""
     groups: dict[int, list[NDArray[np.int64]]] = {}

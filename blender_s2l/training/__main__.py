@@ -10,7 +10,15 @@ from ..core.errors import S2LError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import align, evaluate_cli, export_numpy, fetch_speech, tune_closure, upper_face
+    from . import (
+        align,
+        evaluate_cli,
+        export_numpy,
+        fetch_speech,
+        mesh_eval,
+        tune_closure,
+        upper_face,
+    )
     from .corpus import cli as corpus_cli
     from .s2d import cli as s2d_cli
     from .s2l import average as s2l_average
@@ -18,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m blender_s2l.training")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (align, fetch_speech, corpus_cli, s2l_cli, s2l_average, s2d_cli, evaluate_cli,
+    for module in (align, fetch_speech, corpus_cli, s2l_cli, s2l_average, s2d_cli, evaluate_cli, mesh_eval,
                    tune_closure, upper_face, export_numpy):
         module.add_parser(sub)
     args = parser.parse_args(argv)
