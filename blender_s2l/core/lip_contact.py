@@ -1,4 +1,4 @@
-"""Lip contact on the user's own mesh: a closure means the inner lips touch, whatever their rest gap.
+"""Lip contact on the user's own mesh: a closure means the inner lips touch, whatever their gap.
 
 S2L predicts landmark displacements learnt on the canonical face, whose inner lips rest 0.8 mm
 apart. Added to a mesh whose lips rest 3 mm apart, a closure stops short; on one whose lips rest
