@@ -224,10 +224,12 @@ def run_job(job: Job) -> str:
     out = Path(job.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+    notes = "".join(f"; note: {n}" for n in record.notes)
     return (
         f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
         f"frames {record.frame_start + 1}-{record.frame_end - 1}, key poses: "
         f"{key_pose_source(job.phones_file, job.transcript, job.recognise_words)} -> {out}"
+        f"{notes}"
     )
 
 

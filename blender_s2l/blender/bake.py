@@ -236,7 +236,8 @@ def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRe
     """Write one take; on any failure everything written so far is removed again."""
     if take in read_takes(obj):
         remove_take(obj, take)
-    record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm)
+    record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm,
+                        notes=list(plan.motion.notes))
     created_basis = obj.data.shape_keys is None
     try:
         _write(obj, plan, record, created_basis)

@@ -168,6 +168,8 @@ class S2L_OT_bake(bpy.types.Operator):
     def _report_done(self, record: Any, params: bake.BakeParams) -> None:
         if words_unheard(params.phones_file, params.transcript, params.recognise_words):
             self.report({"WARNING"}, NO_POCKETSPHINX)
+        for note in record.notes:
+            self.report({"WARNING"}, note)
         detail = f", max error {record.max_error_mm:.3f} mm" if record.mode == "COMPACT" else ""
         self.report(
             {"INFO"},

@@ -27,6 +27,7 @@ class TakeRecord:
     frame_start: int = 0
     frame_end: int = 0
     max_error_mm: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the user should know of this bake
 
 
 def read_takes(obj: Object) -> dict[str, TakeRecord]:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .ict import shared_data_dir
+from .ict import ict_path, shared_data_dir
 
 
 def add_parser(subparsers: Any) -> None:
@@ -21,6 +21,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
     p.add_argument("--no-recognise", action="store_true",
                    help="skip the Recognise Words rows (pocketsphinx, about 0.25x real time)")
+    p.add_argument("--no-mesh", action="store_true",
+                   help="skip the baked-mesh yardstick on the head panel (evaluate-mesh)")
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=run)
 
@@ -42,10 +44,18 @@ def run(args: argparse.Namespace) -> int:
     recognise = not args.no_recognise and pocketsphinx_available()
     if not args.no_recognise and not recognise:
         print("pocketsphinx is not installed: no Recognise Words rows.")
+    if not args.no_mesh and ict_path().is_file():
+        from .mesh_eval import evaluate_panel
+
+        parts.append("## Real speech on the baked mesh of the head panel (what a user sees)\n\n"
+                     + evaluate_panel(anim, args.speech, args.alignments, recognise,
+                                      args.out / "mesh_lips.md"))
     rows = evaluate_real(anim, wavs, args.out, args.alignments, recognise)
     if rows:
-        parts.append("## Real speech with phone labels (30 fps)\n\n" + markdown(rows, REAL_KEYS))
-        parts.append("## Bilabial closure over all real clips\n\n" + pooled_closure_table(rows))
+        parts.append("## Real speech with phone labels, canonical landmarks (S2L's own track, "
+                     "not a mesh; 30 fps)\n\n" + markdown(rows, REAL_KEYS))
+        parts.append("## Bilabial closure over all real clips, canonical landmarks\n\n"
+                     + pooled_closure_table(rows))
     text = "\n\n".join(parts) + "\n"
     (args.out / "evaluation.md").write_text(text)
     print(text)

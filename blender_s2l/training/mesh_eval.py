@@ -26,7 +26,7 @@ from ..core.animate import Animator
 from ..core.phones import Phone, read_phones
 from .evaluate import FPS, alignment_for, rest_width
 from .ict import shared_data_dir
-from .mesh_lips import MeshHead, mesh_lip_metrics, read_mesh_lips
+from .mesh_lips import LipHead, mesh_lip_metrics, read_mesh_lips
 from .metrics import real_speech_metrics
 from .pooled import wilson_interval
 
@@ -73,7 +73,7 @@ def modes_of(clips: Sequence[Clip]) -> tuple[str, ...]:
 
 
 def evaluate_head(
-    anim: Animator, name: str, head: MeshHead, clips: Sequence[Clip], **options: Any
+    anim: Animator, name: str, head: LipHead, clips: Sequence[Clip], **options: Any
 ) -> list[dict[str, Any]]:
     rows = []
     for clip in clips:
@@ -168,35 +168,45 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..core.recognise import pocketsphinx_available
+def evaluate_panel(
+    anim: Animator, speech: Sequence[Path], alignments: Path | None, recognise: bool,
+    out: Path, heads: Sequence[str] | None = None, lip_contact: bool = True,
+) -> str:
+    """Every panel head on every aligned clip; writes `out` (.md, and .json beside it) and
+    returns its per-head summary table."""
     from .head_panel import head_panel
 
-    anim = Animator.load(device="cpu", weights_dir=args.weights)
     start = time.time()
-    clips = load_clips(args.speech, args.alignments,
-                       not args.no_recognise and pocketsphinx_available())
-    heads = [h for h in head_panel() if args.heads is None or h.name in args.heads]
+    clips = load_clips(speech, alignments, recognise)
+    panel = [h for h in head_panel() if heads is None or h.name in heads]
     rows: list[dict[str, Any]] = []
-    for h in heads:
-        mesh = MeshHead(h.vertices, h.faces, h.landmarks68, h.mm_per_unit, h.up)
-        rows += evaluate_head(anim, h.name, mesh, clips, lip_contact=not args.no_contact)
+    for h in panel:
+        rows += evaluate_head(anim, h.name, h, clips, lip_contact=lip_contact)
         print(f"{h.name}: done ({time.time() - start:.0f} s)", flush=True)
     canon = canonical_rows(anim, clips)
-    gaps = {h.name: h.neutral_gap_mm for h in heads}
+    summary = summary_table(rows, {h.name: h.neutral_gap_mm for h in panel})
     text = "\n\n".join([
-        f"# Lip sync on the baked mesh ({len(heads)} heads, {len(clips)} real clips, "
-        f"{FPS:g} fps{', no lip contact' if args.no_contact else ''})",
+        f"# Lip sync on the baked mesh ({len(panel)} heads, {len(clips)} real clips, "
+        f"{FPS:g} fps{'' if lip_contact else ', no lip contact'})",
         "Made by `python -m blender_s2l.training evaluate-mesh`; definitions in "
-        "`blender_s2l/training/mesh_lips.py`.",
-        "## Per head, pooled over the clips\n\n" + summary_table(rows, gaps),
+        "`blender_s2l/training/mesh_lips.py`, heads in `blender_s2l/training/head_panel.py`.",
+        "## Per head, pooled over the clips\n\n" + summary,
         "## Canonical landmarks (S2L's own track, not a mesh), same clips\n\n"
         + canonical_table(canon),
         "## Per head and clip\n\n" + detail_table(rows),
     ]) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps({"mesh": rows, "canonical": canon},
-                                                        indent=1))
-    print(text[: text.find("## Per head and clip")])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({"mesh": rows, "canonical": canon},
+                                                   indent=1))
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.recognise import pocketsphinx_available
+
+    anim = Animator.load(device="cpu", weights_dir=args.weights)
+    recognise = not args.no_recognise and pocketsphinx_available()
+    print(evaluate_panel(anim, args.speech, args.alignments, recognise, args.out, args.heads,
+                         not args.no_contact))
     return 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,12 +30,37 @@ from ..core.lip_contact import LOWER_INNER, UPPER_INNER, SurfacePoints, surface_
 from ..core.mesh import FacesLike
 from ..core.motion import Motion
 from ..core.phones import BILABIALS, OPEN_VOWELS, SIL, Phone
+from .head_panel import landmark_points
 from .metrics import auc, phone_frames, shut_runs_elsewhere
 
 F64 = NDArray[np.float64]
 MEET_MM = 0.5
 NOSE_TIP = 33  # iBUG: the nose's lowest midpoint; below it is the speaking part of the face
 FRAME_CHUNK = 256
+
+
+class LipHead(Protocol):
+    """What the yardstick reads of a head (a panel head or a MeshHead)."""
+
+    @property
+    def vertices(self) -> F64: ...
+    @property
+    def faces(self) -> Any: ...
+    @property
+    def landmarks68(self) -> NDArray[Any]: ...
+    @property
+    def mm_per_unit(self) -> float: ...
+    @property
+    def up(self) -> F64: ...
+
+
+def lip_points(head: LipHead) -> tuple[SurfacePoints, SurfacePoints]:
+    """The inner-lip landmark points of a head, as surface points (upper, lower)."""
+    lm = np.asarray(head.landmarks68)
+    idx = lm.astype(np.int64) if lm.shape == (N_LANDMARKS,) else None
+    pos = head.vertices[idx] if idx is not None else np.asarray(lm, np.float64)
+    pts = surface_points(head.vertices, head.faces, pos, idx)
+    return pts.subset(UPPER_INNER), pts.subset(LOWER_INNER)
 
 
 @dataclass(frozen=True)
@@ -47,20 +72,6 @@ class MeshHead:
     landmarks68: NDArray[Any]  # (68,) vertex indices or (68, 3) surface positions
     mm_per_unit: float
     up: F64  # (3,) unit vector, the head's up in its own space
-
-    def lip_points(self) -> tuple[SurfacePoints, SurfacePoints]:
-        lm = np.asarray(self.landmarks68)
-        idx = lm.astype(np.int64) if lm.shape == (N_LANDMARKS,) else None
-        pos = self.vertices[idx] if idx is not None else np.asarray(lm, np.float64)
-        pts = surface_points(self.vertices, self.faces, pos, idx)
-        return pts.subset(UPPER_INNER), pts.subset(LOWER_INNER)
-
-    def landmark_positions(self) -> F64:
-        lm = np.asarray(self.landmarks68)
-        if lm.shape == (N_LANDMARKS,):
-            out: F64 = self.vertices[lm.astype(np.int64)]
-            return out
-        return np.asarray(lm, np.float64)
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,9 @@ class MeshLipTrack:
         return out
 
 
-def read_mesh_lips(motion: Motion, head: MeshHead) -> MeshLipTrack:
+def read_mesh_lips(motion: Motion, head: LipHead) -> MeshLipTrack:
     """Gaps and rest deviation of every frame of a motion, without materialising all of it."""
-    upper, lower = head.lip_points()
+    upper, lower = lip_points(head)
     v = np.asarray(head.vertices, np.float64)
     up = np.asarray(head.up, np.float64) / np.linalg.norm(head.up)
     basis = motion.basis.astype(np.float64)
@@ -85,7 +96,7 @@ def read_mesh_lips(motion: Motion, head: MeshHead) -> MeshLipTrack:
     b_gap = (upper.sample(basis) - lower.sample(basis)) @ up  # (J, 3)
     neutral = (upper.sample(v) - lower.sample(v)) @ up
     gaps = (neutral[None] + codes @ b_gap) * head.mm_per_unit
-    below = (v - head.landmark_positions()[NOSE_TIP]) @ up < 0
+    below = (v - landmark_points(v, head.landmarks68)[NOSE_TIP]) @ up < 0
     flat = basis[:, below].reshape(len(basis), -1)
     rest = np.empty(len(codes))
     for s in range(0, len(codes), FRAME_CHUNK):

@@ -78,3 +78,28 @@ def test_lips_meet_on_the_evaluated_mesh(
         if ph in ("P", "B", "M"):
             near = [f for f in frames if s - 1 / 30 <= (f - START) / 30 < e + 1 / 30]
             assert min(float(g[f].mean()) for f in near) <= 0.5 + tol, (ph, s)
+
+
+def test_landmarks_off_the_lips_bake_with_a_note_and_no_pull(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    """A fit gone wrong (inner-lip points on the nose and chin): the bake finishes, says why
+    the lips were not closed, and the nose is not pulled towards the chin."""
+    _, phones = line_scene(tmp_path)
+    obj, lm = head_object(bundled, 1.0)
+    v = np.array([list(p.co) for p in obj.data.vertices])
+    free = np.setdiff1d(np.arange(len(v)), lm)
+    bad = lm.copy()
+    for k, target in zip(UPPER + LOWER, [31, 33, 35, 7, 8, 9], strict=True):
+        bad[k] = free[np.argmin(np.linalg.norm(v[free] - v[lm[target]], axis=1))]
+        free = free[free != bad[k]]
+    submodule(bundled, "blender.storage").store_landmarks(obj, bad)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Line", mode="PER_FRAME",
+                            device="CPU", phones_file=str(phones),
+                            recognise_words=False) == {"FINISHED"}
+    (record,) = submodule(bundled, "blender.storage").read_takes(obj).values()
+    assert record.notes and "62 and 66" in record.notes[0]
+    nose = lm[30]
+    moved = max(float(np.abs(evaluated_co(obj, f)[nose] - v[nose]).max())
+                for f in range(START, START + 50, 5))
+    assert moved * 1000.0 < 1.0  # mm
