@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from audio_helpers import aac_without_channels, tone
+from audio_helpers import aac_without_channels, tone, wav_header
 
 from blender_s2l.core import audio
 from blender_s2l.core.audio import (
@@ -248,16 +247,6 @@ def test_aud_decoder_inside_blender(tmp_path: Path) -> None:
     assert float(rms) == pytest.approx(0.3 / np.sqrt(2), rel=0.02)
 
 
-def wav_header(rate: int, channels: int, n_frames: int) -> bytes:
-    """A float32 WAV header with any rate and channel count (soundfile refuses to write some)."""
-    block = 4 * channels
-    fmt = struct.pack("<IHHIIHH", 16, 3, channels, rate, (rate * block) & 0xFFFFFFFF, block, 32)
-    size = n_frames * block
-    return b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + fmt + b"data" + struct.pack(
-        "<I", size
-    )
-
-
 def test_damaged_aac_and_mp3_inside_blender_are_refused_not_fatal(tmp_path: Path) -> None:
     """Regression: an AAC stream that aud reports as 0 Hz / 0 channels (named .aac or .mp3)
     killed Blender with SIGFPE in aud's data(); run in a fresh process so a crash is caught."""
@@ -411,6 +400,23 @@ def test_resampled_result_is_checked(
         load_audio(p)
     monkeypatch.setattr(audio, "resample", lambda x, rate: np.full(8000, 1e12, np.float32))
     assert np.all(load_audio(tone(300, 0.5, 44100), 44100) == audio.MAX_SAMPLE)  # clipped
+
+
+def test_length_promised_by_a_damaged_header_is_not_invented(tmp_path: Path) -> None:
+    """Regression (found by the fuzz test): an mp3 whose Xing header claims 5 min for a quarter
+    second decoded as 5 min, the last block repeated over and over (SoundFile.blocks() yields
+    its reused buffer when reads come back short)."""
+    p = tmp_path / "lies.mp3"
+    sf.write(p, tone(440, 0.25, 22050), 22050, format="MP3")
+    data = bytearray(p.read_bytes())
+    xing = data.find(b"Xing")
+    assert xing >= 0 and data[xing + 7] & 1  # the header carries a frame count...
+    data[xing + 8 : xing + 12] = (5 * 60 * 22050 // 576).to_bytes(4, "big")
+    p.write_bytes(bytes(data))
+    assert sf.info(p).duration > 290  # ...which libsndfile believes
+    y = load_audio(p)
+    assert len(y) < 0.4 * SAMPLE_RATE
+    assert dominant_hz(y) == pytest.approx(440, abs=10)
 
 
 @pytest.mark.parametrize("rate", [1, 100, 999, 768001, 2_000_000_000])

@@ -403,9 +403,20 @@ def _decode_soundfile(sf: Any, path: Path, max_seconds: float) -> NDArray[np.flo
         _check_specs(rate, channels, what)
         if f.frames > 0:
             _check_length(f.frames / rate, max_seconds, what)
-        size = _block_frames(rate, channels)
-        blocks = f.blocks(blocksize=size, dtype="float32", always_2d=True)
-        return _decode_blocks(blocks, rate, max_seconds, what)
+        return _decode_blocks(_read_blocks(f, _block_frames(rate, channels)), rate, max_seconds,
+                              what)
+
+
+def _read_blocks(f: Any, size: int) -> Iterator[FloatArray]:
+    """What the decoder really delivers, block by block. Not SoundFile.blocks(): when a damaged
+    header promises more frames than the file holds (an mp3 whose Xing header claims 28 min for
+    a quarter second), blocks() keeps yielding its reused buffer, so the last block repeats for
+    the whole promised length."""
+    while True:
+        block = f.read(size, dtype="float32", always_2d=True)
+        if block.shape[0] == 0:
+            return
+        yield block
 
 
 def _decode_aud(aud: Any, path: Path, max_seconds: float) -> NDArray[np.float32]:
