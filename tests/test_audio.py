@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from audio_helpers import aac_without_channels, tone, wav_header
 
 from blender_s2l.core import audio
 from blender_s2l.core.audio import (
@@ -24,11 +26,6 @@ from blender_s2l.core.audio import (
 )
 from blender_s2l.core.errors import AudioError
 from blender_s2l.core.features import N_MELS, mel_filterbank, n_frames, silence_features
-
-
-def tone(freq: float, seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:
-    t = np.arange(round(seconds * rate)) / rate
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
 def speechlike(seconds: float = 2.0, rate: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
@@ -248,6 +245,215 @@ def test_aud_decoder_inside_blender(tmp_path: Path) -> None:
     n, rms = out.stdout.split()[-2:]
     assert abs(int(n) - 16000) <= 2
     assert float(rms) == pytest.approx(0.3 / np.sqrt(2), rel=0.02)
+
+
+def test_damaged_aac_and_mp3_inside_blender_are_refused_not_fatal(tmp_path: Path) -> None:
+    """Regression: an AAC stream that aud reports as 0 Hz / 0 channels (named .aac or .mp3)
+    killed Blender with SIGFPE in aud's data(); run in a fresh process so a crash is caught."""
+    if importlib.util.find_spec("bpy") is None:
+        pytest.skip("needs the bpy module")
+    rng = np.random.default_rng(4)
+    good = tmp_path / "good.mp3"
+    sf.write(good, tone(440, 1.0, 44100), 44100, format="MP3")
+    mp3 = good.read_bytes()
+    flipped = bytearray(mp3)
+    for i in rng.integers(0, len(flipped), 40):
+        flipped[i] ^= 0xFF
+    files = {
+        "damaged.aac": aac_without_channels(0),
+        "damaged.mp3": aac_without_channels(1),
+        "noise.mp3": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "noise.aac": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "truncated.mp3": mp3[: len(mp3) // 3],
+        "flipped.mp3": bytes(flipped),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    code = (
+        "import sys\n"
+        "import bpy, aud, numpy as np\n"
+        "from blender_s2l.core.audio import audio_duration, load_audio\n"
+        "from blender_s2l.core.errors import AudioError\n"
+        "for p in sys.argv[1:]:\n"
+        "    name = p.rsplit('/', 1)[-1]\n"
+        "    try:\n"
+        "        print(name, 'specs', *aud.Sound(p).specs, flush=True)\n"
+        "    except Exception:\n"
+        "        print(name, 'specs unreadable', flush=True)\n"
+        "    for fn in (load_audio, audio_duration):\n"
+        "        try:\n"
+        "            y = np.atleast_1d(fn(p))\n"
+        "            print(name, 'ok', bool(np.all(np.isfinite(y))), flush=True)\n"
+        "        except AudioError as e:\n"
+        "            print(name, 'refused', e, flush=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *(str(tmp_path / n) for n in files)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, (out.returncode, out.stdout[-2000:], out.stderr[-2000:])
+    lines = out.stdout.splitlines()
+    for name in ("damaged.aac", "damaged.mp3"):  # the dangerous header really was reached...
+        assert f"{name} specs 0.0 0" in lines
+        refusals = [ln for ln in lines if ln.startswith(f"{name} refused")]
+        assert len(refusals) == 2, lines  # ...and both calls say why in one sentence
+        assert all("has a sample rate of 0 Hz" in ln and "damaged" in ln for ln in refusals)
+    for name in files:
+        results = [ln for ln in lines if ln.startswith((f"{name} ok", f"{name} refused"))]
+        assert len(results) == 2, (name, lines)
+        assert f"{name} ok False" not in lines  # whatever decodes is finite
+
+
+def aud_stub(rate: float, channels: int, calls: list[str]) -> object:
+    """An `aud` module whose Sound reports the given header and records whether data() ran."""
+
+    class Sound:
+        def __init__(self, path: str) -> None:
+            self.specs = (rate, channels)
+            self.length = 0
+
+        def data(self) -> np.ndarray:
+            calls.append("data")
+            return np.zeros((0, max(channels, 1)), dtype=np.float32)
+
+    return type("aud", (), {"Sound": Sound})
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(0.0, 0), (44100.0, 0), (0.0, 2), (-1.0, 1),
+                                                (float("nan"), 1), (44100.0, 5000)])
+def test_aud_header_is_checked_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate: float, channels: int
+) -> None:
+    """aud's data() must never run on a header it would divide by zero with."""
+    p = tmp_path / "x.aac"
+    p.write_bytes(aac_without_channels())
+    calls: list[str] = []
+    monkeypatch.setattr(audio, "_aud", lambda: aud_stub(rate, channels, calls))
+    with pytest.raises(AudioError, match=r"has (a sample rate of|\d+ audio channels).*damaged"):
+        load_audio(p)
+    with pytest.raises(AudioError):
+        audio_duration(p)
+    assert calls == []
+
+
+DAMAGE = {1000: 3e38, 1100: 3e38, 2500: -3e38, 4000: np.nan, 5000: np.inf, 6000: -np.inf,
+          7000: 1e30, 8000: -(2.0**32)}
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000, 96000])
+def test_huge_nan_and_inf_float_samples_become_silence(
+    tmp_path: Path, rate: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: a float WAV with samples near 3e38 overflowed in resampling and load_audio
+    returned inf/NaN. Damaged samples are silenced before resampling, so the result equals the
+    same file with zeros in their place, bit for bit, and is finite."""
+    x = tone(300, 1.0, rate)
+    damaged, zeroed = x.copy(), x.copy()
+    for i, v in DAMAGE.items():
+        damaged[i * rate // 16000], zeroed[i * rate // 16000] = v, 0.0
+    for name, data in (("damaged.wav", damaged), ("zeroed.wav", zeroed)):
+        sf.write(tmp_path / name, data, rate, subtype="FLOAT")
+    with caplog.at_level("WARNING"):
+        y = load_audio(tmp_path / "damaged.wav")
+        from_array = load_audio(damaged, rate)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(from_array))
+    assert np.abs(y).max() < 1.0 and np.abs(from_array).max() < 1.0
+    assert np.array_equal(y, load_audio(tmp_path / "zeroed.wav"))
+    assert np.array_equal(from_array, load_audio(zeroed, rate))
+    assert caplog.text.count(f"{len(DAMAGE)} NaN/infinite or out-of-range samples") == 2
+    # the features downstream stay finite too
+    assert np.all(np.isfinite(log_mel(normalise_loudness(y))))
+
+
+def test_sample_bound_and_float64_beyond_float32() -> None:
+    x = np.zeros(1600, dtype=np.float64)
+    x[10], x[11], x[12], x[13] = 2.0**31, -(2.0**31), 2.0**31 * 1.01, 1e300
+    y = load_audio(x, 16000)
+    assert y[10] == 2.0**31 and y[11] == -(2.0**31)  # the bound itself is kept
+    assert y[12] == 0.0 and y[13] == 0.0
+    assert np.abs(y).max() <= audio.MAX_SAMPLE
+
+
+def test_mostly_huge_samples_are_refused(tmp_path: Path) -> None:
+    x = np.full(16000, 3e38, dtype=np.float32)
+    x[:4000] = 0.1
+    p = tmp_path / "huge.wav"
+    sf.write(p, x, 44100, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"mostly invalid samples \(75% NaN, infinite or beyond"):
+        load_audio(p)
+
+
+def test_resampled_result_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Belt and braces: even a resampler that misbehaves cannot pass NaN or overflow on."""
+    p = tmp_path / "r.wav"
+    sf.write(p, tone(300, 0.5, 44100), 44100, subtype="FLOAT")
+    original = audio._StreamResampler.push
+
+    def nan_push(self: object, block: np.ndarray, last: bool) -> np.ndarray:
+        out = original(self, block, last)  # type: ignore[arg-type]
+        return np.full_like(out, np.nan)
+
+    monkeypatch.setattr(audio._StreamResampler, "push", nan_push)
+    with pytest.raises(AudioError, match="could not be resampled to 16 kHz without invalid"):
+        load_audio(p)
+    monkeypatch.setattr(audio, "resample", lambda x, rate: np.full(8000, 1e12, np.float32))
+    assert np.all(load_audio(tone(300, 0.5, 44100), 44100) == audio.MAX_SAMPLE)  # clipped
+
+
+def test_length_promised_by_a_damaged_header_is_not_invented(tmp_path: Path) -> None:
+    """Regression (found by the fuzz test): an mp3 whose Xing header claims 5 min for a quarter
+    second decoded as 5 min, the last block repeated over and over (SoundFile.blocks() yields
+    its reused buffer when reads come back short)."""
+    p = tmp_path / "lies.mp3"
+    sf.write(p, tone(440, 0.25, 22050), 22050, format="MP3")
+    data = bytearray(p.read_bytes())
+    xing = data.find(b"Xing")
+    assert xing >= 0 and data[xing + 7] & 1  # the header carries a frame count...
+    data[xing + 8 : xing + 12] = (5 * 60 * 22050 // 576).to_bytes(4, "big")
+    p.write_bytes(bytes(data))
+    assert sf.info(p).duration > 290  # ...which libsndfile believes
+    y = load_audio(p)
+    assert len(y) < 0.4 * SAMPLE_RATE
+    assert dominant_hz(y) == pytest.approx(440, abs=10)
+
+
+@pytest.mark.parametrize("rate", [1, 100, 999, 768001, 2_000_000_000])
+def test_sample_rate_outside_the_sane_range_is_refused(tmp_path: Path, rate: int) -> None:
+    p = tmp_path / "odd.wav"
+    p.write_bytes(wav_header(rate, 1, 1600) + np.zeros(1600, np.float32).tobytes())
+    assert sf.info(p).samplerate == rate  # libsndfile itself accepts the header
+    with pytest.raises(AudioError, match=re.escape(f"sample rate of {rate:g} Hz, outside 1000-")):
+        load_audio(p)
+    with pytest.raises(AudioError, match="sample rate"):
+        audio_duration(p)
+    with pytest.raises(AudioError, match="sample rate"):
+        load_audio(np.zeros(1600, np.float32), rate)
+
+
+def test_many_channels_decode_in_bounded_blocks(tmp_path: Path) -> None:
+    """A header may claim up to libsndfile's 1024 channels; blocks stay ~2M samples."""
+    p = tmp_path / "many.wav"
+    x = np.tile(tone(300, 0.5, 16000)[:, None], (1, 1024))
+    p.write_bytes(wav_header(16000, 1024, x.shape[0]) + x.astype("<f4").tobytes())
+    np.testing.assert_allclose(load_audio(p), x[:, 0], atol=1e-6)
+    assert audio._block_frames(768000.0, 1024) * 1024 <= 1 << 21
+
+
+@pytest.mark.parametrize(
+    ("arr", "rate", "match"),
+    [(np.zeros(1600), 0, "sample rate of 0 Hz"), (np.zeros(1600), -16000, "sample rate"),
+     (np.zeros(1600), float("nan"), "sample rate of nan"),
+     (np.zeros((1600, 0)), 16000, "has 0 audio channels"),
+     (np.zeros((20, 2000)), 16000, "has 2000 audio channels"),
+     (np.zeros((0, 2)), 16000, "zero length")],
+)
+def test_array_rate_and_channels_are_checked(arr: np.ndarray, rate: float, match: str) -> None:
+    """sample_rate=0 used to be taken for 'the default 16 kHz'; None still is."""
+    with pytest.raises(AudioError, match=match):
+        load_audio(arr, rate)  # type: ignore[arg-type]
+    assert load_audio(np.zeros(1600), None).shape == (1600,)
 
 
 # --- loudness -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..core.bake_plan import KeyPlan, compact_plan, per_frame_plan
 from ..core.bake_settings import BakeSettings
 from ..core.errors import BakeError, Cancelled
 from ..core.key_poses import listens_for_words, phones_for_line
+from ..core.motion import Motion
 from ..core.timing import strip_frames
 from . import names
 from .rna import Action, ActionSlot, Context, Mesh, Object
@@ -181,6 +182,27 @@ def forget_animators() -> None:
     _ANIMATORS.clear()
 
 
+_NOT_FINITE = "the sound or the mesh holds invalid values"
+
+
+def check_motion(motion: Motion, strip_name: str) -> None:
+    """Refuse NaN/inf motion before planning: the compact plan's SVD would fail on it with a
+    LinAlgError, and a per-frame plan would write it into shape keys as it is."""
+    if not (np.all(np.isfinite(motion.codes)) and np.all(np.isfinite(motion.basis))):
+        raise BakeError(
+            f"The bake of strip '{strip_name}' produced NaN or infinite motion, so nothing was "
+            f"written; {_NOT_FINITE}."
+        )
+
+
+def _check_finite(values: NDArray[np.floating[Any]], what: str) -> None:
+    """The last guard before Blender data: a NaN in a shape key or keyframe is saved with the
+    .blend and breaks the mesh wherever it is played, so no such value is ever written."""
+    if not np.all(np.isfinite(values)):
+        raise BakeError(f"{what} would hold NaN or infinite values, so the bake was undone; "
+                        f"{_NOT_FINITE}.")
+
+
 def infer(
     inputs: BakeInputs, progress: ProgressFn | None = None, cancel: CancelFn | None = None
 ) -> KeyPlan:
@@ -212,6 +234,7 @@ def infer(
     )
     if cancel is not None and cancel():
         raise Cancelled("The bake was cancelled; nothing was changed.")
+    check_motion(motion, inputs.strip_name)
     frames = inputs.frames.astype(np.float64)
     if p.mode == "PER_FRAME":
         plan = per_frame_plan(motion, frames)
@@ -274,7 +297,9 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
         lo, hi = plan.slider_range(k)
         kb.slider_min, kb.slider_max = lo, hi
         kb.value = 0.0
-        kb.data.foreach_set("co", ref_co + plan.shape_offsets(k).reshape(-1))
+        co = ref_co + plan.shape_offsets(k).reshape(-1)
+        _check_finite(co, f"Shape key '{kb.name}'")
+        kb.data.foreach_set("co", co)
     obj.active_shape_key_index = active_index
 
     action = bpy.data.actions.new(names.action_name(obj.name, record.take))
@@ -284,6 +309,7 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
     first, last = np.inf, -np.inf
     for k, name in enumerate(record.keys):
         frames, values = plan.fcurve(k)
+        _check_finite(values, f"The keyframes of '{name}'")
         path = f'key_blocks["{name}"].value'
         fc = bag.fcurves.new(path, group_name=names.track_name(record.take))
         n = len(frames)

@@ -7,6 +7,16 @@ what soundfile cannot (anything Blender's ffmpeg plays). librosa is only a last,
 outside Blender: importing it costs seconds.
 
 Every failure is an AudioError with one sentence; all-silent audio is valid (a still face).
+
+What comes out is always finite and within ±MAX_SAMPLE, whatever the file holds, because every
+later step (resampling, loudness, the mel power spectrum, the model) computes in float32 or squares
+samples, and one sample near 3e38 turns a whole bake into NaN. The rule: a sample is damaged when
+it is NaN, infinite or beyond ±MAX_SAMPLE; damaged samples become silence *before* resampling (so
+they cannot smear over their neighbours or overflow the filter), a file with more than half of
+them is refused, and the resampled result is checked again. Every header (sample rate, channel
+count, length) is checked before anything divides by it or sizes a buffer from it: Blender's
+`aud` divides by the channel count and kills Blender (SIGFPE) on a damaged .aac or .mp3 that
+reports 0 channels.
 """
 
 from __future__ import annotations
@@ -36,7 +46,11 @@ from .features import (
 __all__ = [
     "HOP_LENGTH",
     "HOP_SECONDS",
+    "MAX_CHANNELS",
+    "MAX_RATE",
+    "MAX_SAMPLE",
     "MAX_SECONDS",
+    "MIN_RATE",
     "N_MELS",
     "SAMPLE_RATE",
     "LoudnessMeter",
@@ -55,9 +69,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_SECONDS = 30 * 60.0
-# Beyond this share of NaN/inf samples the file is garbage rather than a few bad samples.
+# Beyond this share of damaged samples the file is garbage rather than a few bad samples.
 MAX_NONFINITE_SHARE = 0.5
+# No integer PCM scale reaches 2**31, so a float sample beyond it is damage (a flipped exponent
+# bit), not sound; below it resampling, loudness and the mel power stay far from float32 overflow.
+MAX_SAMPLE = 2.0**31
+# Headers outside these are damaged: no speech recording has them (768 kHz is the highest rate
+# audio interfaces offer; 1024 channels is libsndfile's own limit).
+MIN_RATE = 1000.0
+MAX_RATE = 768_000.0
+MAX_CHANNELS = 1024
 _BLOCK_SECONDS = 10.0
+# Samples (frames x channels) per decoded block: bounds memory when a header claims many channels.
+_BLOCK_SAMPLES = 1 << 21
 # Formats libsndfile reads itself; anything else goes to aud (Blender) or librosa (ffmpeg).
 _SOUNDFILE_FORMATS = {
     ".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG",
@@ -104,6 +128,31 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"The audio path {path} is a folder, not a sound file.")
 
 
+def _check_specs(rate: float, channels: int, what: str) -> None:
+    """Refuse an impossible header before any decoder divides by it or sizes a buffer from it
+    (aud crashes the whole of Blender on a stream that reports 0 channels)."""
+    if not (math.isfinite(rate) and MIN_RATE <= rate <= MAX_RATE):
+        raise AudioError(
+            f"{what} has a sample rate of {rate:g} Hz, outside {MIN_RATE:g}-{MAX_RATE:g} Hz: "
+            "it is damaged or not a sound file."
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(
+            f"{what} has {channels} audio channels, outside 1-{MAX_CHANNELS}: "
+            "it is damaged or not a sound file."
+        )
+
+
+def _block_frames(rate: float, channels: int) -> int:
+    return max(1, min(int(_BLOCK_SECONDS * rate), _BLOCK_SAMPLES // channels))
+
+
+def _aud_specs(snd: Any) -> tuple[float, int]:
+    """Rate and channels of an aud.Sound; reading them is safe, decoding with 0 channels is not."""
+    rate, channels = snd.specs[0], snd.specs[1]
+    return float(rate), int(channels)
+
+
 def _check_length(seconds: float, max_seconds: float, what: str) -> None:
     if seconds > max_seconds:
         raise AudioError(
@@ -116,14 +165,18 @@ def audio_duration(source: Source, sample_rate: int | None = None) -> float:
     """Length in seconds, from the file header where possible (no decoding)."""
     if not isinstance(source, str | Path):
         arr = _samples_first(np.asarray(source))
-        return float(arr.shape[0]) / float(sample_rate or SAMPLE_RATE)
+        rate = _array_rate(sample_rate)
+        _check_specs(rate, 1 if arr.ndim == 1 else arr.shape[1], "The audio array")
+        return float(arr.shape[0]) / rate
     path = Path(source)
     _check_path(path)
+    what = f"The audio file {path.name}"
     sf = _soundfile()
     if sf is not None:
         try:
             info = sf.info(str(path))
-            if info.samplerate > 0 and info.frames >= 0:
+            _check_specs(float(info.samplerate), int(info.channels), what)
+            if info.frames >= 0:
                 return float(info.frames) / float(info.samplerate)
         except Exception:  # any reader failure: try the next reader
             pass
@@ -131,11 +184,14 @@ def audio_duration(source: Source, sample_rate: int | None = None) -> float:
     if aud is not None:
         try:
             snd = aud.Sound(str(path))
-            rate = float(snd.specs[0])
-            if rate > 0:
-                return float(snd.length) / rate
+            rate, channels = _aud_specs(snd)
+            _check_specs(rate, channels, what)
+            length = float(snd.length)
+            if length >= 0:
+                return length / rate
         except Exception:
             pass
+    # No header to trust: decoding says how long it is, or why it cannot be read.
     return float(load_audio(path, max_seconds=math.inf).shape[0]) / SAMPLE_RATE
 
 
@@ -222,15 +278,19 @@ class _StreamResampler:
 
 
 def _to_mono(block: FloatArray) -> NDArray[np.float32]:
-    """(n,) or (n, channels) -> (n,) by averaging channels (NaN handled by the caller)."""
-    b = np.asarray(block, dtype=np.float32)
-    if b.ndim == 1:
-        return b.copy()  # never edit the caller's samples
-    return np.asarray(b.mean(axis=1, dtype=np.float64), dtype=np.float32)
+    """(n,) or (n, channels) -> (n,), always a new array: the caller's samples are never edited.
+    float64 values beyond float32 quietly become inf here; _silence_damage removes them next."""
+    b = np.asarray(block)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if b.ndim == 1:
+            return np.array(b, dtype=np.float32)
+        return np.asarray(b.mean(axis=1, dtype=np.float64), dtype=np.float32)
 
 
-def _zero_nonfinite(x: NDArray[np.float32]) -> int:
-    bad = ~np.isfinite(x)
+def _silence_damage(x: NDArray[np.float32]) -> int:
+    """Zero damaged samples (NaN, inf, beyond ±MAX_SAMPLE) before any filtering, which would
+    smear them over their neighbours or overflow; returns how many, for the warning and refusal."""
+    bad = ~(np.abs(x) <= MAX_SAMPLE)  # NaN compares False, so it lands in `bad` too
     count = int(bad.sum())
     if count:
         x[bad] = 0.0
@@ -244,22 +304,30 @@ def _finish(
         raise AudioError(f"{what} contains no samples (zero length).")
     if n_bad > MAX_NONFINITE_SHARE * n_in:
         raise AudioError(
-            f"{what} is mostly invalid samples ({100.0 * n_bad / n_in:.0f}% NaN or infinite)."
+            f"{what} is mostly invalid samples ({100.0 * n_bad / n_in:.0f}% NaN, infinite or "
+            f"beyond ±{MAX_SAMPLE:.0e})."
         )
     if n_bad:
-        log.warning("%s: %d NaN/infinite samples were replaced by silence.", what, n_bad)
+        log.warning(
+            "%s: %d NaN/infinite or out-of-range samples were replaced by silence.", what, n_bad
+        )
     out = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     if out.shape[0] == 0:
         out = np.zeros(1, dtype=np.float32)  # shorter than one output sample: one silent sample
-    return np.ascontiguousarray(out, dtype=np.float32)
+    out = np.ascontiguousarray(out, dtype=np.float32)
+    # The input was clean, so this only guards against a resampler misbehaving: load_audio's
+    # promise (finite, within ±MAX_SAMPLE) must hold whatever happened in between.
+    if not np.all(np.isfinite(out)):
+        raise AudioError(f"{what} could not be resampled to 16 kHz without invalid samples.")
+    np.clip(out, -MAX_SAMPLE, MAX_SAMPLE, out=out)  # a filter's overshoot next to the bound
+    return out
 
 
 def _decode_blocks(
     blocks: Iterator[FloatArray], rate: float, max_seconds: float, what: str
 ) -> NDArray[np.float32]:
-    """Mono, finite, 16 kHz from a stream of (n, channels) blocks, with bounded memory."""
-    if not rate or rate <= 0 or not math.isfinite(rate):
-        raise AudioError(f"{what} has an invalid sample rate ({rate} Hz).")
+    """Mono, clean, 16 kHz from a stream of (n, channels) blocks, with bounded memory; the
+    caller has checked the header (_check_specs)."""
     rs = _StreamResampler(float(rate))
     out: list[NDArray[np.float32]] = []
     n_in = n_bad = 0
@@ -270,7 +338,7 @@ def _decode_blocks(
             continue
         n_in += mono.shape[0]
         _check_length(n_in / rate, max_seconds, what)
-        n_bad += _zero_nonfinite(mono)
+        n_bad += _silence_damage(mono)
         # Hold one block back so the last one can be flagged last=True.
         if pending is not None:
             out.append(rs.push(pending, last=False))
@@ -287,13 +355,18 @@ def _array_blocks(arr: FloatArray, size: int) -> Iterator[FloatArray]:
 
 def _samples_first(arr: NDArray[Any]) -> NDArray[Any]:
     """(samples,) or (samples, channels); a short first axis is taken for channels."""
-    if arr.ndim == 2 and arr.shape[0] < arr.shape[1] and arr.shape[0] <= 16:
+    if arr.ndim == 2 and 0 < arr.shape[0] < arr.shape[1] and arr.shape[0] <= 16:
         arr = arr.T
     if arr.ndim not in (1, 2):
         raise AudioError(
             f"Audio samples must be (samples,) or (samples, channels); got {arr.shape}."
         )
     return arr
+
+
+def _array_rate(sample_rate: float | None) -> float:
+    """None means 16 kHz; 0 is a wrong rate, not 'the default'."""
+    return float(SAMPLE_RATE if sample_rate is None else sample_rate)
 
 
 def _from_array(
@@ -307,14 +380,16 @@ def _from_array(
         half = float(2 ** (8 * arr.dtype.itemsize - 1))
         offset = half if np.issubdtype(arr.dtype, np.unsignedinteger) else 0.0
         arr = ((arr.astype(np.float64) - offset) / half).astype(np.float32)
-    rate = float(sample_rate or SAMPLE_RATE)
+    rate = _array_rate(sample_rate)
     what = "The audio array"
+    channels = 1 if arr.ndim == 1 else arr.shape[1]
+    _check_specs(rate, channels, what)
     _check_length(arr.shape[0] / rate, max_seconds, what)
-    block = int(_BLOCK_SECONDS * rate)
     if rate == SAMPLE_RATE or arr.shape[0] == 0:
-        return _decode_blocks(_array_blocks(arr, block), rate, max_seconds, what)
-    mono = _to_mono(arr).copy()
-    n_bad = _zero_nonfinite(mono)
+        blocks = _array_blocks(arr, _block_frames(rate, channels))
+        return _decode_blocks(blocks, rate, max_seconds, what)
+    mono = _to_mono(arr)
+    n_bad = _silence_damage(mono)  # before resampling: a damaged sample must not smear
     return _finish([resample(mono, rate)], mono.shape[0], n_bad, what)
 
 
@@ -324,22 +399,44 @@ def _from_array(
 def _decode_soundfile(sf: Any, path: Path, max_seconds: float) -> NDArray[np.float32]:
     what = f"The audio file {path.name}"
     with sf.SoundFile(str(path)) as f:
-        rate = f.samplerate
+        rate, channels = float(f.samplerate), int(f.channels)
+        _check_specs(rate, channels, what)
         if f.frames > 0:
             _check_length(f.frames / rate, max_seconds, what)
-        size = int(_BLOCK_SECONDS * rate)
-        blocks = f.blocks(blocksize=size, dtype="float32", always_2d=True)
-        return _decode_blocks(blocks, rate, max_seconds, what)
+        return _decode_blocks(_read_blocks(f, _block_frames(rate, channels)), rate, max_seconds,
+                              what)
+
+
+def _read_blocks(f: Any, size: int) -> Iterator[FloatArray]:
+    """What the decoder really delivers, block by block. Not SoundFile.blocks(): when a damaged
+    header promises more frames than the file holds (an mp3 whose Xing header claims 28 min for
+    a quarter second), blocks() keeps yielding its reused buffer, so the last block repeats for
+    the whole promised length."""
+    while True:
+        block = f.read(size, dtype="float32", always_2d=True)
+        if block.shape[0] == 0:
+            return
+        yield block
 
 
 def _decode_aud(aud: Any, path: Path, max_seconds: float) -> NDArray[np.float32]:
+    """Decode with Blender's aud; the header is checked *before* data(), which divides by the
+    channel count in C (a SIGFPE that kills Blender, no exception to catch)."""
     what = f"The audio file {path.name}"
     snd = aud.Sound(str(path))
-    rate = float(snd.specs[0])
-    if rate > 0:
-        _check_length(float(snd.length) / rate, max_seconds, what)
+    rate, channels = _aud_specs(snd)
+    _check_specs(rate, channels, what)
+    length = float(snd.length)
+    if length > 0:
+        _check_length(length / rate, max_seconds, what)
     data = np.asarray(snd.data(), dtype=np.float32)
-    return _decode_blocks(_array_blocks(data, int(_BLOCK_SECONDS * rate)), rate, max_seconds, what)
+    if data.ndim != 2 or data.shape[1] != channels:
+        raise AudioError(
+            f"{what} decoded to samples of shape {data.shape}, not {channels} channels: "
+            "it is damaged."
+        )
+    blocks = _array_blocks(data, _block_frames(rate, channels))
+    return _decode_blocks(blocks, rate, max_seconds, what)
 
 
 def _decode_librosa(path: Path, max_seconds: float) -> NDArray[np.float32]:
@@ -353,7 +450,10 @@ def _decode_librosa(path: Path, max_seconds: float) -> NDArray[np.float32]:
         data, rate = librosa.load(str(path), sr=None, mono=False)
     data = np.asarray(data, dtype=np.float32)
     data = data.T if data.ndim == 2 else data
-    return _decode_blocks(_array_blocks(data, int(_BLOCK_SECONDS * rate)), rate, max_seconds, what)
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    _check_specs(float(rate), channels, what)
+    blocks = _array_blocks(data, _block_frames(float(rate), channels))
+    return _decode_blocks(blocks, float(rate), max_seconds, what)
 
 
 def _from_file(path: Path, max_seconds: float) -> NDArray[np.float32]:
@@ -397,8 +497,10 @@ def load_audio(
 
     For an array, sample_rate is its rate (None means it is already at 16 kHz); (samples,
     channels) and (channels, samples) are both accepted, integer PCM is scaled to [-1, 1]. For a
-    file, sample_rate is ignored (the header says). NaN/inf samples become silence unless they are
-    most of the sound.
+    file, sample_rate is ignored (the header says). The result is always finite and within
+    ±MAX_SAMPLE: damaged samples (NaN, inf, beyond ±MAX_SAMPLE) become silence before resampling
+    unless they are most of the sound, which is refused; so is a sample rate outside
+    MIN_RATE-MAX_RATE or a channel count outside 1-MAX_CHANNELS.
     """
     if isinstance(source, str | Path):
         return _from_file(Path(source), max_seconds)

@@ -46,6 +46,16 @@ def grid_head(name: str = "Head", size: int = 12) -> Any:
     return obj
 
 
+def demo_head_object(pkg: ModuleType) -> Any:
+    head = submodule(pkg, "core.demo_head").make_demo_head(0)
+    mesh = bpy.data.meshes.new("Head")
+    mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
+    obj = bpy.data.objects.new("Head", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    submodule(pkg, "blender.storage").store_landmarks(obj, head.landmark_vertices)
+    return obj
+
+
 def evaluated_co(obj: Any, frame: int) -> np.ndarray:
     scene = bpy.context.scene
     scene.frame_set(frame)

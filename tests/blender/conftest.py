@@ -50,6 +50,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
 
 @pytest.fixture
+def real(installed: ModuleType, random_weights_dir: Path) -> ModuleType:
+    """The installed extension with the real Animator (small random weights), empty file."""
+    try:
+        importlib.import_module(f"{installed.__name__}.core.animate")
+    except ImportError as exc:
+        pytest.skip(f"the core Animator is not importable yet: {exc}")
+    submodule(installed, "blender.bake").forget_animators()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    return installed
+
+
+@pytest.fixture
 def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
     """An empty file and a stand-in animator whose motion is a known function of time."""
     bpy.ops.wm.read_homefile(use_empty=True)

@@ -6,15 +6,14 @@ mo computed by a direct Animator call at the same times (compact within its 0.1 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pytest
 from blender_helpers import (
     bpy,
+    demo_head_object,
     evaluated_co,
     expected_time,
     mesh_co,
@@ -22,27 +21,6 @@ from blender_helpers import (
     submodule,
     voice_scene,
 )
-
-
-@pytest.fixture
-def real(installed: ModuleType, random_weights_dir: Path) -> ModuleType:
-    try:
-        importlib.import_module(f"{installed.__name__}.core.animate")
-    except ImportError as exc:
-        pytest.skip(f"the core Animator is not importable yet: {exc}")
-    submodule(installed, "blender.bake").forget_animators()
-    bpy.ops.wm.read_homefile(use_empty=True)
-    return installed
-
-
-def demo_head_object(pkg: ModuleType) -> Any:
-    head = submodule(pkg, "core.demo_head").make_demo_head(0)
-    mesh = bpy.data.meshes.new("Head")
-    mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
-    obj = bpy.data.objects.new("Head", mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    submodule(pkg, "blender.storage").store_landmarks(obj, head.landmark_vertices)
-    return obj
 
 
 @pytest.mark.parametrize("mode", ["COMPACT", "PER_FRAME"])
