@@ -226,7 +226,8 @@ class LipContact:
     def amounts(self, gaps: F64, weight: NDArray[np.floating[Any]]) -> F64:
         """(T, 3) field amounts: close each column towards contact by `weight` (T,) in [0, 1],
         and never leave it crossed beyond the reference."""
-        w = np.clip(np.asarray(weight, np.float64), 0.0, 1.0)[:, None]
+        w = np.clip(np.asarray(weight, np.float64), 0.0, 1.0)
+        w = w[:, None] if w.ndim == 1 else w
         over = gaps - self.reference[None]  # gap above the contact
         target = (1.0 - w) * np.maximum(over, 0.0)
         out: F64 = (over - target) @ self.solve.T
