@@ -26,7 +26,7 @@ from ..core.animate import Animator
 from ..core.phones import Phone, read_phones
 from .evaluate import FPS, alignment_for, rest_width
 from .ict import shared_data_dir
-from .mesh_lips import LipHead, mesh_lip_metrics, read_mesh_lips
+from .mesh_lips import LipHead, mesh_lip_metrics, quiet_frames, read_mesh_lips
 from .metrics import real_speech_metrics
 from .pooled import wilson_interval
 
@@ -41,6 +41,7 @@ class Clip:
     phones: list[Phone]
     times: NDArray[np.float64]
     heard: list[tuple[float, float, str]] | None  # Recognise Words' phones, None: not run
+    quiet: NDArray[np.bool_]  # frames of silence (mesh_lips.quiet_frames)
 
     def phones_for(self, mode: str) -> list[tuple[float, float, str]] | None:
         if mode == KEY_POSES:
@@ -64,7 +65,8 @@ def load_clips(
         if recognise:
             heard = [(p.start, p.end, p.phone) for p in recognise_phones(wav)]
         clips.append(Clip(f"{wav_path.parent.name}/{wav_path.name}", wav_path,
-                          read_phones(lab), times, heard))
+                          read_phones(lab), times, heard,
+                          quiet_frames(wav, audio_io.SAMPLE_RATE, times)))
     return clips
 
 
@@ -80,7 +82,8 @@ def evaluate_head(
         for mode in modes_of(clips):
             mo = anim.animate(clip.path, head.vertices, head.faces, head.landmarks68,
                               frame_times=clip.times, phones=clip.phones_for(mode), **options)
-            metrics = mesh_lip_metrics(read_mesh_lips(mo, head), clip.phones, clip.times)
+            metrics = mesh_lip_metrics(read_mesh_lips(mo, head), clip.phones, clip.times,
+                                       clip.quiet)
             rows.append({"head": name, "clip": clip.name, "mode": mode, **metrics,
                          "notes": list(mo.notes)})
     return rows
@@ -101,19 +104,24 @@ def _pool(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     hits = sum(r["n_meet"] for r in rows)
     lo, hi = wilson_interval(round(hits), round(n))
     finite = [r for r in rows if not math.isnan(r["rest_mean_mm"])]
+    paused = [r for r in rows if not math.isnan(r["pause_mean_mm"])]
     return {
         "hits": hits, "n": n, "share": hits / n if n else float("nan"), "lo": lo, "hi": hi,
         "crossing": max(r["worst_crossing_mm"] for r in rows),
         "auc_min": min(r["open_vowel_auc"] for r in rows if not math.isnan(r["open_vowel_auc"])),
         "rest_mean": float(np.mean([r["rest_mean_mm"] for r in finite])) if finite else math.nan,
         "rest_max": max((r["rest_max_mm"] for r in finite), default=math.nan),
+        "pause_mean": float(np.mean([r["pause_mean_mm"] for r in paused])) if paused
+        else math.nan,
+        "elsewhere": sum(r["closures_elsewhere"] for r in rows),
     }
 
 
 def summary_table(rows: Sequence[dict[str, Any]], gaps: dict[str, float]) -> str:
     out = ["| head | neutral gap (mm) | mode | lips meet on /p b m/ | share (95 % interval) "
-           "| worst crossing (mm) | lowest open-vowel AUC | rest: mean / worst (mm) |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| closures on other sounds | worst crossing (mm) | lowest open-vowel AUC "
+           "| rest in silence: mean / worst (mm) | in all labelled pauses: mean (mm) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     heads = list(dict.fromkeys(r["head"] for r in rows))
     for head in heads:
         for mode in MODES:
@@ -123,14 +131,15 @@ def summary_table(rows: Sequence[dict[str, Any]], gaps: dict[str, float]) -> str
             p = _pool(sel)
             out.append(
                 f"| {head} | {gaps[head]:.2f} | {mode} | {p['hits']:.0f} / {p['n']:.0f} "
-                f"| {p['share']:.3f} ({p['lo']:.2f}-{p['hi']:.2f}) | {p['crossing']:.2f} "
-                f"| {p['auc_min']:.3f} | {p['rest_mean']:.3f} / {p['rest_max']:.3f} |")
+                f"| {p['share']:.3f} ({p['lo']:.2f}-{p['hi']:.2f}) | {p['elsewhere']:.0f} "
+                f"| {p['crossing']:.2f} | {p['auc_min']:.3f} "
+                f"| {p['rest_mean']:.3f} / {p['rest_max']:.3f} | {p['pause_mean']:.3f} |")
     return "\n".join(out)
 
 
 def canonical_table(rows: Sequence[dict[str, Any]]) -> str:
     out = ["| mode | closed / bilabials (canonical landmarks, relative threshold) | share "
-           "| lowest open-vowel AUC |", "|---|---|---|---|"]
+           "| closures on other sounds | lowest open-vowel AUC |", "|---|---|---|---|---|"]
     for mode in MODES:
         sel = [r for r in rows if r["mode"] == mode and not math.isnan(r["bilabial_closure"])]
         if not sel:
@@ -138,18 +147,22 @@ def canonical_table(rows: Sequence[dict[str, Any]]) -> str:
         n = sum(r["n_bilabial"] for r in sel)
         hits = sum(round(r["bilabial_closure"] * r["n_bilabial"]) for r in sel)
         auc_min = min(r["open_vowel_auc"] for r in sel if not math.isnan(r["open_vowel_auc"]))
-        out.append(f"| {mode} | {hits:.0f} / {n:.0f} | {hits / n:.3f} | {auc_min:.3f} |")
+        elsewhere = sum(r["spurious_closures"] for r in sel)
+        out.append(f"| {mode} | {hits:.0f} / {n:.0f} | {hits / n:.3f} | {elsewhere:.0f} "
+                   f"| {auc_min:.3f} |")
     return "\n".join(out)
 
 
 def detail_table(rows: Sequence[dict[str, Any]]) -> str:
-    out = ["| head | clip | mode | meet | bilabials | worst crossing (mm) | open-vowel AUC "
-           "| rest mean / worst (mm) |", "|---|---|---|---|---|---|---|---|"]
+    out = ["| head | clip | mode | meet | bilabials | elsewhere | worst crossing (mm) "
+           "| open-vowel AUC | rest in silence: mean / worst (mm) | pauses: mean (mm) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['head']} | {r['clip']} | {r['mode']} | {r['n_meet']:.0f} "
-                   f"| {r['n_bilabial']:.0f} | {r['worst_crossing_mm']:.2f} "
-                   f"| {r['open_vowel_auc']:.3f} | {r['rest_mean_mm']:.3f} / "
-                   f"{r['rest_max_mm']:.3f} |")
+                   f"| {r['n_bilabial']:.0f} | {r['closures_elsewhere']:.0f} "
+                   f"| {r['worst_crossing_mm']:.2f} | {r['open_vowel_auc']:.3f} "
+                   f"| {r['rest_mean_mm']:.3f} / {r['rest_max_mm']:.3f} "
+                   f"| {r['pause_mean_mm']:.3f} |")
     return "\n".join(out)
 
 

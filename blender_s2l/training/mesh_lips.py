@@ -12,8 +12,12 @@ measured along the head's up axis in real millimetres:
 - closures on other sounds: runs of frames with the mean gap at most MEET_MM that touch no
   /p b m/ and no pause (±1 frame) inside the labelled span, as the canonical protocol counts
   them (meaningless on a head whose lips rest shut: its neutral already meets);
-- rest: in pauses (the canonical protocol's silences), the largest displacement of any vertex
-  below the nose tip from the neutral, mean and worst over those frames.
+- rest: the largest displacement of any vertex below the nose tip from the neutral, mean and
+  worst over frames of silence: pauses of the canonical protocol (labelled silences over 300 ms,
+  100 ms off each edge) whose sound is at least QUIET_DB under the clip's loud level (the 95th
+  percentile of 40 ms frame levels). Labelled pauses also hold breaths, room noise and, on the
+  telephone, the other speaker, where the audio model moves the mouth; all labelled pauses are
+  reported too.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from .metrics import auc, phone_frames, shut_runs_elsewhere
 
 F64 = NDArray[np.float64]
 MEET_MM = 0.5
+QUIET_DB = 40.0
+LEVEL_WINDOW_S = 0.04
 NOSE_TIP = 33  # iBUG: the nose's lowest midpoint; below it is the speaking part of the face
 FRAME_CHUNK = 256
 
@@ -115,10 +121,25 @@ def _pause_frames(phones: Sequence[Phone], t: F64, min_silence: float = 0.3,
     return out
 
 
+def quiet_frames(wav: NDArray[np.floating[Any]], rate: int, times: NDArray[np.floating[Any]]
+                 ) -> NDArray[np.bool_]:
+    """Frames whose sound is QUIET_DB or more under the clip's loud level (module notes)."""
+    x = np.asarray(wav, np.float64)
+    half = int(LEVEL_WINDOW_S * rate / 2)
+    centre = np.clip((np.asarray(times) * rate).astype(np.int64), 0, max(len(x) - 1, 0))
+    power = np.concatenate([[0.0], np.cumsum(x * x)])
+    lo, hi = np.clip(centre - half, 0, len(x)), np.clip(centre + half, 0, len(x))
+    level = 10 * np.log10((power[hi] - power[lo]) / np.maximum(hi - lo, 1) + 1e-12)
+    out: NDArray[np.bool_] = level < np.percentile(level, 95) - QUIET_DB
+    return out
+
+
 def mesh_lip_metrics(
-    track: MeshLipTrack, phones: Sequence[Phone], times: NDArray[np.floating[Any]]
+    track: MeshLipTrack, phones: Sequence[Phone], times: NDArray[np.floating[Any]],
+    quiet: NDArray[np.bool_] | None = None,
 ) -> dict[str, float]:
-    """One row of the mesh yardstick (module notes) for one head and clip."""
+    """One row of the mesh yardstick (module notes) for one head and clip; quiet (T,) marks
+    frames of silence (quiet_frames), None: every frame counts as quiet."""
     t = np.asarray(times, dtype=np.float64)
     g = track.gap_mm
     inside = [p for p in phones if p.start < t[-1] and p.end > t[0]]
@@ -130,7 +151,9 @@ def mesh_lip_metrics(
     crossing = float(max(0.0, np.max(reference[None] - track.gaps_mm)))
     elsewhere = shut_runs_elsewhere(g <= MEET_MM, inside, t)
     pause = _pause_frames(inside, t)
-    rest = track.rest_deviation_mm[pause]
+    silent = pause & (np.ones(len(t), bool) if quiet is None else quiet)
+    rest = track.rest_deviation_mm[silent]
+    noisy = track.rest_deviation_mm[pause]
     return {
         "meet": float(np.mean(meets)) if meets else float("nan"),
         "n_meet": float(sum(meets)),
@@ -140,5 +163,7 @@ def mesh_lip_metrics(
         "open_vowel_auc": auc(np.array(vowels), np.array(lows)),
         "rest_mean_mm": float(rest.mean()) if rest.size else float("nan"),
         "rest_max_mm": float(rest.max()) if rest.size else float("nan"),
+        "pause_mean_mm": float(noisy.mean()) if noisy.size else float("nan"),
+        "pause_max_mm": float(noisy.max()) if noisy.size else float("nan"),
         "neutral_gap_mm": float(track.neutral_gaps_mm.mean()),
     }
