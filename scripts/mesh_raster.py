@@ -7,6 +7,9 @@ normals is both right and fast enough (about a second for 50k triangles on one c
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -152,3 +155,15 @@ def _edge_shade(bary: F64, corners: F64, area2: F64, supersample: int) -> F64:
     dist = (bary * area2[:, None] / np.maximum(lengths, 1e-12)).min(axis=1)
     out: F64 = 0.6 + 0.4 * np.clip(dist / (0.7 * supersample), 0.0, 1.0)
     return out
+
+
+def save_figure(fig: Any, out: Path, title: str, fontsize: float = 9.0) -> None:
+    """Title, tight layout, write the PNG (folders made), close, and say where it went."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    print(f"wrote {out}")

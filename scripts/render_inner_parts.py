@@ -21,7 +21,7 @@ for _path in (ROOT, ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from mesh_raster import facing_sign, render  # noqa: E402
+from mesh_raster import facing_sign, render, save_figure  # noqa: E402
 from render_gallery import part_colours  # noqa: E402
 
 from blender_s2l.core.inner_parts import JAW_PATH, InnerParts, load_jaw  # noqa: E402
@@ -84,13 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                              colours=colours))
             ax.set_axis_off()
             ax.set_title(f"{label}: {pose}", fontsize=8)
-    fig.suptitle(f"Held-out ICT identity {EVAL_ID_SEED0 + args.identity}: teeth and tongue "
-                 "(canonical front view)", fontsize=9.5)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    plt.close(fig)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out, f"Held-out ICT identity {EVAL_ID_SEED0 + args.identity}: teeth "
+                "and tongue (canonical front view)", 9.5)
     return 0
 
 

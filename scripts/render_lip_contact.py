@@ -22,7 +22,7 @@ for _path in (ROOT, ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from mesh_raster import MOUTH, SKIN, TEETH, facing_sign, render  # noqa: E402
+from mesh_raster import MOUTH, SKIN, TEETH, facing_sign, render, save_figure  # noqa: E402
 
 from blender_s2l.core.landmarks import MOUTH as MOUTH_LM  # noqa: E402
 from blender_s2l.core.landmarks import to_canonical  # noqa: E402
@@ -109,13 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                              colours=cols))
             ax.set_axis_off()
             ax.set_title(f"{name}: {label}\ninner-lip gap {gap:+.2f} mm", fontsize=7.5)
-    fig.suptitle("ARCTIC a0009 with its phones: lips meet on /p/ whatever their rest gap "
-                 "(front view; dark = inside the mouth)", fontsize=9)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    plt.close(fig)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out, "ARCTIC a0009 with its phones: lips meet on /p/ whatever their "
+                "rest gap (front view; dark = inside the mouth)", 9)
     return 0
 
 

@@ -23,6 +23,7 @@ from .landmarks import INNER_LIPS, N_LANDMARKS
 from .mesh import FacesLike
 from .mesh_features import fan_triangles, polygons_by_size
 from .models.npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+from .motion import append_fields
 from .surface import components
 
 # A part's centre this far behind the frontmost skin over it is inside the head (mm): eyeballs
@@ -177,6 +178,4 @@ class InnerParts:
             return b, np.asarray(codes, dtype=np.float32)
         extra = np.zeros((N_RIGID, b.shape[1], 3), dtype=np.float32)
         extra[:, self.jaw] = self.jaw_fields
-        params = self.model.params(landmark_motion).astype(np.float32)
-        return (np.concatenate([b, extra]),
-                np.concatenate([np.asarray(codes, dtype=np.float32), params], axis=1))
+        return append_fields(b, codes, extra, self.model.params(landmark_motion))

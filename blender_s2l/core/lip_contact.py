@@ -31,6 +31,7 @@ from .landmarks import N_LANDMARKS
 from .lip_closure import UPPER_SHARE
 from .mesh import FacesLike
 from .mesh_features import polygon_graph
+from .motion import append_fields
 from .surface import SurfaceIndex, fan_triangles, padded_faces
 
 F32 = NDArray[np.float32]
@@ -241,8 +242,4 @@ class LipContact:
     ) -> tuple[F32, F32, F64]:
         """Basis and codes with the three contact fields appended, and their amounts (T, 3)."""
         amounts = self.amounts(self.gaps(codes, basis), weight)
-        return (
-            np.concatenate([np.asarray(basis, np.float32), self.fields]),
-            np.concatenate([np.asarray(codes, np.float32), amounts.astype(np.float32)], axis=1),
-            amounts,
-        )
+        return (*append_fields(basis, codes, self.fields, amounts), amounts)

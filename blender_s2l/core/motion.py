@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,3 +44,14 @@ class Motion:
         flat = self.codes[index] @ self.basis.reshape(self.basis.shape[0], -1)
         out: NDArray[np.float32] = flat.reshape(self.n_vertices, 3).astype(np.float32)
         return out
+
+
+def append_fields(
+    basis: NDArray[np.floating[Any]], codes: NDArray[np.floating[Any]],
+    fields: NDArray[np.floating[Any]], amounts: NDArray[np.floating[Any]],
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """A low-rank motion (codes @ basis) with more fields (K, V, 3) and their per-frame amounts
+    (T, K) added: corrections join the motion in the form every bake mode already keys."""
+    return (np.concatenate([np.asarray(basis, np.float32), np.asarray(fields, np.float32)]),
+            np.concatenate([np.asarray(codes, np.float32), np.asarray(amounts, np.float32)],
+                           axis=1))
