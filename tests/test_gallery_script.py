@@ -136,3 +136,18 @@ def test_inner_parts_picture(ict_npz: Path, tmp_path: Path) -> None:
     img = mpimg.imread(out)[..., :3]
     teeth = np.all(np.abs(img - raster.TEETH) < 0.12, axis=-1)
     assert img.shape[0] > 200 and teeth.sum() > 50
+
+
+@pytest.mark.shared
+def test_lip_contact_picture(ict_npz: Path, speech_dir: Path, tmp_path: Path) -> None:
+    """scripts/render_lip_contact.py draws four heads x four shots, with the mouth's inside
+    showing on the parted neutrals and the open vowels (needs ICT and the ARCTIC clip)."""
+    picture = _load("render_lip_contact")
+    out = tmp_path / "lips.png"
+    assert picture.main(["--out", str(out), "--width", "100"]) == 0
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)[..., :3]
+    dark = np.all(np.abs(img - raster.MOUTH) < 0.12, axis=-1)
+    teeth = np.all(np.abs(img - raster.TEETH) < 0.12, axis=-1)
+    assert img.shape[0] > 300 and dark.sum() > 20 and teeth.sum() > 50
