@@ -25,7 +25,7 @@ from ..core.motion import Motion
 from ..core.timing import strip_frames
 from . import names
 from .rna import Action, ActionSlot, Context, Mesh, Object
-from .storage import TakeRecord, read_takes, stored_landmarks, write_takes
+from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
 
 ProgressFn = Callable[[float], None]
@@ -58,6 +58,7 @@ class BakeInputs:
     audio: StripAudio
     frames: NDArray[np.int64]
     times: NDArray[np.float64]
+    hold: NDArray[np.float64] | None = None  # the user's hold-still weights (HOLD_GROUP)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,6 +158,7 @@ def gather(context: Context, params: BakeParams) -> BakeInputs:
         vertices=neutral_vertices(obj),
         faces=mesh_faces(obj.data),
         landmarks68=landmarks,
+        hold=hold_weights(obj),
         audio=audio,
         frames=frames,
         times=times,
@@ -221,6 +223,7 @@ def infer(
         inputs.vertices,
         inputs.faces,
         landmarks68=inputs.landmarks68,
+        hold=inputs.hold,
         seed=p.seed,
         frame_times=inputs.times,
         upper_face=p.upper_face,

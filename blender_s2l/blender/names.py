@@ -13,6 +13,7 @@ LANDMARK_ATTR = "s2l_landmark"  # INT point attribute: iBUG index 0..67 on landm
 KEYPOINTS_PROP = "s2l_keypoints"  # mesh custom property: JSON {iBUG index: vertex index}
 LANDMARK_POS_PROP = "s2l_landmarks68"  # mesh custom property: JSON fitted (68, 3) positions
 LANDMARK_GROUP = "s2l.landmarks"  # vertex group showing the vertices nearest the fitted 68
+HOLD_GROUP = "s2l.mask"  # vertex group the user paints: 1 = the bake never moves this vertex
 MAX_TAKE_LEN = 40
 _TAKE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 

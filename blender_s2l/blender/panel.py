@@ -13,7 +13,7 @@ from ..core.keypoints import NAMES, REQUIRED
 from ..core.models import device as device_check
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
-from .names import LANDMARK_GROUP, LANDMARK_POS_PROP
+from .names import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP
 from .prefs import get_prefs
 from .props import split_strip_id
 from .rna import Context, Object
@@ -115,6 +115,15 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
                 op.device = settings.device
 
         if obj is not None and obj.type == "MESH":
+            group = obj.vertex_groups.get(HOLD_GROUP)
+            row = layout.row()
+            if group is None:
+                row.label(text="Neck and below stay still", icon="LOCKED")
+                row.operator("s2l.add_hold_group", text="Hold More", icon="GROUP_VERTEX"
+                             ).object_name = obj.name
+            else:
+                row.label(text=f"Held still: neck, below and '{HOLD_GROUP}' (1 = still)",
+                          icon="LOCKED")
             takes = read_takes(obj)
             box = layout.box()
             box.label(text=f"Takes on {obj.name}" if takes else "No takes yet")

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import LandmarkError
-from .names import KEYPOINTS_PROP, LANDMARK_ATTR, LANDMARK_POS_PROP, TAKES_PROP
+from .names import HOLD_GROUP, KEYPOINTS_PROP, LANDMARK_ATTR, LANDMARK_POS_PROP, TAKES_PROP
 from .rna import Object
 
 
@@ -135,3 +135,18 @@ def write_keypoints(obj: Object, keypoints: dict[int, int]) -> None:
         obj.data[KEYPOINTS_PROP] = json.dumps(ordered)
     elif KEYPOINTS_PROP in obj.data:
         del obj.data[KEYPOINTS_PROP]
+
+
+def hold_weights(obj: Object) -> NDArray[np.float64] | None:
+    """(V,) weights of the hold-still vertex group (0 where a vertex is not in it), or None
+    when the object has no such group."""
+    group = obj.vertex_groups.get(HOLD_GROUP)
+    if group is None:
+        return None
+    index = group.index
+    out = np.zeros(len(obj.data.vertices), dtype=np.float64)
+    for v in obj.data.vertices:
+        for g in v.groups:
+            if g.group == index:
+                out[v.index] = g.weight
+    return out

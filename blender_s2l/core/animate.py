@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from . import audio as audio_io
 from .errors import Cancelled, S2LError
 from .find_landmarks import resolve_landmarks
+from .hold_still import check_hold, motion_weights
 from .inference import (
     FEATURE_RATE,
     default_frame_times,
@@ -220,6 +221,7 @@ class Animator:
         closure_sensitivity: float = DEFAULT_SENSITIVITY,
         rigid_parts: bool = True,
         lip_contact: bool = True,
+        hold: NDArray[np.floating[Any]] | None = None,
     ) -> Motion:
         """Motion of the given neutral mesh driven by the audio, in the mesh's own space.
 
@@ -227,9 +229,13 @@ class Animator:
         or ride the jaw rigidly instead of bending with the network (see inner_parts.py).
         lip_contact: closures make this mesh's inner lips touch whatever their rest gap, and
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
+        hold: (V,) weights in [0, 1], 1 where the mesh must not move (painted by the user); the
+        neck and below never move (see hold_still.py).
         """
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
+        if hold is not None:
+            check_hold(hold, len(verts))
         if not 0.0 <= mouth_strength <= 3.0:
             raise S2LError("Mouth strength must be between 0 and 3.")
         lm_pos, lm_idx, source = resolve_landmarks(verts, faces, landmarks68)
@@ -267,6 +273,7 @@ class Animator:
                 basis_c, codes, amounts = found.extend(basis_c, codes, weight)
                 disp = disp + np.einsum("tj,jlc->tlc", amounts,
                                         found.landmark_fields).astype(np.float32)
+        basis_c = basis_c * motion_weights(verts_c, lm_c, hold)[None, :, None]
         inv = sim.inverse()
         j, v, _ = basis_c.shape
         basis = inv.apply_vectors(basis_c.reshape(-1, 3)).reshape(j, v, 3)
