@@ -318,13 +318,14 @@ def main(argv: list[str] | None = None) -> int:
             for job in jobs]
     if args.jobs:
         jobs = refuse_shared_outputs(jobs)
-    failed: list[str] = []
-    for job in jobs:
-        t0 = time.perf_counter()
+    failed = [job.label for job in jobs if job.problem]
+    for job in jobs:  # all at once, so a long batch can be stopped and its manifest mended
         if job.problem:
-            failed.append(job.label)
             print(f"FAIL {job.label}: {job.problem}", flush=True)
+    for job in jobs:
+        if job.problem:
             continue
+        t0 = time.perf_counter()
         try:
             summary = run_job(job)
             print(f"ok   {job.label}: {summary} ({time.perf_counter() - t0:.1f} s)", flush=True)
@@ -335,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(job.label)
             print(f"FAIL {job.label}: unexpected {type(exc).__name__}: {exc}", flush=True)
     if len(jobs) > 1:
+        failed_set = set(failed)
+        failed = [job.label for job in jobs if job.label in failed_set]  # in the file's order
         named = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20
                                           else "")
         print(f"summary: {len(jobs) - len(failed)} of {len(jobs)} jobs baked, {len(failed)} "

@@ -21,13 +21,14 @@ from ..core.errors import BakeError
 
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _SEEK_TABLE_END = b"\xb1\xea\x92\x8f"  # Blender ends a compressed file with a zstd seek table
+# A whole uncompressed file ends with an empty ENDB block header (32 bytes since Blender 5.0's
+# format, 24 or 20 before it).
+_END_BLOCKS = tuple(b"ENDB" + bytes(n) for n in (28, 20, 16))
 _TEMP_SUFFIX = ".s2l-tmp"
 
 
 def save_verified(out: Path, object_name: str) -> None:
     """Save the open file as out, or raise BakeError and leave out as it was."""
-    import bpy
-
     folder = out.parent
     if out.is_dir():
         raise BakeError(f"The output {out} is a folder, not a file name.")
@@ -40,8 +41,7 @@ def save_verified(out: Path, object_name: str) -> None:
     untouched = f"{out.name} was left as it was" if out.exists() else f"no {out.name} was written"
     try:
         try:
-            result = bpy.ops.wm.save_as_mainfile(filepath=str(temp), check_existing=False,
-                                                 copy=True)
+            result = _write_copy(temp)
         except RuntimeError as exc:  # its reason is often a stale errno: add the free space
             raise BakeError(f"Blender could not write {out} ({_first_line(exc)}) with "
                             f"{_free_space(folder)} free on its disk; {untouched}.") from None
@@ -51,6 +51,7 @@ def save_verified(out: Path, object_name: str) -> None:
                             f"free on its disk; {untouched}.")
         _flush_to_disk(temp)
         try:
+            verified = temp.stat()
             os.replace(temp, out)
         except OSError as exc:
             raise BakeError(f"The finished file could not be moved to {out}: {exc.strerror}; "
@@ -59,9 +60,22 @@ def save_verified(out: Path, object_name: str) -> None:
         for leftover in (temp, Path(f"{temp}@"), Path(f"{temp}1")):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
-    problem = blend_problem(out, object_name)  # what a reader now finds at out
-    if problem:
-        raise BakeError(f"{out} {problem} once moved into place.")
+    try:  # what a reader now finds at out: the very file read back above ...
+        now = out.stat()
+    except OSError as exc:
+        raise BakeError(f"{out} is gone right after it was written ({exc.strerror}).") from None
+    if (now.st_dev, now.st_ino) != (verified.st_dev, verified.st_ino):
+        problem = blend_problem(out, object_name)  # ... or another run's, renamed over it since
+        if problem:
+            raise BakeError(f"{out} {problem} once in place (another run wrote it meanwhile).")
+
+
+def _write_copy(path: Path) -> set[str]:
+    """A copy: the open file keeps its own path, so later jobs and the user see no temp name."""
+    import bpy
+
+    save: Any = bpy.ops.wm.save_as_mainfile
+    return {str(s) for s in save(filepath=str(path), check_existing=False, copy=True)}
 
 
 def blend_problem(path: Path, object_name: str) -> str:
@@ -87,7 +101,7 @@ def blend_problem(path: Path, object_name: str) -> str:
         if not tail.endswith(_SEEK_TABLE_END):
             return "is cut short (its compressed data has no end)"
     elif head.startswith(b"BLENDER"):
-        if b"ENDB" not in tail:
+        if not tail.endswith(_END_BLOCKS):
             return "is cut short (it has no end block)"
     else:
         return "is not a .blend file"
@@ -95,11 +109,22 @@ def blend_problem(path: Path, object_name: str) -> str:
     try:
         with libraries.load(str(path)) as (data_from, _):
             objects = list(_names(data_from.objects))
+    except ValueError as exc:  # Blender will not list the file that is open in it
+        if _is_open_file(path):
+            return ""
+        return f"cannot be read back ({_first_line(exc)})"
     except (OSError, RuntimeError) as exc:
         return f"cannot be read back ({_first_line(exc)})"
     if object_name not in objects:
         return f"does not hold the object '{object_name}'"
     return ""
+
+
+def _is_open_file(path: Path) -> bool:
+    import bpy
+
+    return bool(bpy.data.filepath) and os.path.realpath(bpy.data.filepath) == os.path.realpath(
+        path)
 
 
 def _names(listing: Any) -> list[str]:
