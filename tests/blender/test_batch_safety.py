@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from blender_s2l.blender import blend_file
 __all__ = ["fake"]  # the fixture, imported for these tests
 
 HERE = Path(__file__).resolve().parent
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE (POSIX)")
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -31,6 +31,8 @@ def leftovers(folder: Path) -> list[str]:
 
 def limited(write: Callable[[Path], set[str]], max_bytes: int) -> Callable[[Path], set[str]]:
     """write with files capped at max_bytes: a write past it fails (EFBIG) like a full disk."""
+
+    import resource
 
     def capped(path: Path) -> set[str]:
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -45,6 +47,7 @@ def limited(write: Callable[[Path], set[str]], max_bytes: int) -> Callable[[Path
     return capped
 
 
+@posix_only
 @pytest.mark.parametrize("compress", [True, False])
 def test_a_full_disk_fails_the_job_and_keeps_the_previous_output(
     fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -70,6 +73,7 @@ def test_a_full_disk_fails_the_job_and_keeps_the_previous_output(
     assert list(takes_in(out)) == ["before"]
 
 
+@posix_only
 def test_a_full_disk_on_a_first_output_leaves_no_file(
     fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -83,11 +87,13 @@ def test_a_full_disk_on_a_first_output_leaves_no_file(
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+@posix_only
 def test_the_cli_on_a_full_disk_exits_1_with_one_line(fake: FakeAnimator, tmp_path: Path) -> None:
     """The reported case end to end: a process whose writes stop short, as on a full disk."""
     scene = scene_file(tmp_path)
     out = tmp_path / "baked.blend"
     cap = scene.stat().st_size // 2
+    import resource
 
     def full_disk() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -150,6 +156,22 @@ def test_overwriting_an_output_leaves_no_backup_or_temp_file(
                            str(out), "--take", take]) == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["baked.blend"]
     assert list(takes_in(out)) == ["second"]
+
+
+def test_baking_in_place_and_an_output_that_is_a_folder(
+    fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = scene_file(tmp_path)
+    line = [str(scene), "--object", "Head", "--strip", "Voice", "--out"]
+    assert batch.main([*line, str(scene)]) == 0  # the file open in Blender, replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.blend", "voice.wav"]
+    assert list(takes_in(scene)) == ["Voice"]
+    calls = len(fake.calls)
+    capsys.readouterr()
+    assert batch.main([*line, str(tmp_path)]) == 1
+    assert f"FAIL job 1: The output {tmp_path} is a folder, not a file name." in (
+        capsys.readouterr().out.splitlines())
+    assert len(fake.calls) == calls  # refused before the bake
 
 
 def test_reading_a_file_back_names_what_is_wrong_and_leaves_the_session_alone(
