@@ -139,3 +139,10 @@ def test_choices_ignore_case_spaces_and_hyphens() -> None:
     assert manifest.choice_value("Per Frame", "mode", manifest.MODES) == "PER_FRAME"
     with pytest.raises(ValueError, match="the device 'GPU' is not one of AUTO, CPU, CUDA"):
         manifest.choice_value("GPU", "device", manifest.DEVICES)
+
+
+def test_a_vertical_tab_in_a_cell_is_whitespace_not_binary(tmp_path: Path) -> None:
+    """FileMaker writes a line break inside a cell as \\x0b: the file is still text."""
+    (row,) = manifest.read(write(tmp_path, "object,strip,out,transcript\n"
+                                           "Head,Voice,a.blend,one\x0btwo\x0b\n")).rows
+    assert row.values["transcript"] == "one\x0btwo" and not row.problem

@@ -24,7 +24,7 @@ DEVICES = ("AUTO", "CPU", "CUDA")
 SEED_MAX = 2**31 - 1  # the Seed field of the panel is a 32-bit Blender int
 MAX_BYTES = 64 * 2**20  # far above thousands of lines; a bigger file is something else
 _MULTILINE_OK = ("transcript",)  # a spreadsheet cell may hold a line break in the words
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # not \x0b (FileMaker's in-cell break) or \x0c
 
 
 @dataclass(frozen=True)
