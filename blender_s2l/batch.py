@@ -11,13 +11,15 @@ key poses. A line with neither gets the key poses of the words pocketsphinx hear
 0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
 lines use the audio alone and say so, unless --recognise-words demands it). Every job starts
 from the freshly opened scene; a failing job prints one line with its reason and the others go
-on; the exit code is 1 when any job failed, 2 on bad command-line usage, 0 otherwise.
+on; the exit code is 1 when any job failed, 2 on bad command-line usage, 0 otherwise. A line is
+refused on its own, before any bake, for a bad value or an `out` that an earlier line already
+writes. "ok" is printed only once the output is in place and reads back as a whole .blend.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import os
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -30,6 +32,7 @@ if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py
 
     sys.exit(_main())
 
+from .core import manifest
 from .core.align import transcript_arg
 from .core.bake_settings import BakeSettings, settings_of
 from .core.errors import BakeError, S2LError
@@ -50,6 +53,7 @@ class Job(BakeSettings):
     frame_start: int | None = None
     keypoints: str = ""
     label: str = ""
+    problem: str = ""  # why this manifest line is refused without baking
 
 
 def _argv() -> list[str]:
@@ -71,9 +75,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", default="", help="CSV manifest: object,strip|audio,out[,...]")
     ap.add_argument("--take", default="")
     ap.add_argument("--replace", action="store_true", help="replace a take of the same name")
-    ap.add_argument("--mode", default="COMPACT", type=str.upper, choices=["COMPACT", "PER_FRAME"])
-    ap.add_argument("--device", default="AUTO", type=str.upper, choices=["AUTO", "CPU", "CUDA"])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mode", default="COMPACT", type=str.upper, choices=manifest.MODES)
+    ap.add_argument("--device", default="AUTO", type=str.upper, choices=manifest.DEVICES)
+    ap.add_argument("--seed", type=_seed_arg, default=0)
     ap.add_argument("--mouth-strength", type=float, default=1.0)
     ap.add_argument("--no-upper-face", action="store_true")
     ap.add_argument("--smoothing", type=float, default=0.0)
@@ -97,7 +101,15 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def jobs_from_args(args: argparse.Namespace) -> list[Job]:
+def _seed_arg(text: str) -> int:
+    try:
+        return manifest.seed_value(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def jobs_from_args(args: argparse.Namespace) -> tuple[list[Job], list[str]]:
+    """The jobs to run and the notes to print before them."""
     base = Job(
         object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
         audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
@@ -112,43 +124,82 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
     if not args.jobs:
         if not args.object or not args.out:
             raise BakeError("Give --object and --out (or --jobs manifest.csv).")
-        return [replace(base, label="job 1")]
-    return read_manifest(Path(args.jobs), base)
+        return [replace(base, label="job 1")], []
+    read = manifest.read(Path(args.jobs))
+    return [manifest_job(row, Path(args.jobs), base) for row in read.rows], read.notes
 
 
-def read_manifest(path: Path, base: Job) -> list[Job]:
-    if not path.is_file():
-        raise BakeError(f"The jobs manifest {path} does not exist.")
-    jobs = []
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise BakeError(f"The jobs manifest {path} has no job lines under its header.")
-    for n, row in enumerate(rows, start=2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        audio = row.get("audio", "")
-        if audio and not Path(audio).is_absolute():
-            audio = str((path.parent / audio).resolve())
-        out = row.get("out", "")
-        if out and not Path(out).is_absolute():
-            out = str((path.parent / out).resolve())
-        scene = row.get("scene", "") or base.scene_file
-        keypoints = row.get("keypoints", "") or base.keypoints
-        if keypoints and not Path(keypoints).is_absolute():
-            keypoints = str((path.parent / keypoints).resolve())
-        phones = row.get("phones", "") or base.phones_file
-        if phones and not Path(phones).is_absolute():
-            phones = str((path.parent / phones).resolve())
-        jobs.append(replace(
-            base, object=row.get("object", ""), out=out, strip=row.get("strip", ""),
-            audio=audio, scene_file=scene, take=row.get("take", "") or base.take,
-            mode=(row.get("mode", "") or base.mode).upper(),
-            seed=int(row["seed"]) if row.get("seed") else base.seed,
-            device=(row.get("device", "") or base.device).upper(), keypoints=keypoints,
-            phones_file=phones, transcript=row.get("transcript", "") or base.transcript,
-            label=f"line {n}",
-        ))
-    return jobs
+def manifest_job(row: manifest.Row, path: Path, base: Job) -> Job:
+    """The job of one manifest line; a bad cell refuses this line alone (Job.problem)."""
+    label = f"line {row.line}"
+    if row.problem:
+        return replace(base, label=label, problem=_sentence(row.problem))
+    cell = row.values.get
+
+    def beside_manifest(value: str) -> str:
+        return str((path.parent / value).resolve()) if value and not Path(value).is_absolute() \
+            else value
+
+    try:
+        for column in ("object", "out"):
+            if not cell(column):
+                raise ValueError(f"the {column} cell is empty")
+        if cell("strip") and cell("audio"):
+            raise ValueError("it has both a strip and an audio file; give one of them")
+        if not (cell("strip") or cell("audio")):
+            raise ValueError("it has neither a strip nor an audio file")
+        mode = manifest.choice_value(cell("mode", ""), "mode", manifest.MODES) \
+            if cell("mode") else base.mode
+        device = manifest.choice_value(cell("device", ""), "device", manifest.DEVICES) \
+            if cell("device") else base.device
+        seed = manifest.seed_value(cell("seed", "")) if cell("seed") else base.seed
+    except ValueError as exc:
+        return replace(base, label=label, problem=_sentence(str(exc)))
+    return replace(
+        base, object=cell("object", ""), out=beside_manifest(cell("out", "")),
+        strip=cell("strip", ""), audio=beside_manifest(cell("audio", "")),
+        scene_file=cell("scene", "") or base.scene_file, take=cell("take", "") or base.take,
+        mode=mode, seed=seed, device=device,
+        keypoints=beside_manifest(cell("keypoints", "") or base.keypoints),
+        phones_file=beside_manifest(cell("phones", "") or base.phones_file),
+        transcript=cell("transcript", "") or base.transcript, label=label,
+    )
+
+
+def refuse_shared_outputs(jobs: list[Job]) -> list[Job]:
+    """Refuse, before anything bakes, the later lines whose out an earlier line writes.
+
+    Both would bake and print "ok" while only the last survived; and a line writing the scene
+    that the lines open would change what every later line starts from.
+    """
+    first: dict[str, str] = {}
+    scenes = {_path_key(j.scene_file): j.scene_file for j in jobs if j.scene_file}
+    checked = []
+    for job in jobs:
+        key = _path_key(job.out) if job.out else ""
+        if job.problem or not key:
+            checked.append(job)
+        elif key in first:
+            checked.append(replace(job, problem=f"Its out {job.out} is already written by "
+                                                f"{first[key]}; each line needs its own out."))
+        elif key in scenes:
+            checked.append(replace(job, problem=f"Its out {job.out} is the scene file the "
+                                                "lines open; write the result elsewhere."))
+        else:
+            first[key] = job.label
+            checked.append(job)
+    return checked
+
+
+def _path_key(path: str) -> str:
+    """One key per file, however a line spells its path (case too where the OS ignores it)."""
+    key = os.path.normcase(os.path.abspath(path))
+    return key.casefold() if sys.platform == "darwin" else key
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?")) else ".")
 
 
 def open_scene(path: str) -> None:
@@ -203,6 +254,7 @@ def run_job(job: Job) -> str:
     import bpy
 
     from .blender import bake
+    from .blender.blend_file import save_verified
     from .blender.names import take_from_label
     from .core.key_poses import key_pose_source
 
@@ -220,10 +272,11 @@ def run_job(job: Job) -> str:
         object_name=job.object, strip_name=strip, take=job.take or take_from_label(strip),
         **settings_of(job),
     )
-    record = bake.run_sync(bpy.context, params)
     out = Path(job.out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(out), check_existing=False)
+    if out.is_dir():  # before the bake, which may take minutes
+        raise BakeError(f"The output {out} is a folder, not a file name.")
+    record = bake.run_sync(bpy.context, params)
+    save_verified(out, job.object)
     notes = "".join(f"; note: {n}" for n in record.notes)
     return (
         f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
@@ -240,15 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else 0
     try:
-        jobs = jobs_from_args(args)
+        jobs, notes = jobs_from_args(args)
     except S2LError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    for note in notes:
+        print(f"note: {note}", flush=True)
     from .core import recognise
     from .core.key_poses import NO_POCKETSPHINX, wants_words
 
     if not recognise.pocketsphinx_available() and any(
         wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs
+        if not j.problem
     ):
         if args.recognise_words:
             print("error: --recognise-words needs the pocketsphinx package "
@@ -260,20 +316,32 @@ def main(argv: list[str] | None = None) -> int:
     opened = bpy.data.filepath  # `blender -b scene.blend`: every job starts from this file
     jobs = [job if job.scene_file or not opened else replace(job, scene_file=opened)
             for job in jobs]
-    failed = 0
+    if args.jobs:
+        jobs = refuse_shared_outputs(jobs)
+    failed = [job.label for job in jobs if job.problem]
+    for job in jobs:  # all at once, so a long batch can be stopped and its manifest mended
+        if job.problem:
+            print(f"FAIL {job.label}: {job.problem}", flush=True)
     for job in jobs:
+        if job.problem:
+            continue
         t0 = time.perf_counter()
         try:
             summary = run_job(job)
             print(f"ok   {job.label}: {summary} ({time.perf_counter() - t0:.1f} s)", flush=True)
         except S2LError as exc:
-            failed += 1
+            failed.append(job.label)
             print(f"FAIL {job.label}: {exc}", flush=True)
         except Exception as exc:  # one broken job must not stop the others
-            failed += 1
+            failed.append(job.label)
             print(f"FAIL {job.label}: unexpected {type(exc).__name__}: {exc}", flush=True)
     if len(jobs) > 1:
-        print(f"summary: {len(jobs) - failed} of {len(jobs)} jobs baked, {failed} failed")
+        failed_set = set(failed)
+        failed = [job.label for job in jobs if job.label in failed_set]  # in the file's order
+        named = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20
+                                          else "")
+        print(f"summary: {len(jobs) - len(failed)} of {len(jobs)} jobs baked, {len(failed)} "
+              f"failed" + (f" ({named})" if failed else ""), flush=True)
     return EXIT_FAILED if failed else 0
 
 
