@@ -275,7 +275,8 @@ def run_job(job: Job) -> str:
     out = Path(job.out).resolve()
     if out.is_dir():  # before the bake, which may take minutes
         raise BakeError(f"The output {out} is a folder, not a file name.")
-    record = bake.run_sync(bpy.context, params)
+    record = bake.run_sync(bpy.context, params,
+                           warn=lambda note: print(f"note: {job.label}: {note}", flush=True))
     save_verified(out, job.object)
     notes = "".join(f"; note: {n}" for n in record.notes)
     return (

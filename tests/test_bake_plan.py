@@ -74,3 +74,15 @@ def test_still_motion_gives_empty_plan_error_zero() -> None:
     plan = compact_plan(mo, np.arange(10.0))
     assert plan.max_error_mm == 0.0
     assert plan.n_shapes == 0  # silence bakes no shape keys at all
+
+
+def test_large_bake_note_only_for_huge_per_frame_bakes() -> None:
+    from blender_s2l.core.bake_plan import LARGE_BAKE_BYTES, large_bake_note
+
+    assert large_bake_note("COMPACT", 18000, 50000) is None
+    assert large_bake_note("PER_FRAME", 300, 11000) is None  # 10 s: 38 MB
+    note = large_bake_note("PER_FRAME", 18000, 11043)  # 10 minutes at 30 fps
+    assert note is not None and "18000 shape keys" in note and "2,275 MB" in note
+    frames = LARGE_BAKE_BYTES // (12 * 1000) + 1
+    assert large_bake_note("PER_FRAME", frames, 1000) is not None
+    assert large_bake_note("PER_FRAME", frames - 2, 1000) is None

@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.bake_plan import KeyPlan, compact_plan, per_frame_plan
+from ..core.bake_plan import KeyPlan, compact_plan, large_bake_note, per_frame_plan
 from ..core.bake_settings import BakeSettings
 from ..core.errors import BakeError, Cancelled
 from ..core.key_poses import listens_for_words, phones_for_line
@@ -369,14 +369,24 @@ def remove_take(obj: Object, take: str) -> None:
             obj.shape_key_clear()
 
 
+def size_note(inputs: BakeInputs) -> str | None:
+    """The warning a bake of these inputs deserves before it starts (large_bake_note)."""
+    return large_bake_note(inputs.params.mode, len(inputs.frames), len(inputs.vertices))
+
+
 def run_sync(
     context: Context,
     params: BakeParams,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> TakeRecord:
-    """Gather, infer and write in the calling (main) thread: background mode and batch."""
+    """Gather, infer and write in the calling (main) thread: background mode and batch. warn
+    hears, before inference starts, what the user should know first (a huge bake)."""
     inputs = gather(context, params)
+    note = size_note(inputs)
+    if note is not None and warn is not None:
+        warn(note)
     try:
         plan = infer(inputs, progress, cancel)
     finally:

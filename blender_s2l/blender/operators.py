@@ -90,7 +90,8 @@ class S2L_OT_bake(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             params = params_from(self, context)
-            record = bake.run_sync(context, params)
+            record = bake.run_sync(context, params,
+                                   warn=lambda note: self.report({"WARNING"}, note))
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -106,6 +107,9 @@ class S2L_OT_bake(bpy.types.Operator):
         """Snapshot inputs, start the worker, then poll it from a timer (see modal)."""
         try:
             inputs = bake.gather(context, params_from(self, context))
+            note = bake.size_note(inputs)
+            if note is not None:
+                self.report({"WARNING"}, note)
             self._job = job.start(inputs)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))

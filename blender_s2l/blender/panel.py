@@ -7,6 +7,7 @@ from typing import Any
 import bpy
 
 from ..core import recognise
+from ..core.bake_plan import large_bake_note
 from ..core.errors import S2LError
 from ..core.key_poses import wants_words
 from ..core.keypoints import NAMES, REQUIRED
@@ -42,6 +43,21 @@ def bake_blocker(context: Context) -> str | None:
     return None
 
 
+def _size_note(context: Context, obj: Object | None) -> str | None:
+    """large_bake_note for the chosen strip and head, before the user presses Bake."""
+    settings = context.scene.s2l
+    mode = get_prefs(context).default_mode if settings.mode == "PREFS" else settings.mode
+    if mode != "PER_FRAME" or obj is None or obj.type != "MESH":
+        return None
+    try:
+        scene_name, strip_name = split_strip_id(settings.strip)
+        _, strip = find_strip(context, strip_name, scene_name)
+    except S2LError:
+        return None
+    frames = int(strip.frame_final_end) - int(strip.frame_final_start)
+    return large_bake_note(mode, frames, len(obj.data.vertices))
+
+
 class VIEW3D_PT_s2l(bpy.types.Panel):
     bl_label = "Lip Sync"
     bl_idname = "VIEW3D_PT_s2l"
@@ -65,6 +81,9 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             col.label(text="CUDA needs torch in Blender's Python; Auto runs on the CPU",
                       icon="ERROR")
         col.prop(settings, "mode")
+        note = _size_note(context, obj)
+        if note is not None:
+            col.label(text=note, icon="ERROR")
         col.prop(settings, "mouth_strength")
         row = col.row(align=True)
         row.prop(settings, "upper_face")

@@ -219,3 +219,22 @@ def test_without_pocketsphinx_lines_use_the_audio_alone_unless_words_are_demande
     assert len(fake.calls) == calls  # refused before any bake
     assert batch.main([*line, "--replace", "--no-recognise-words"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_a_huge_per_frame_bake_is_announced_before_it_starts(
+    fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batch prints the number of keys and the .blend size first; a compact bake says nothing."""
+    from blender_s2l.core import bake_plan
+
+    monkeypatch.setattr(bake_plan, "LARGE_BAKE_BYTES", 1000)
+    scene = scene_file(tmp_path)
+    for mode, expected in (("PER_FRAME", True), ("COMPACT", False)):
+        rc = batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--mode", mode,
+                         "--out", str(tmp_path / f"{mode}.blend")])
+        out = capsys.readouterr().out
+        assert rc == 0
+        assert ("note: job 1: Per-frame writes" in out) == expected, out
+        if expected:
+            assert out.index("note: job 1") < out.index("ok   job 1")

@@ -123,3 +123,18 @@ def test_cuda_without_torch_is_said_before_baking(
     monkeypatch.setattr(device, "torch_installed", lambda: True)
     assert line not in draw(installed, "VIEW3D_PT_s2l")
     settings.device = "PREFS"
+
+
+def test_a_huge_per_frame_bake_is_said_in_the_panel(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submodule(installed, "core.bake_plan"), "LARGE_BAKE_BYTES", 1000)
+    grid_head()
+    voice_scene(tmp_path)
+    settings = bpy.context.scene.s2l
+    settings.strip = f"{bpy.context.scene.name}\tVoice"
+    settings.mode = "COMPACT"
+    assert not any("Per-frame writes" in x for x in draw(installed, "VIEW3D_PT_s2l"))
+    settings.mode = "PER_FRAME"
+    assert any("Per-frame writes" in x and "MB in the .blend" in x
+               for x in draw(installed, "VIEW3D_PT_s2l"))
