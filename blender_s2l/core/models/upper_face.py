@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import WeightsError
-from .npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+from .npz_weights import NpzWeights, load_npz, save_npz
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -148,6 +148,14 @@ def _add_emphasis(out: F64, t: F64, energy: F64, rng: np.random.Generator,
         out[sl, 6:8] += (_bump(t[sl], ti - 0.2, 0.6) * 0.2 * activity)[:, None]
 
 
+def _basis_shape(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The basis rows are read in UPPER_EXPRESSIONS order: another order would blink a brow."""
+    if config.get("expressions") != list(UPPER_EXPRESSIONS):
+        raise WeightsError("The upper-face weights list other expressions than this add-on "
+                           "drives; export them again.")
+    return {"basis": (len(UPPER_EXPRESSIONS), 68, 3)}
+
+
 class UpperFaceModel:
     """Landmark motion of blinks and brows: weights (T, 8) times a basis (8, 68, 3) in mm."""
 
@@ -162,8 +170,7 @@ class UpperFaceModel:
         """From upper_face.npz (no torch needed) or an upper_face.pt checkpoint."""
         path = Path(path or DEFAULT_WEIGHTS)
         if path.suffix == ".npz":
-            w = load_npz(path, KIND)
-            expect_shapes(path, w.arrays, {"basis": (len(UPPER_EXPRESSIONS), 68, 3)})
+            w = load_npz(path, KIND, _basis_shape)
             return cls(w.arrays["basis"])
         from .checkpoint import load_checkpoint
 
