@@ -19,6 +19,7 @@ from .errors import Cancelled, S2LError
 from .find_landmarks import resolve_landmarks
 from .inference import (
     FEATURE_RATE,
+    check_timing,
     default_frame_times,
     rest_response,
     run_s2l,
@@ -192,6 +193,7 @@ class Animator:
         closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one;
         closure_sensitivity (0-1, default 0.5) how sure the head must be (higher: more closures,
         some inside vowels)."""
+        check_timing(fps, frame_times, smoothing)
         _, disp, _ = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
             check_phones(phones or []), None, None, closure_sensitivity,
@@ -228,6 +230,7 @@ class Animator:
         lip_contact: closures make this mesh's inner lips touch whatever their rest gap, and
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
         """
+        check_timing(fps, frame_times, smoothing)
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
         if not 0.0 <= mouth_strength <= 3.0:

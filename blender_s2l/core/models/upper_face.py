@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import WeightsError
+from ..errors import S2LError, WeightsError
 from .npz_weights import NpzWeights, load_npz, save_npz
 
 if TYPE_CHECKING:
@@ -24,6 +24,10 @@ UPPER_EXPRESSIONS: tuple[str, ...] = (
     "browOuterUp_L", "browOuterUp_R",
 )
 KIND = "upper_face"
+# Events are drawn one by one from t = 0 to the last frame time, so the timeline's length is the
+# work (frame times spanning 1e7 s took minutes); 3 h is beyond any bake (30 min of sound, frames
+# at most 30 min either side of it).
+MAX_TIMELINE_S = 3 * 3600.0
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "upper_face.pt"
 F64 = NDArray[np.float64]
 
@@ -77,6 +81,15 @@ def sample_upper_face_weights(
 ) -> NDArray[np.float32]:
     """(T, 8) weights in [0, 1] in UPPER_EXPRESSIONS order at the given times (seconds)."""
     t_in = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(t_in)) or (t_in.size and np.abs(t_in).max() > MAX_TIMELINE_S):
+        raise S2LError(f"Frame times for blinks must be finite and within {MAX_TIMELINE_S:g} s "
+                       "of the sound's start.")
+    for name, value, hi in (("blink rate", blink_rate_per_min, 600.0),
+                            ("brow activity", brow_activity, 10.0)):
+        if not 0.0 <= value <= hi:  # NaN fails too
+            raise S2LError(f"The {name} must be between 0 and {hi:g}; got {value!r:.20}.")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise S2LError(f"The seed must be a whole number; got {seed!r:.40}.")
     order = np.argsort(t_in, kind="stable")
     t = t_in[order]
     out = np.zeros((len(t), len(UPPER_EXPRESSIONS)))
