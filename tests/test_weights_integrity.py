@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from blender_s2l.core.animate import Animator
 from blender_s2l.core.errors import WeightsError
 from blender_s2l.core.inner_parts import load_jaw, reseal_jaw
 from blender_s2l.core.models.npz_weights import (
@@ -226,3 +227,5 @@ def test_odd_weight_paths_are_sentences(tmp_path: Path) -> None:
     _refused(load_numpy_s2l, tmp_path / ("x" * 5000 + ".npz"), "cannot be opened|not found")
     with pytest.raises(WeightsError, match="not found"):
         load_npz(tmp_path, "s2l")
+    with pytest.raises(WeightsError, match="cannot be read"):  # was a bare OSError
+        Animator.load(device="cpu", weights_dir=tmp_path / ("w" * 5000))
