@@ -22,6 +22,7 @@ from blender_s2l.core.models.npz_weights import (
     HEADER,
     MAX_BYTES,
     NpzWeights,
+    json_depth,
     load_npz,
     save_npz,
     weights_digest,
@@ -127,6 +128,17 @@ def test_deep_or_huge_headers_are_refused_before_parsing(s2l_file: Path, tmp_pat
     assert "NaN" in nan
     _refused(load_numpy_s2l, _write(tmp_path / "nan.npz", nan, arrays), "not valid JSON")
     _refused(load_numpy_s2l, _write(tmp_path / "list.npz", "[1, 2]", arrays), "JSON object")
+
+
+def test_json_depth_skips_strings_and_stays_linear(s2l_file: Path, tmp_path: Path) -> None:
+    assert json_depth('{"a": [1, {"b": "[[[{"}], "c\\"[": 2}') == 3
+    assert json_depth("[]") == 1 and json_depth('"[["') == 0
+    _, arrays = _contents(s2l_file)
+    unclosed = '"' + '\\"' * 20_000  # an unclosed string of escapes: once quadratic
+    start = time.perf_counter()
+    assert json_depth(unclosed) == 0
+    assert time.perf_counter() - start < 1.0
+    _refused(load_numpy_s2l, _write(tmp_path / "esc.npz", unclosed, arrays), "not valid JSON")
 
 
 @pytest.mark.parametrize(("field", "value", "match"), [

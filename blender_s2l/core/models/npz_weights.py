@@ -93,8 +93,8 @@ def existing_weights_file(path: str | Path) -> Path:
             raise WeightsError(f"Weights file not found (or not a regular file): {path}.")
         size = path.stat().st_size
     except OSError as exc:  # a path too long for the system, a permission error...
-        raise WeightsError(f"Weights file {path} cannot be opened ({exc.strerror or exc}).") \
-            from exc
+        raise WeightsError(f"Weights file {path.name[:60]} cannot be opened "
+                           f"({(exc.strerror or type(exc).__name__).lower()}).") from None
     if size > MAX_BYTES:
         raise WeightsError(f"Weights file {path.name} is implausibly large; refusing to load it.")
     return path
@@ -109,11 +109,21 @@ def check_kind(path: Path, version: int, readable: int, found: str, kind: str) -
 
 
 def json_depth(text: str) -> int:
-    """Deepest bracket nesting of a JSON text, strings skipped, without recursion."""
-    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    """Deepest bracket nesting of a JSON text, strings skipped: one pass, no recursion and no
+    regular expression (an unclosed string of escapes made one quadratic)."""
     depth = deepest = 0
-    for ch in bare:
-        if ch in "[{":
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "]}":
