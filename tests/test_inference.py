@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from blender_s2l.core.errors import Cancelled
+from blender_s2l.core.errors import Cancelled, S2LError
 from blender_s2l.core.inference import (
     default_frame_times,
     rest_response,
@@ -47,7 +47,7 @@ def test_frame_times_are_exact_at_fractional_rates() -> None:
     t = default_frame_times(600.0, fps)
     assert len(t) == int(np.floor(600.0 * fps)) + 1
     assert t[-1] == pytest.approx((len(t) - 1) * 1001 / 30000, abs=1e-12)
-    with pytest.raises(ValueError):
+    with pytest.raises(S2LError, match="positive"):
         default_frame_times(1.0, 0.0)
 
 

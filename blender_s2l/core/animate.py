@@ -20,6 +20,7 @@ from .find_landmarks import resolve_landmarks
 from .hold_still import check_hold, motion_weights
 from .inference import (
     FEATURE_RATE,
+    check_timing,
     default_frame_times,
     rest_response,
     run_s2l,
@@ -193,6 +194,7 @@ class Animator:
         closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one;
         closure_sensitivity (0-1, default 0.5) how sure the head must be (higher: more closures,
         some inside vowels)."""
+        check_timing(fps, frame_times, smoothing)
         _, disp, _ = self._speech_displacement(
             audio, sample_rate, fps, frame_times, smoothing, lip_closure,
             check_phones(phones or []), None, None, closure_sensitivity,
@@ -232,6 +234,7 @@ class Animator:
         hold: (V,) weights in [0, 1], 1 where the mesh must not move (painted by the user); the
         neck and below never move (see hold_still.py).
         """
+        check_timing(fps, frame_times, smoothing)
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
         if hold is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ __all__ = [
     "SAMPLE_RATE",
     "LoudnessMeter",
     "audio_duration",
+    "check_audio_path",
     "load_audio",
     "log_mel",
     "log_mel_chunks",
@@ -89,6 +91,16 @@ _SOUNDFILE_FORMATS = {
     ".w64": "W64", ".rf64": "RF64",
 }
 
+# Leading bytes (magic, offset, kind) of the containers the decoders here read. ID3 tags front
+# mp3 and aac alike, so they say only "some ffmpeg format".
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"RIFF", 0, "WAV"), (b"RIFX", 0, "WAV"), (b"RF64", 0, "RF64"), (b"BW64", 0, "RF64"),
+    (b"riff", 0, "W64"), (b"fLaC", 0, "FLAC"), (b"OggS", 0, "OGG"), (b"FORM", 0, "AIFF"),
+    (b".snd", 0, "AU"), (b"dns.", 0, "AU"), (b"caff", 0, "CAF"), (b"ID3", 0, "ID3"),
+    (b"ftyp", 4, "MP4"), (b"\x1aE\xdf\xa3", 0, "MATROSKA"), (b"0&\xb2u", 0, "ASF"),
+    (b"#!AMR", 0, "AMR"), (b"\x0bw", 0, "AC3"), (b"MAC ", 0, "APE"), (b"wvpk", 0, "WAVPACK"),
+)
+
 FloatArray = NDArray[np.floating[Any]]
 Source = str | Path | FloatArray
 
@@ -121,11 +133,39 @@ def _soundfile_reads(sf: Any, suffix: str) -> bool:
         return fmt != "MP3"
 
 
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(f"The audio file {path} does not exist.")
-    if path.is_dir():
+def check_audio_path(path: Path) -> None:
+    """A path the decoders may open: an existing regular file. A named pipe (FIFO) or a device
+    blocks a decoder's open() for ever, and a path too long for the system is an OSError."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioError(f"The audio file {path} does not exist.") from None
+    except OSError as exc:  # ENAMETOOLONG, EACCES on a parent folder, ELOOP...
+        reason = exc.strerror or type(exc).__name__
+        raise AudioError(f"The audio path {str(path)[:80]}... cannot be opened "
+                         f"({reason.lower()}).") from None
+    if stat.S_ISDIR(mode):
         raise AudioError(f"The audio path {path} is a folder, not a sound file.")
+    if not stat.S_ISREG(mode):
+        raise AudioError(f"The audio path {path} is not a regular file (a pipe, device or "
+                         "socket): give a sound file.")
+
+
+def sniff_container(path: Path) -> str | None:
+    """What the first bytes say the file is (a libsndfile format name, or an ffmpeg-only
+    container), or None for content no decoder here knows: such a file is refused at once,
+    where librosa's ffmpeg fallback spent 5-27 s on it."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    for magic, offset, kind in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return kind
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "AAC" if head[1] & 0x06 == 0 else "MP3"  # ADTS has layer 0; MPEG audio 1-3
+    return None
 
 
 def _check_specs(rate: float, channels: int, what: str) -> None:
@@ -169,7 +209,7 @@ def audio_duration(source: Source, sample_rate: int | None = None) -> float:
         _check_specs(rate, 1 if arr.ndim == 1 else arr.shape[1], "The audio array")
         return float(arr.shape[0]) / rate
     path = Path(source)
-    _check_path(path)
+    check_audio_path(path)
     what = f"The audio file {path.name}"
     sf = _soundfile()
     if sf is not None:
@@ -456,8 +496,19 @@ def _decode_librosa(path: Path, max_seconds: float) -> NDArray[np.float32]:
     return _decode_blocks(blocks, float(rate), max_seconds, what)
 
 
+def _for_ffmpeg(sf: Any, path: Path) -> bool:
+    """Whether librosa (ffmpeg, seconds to start) may succeed where soundfile did not: only a
+    container that this libsndfile does not read, never unknown bytes or a damaged wav."""
+    kind = sniff_container(path)
+    if kind is None:
+        return False
+    if kind in _SOUNDFILE_FORMATS.values():  # soundfile read it, unless this build cannot
+        return not _soundfile_reads(sf, "." + kind.lower())
+    return True
+
+
 def _from_file(path: Path, max_seconds: float) -> NDArray[np.float32]:
-    _check_path(path)
+    check_audio_path(path)
     reasons: list[str] = []
     sf = _soundfile()
     if sf is not None:
@@ -476,7 +527,7 @@ def _from_file(path: Path, max_seconds: float) -> NDArray[np.float32]:
             raise
         except Exception as exc:
             reasons.append(str(exc).strip() or type(exc).__name__)
-    elif not _soundfile_reads(sf, path.suffix):
+    elif _for_ffmpeg(sf, path):
         try:
             return _decode_librosa(path, max_seconds)
         except AudioError:

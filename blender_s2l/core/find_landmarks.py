@@ -13,11 +13,16 @@ from numpy.typing import NDArray
 
 from .errors import LandmarkError, MeshError
 from .keypoints import SHAREABLE, load_keypoints_json
-from .landmarks import N_LANDMARKS
+from .landmarks import N_LANDMARKS, to_canonical
 from .mesh import FacesLike
 from .presets import match_preset
+from .surface import SurfaceIndex, fan_triangles, padded_faces
 
 Resolved = tuple[NDArray[np.float32], NDArray[np.int64] | None, str]
+# How far (mm at the canonical face's scale, whose outer eye corners are 89 mm apart) a given
+# landmark position may lie off the mesh: fitted and stored landmarks lie on it, and the network
+# reads each vertex's distances to them, so a set a metre off drove 11 times normal motion.
+MAX_OFF_SURFACE_MM = 20.0
 __all__ = ["load_keypoints_json", "nearest_vertices", "resolve_landmarks"]
 
 
@@ -64,6 +69,7 @@ def resolve_landmarks(
         if lm.shape == (N_LANDMARKS, 3):
             if not np.issubdtype(lm.dtype, np.number) or not np.all(np.isfinite(lm)):
                 raise LandmarkError("Landmark positions contain NaN, infinite or non-numbers.")
+            _check_on_surface(v, faces, lm.astype(np.float64))
             return lm.astype(np.float32), None, "positions"
         raise LandmarkError(
             f"Landmarks must be 68 vertex indices or (68, 3) positions; got shape {lm.shape}."
@@ -76,6 +82,24 @@ def resolve_landmarks(
         "This mesh has no landmarks yet: mark the key points (eye corners, nose tip, mouth "
         "corners, chin) and press Fit."
     )
+
+
+def _check_on_surface(v: NDArray[np.float64], faces: FacesLike, lm: NDArray[np.float64]) -> None:
+    """Given positions must lie on this mesh, in its own space (not world space, not another
+    mesh's): the farthest one is measured against the face's size, found from the set itself."""
+    scale = to_canonical(lm).scale  # canonical mm per mesh unit; refuses degenerate sets
+    tris = fan_triangles(padded_faces(faces))
+    tris = tris[np.all((tris >= 0) & (tris < len(v)), axis=1)]
+    if len(tris):
+        on, _ = SurfaceIndex(v, tris).closest(lm)
+    else:  # a point cloud: its vertices are the surface
+        on = v[nearest_vertices(v, lm)]
+    gap = np.linalg.norm(on - lm, axis=1) * scale
+    worst = int(np.argmax(gap))
+    if gap[worst] > MAX_OFF_SURFACE_MM:
+        raise LandmarkError(
+            f"Landmark {worst} lies {gap[worst]:.0f} mm (at a standard face's size) off the "
+            "mesh: landmark positions must be on this mesh, in its own object space.")
 
 
 def nearest_vertices(

@@ -224,6 +224,19 @@ def _snap_inner_lips(
         points[ids] = closest_on_polyline(points[ids], vertices[arc])
 
 
+def _with_area(v: F64, tris: I64) -> I64:
+    """The triangles that have an area: closest points on the rest are undefined, and a part
+    made only of them (every corner one vertex) has no surface to put a landmark on."""
+    a, b, c = v[tris[:, 0]], v[tris[:, 1]], v[tris[:, 2]]
+    area2 = np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    size = float(np.ptp(v, axis=0).max()) if len(v) else 0.0
+    kept: I64 = tris[area2 > 1e-12 * size * size]
+    if len(kept) == 0:
+        raise MeshError("The key points lie on no polygon with an area: the faces around them "
+                        "are degenerate (collapsed to a line or a point) or missing.")
+    return kept
+
+
 def fit_landmarks(
     vertices: NDArray[np.floating[Any]], faces: FacesLike, keypoints: Mapping[int, int]
 ) -> NDArray[np.float32]:
@@ -241,12 +254,14 @@ def fit_landmarks(
     pf = padded_faces(faces)
     if len(pf) == 0:
         raise MeshError("The mesh has no faces to fit landmarks onto.")
-    if pf.max() >= len(v) or pf[:, :3].min() < 0:
+    if pf.max() >= len(v) or pf.min() < -1:
         raise MeshError("A face refers to a vertex index outside the mesh.")
+    if pf[:, :3].min() < 0:
+        raise MeshError("A face has fewer than three corners.")
     tris = fan_triangles(pf)
     labels = components(len(v), tris)
     part = np.unique(labels[list(kp.values())])
-    tris = tris[np.isin(labels[tris[:, 0]], part)]
+    tris = _with_area(v, tris[np.isin(labels[tris[:, 0]], part)])
     pf = pf[np.isin(labels[pf[:, 0]], part)]
 
     kp_pos = {k: v[i] for k, i in kp.items()}

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .landmarks import INNER_LIPS, N_LANDMARKS
 from .mesh import FacesLike
 from .mesh_features import fan_triangles, polygons_by_size
-from .models.npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+from .models.npz_weights import NpzWeights, load_npz, reseal_npz, save_npz
 from .motion import append_fields
 from .surface import components
 
@@ -120,10 +120,19 @@ class JawModel:
         save_npz(path, NpzWeights(KIND, {}, arrays, {}))
 
 
+def _jaw_shapes(_config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {"matrix": (N_RIGID, N_LANDMARKS * 3), "pivot": (3,)}
+
+
+def reseal_jaw(path: str | Path) -> bool:
+    """Give a jaw.npz written before weight files carried a digest its digest (`export-numpy`):
+    it has no .pt source to export from, and re-fitting it needs the ICT data."""
+    return reseal_npz(path, KIND, _jaw_shapes)
+
+
 def load_jaw(path: str | Path = JAW_PATH) -> JawModel:
     """Plain arrays only (no pickle), so a tampered file cannot run code."""
-    w = load_npz(path, KIND)
-    expect_shapes(path, w.arrays, {"matrix": (N_RIGID, N_LANDMARKS * 3), "pivot": (3,)})
+    w = load_npz(path, KIND, _jaw_shapes)
     return JawModel(w.arrays["matrix"].astype(np.float64), w.arrays["pivot"].astype(np.float64))
 
 

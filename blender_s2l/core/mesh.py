@@ -16,13 +16,31 @@ from .errors import MeshError
 FacesLike = NDArray[np.integer[Any]] | Sequence[Sequence[int]]
 
 
+BAD_FACES = "Faces must be a list of polygons of whole vertex indices or an (F, K) index array."
+
+
 def as_polygons(faces: FacesLike) -> list[NDArray[np.int64]]:
     """Normalise faces to a list of int arrays, dropping -1 padding."""
     if isinstance(faces, np.ndarray):
-        if faces.ndim != 2:
-            raise MeshError("Faces must be a list of polygons or an (F, K) index array.")
+        if faces.ndim != 2 or not whole_numbers(faces):
+            raise MeshError(BAD_FACES)
         return [row[row >= 0].astype(np.int64) for row in faces]
-    return [np.asarray(f, dtype=np.int64) for f in faces]
+    if faces is None or isinstance(faces, str | bytes):
+        raise MeshError(BAD_FACES)
+    try:  # a caller's odd input (None, strings, floats beyond int64) is a sentence, not a trace
+        return [np.asarray(f, dtype=np.int64).reshape(-1) for f in faces]
+    except (TypeError, ValueError, OverflowError):
+        raise MeshError(BAD_FACES) from None
+
+
+def whole_numbers(a: NDArray[Any]) -> bool:
+    """Integers, or floats that all are whole (an index array read back as float)."""
+    if np.issubdtype(a.dtype, np.integer):
+        return True
+    if not np.issubdtype(a.dtype, np.floating):
+        return False
+    return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a))
+                and (a.size == 0 or np.abs(a).max() < 2**62))
 
 
 def triangulate(faces: FacesLike) -> NDArray[np.int64]:

@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .errors import MeshError
-from .mesh import FacesLike
+from .mesh import FacesLike, whole_numbers
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -24,17 +24,23 @@ I64 = NDArray[np.int64]
 
 def padded_faces(faces: FacesLike) -> I64:
     """Faces as an (F, K) int array padded with -1 (vectorised work needs a rectangle)."""
+    bad = "Faces must be a list of polygons or an (F, K) index array of whole numbers, K >= 3."
     if isinstance(faces, np.ndarray):
-        if faces.ndim != 2 or faces.shape[1] < 3:
-            raise MeshError("Faces must be a list of polygons or an (F, K) index array, K >= 3.")
+        if faces.ndim != 2 or faces.shape[1] < 3 or not whole_numbers(faces):
+            raise MeshError(bad)
         return faces.astype(np.int64)
-    polys = list(faces)
-    if not polys:
-        return np.zeros((0, 3), dtype=np.int64)
-    width = max(len(p) for p in polys)
-    out = np.full((len(polys), max(width, 3)), -1, dtype=np.int64)
-    for i, p in enumerate(polys):
-        out[i, : len(p)] = p
+    if faces is None or isinstance(faces, str | bytes):
+        raise MeshError(bad)
+    try:
+        polys = list(faces)
+        if not polys:
+            return np.zeros((0, 3), dtype=np.int64)
+        width = max(len(p) for p in polys)
+        out = np.full((len(polys), max(width, 3)), -1, dtype=np.int64)
+        for i, p in enumerate(polys):
+            out[i, : len(p)] = p
+    except (TypeError, ValueError, OverflowError):
+        raise MeshError(bad) from None
     return out
 
 

@@ -2,7 +2,9 @@
 
 Training writes torch checkpoints; the add-on runs the same arrays with numpy (no torch in
 Blender's Python, no 1.5 s import). Run this after any model in the folder changes; a test checks
-the bundled pairs are equal, array for array.
+the bundled pairs are equal, array for array. Each file records a SHA-256 of its config and arrays,
+which the runtime checks; a jaw.npz from before that (format 1) is re-written with one here, its
+arrays unchanged, since it has no .pt to export from.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.inner_parts import reseal_jaw
 from ..core.models.npz_weights import load_npz
 from ..core.models.numpy_nets import NumpyS2D, NumpyS2L, save_numpy
 from ..core.models.upper_face import UpperFaceModel
@@ -31,6 +34,7 @@ def state_arrays(model: Any) -> dict[str, NDArray[np.float32]]:
 
 
 def export_numpy(folder: Path) -> list[Path]:
+    """The .npz copies written, and jaw.npz when it was re-written with a digest."""
     from ..core.models.s2d import load_s2d
     from ..core.models.s2l import load_s2l
 
@@ -42,7 +46,9 @@ def export_numpy(folder: Path) -> list[Path]:
     s2d = load_s2d(src["s2d"])
     save_numpy(out["s2d"], NumpyS2D(s2d.config, state_arrays(s2d)), meta["s2d"])
     UpperFaceModel.load(src["upper_face"]).save_npz(out["upper_face"], meta["upper_face"])
-    return list(out.values())
+    jaw = folder / MODEL_FILES["jaw"]
+    resealed = [jaw] if jaw.is_file() and reseal_jaw(jaw) else []
+    return list(out.values()) + resealed
 
 
 def numpy_mismatches(folder: Path) -> list[str]:

@@ -20,9 +20,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import erf, expit
 
+from ..errors import WeightsError
+from ..features import N_MELS
 from ..landmarks import N_LANDMARKS
+from ..mesh_features import FEATURE_DIM
 from .configs import S2DConfig, S2LConfig
-from .npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+from .npz_weights import NpzWeights, load_npz, save_npz
 
 F32 = NDArray[np.float32]
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
@@ -221,18 +224,31 @@ class NumpyS2D:
         return out.astype(np.float32, copy=False)
 
 
+def _runnable_s2l(config: dict[str, Any]) -> S2LConfig:
+    """The config, if this runtime's features and landmark set can feed and use it."""
+    c = S2LConfig.from_dict(config)
+    if c.n_mels != N_MELS or c.n_landmarks != N_LANDMARKS:
+        raise WeightsError(f"The s2l weights expect {c.n_mels} mel bands and {c.n_landmarks} "
+                           f"landmarks; this add-on computes {N_MELS} and {N_LANDMARKS}.")
+    return c
+
+
+def _runnable_s2d(config: dict[str, Any]) -> S2DConfig:
+    c = S2DConfig.from_dict(config)
+    if c.feature_dim != FEATURE_DIM:
+        raise WeightsError(f"The s2d weights expect {c.feature_dim} mesh features per vertex; "
+                           f"this add-on computes {FEATURE_DIM}.")
+    return c
+
+
 def load_numpy_s2l(path: str | Path) -> NumpyS2L:
-    w = load_npz(path, NumpyS2L.kind)
-    config = S2LConfig.from_dict(w.config)
-    expect_shapes(path, w.arrays, s2l_shapes(config))
-    return NumpyS2L(config, w.arrays)
+    w = load_npz(path, NumpyS2L.kind, lambda c: s2l_shapes(_runnable_s2l(c)))
+    return NumpyS2L(_runnable_s2l(w.config), w.arrays)
 
 
 def load_numpy_s2d(path: str | Path) -> NumpyS2D:
-    w = load_npz(path, NumpyS2D.kind)
-    config = S2DConfig.from_dict(w.config)
-    expect_shapes(path, w.arrays, s2d_shapes(config))
-    return NumpyS2D(config, w.arrays)
+    w = load_npz(path, NumpyS2D.kind, lambda c: s2d_shapes(_runnable_s2d(c)))
+    return NumpyS2D(_runnable_s2d(w.config), w.arrays)
 
 
 def save_numpy(path: str | Path, net: NumpyS2L | NumpyS2D, metadata: dict[str, Any]) -> None:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import WeightsError
-from .npz_weights import NpzWeights, expect_shapes, load_npz, save_npz
+from ..errors import S2LError, WeightsError
+from .npz_weights import NpzWeights, load_npz, save_npz
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -24,6 +24,10 @@ UPPER_EXPRESSIONS: tuple[str, ...] = (
     "browOuterUp_L", "browOuterUp_R",
 )
 KIND = "upper_face"
+# Events are drawn one by one from t = 0 to the last frame time, so the timeline's length is the
+# work (frame times spanning 1e7 s took minutes); 3 h is beyond any bake (30 min of sound, frames
+# at most 30 min either side of it).
+MAX_TIMELINE_S = 3 * 3600.0
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "upper_face.pt"
 F64 = NDArray[np.float64]
 
@@ -77,6 +81,15 @@ def sample_upper_face_weights(
 ) -> NDArray[np.float32]:
     """(T, 8) weights in [0, 1] in UPPER_EXPRESSIONS order at the given times (seconds)."""
     t_in = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(t_in)) or (t_in.size and np.abs(t_in).max() > MAX_TIMELINE_S):
+        raise S2LError(f"Frame times for blinks must be finite and within {MAX_TIMELINE_S:g} s "
+                       "of the sound's start.")
+    for name, value, hi in (("blink rate", blink_rate_per_min, 600.0),
+                            ("brow activity", brow_activity, 10.0)):
+        if not 0.0 <= value <= hi:  # NaN fails too
+            raise S2LError(f"The {name} must be between 0 and {hi:g}; got {value!r:.20}.")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise S2LError(f"The seed must be a whole number; got {seed!r:.40}.")
     order = np.argsort(t_in, kind="stable")
     t = t_in[order]
     out = np.zeros((len(t), len(UPPER_EXPRESSIONS)))
@@ -148,6 +161,14 @@ def _add_emphasis(out: F64, t: F64, energy: F64, rng: np.random.Generator,
         out[sl, 6:8] += (_bump(t[sl], ti - 0.2, 0.6) * 0.2 * activity)[:, None]
 
 
+def _basis_shape(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The basis rows are read in UPPER_EXPRESSIONS order: another order would blink a brow."""
+    if config.get("expressions") != list(UPPER_EXPRESSIONS):
+        raise WeightsError("The upper-face weights list other expressions than this add-on "
+                           "drives; export them again.")
+    return {"basis": (len(UPPER_EXPRESSIONS), 68, 3)}
+
+
 class UpperFaceModel:
     """Landmark motion of blinks and brows: weights (T, 8) times a basis (8, 68, 3) in mm."""
 
@@ -162,8 +183,7 @@ class UpperFaceModel:
         """From upper_face.npz (no torch needed) or an upper_face.pt checkpoint."""
         path = Path(path or DEFAULT_WEIGHTS)
         if path.suffix == ".npz":
-            w = load_npz(path, KIND)
-            expect_shapes(path, w.arrays, {"basis": (len(UPPER_EXPRESSIONS), 68, 3)})
+            w = load_npz(path, KIND, _basis_shape)
             return cls(w.arrays["basis"])
         from .checkpoint import load_checkpoint
 
