@@ -217,9 +217,10 @@ def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
 
     from .blender.strips import all_strips, top_strips
 
+    from .core.audio import check_audio_path
+
     path = Path(audio)
-    if not path.is_file():
-        raise BakeError(f"The audio file {audio} does not exist.")
+    check_audio_path(path)  # a folder, a pipe or a missing file: one sentence each
     scene: Any = bpy.context.scene
     if scene is None:
         raise BakeError("The file has no scene to add the sound to.")

@@ -238,3 +238,15 @@ def test_a_huge_per_frame_bake_is_announced_before_it_starts(
         assert ("note: job 1: Per-frame writes" in out) == expected, out
         if expected:
             assert out.index("note: job 1") < out.index("ok   job 1")
+
+
+def test_audio_that_is_a_folder_says_so(
+    fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = scene_file(tmp_path)
+    (tmp_path / "lines").mkdir()
+    rc = batch.main([str(scene), "--object", "Head", "--audio", str(tmp_path / "lines"),
+                     "--out", str(tmp_path / "out.blend")])
+    out = capsys.readouterr()
+    assert rc != 0 and "is a folder" in out.out + out.err
+    assert not (tmp_path / "out.blend").exists()
