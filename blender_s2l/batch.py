@@ -216,7 +216,6 @@ def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
     import bpy
 
     from .blender.strips import all_strips, top_strips
-
     from .core.audio import check_audio_path
 
     path = Path(audio)
