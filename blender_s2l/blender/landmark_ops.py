@@ -10,6 +10,7 @@ import bpy
 from ..core.errors import S2LError
 from . import landmarks
 from .bake import resolve_object
+from .names import HOLD_GROUP
 from .rna import Context, Object, OpResult
 
 
@@ -109,3 +110,22 @@ class S2L_OT_adjust_landmark(bpy.types.Operator):
             return f"Landmark {self.index} is now at vertex {vertex}."
 
         return _on_editable_object(self, context, adjust)
+
+
+class S2L_OT_add_hold_group(bpy.types.Operator):
+    """Add the vertex group whose painted weight holds vertices still in every bake (1: still)"""
+
+    bl_idname = "s2l.add_hold_group"
+    bl_label = "Add Hold-Still Group"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> OpResult:
+        def add(obj: Object) -> str:
+            group = obj.vertex_groups.get(HOLD_GROUP) or obj.vertex_groups.new(name=HOLD_GROUP)
+            obj.vertex_groups.active_index = group.index
+            return (f"Paint '{HOLD_GROUP}' in Weight Paint mode: 1 holds a vertex still, "
+                    "0 lets it move.")
+
+        return _on_editable_object(self, context, add)

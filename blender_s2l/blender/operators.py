@@ -14,7 +14,6 @@ from ..core.bake_settings import settings_of
 from ..core.errors import S2LError
 from ..core.key_poses import NO_POCKETSPHINX, words_unheard
 from . import bake, job
-from .names import HOLD_GROUP
 from .prefs import DEVICE_ITEMS, MODE_ITEMS, get_prefs
 from .rna import Context, OpResult
 
@@ -202,27 +201,4 @@ class S2L_OT_remove_take(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Removed take '{self.take}' from '{obj.name}'.")
-        return {"FINISHED"}
-
-
-class S2L_OT_add_hold_group(bpy.types.Operator):
-    """Add the vertex group whose painted weight holds vertices still in every bake (1: still)"""
-
-    bl_idname = "s2l.add_hold_group"
-    bl_label = "Add Hold-Still Group"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
-
-    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
-
-    def execute(self, context: Context) -> OpResult:
-        try:
-            obj = bake.resolve_object(context, self.object_name)
-            bake.check_object(obj)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        group = obj.vertex_groups.get(HOLD_GROUP) or obj.vertex_groups.new(name=HOLD_GROUP)
-        obj.vertex_groups.active_index = group.index
-        self.report({"INFO"}, f"Paint '{HOLD_GROUP}' in Weight Paint mode: 1 holds a vertex "
-                              "still, 0 lets it move.")
         return {"FINISHED"}

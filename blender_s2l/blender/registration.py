@@ -8,12 +8,13 @@ import bpy
 
 from . import job
 from .landmark_ops import (
+    S2L_OT_add_hold_group,
     S2L_OT_adjust_landmark,
     S2L_OT_assign_keypoint,
     S2L_OT_clear_landmarks,
     S2L_OT_fit_landmarks,
 )
-from .operators import S2L_OT_add_hold_group, S2L_OT_bake, S2L_OT_remove_take
+from .operators import S2L_OT_bake, S2L_OT_remove_take
 from .panel import VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks
 from .prefs import S2LPreferences
 from .props import S2LSettings
