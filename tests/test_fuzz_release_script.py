@@ -64,6 +64,7 @@ def test_small_run_writes_the_counts_and_files_rebuild(tmp_path: Path) -> None:
     # the target line follows the counts, and the exit status follows the target
     met = all(row[c] == 0 for row in rows.values() for c in fuzz.BAD)
     assert ("**met**" in text) == met and proc.returncode == (0 if met else 1)
+    assert met, text  # a small fuzz gate of its own: no crash, traceback, hang or NaN
     kinds = table_rows_by_kind(text)
     assert kinds == {k: 2 for k in fuzz.KINDS}  # 20 files: every kind twice
 
