@@ -478,6 +478,19 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
+def revision() -> str:
+    """The commit the run tried, and whether the working tree differed from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "blender_s2l", "scripts",
+                                "tests"], cwd=ROOT, check=True, capture_output=True,
+                               text=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"commit {head}" + (" with uncommitted changes" if dirty else "")
+
+
 def bpy_version() -> str:
     try:
         out = subprocess.run([sys.executable, "-c", "import bpy; print(bpy.app.version_string)"],
@@ -512,7 +525,7 @@ def report(args: argparse.Namespace, files: list[tuple[Recipe, Path]],
         f"- machine: {machine()}; bpy {bpy_version()}",
         f"- wall time: {wall:.0f} s in all ("
         + ", ".join(f"{s} {t:.0f} s" for s, (_, t) in runs.items()) + ")",
-        f"- date: {time.strftime('%Y-%m-%d')}",
+        f"- date: {time.strftime('%Y-%m-%d')}; code: {revision()}",
         "",
         "## Counts",
         "",

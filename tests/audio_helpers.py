@@ -58,10 +58,55 @@ def wav_header(rate: int, channels: int, n_frames: int) -> bytes:
 
 
 def encode(x: np.ndarray, rate: int, fmt: str, subtype: str) -> bytes:
-    """Sound bytes in memory: the fuzzers mutate bytes, so no source file is ever written."""
+    """Sound bytes in memory (the fuzzers mutate bytes, so no source file is ever written), the
+    same bytes on every run: libsndfile stamps float WAVs with the time and gives each Ogg
+    stream a random serial number, so without this a seed would not rebuild a damaged file."""
     buf = io.BytesIO()
     sf.write(buf, x, rate, format=fmt, subtype=subtype)
-    return buf.getvalue()
+    return _fixed_ogg_serial(_fixed_peak_time(buf.getvalue()))
+
+
+def _fixed_peak_time(data: bytes) -> bytes:
+    """A WAV's PEAK chunk with its time stamp (bytes 12-15 of the chunk) set to zero."""
+    at = data.find(b"PEAK", 12)
+    if data[:4] != b"RIFF" or at < 0 or at + 16 > len(data):
+        return data
+    return data[: at + 12] + bytes(4) + data[at + 16 :]
+
+
+def _ogg_crc_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i << 24
+        for _ in range(8):
+            c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else c << 1
+        table.append(c & 0xFFFFFFFF)
+    return table
+
+
+_OGG_CRC = _ogg_crc_table()
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum: CRC-32 with polynomial 0x04C11DB7, not reflected, starting at 0."""
+    c = 0
+    for byte in page:
+        c = ((c << 8) & 0xFFFFFFFF) ^ _OGG_CRC[(c >> 24) ^ byte]
+    return c
+
+
+def _fixed_ogg_serial(data: bytes, serial: int = 1) -> bytes:
+    """Every Ogg page given the same stream serial number, its checksum computed again."""
+    out = bytearray(data)
+    at = 0
+    while at + 27 <= len(out) and out[at : at + 4] == b"OggS":
+        n_segments = out[at + 26]
+        size = 27 + n_segments + sum(out[at + 27 : at + 27 + n_segments])
+        out[at + 14 : at + 18] = serial.to_bytes(4, "little")
+        out[at + 22 : at + 26] = bytes(4)
+        out[at + 22 : at + 26] = _ogg_crc(bytes(out[at : at + size])).to_bytes(4, "little")
+        at += size
+    return bytes(out)
 
 
 def bases(seed: int) -> dict[str, bytes]:
