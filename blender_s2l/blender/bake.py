@@ -59,6 +59,7 @@ class BakeInputs:
     frames: NDArray[np.int64]
     times: NDArray[np.float64]
     hold: NDArray[np.float64] | None = None  # the user's hold-still weights (HOLD_GROUP)
+    object_uid: int = 0  # session_uid: finds the object again even if it was renamed meanwhile
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,6 +154,7 @@ def gather(context: Context, params: BakeParams) -> BakeInputs:
     return BakeInputs(
         params=params,
         object_name=obj.name,
+        object_uid=int(obj.session_uid),
         take=take,
         strip_name=strip.name,
         vertices=neutral_vertices(obj),
@@ -396,10 +398,12 @@ def run_sync(
 
 def finish(inputs: BakeInputs, plan: KeyPlan) -> TakeRecord:
     """Main-thread half: re-find the object (data may have changed) and write the take."""
-    obj = bpy.data.objects.get(inputs.object_name)
+    obj = next((o for o in bpy.data.objects if o.session_uid == inputs.object_uid), None)
     if obj is None:
         raise BakeError(f"The object '{inputs.object_name}' was removed during the bake.")
     check_object(obj)
-    if len(obj.data.vertices) != inputs.vertices.shape[0]:
-        raise BakeError(f"The mesh '{obj.name}' changed during the bake; bake again.")
+    if (len(obj.data.vertices) != inputs.vertices.shape[0]
+            or not np.array_equal(neutral_vertices(obj), inputs.vertices)):
+        raise BakeError(f"The mesh '{obj.name}' was edited during the bake, so the motion no "
+                        "longer fits it; bake again.")
     return write_take(obj, plan, inputs.take, inputs.strip_name)
