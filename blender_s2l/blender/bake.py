@@ -398,7 +398,8 @@ def run_sync(
 
 def finish(inputs: BakeInputs, plan: KeyPlan) -> TakeRecord:
     """Main-thread half: re-find the object (data may have changed) and write the take."""
-    obj = next((o for o in bpy.data.objects if o.session_uid == inputs.object_uid), None)
+    found: list[Object] = [o for o in bpy.data.objects if o.session_uid == inputs.object_uid]
+    obj = found[0] if found else None
     if obj is None:
         raise BakeError(f"The object '{inputs.object_name}' was removed during the bake.")
     check_object(obj)
