@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -283,18 +284,25 @@ def test_default_bake_without_pocketsphinx_uses_the_audio_alone_and_warns(
     assert "Recognise Words skipped" not in capfd.readouterr().out
 
 
-def test_an_object_renamed_during_the_bake_still_gets_its_take(
-    fake: FakeAnimator, tmp_path: Path
-) -> None:
+
+def _inferred(fake: FakeAnimator, tmp_path: Path) -> tuple[Any, ModuleType, Any, Any]:
+    """A bake whose worker has finished but whose take is not written yet."""
     voice_scene(tmp_path)
     obj = grid_head()
     pkg = fake_pkg(fake)
     bake, job = submodule(pkg, "blender.bake"), submodule(pkg, "blender.job")
     running = job.start(bake.gather(bpy.context, bake.BakeParams(object_name="Head")))
     running.join(30)
+    job.release(running)
+    return obj, pkg, bake, running
+
+
+def test_an_object_renamed_during_the_bake_still_gets_its_take(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    obj, pkg, bake, running = _inferred(fake, tmp_path)
     obj.name = "Anna"
     record = bake.finish(running.inputs, running.plan)
-    job.release(running)
     assert record.take in submodule(pkg, "blender.storage").read_takes(bpy.data.objects["Anna"])
 
 
@@ -302,15 +310,9 @@ def test_a_mesh_edited_during_the_bake_is_refused_unchanged(
     fake: FakeAnimator, tmp_path: Path
 ) -> None:
     """Same vertex count, one vertex moved: the motion no longer fits; nothing is written."""
-    voice_scene(tmp_path)
-    obj = grid_head()
-    pkg = fake_pkg(fake)
-    bake, job = submodule(pkg, "blender.bake"), submodule(pkg, "blender.job")
-    running = job.start(bake.gather(bpy.context, bake.BakeParams(object_name="Head")))
-    running.join(30)
+    obj, _, bake, running = _inferred(fake, tmp_path)
     obj.data.vertices[3].co.x += 0.01
     before = snapshot()
     with pytest.raises(Exception, match="was edited during the bake"):
         bake.finish(running.inputs, running.plan)
-    job.release(running)
     assert snapshot() == before
