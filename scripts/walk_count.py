@@ -91,7 +91,7 @@ class Walk:
         if isinstance(value, str):
             return value in self.strings
         if isinstance(value, (float, int)) and not isinstance(value, bool):
-            return any(value == s and type(s) is type(value) or
+            return any((value == s and type(s) is type(value)) or
                        (isinstance(s, float) and value == s) for s in SENTINELS.values())
         return False
 
@@ -105,14 +105,14 @@ class Walk:
         for name in (*SENTINELS, "phones_file", "take"):
             try:
                 inner = getattr(value, name, None)
-            except Exception:  # noqa: BLE001 (a bpy struct may refuse a read)
+            except Exception:
                 continue
             if inner is not None and self._is_sentinel(inner):
                 return True
         for name in ("params", "settings", "inputs", "options"):
             try:
                 inner = getattr(value, name, None)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 continue
             if inner is not None and inner is not value and self._carries_flat(inner):
                 return True

@@ -18,6 +18,11 @@ from .errors import BakeError
 from .motion import Motion
 
 Mode = Literal["COMPACT", "PER_FRAME"]
+# (identifier, label, description) of every bake mode, for the option table's mode choice.
+MODE_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("COMPACT", "Compact", "A few basis shape keys with keyed weights (small files)"),
+    ("PER_FRAME", "Per Frame", "One exact shape key per frame, keyed 0-1-0 (large files)"),
+)
 ERROR_CHUNK_FRAMES = 256
 # A per-frame bake stores a full copy of the mesh per frame; past this it deserves a word first.
 LARGE_BAKE_BYTES = 200 * 2**20
