@@ -10,7 +10,8 @@ a value, carries one as an attribute (a settings object, the operator, a job), o
 bake's results on their way back (Motion, KeyPlan, TakeRecord). Each function counts once, at
 its first call, in the order the bake first reaches it: that is the order a reader following
 the inputs would open the code. The walk's length is the number of distinct files it enters;
-its returns are the times it enters a file it had already left.
+its returns are the times it enters a file it had already left. `--options-only` follows the
+bake options alone (the sentinels), not the snapshot of the mesh, sound and frame times.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _scene(tmp: Path) -> tuple[str, str]:
 
 
 class Walk:
-    def __init__(self, phones: str) -> None:
+    def __init__(self, phones: str, follow_data: bool = True) -> None:
+        self.follow_data = follow_data
         self.strings = {phones, "walkTake", WEIGHTS, "CPU", "cpu"}
         self.tracked: list[Any] = []  # the snapshot's arrays: followed by identity
         self.seen: set[Any] = set()
@@ -127,18 +129,21 @@ class Walk:
 
     def _track(self, snapshot: Any) -> None:
         """The mesh, sound and timing a bake snapshots are its inputs too: follow them."""
-        for name, value in vars(snapshot).items():
-            if isinstance(value, (np.ndarray, list)) and name != "params":
-                self.tracked.append(value)
-        audio = getattr(snapshot, "audio", None)
-        path = getattr(audio, "path", None)
-        if path is not None:
-            self.strings.add(str(path))
+        for holder in (snapshot, getattr(snapshot, "inputs", None)):
+            if holder is None or not hasattr(holder, "__dict__"):
+                continue
+            for name, value in vars(holder).items():
+                if isinstance(value, (np.ndarray, list)) and name != "params":
+                    self.tracked.append(value)
+            for path in (getattr(getattr(holder, "audio", None), "path", None),
+                         getattr(holder, "audio_path", None)):
+                if path is not None:
+                    self.strings.add(str(path))
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event == "return" and hasattr(arg, "vertices") and hasattr(arg, "audio") \
-                and hasattr(arg, "__dict__") and Path(frame.f_code.co_filename).is_relative_to(
-                    PACKAGE):
+        # The snapshot the bake takes of the scene (the mesh, the sound, the frame times).
+        if event == "return" and self.follow_data and frame.f_code.co_name == "gather" \
+                and Path(frame.f_code.co_filename).is_relative_to(PACKAGE):
             self._track(arg)
         if event != "call":
             return
@@ -156,13 +161,15 @@ class Walk:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--list", action="store_true", help="print every function in order")
+    ap.add_argument("--options-only", action="store_true",
+                    help="follow the bake options alone, not the mesh, sound and frame times")
     args = ap.parse_args()
     import blender_s2l
 
     blender_s2l.register()
     with tempfile.TemporaryDirectory() as tmp_name:
         obj, phones = _scene(Path(tmp_name))
-        walk = Walk(phones)
+        walk = Walk(phones, follow_data=not args.options_only)
         sys.setprofile(walk)
         try:
             result = bpy.ops.s2l.bake(

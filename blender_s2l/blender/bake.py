@@ -10,27 +10,24 @@ exactly its keys, track and action. The object records what it owns in a custom 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 import bpy
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.bake_plan import KeyPlan, compact_plan, large_bake_note, per_frame_plan
+from ..core.bake_plan import PLANS, KeyPlan, large_bake_note
 from ..core.bake_settings import BakeSettings
-from ..core.errors import BakeError, Cancelled
-from ..core.key_poses import listens_for_words, phones_for_line
-from ..core.motion import Motion
+from ..core.errors import BakeError
+from ..core.pipeline import NOT_FINITE, BakeInputs, infer
+from ..core.progress import CancelFn, ProgressFn
 from ..core.timing import strip_frames
 from . import names
 from .rna import Action, ActionSlot, Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
 
-ProgressFn = Callable[[float], None]
-CancelFn = Callable[[], bool]
-MODES = ("COMPACT", "PER_FRAME")
 DEVICES = ("AUTO", "CPU", "CUDA")
 
 
@@ -45,22 +42,15 @@ class BakeParams(BakeSettings):
 
 
 @dataclass
-class BakeInputs:
-    """A snapshot of Blender data taken on the main thread; safe to hand to a worker."""
+class Snapshot:
+    """A bake's inputs copied out of Blender on the main thread, and where its result goes."""
 
     params: BakeParams
+    inputs: BakeInputs  # all the worker reads (core/pipeline.py)
+    audio: StripAudio  # the sound file the inputs name; a temporary copy is removed after
     object_name: str
+    object_uid: int  # session_uid: finds the object again even if it was renamed meanwhile
     take: str
-    strip_name: str
-    vertices: NDArray[np.float64]
-    faces: NDArray[np.int64]
-    landmarks68: NDArray[Any] | None  # (68,) vertex indices or (68, 3) positions
-    audio: StripAudio
-    frames: NDArray[np.int64]
-    times: NDArray[np.float64]
-    hold: NDArray[np.float64] | None = None  # the user's hold-still weights (HOLD_GROUP)
-    object_uid: int = 0  # session_uid: finds the object again even if it was renamed meanwhile
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_object(context: Context, object_name: str) -> Object:
@@ -130,10 +120,10 @@ def mesh_faces(mesh: Mesh) -> NDArray[np.int64]:
     return out
 
 
-def gather(context: Context, params: BakeParams) -> BakeInputs:
+def gather(context: Context, params: BakeParams) -> Snapshot:
     """Check everything and copy what inference needs; raises S2LError with one sentence."""
-    if params.mode not in MODES:
-        raise BakeError(f"Unknown bake mode '{params.mode}'; use COMPACT or PER_FRAME.")
+    if params.mode not in PLANS:
+        raise BakeError(f"Unknown bake mode '{params.mode}'; use {' or '.join(PLANS)}.")
     if params.device not in DEVICES:
         raise BakeError(f"Unknown device '{params.device}'; use AUTO, CPU or CUDA.")
     obj = resolve_object(context, params.object_name)
@@ -151,52 +141,14 @@ def gather(context: Context, params: BakeParams) -> BakeInputs:
     frames, times = strip_frames(strip_timing(seq_scene, strip))
     landmarks = stored_landmarks(obj)
     audio = strip_audio(strip)
-    return BakeInputs(
-        params=params,
-        object_name=obj.name,
-        object_uid=int(obj.session_uid),
-        take=take,
-        strip_name=strip.name,
-        vertices=neutral_vertices(obj),
-        faces=mesh_faces(obj.data),
-        landmarks68=landmarks,
-        hold=hold_weights(obj),
-        audio=audio,
-        frames=frames,
-        times=times,
+    settings = BakeSettings(**{f.name: getattr(params, f.name) for f in fields(BakeSettings)})
+    inputs = BakeInputs(
+        settings=settings, audio_path=audio.path, vertices=neutral_vertices(obj),
+        faces=mesh_faces(obj.data), frames=frames, times=times, landmarks68=landmarks,
+        hold=hold_weights(obj), label=strip.name,
     )
-
-
-_ANIMATORS: dict[tuple[str, str], Any] = {}
-
-
-def load_animator(device: str, weights_dir: str) -> Any:
-    """One Animator per (device, weights) for the session: loading costs more than a short bake."""
-    from ..core.animate import Animator
-
-    cache_key = (device.lower(), weights_dir)
-    if cache_key not in _ANIMATORS:
-        _ANIMATORS[cache_key] = Animator.load(
-            device=device.lower(), weights_dir=weights_dir or None
-        )
-    return _ANIMATORS[cache_key]
-
-
-def forget_animators() -> None:
-    _ANIMATORS.clear()
-
-
-_NOT_FINITE = "the sound or the mesh holds invalid values"
-
-
-def check_motion(motion: Motion, strip_name: str) -> None:
-    """Refuse NaN/inf motion before planning: the compact plan's SVD would fail on it with a
-    LinAlgError, and a per-frame plan would write it into shape keys as it is."""
-    if not (np.all(np.isfinite(motion.codes)) and np.all(np.isfinite(motion.basis))):
-        raise BakeError(
-            f"The bake of strip '{strip_name}' produced NaN or infinite motion, so nothing was "
-            f"written; {_NOT_FINITE}."
-        )
+    return Snapshot(params=params, inputs=inputs, audio=audio, object_name=obj.name,
+                    object_uid=int(obj.session_uid), take=take)
 
 
 def _check_finite(values: NDArray[np.floating[Any]], what: str) -> None:
@@ -204,50 +156,7 @@ def _check_finite(values: NDArray[np.floating[Any]], what: str) -> None:
     .blend and breaks the mesh wherever it is played, so no such value is ever written."""
     if not np.all(np.isfinite(values)):
         raise BakeError(f"{what} would hold NaN or infinite values, so the bake was undone; "
-                        f"{_NOT_FINITE}.")
-
-
-def infer(
-    inputs: BakeInputs, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-) -> KeyPlan:
-    """Audio + mesh -> key plan. Touches no Blender data, so it may run on a worker thread."""
-    p = inputs.params
-    anim = load_animator(p.device, p.weights_dir)
-    # Recognising words takes far longer than the model (about 0.25x real time against 0.01x):
-    # it gets most of the bar.
-    share = 0.7 if listens_for_words(p.phones_file, p.transcript, p.recognise_words) else 0.0
-    phones = phones_for_line(
-        p.phones_file, p.transcript, inputs.audio.path, p.recognise_words,
-        (lambda f: progress(share * f)) if progress else None, cancel,
-    )
-    motion = anim.animate(
-        inputs.audio.path,
-        inputs.vertices,
-        inputs.faces,
-        landmarks68=inputs.landmarks68,
-        hold=inputs.hold,
-        seed=p.seed,
-        frame_times=inputs.times,
-        upper_face=p.upper_face,
-        mouth_strength=p.mouth_strength,
-        smoothing=p.smoothing,
-        lip_closure=p.lip_closure,
-        closure_sensitivity=p.closure_sensitivity,
-        phones=phones,
-        progress=(lambda f: progress(share + (0.9 - share) * f)) if progress else None,
-        cancel=cancel,
-    )
-    if cancel is not None and cancel():
-        raise Cancelled("The bake was cancelled; nothing was changed.")
-    check_motion(motion, inputs.strip_name)
-    frames = inputs.frames.astype(np.float64)
-    if p.mode == "PER_FRAME":
-        plan = per_frame_plan(motion, frames)
-    else:
-        plan = compact_plan(motion, frames, tolerance_mm=p.tolerance_mm)
-    if progress:
-        progress(1.0)
-    return plan
+                        f"{NOT_FINITE}.")
 
 
 _INTERPOLATION: Any = bpy.types.Keyframe.bl_rna.properties["interpolation"]
@@ -268,7 +177,7 @@ def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRe
                         notes=list(plan.motion.notes))
     created_basis = obj.data.shape_keys is None
     try:
-        _write(obj, plan, record, created_basis)
+        WRITERS[plan.writes](obj, plan, record, created_basis)
     except Exception:
         _discard(obj, record)
         if created_basis and obj.data.shape_keys is not None:
@@ -339,6 +248,12 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
     track.lock = True
 
 
+# How each kind of plan reaches Blender (KeyPlan.writes): a new kind of output joins here.
+WRITERS: dict[str, Callable[[Object, KeyPlan, TakeRecord, bool], None]] = {
+    "NEW_SHAPE_KEYS": _write,
+}
+
+
 def _discard(obj: Object, record: TakeRecord) -> None:
     key = obj.data.shape_keys
     if key is not None and key.animation_data is not None:
@@ -371,9 +286,10 @@ def remove_take(obj: Object, take: str) -> None:
             obj.shape_key_clear()
 
 
-def size_note(inputs: BakeInputs) -> str | None:
+def size_note(snap: Snapshot) -> str | None:
     """The warning a bake of these inputs deserves before it starts (large_bake_note)."""
-    return large_bake_note(inputs.params.mode, len(inputs.frames), len(inputs.vertices))
+    return large_bake_note(snap.params.mode, len(snap.inputs.frames),
+                           len(snap.inputs.vertices))
 
 
 def run_sync(
@@ -385,26 +301,27 @@ def run_sync(
 ) -> TakeRecord:
     """Gather, infer and write in the calling (main) thread: background mode and batch. warn
     hears, before inference starts, what the user should know first (a huge bake)."""
-    inputs = gather(context, params)
-    note = size_note(inputs)
+    snap = gather(context, params)
+    note = size_note(snap)
     if note is not None and warn is not None:
         warn(note)
     try:
-        plan = infer(inputs, progress, cancel)
+        plan = infer(snap.inputs, progress, cancel)
     finally:
-        inputs.audio.cleanup()
-    return finish(inputs, plan)
+        snap.audio.cleanup()
+    return finish(snap, plan)
 
 
-def finish(inputs: BakeInputs, plan: KeyPlan) -> TakeRecord:
+def finish(snap: Snapshot, plan: KeyPlan) -> TakeRecord:
     """Main-thread half: re-find the object (data may have changed) and write the take."""
-    found: list[Object] = [o for o in bpy.data.objects if o.session_uid == inputs.object_uid]
+    found: list[Object] = [o for o in bpy.data.objects if o.session_uid == snap.object_uid]
     obj = found[0] if found else None
     if obj is None:
-        raise BakeError(f"The object '{inputs.object_name}' was removed during the bake.")
+        raise BakeError(f"The object '{snap.object_name}' was removed during the bake.")
     check_object(obj)
-    if (len(obj.data.vertices) != inputs.vertices.shape[0]
-            or not np.array_equal(neutral_vertices(obj), inputs.vertices)):
+    vertices = snap.inputs.vertices
+    if (len(obj.data.vertices) != vertices.shape[0]
+            or not np.array_equal(neutral_vertices(obj), vertices)):
         raise BakeError(f"The mesh '{obj.name}' was edited during the bake, so the motion no "
                         "longer fits it; bake again.")
-    return write_take(obj, plan, inputs.take, inputs.strip_name)
+    return write_take(obj, plan, snap.take, snap.inputs.label)

@@ -1,7 +1,8 @@
 """A bake's inference on a worker thread; the main thread polls it from a modal timer.
 
-Only `bake.infer` runs on the worker and it never touches Blender data. At most one job runs
-at a time (the models are used sequentially), which is also how a second start is refused.
+Only `core.pipeline.infer` runs on the worker and it never touches Blender data. At most one
+job runs at a time (the models are used sequentially), which is also how a second start is
+refused.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import threading
 
 from ..core.bake_plan import KeyPlan
 from ..core.errors import BakeError, Cancelled, S2LError
-from . import bake
+from ..core.pipeline import infer
+from ..core.progress import CANCELLED
+from .bake import Snapshot
 
 _ACTIVE: BakeJob | None = None
 _LOCK = threading.Lock()
 
 
 class BakeJob:
-    def __init__(self, inputs: bake.BakeInputs) -> None:
-        self.inputs = inputs
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
         self.progress = 0.0
         self.plan: KeyPlan | None = None
         self.error: S2LError | None = None
@@ -27,13 +30,13 @@ class BakeJob:
 
     def _run(self) -> None:
         try:
-            self.plan = bake.infer(self.inputs, self._set_progress, self._cancel.is_set)
+            self.plan = infer(self.snap.inputs, self._set_progress, self._cancel.is_set)
         except S2LError as exc:
             self.error = exc
         except Exception as exc:
             self.error = BakeError(f"The bake failed: {type(exc).__name__}: {exc}")
         finally:
-            self.inputs.audio.cleanup()
+            self.snap.audio.cleanup()
 
     def _set_progress(self, value: float) -> None:
         self.progress = value
@@ -50,7 +53,7 @@ class BakeJob:
         self._cancel.set()
         self._thread.join(wait)
         if isinstance(self.error, Cancelled) or self.error is None:
-            self.error = Cancelled("The bake was cancelled; nothing was changed.")
+            self.error = Cancelled(CANCELLED)
         self.plan = None
 
     def join(self, timeout: float | None = None) -> None:
@@ -62,14 +65,14 @@ def active() -> BakeJob | None:
     return _ACTIVE
 
 
-def start(inputs: bake.BakeInputs) -> BakeJob:
+def start(snap: Snapshot) -> BakeJob:
     """Start a job, refusing while another one runs."""
     global _ACTIVE
     with _LOCK:
         if active() is not None:
-            inputs.audio.cleanup()
+            snap.audio.cleanup()
             raise BakeError("A bake is already running; wait for it to finish or press Esc.")
-        job = BakeJob(inputs)
+        job = BakeJob(snap)
         _ACTIVE = job
         job._thread.start()
         return job

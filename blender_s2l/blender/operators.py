@@ -105,11 +105,11 @@ class S2L_OT_bake(bpy.types.Operator):
     def start_modal(self, context: Context) -> OpResult:
         """Snapshot inputs, start the worker, then poll it from a timer (see modal)."""
         try:
-            inputs = bake.gather(context, params_from(self, context))
-            note = bake.size_note(inputs)
+            snap = bake.gather(context, params_from(self, context))
+            note = bake.size_note(snap)
             if note is not None:
                 self.report({"WARNING"}, note)
-            self._job = job.start(inputs)
+            self._job = job.start(snap)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -143,11 +143,11 @@ class S2L_OT_bake(bpy.types.Operator):
             self.report({"ERROR"}, str(running.error or "The bake produced no result."))
             return {"CANCELLED"}
         try:
-            record = bake.finish(running.inputs, running.plan)
+            record = bake.finish(running.snap, running.plan)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self._report_done(record, running.inputs.params)
+        self._report_done(record, running.snap.params)
         return {"FINISHED"}
 
     def cancel(self, context: Context) -> None:

@@ -1,13 +1,15 @@
-"""Public API (DESIGN §3): audio + neutral mesh -> per-frame motion.
+"""The public API: audio + neutral mesh -> per-frame motion (ARCHITECTURE.md has the flow).
 
     anim = Animator.load(device="auto")
     lm = anim.landmarks("speech.wav", fps=30.0)
     mo = anim.animate("speech.wav", vertices, faces, landmarks68=None, fps=30.0, seed=0)
+    mo = anim.animate("speech.wav", vertices, faces, settings=BakeSettings(mouth_strength=0.8))
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import audio as audio_io
-from .errors import Cancelled, S2LError
+from .bake_settings import BakeSettings
+from .errors import S2LError
 from .find_landmarks import resolve_landmarks
 from .hold_still import check_hold, motion_weights
 from .inference import (
@@ -33,7 +36,6 @@ from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
     CLOSURE_HIGH,
     CLOSURE_LOW,
-    DEFAULT_SENSITIVITY,
     close_lips,
     closure_at_times,
     closure_weight,
@@ -50,14 +52,13 @@ from .models.runners import s2d_runner, s2l_runner
 from .models.upper_face import UpperFaceModel
 from .motion import Motion
 from .phones import Phone
+from .progress import CancelFn, ProgressFn, Task, as_task
 from .weights_path import model_path, numpy_paths
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
-ProgressFn = Callable[[float], None]
-CancelFn = Callable[[], bool]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
 
-__all__ = ["Animator", "Motion"]
+__all__ = ["Animator", "BakeSettings", "Motion"]
 
 
 class Animator:
@@ -113,50 +114,28 @@ class Animator:
 
     # -- speech -> landmarks ------------------------------------------------------------------
     def _speech_displacement(
-        self,
-        audio: AudioInput,
-        sample_rate: int | None,
-        fps: float,
-        frame_times: NDArray[np.floating[Any]] | None,
-        smoothing: float,
-        lip_closure: float,
-        phones: list[Phone],
-        progress: ProgressFn | None,
-        cancel: CancelFn | None,
-        closure_sensitivity: float = DEFAULT_SENSITIVITY,
-    ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.float32]]:
-        """(frame times, canonical landmark displacement, contact weight): the weight (T,) in
-        [0, 1] says how far each frame's lips must close on the mesh itself (lip_contact.py):
+        self, wav: NDArray[np.float32], times: NDArray[np.float64], settings: BakeSettings,
+        phones: list[Phone], task: Task,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """(canonical landmark displacement, contact weight) at the frame times: the weight (T,)
+        in [0, 1] says how far each frame's lips must close on the mesh itself (lip_contact.py):
         labelled /p b m/, and the closure head's short closed runs (not pauses, where the lips
         rest at the mesh's own neutral)."""
-        wav = audio_io.load_audio(audio, sample_rate)
-        wav = audio_io.normalise_loudness(wav)
+        s = settings
         duration = len(wav) / audio_io.SAMPLE_RATE
-        times = (
-            default_frame_times(duration, fps)
-            if frame_times is None
-            else np.asarray(frame_times, dtype=np.float64)
-        )
-        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
-            raise S2LError("Frame times must be a non-empty 1-D array of finite seconds.")
-        if _cancelled(cancel):
-            raise Cancelled("The bake was cancelled; nothing was changed.")
+        task.check()
         mel = audio_io.log_mel(wav)
-        if not 0.0 <= lip_closure <= 1.0:
-            raise S2LError("Lip closure must be between 0 and 1.")
-        if not 0.0 <= closure_sensitivity <= 1.0:
-            raise S2LError("Closure sensitivity must be between 0 and 1.")
-        out = run_s2l(self.s2l, mel, progress=progress, cancel=cancel)
+        out = run_s2l(self.s2l, mel, progress=task, cancel=task.cancel)
         track = out.disp - self._rest
-        if smoothing > 0:
-            track = smooth_track(track, smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
+        if s.smoothing > 0:
+            track = smooth_track(track, s.smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
         disp = sample_at_times(track, times)
         contact = np.zeros(len(times), np.float32)
-        if lip_closure > 0:
+        if s.lip_closure > 0:
             weight = np.zeros(len(times), np.float32)
             if out.closure is not None:
                 prob = closure_at_times(out.closure, times, FEATURE_RATE)
-                low, high = sensitivity_range(closure_sensitivity, self.closure_range)
+                low, high = sensitivity_range(s.closure_sensitivity, self.closure_range)
                 weight = closure_weight(prob, low, high)
             anchored = np.zeros(len(times), np.float32)
             if phones:
@@ -167,38 +146,34 @@ class Animator:
                 anchored = closure_at_times(
                     closure_from_phones(phones, FEATURE_RATE, len(track)), times, FEATURE_RATE)
             contact = np.maximum(contact_weight(without_pauses(weight, times)), anchored)
-            contact = (contact * lip_closure).astype(np.float32)
+            contact = (contact * s.lip_closure).astype(np.float32)
             weight = np.maximum(weight, anchored)
-            disp = close_lips(disp, weight, lip_closure, press_factor(weight, times))
+            disp = close_lips(disp, weight, s.lip_closure, press_factor(weight, times))
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0
         contact[outside] = 0.0
-        return times, disp, contact.astype(np.float32)
+        return disp, contact.astype(np.float32)
 
     def landmarks(
         self,
         audio: AudioInput,
         fps: float = 30.0,
         *,
+        settings: BakeSettings | None = None,
         sample_rate: int | None = None,
         frame_times: NDArray[np.floating[Any]] | None = None,
-        smoothing: float = 0.0,
-        lip_closure: float = 1.0,
         phones: Sequence[tuple[float, float, str]] | None = None,
-        closure_sensitivity: float = DEFAULT_SENSITIVITY,
+        **choices: Any,
     ) -> NDArray[np.float32]:
         """(T, 68, 3) canonical-mm landmarks: canonical neutral + speech-driven displacement.
 
-        lip_closure (0-1) scales how far the lips are pulled together on /p b m/, where the
-        closure head hears one or where `phones` ((start, end, ARPAbet) seconds) label one;
-        closure_sensitivity (0-1, default 0.5) how sure the head must be (higher: more closures,
-        some inside vowels)."""
-        check_timing(fps, frame_times, smoothing)
-        _, disp, _ = self._speech_displacement(
-            audio, sample_rate, fps, frame_times, smoothing, lip_closure,
-            check_phones(phones or []), None, None, closure_sensitivity,
-        )
+        The settings (or their fields as keywords: smoothing, lip_closure, closure_sensitivity)
+        shape the mouth as in a bake; `phones` ((start, end, ARPAbet) seconds) are key poses."""
+        s = bake_choices(settings, choices)
+        check_timing(fps, frame_times, s.smoothing)
+        wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
+        disp, _ = self._speech_displacement(wav, times, s, check_phones(phones or []), Task())
         return (canonical_neutral()[None] + disp).astype(np.float32)
 
     # -- landmarks -> dense --------------------------------------------------------------------
@@ -209,56 +184,51 @@ class Animator:
         faces: FacesLike,
         landmarks68: NDArray[Any] | None = None,
         fps: float = 30.0,
-        seed: int = 0,
         *,
+        settings: BakeSettings | None = None,
         sample_rate: int | None = None,
         frame_times: NDArray[np.floating[Any]] | None = None,
-        upper_face: bool = True,
-        mouth_strength: float = 1.0,
-        smoothing: float = 0.0,
-        lip_closure: float = 1.0,
         phones: Sequence[tuple[float, float, str]] | None = None,
-        progress: ProgressFn | None = None,
+        hold: NDArray[np.floating[Any]] | None = None,
+        progress: ProgressFn | Task | None = None,
         cancel: CancelFn | None = None,
-        closure_sensitivity: float = DEFAULT_SENSITIVITY,
         rigid_parts: bool = True,
         lip_contact: bool = True,
-        hold: NDArray[np.floating[Any]] | None = None,
+        **choices: Any,
     ) -> Motion:
         """Motion of the given neutral mesh driven by the audio, in the mesh's own space.
 
+        settings: the bake's choices (BakeSettings); any of its fields may also be given as a
+        keyword (seed=, mouth_strength=, upper_face=, smoothing=, lip_closure=,
+        closure_sensitivity=) and wins over `settings`.
+        hold: (V,) weights in [0, 1], 1 where the mesh must not move (painted by the user); the
+        neck and below never move (see hold_still.py).
         rigid_parts: separate parts deep inside the head (eyeballs, teeth) stay with the skull
         or ride the jaw rigidly instead of bending with the network (see inner_parts.py).
         lip_contact: closures make this mesh's inner lips touch whatever their rest gap, and
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
-        hold: (V,) weights in [0, 1], 1 where the mesh must not move (painted by the user); the
-        neck and below never move (see hold_still.py).
         """
-        check_timing(fps, frame_times, smoothing)
+        s = bake_choices(settings, choices)
+        check_timing(fps, frame_times, s.smoothing)
+        task = as_task(progress, cancel)
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
         if hold is not None:
             check_hold(hold, len(verts))
-        if not 0.0 <= mouth_strength <= 3.0:
-            raise S2LError("Mouth strength must be between 0 and 3.")
         lm_pos, lm_idx, source = resolve_landmarks(verts, faces, landmarks68)
         sim = to_canonical(lm_pos)
-        _report(progress, 0.0)
-        times, disp, contact = self._speech_displacement(
-            audio, sample_rate, fps, frame_times, smoothing, lip_closure,
-            check_phones(phones or []), lambda f: _report(progress, 0.05 + 0.55 * f), cancel,
-            closure_sensitivity,
-        )
-        disp *= np.float32(mouth_strength)
-        if upper_face:
-            disp += self.upper.landmark_motion(times, seed).astype(np.float32)
-        if _cancelled(cancel):
-            raise Cancelled("The bake was cancelled; nothing was changed.")
+        task(0.0)
+        wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
+        disp, contact = self._speech_displacement(
+            wav, times, s, check_phones(phones or []), task.part(0.05, 0.6))
+        disp *= np.float32(s.mouth_strength)
+        if s.upper_face:
+            disp += self.upper.landmark_motion(times, s.seed).astype(np.float32)
+        task.check()
         verts_c, lm_c = sim.apply(verts), sim.apply(lm_pos)
         feats = mesh_features(verts_c, faces, lm_c, lm_idx)
-        _report(progress, 0.8)
-        if _cancelled(cancel):
-            raise Cancelled("The bake was cancelled; nothing was changed.")
+        task(0.8)
+        task.check()
         basis_c = self.s2d.mesh_basis(feats)
         codes = self.s2d.codes(disp)
         if rigid_parts and self.jaw is not None:
@@ -272,7 +242,7 @@ class Animator:
                 notes = (f"Lips are not closed on this mesh: {found}; check the inner-lip "
                          "landmarks (62 and 66).",)
             else:
-                weight = contact * (mouth_strength > 0)
+                weight = contact * (s.mouth_strength > 0)
                 basis_c, codes, amounts = found.extend(basis_c, codes, weight)
                 disp = disp + np.einsum("tj,jlc->tlc", amounts,
                                         found.landmark_fields).astype(np.float32)
@@ -283,7 +253,7 @@ class Animator:
         lm_track = lm_pos[None].astype(np.float32) + inv.apply_vectors(
             disp.reshape(-1, 3)
         ).reshape(disp.shape)
-        _report(progress, 1.0)
+        task(1.0)
         return Motion(
             frame_times=times,
             landmarks=lm_track.astype(np.float32),
@@ -295,10 +265,32 @@ class Animator:
         )
 
 
-def _cancelled(cancel: CancelFn | None) -> bool:
-    return bool(cancel is not None and cancel())
+def bake_choices(settings: BakeSettings | None, choices: dict[str, Any]) -> BakeSettings:
+    """The settings with any fields given as keywords, checked where a number has a range."""
+    base = settings if settings is not None else BakeSettings()
+    known = {f.name for f in fields(BakeSettings)}
+    unknown = sorted(set(choices) - known)
+    if unknown:
+        raise TypeError(f"animate() got unexpected keyword arguments: {', '.join(unknown)}")
+    s = replace(base, **choices) if choices else base
+    if not 0.0 <= s.mouth_strength <= 3.0:
+        raise S2LError("Mouth strength must be between 0 and 3.")
+    if not 0.0 <= s.lip_closure <= 1.0:
+        raise S2LError("Lip closure must be between 0 and 1.")
+    if not 0.0 <= s.closure_sensitivity <= 1.0:
+        raise S2LError("Closure sensitivity must be between 0 and 1.")
+    return s
 
 
-def _report(progress: ProgressFn | None, value: float) -> None:
-    if progress is not None:
-        progress(float(min(max(value, 0.0), 1.0)))
+def _sound_and_times(
+    audio: AudioInput, sample_rate: int | None, fps: float,
+    frame_times: NDArray[np.floating[Any]] | None, s: BakeSettings,
+) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """The loudness-normalised sound and the time of every frame (at fps, or as given)."""
+    wav = audio_io.normalise_loudness(audio_io.load_audio(audio, sample_rate))
+    duration = len(wav) / audio_io.SAMPLE_RATE
+    times = (default_frame_times(duration, fps) if frame_times is None
+             else np.asarray(frame_times, dtype=np.float64))
+    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+        raise S2LError("Frame times must be a non-empty 1-D array of finite seconds.")
+    return wav, times

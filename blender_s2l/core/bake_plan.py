@@ -1,15 +1,17 @@
-"""Key plans: what shape keys and keyframes a bake writes (pure numpy, no bpy).
+"""Key plans: what shape keys and keyframes a bake writes (pure numpy, no bpy), one type a mode.
 
 Compact: K basis shapes + per-frame weights, K the smallest that keeps every vertex of every
 frame within the tolerance. Per-frame: one exact shape per frame keyed 0-1-0 on its frame.
 Both key the frame just before the first and just after the last at 0 so the face is neutral
-outside the sound.
+outside the sound. A new kind of bake (such as solving onto the character's own shape keys)
+is a KeyPlan subclass plus one `PlanType` in PLANS; the mode choice everywhere follows PLANS.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,12 +19,9 @@ from numpy.typing import NDArray
 from .errors import BakeError
 from .motion import Motion
 
-Mode = Literal["COMPACT", "PER_FRAME"]
-# (identifier, label, description) of every bake mode, for the option table's mode choice.
-MODE_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("COMPACT", "Compact", "A few basis shape keys with keyed weights (small files)"),
-    ("PER_FRAME", "Per Frame", "One exact shape key per frame, keyed 0-1-0 (large files)"),
-)
+if TYPE_CHECKING:
+    from .bake_settings import BakeSettings
+
 ERROR_CHUNK_FRAMES = 256
 # A per-frame bake stores a full copy of the mesh per frame; past this it deserves a word first.
 LARGE_BAKE_BYTES = 200 * 2**20
@@ -32,43 +31,74 @@ PROBE_FRAMES = 48
 
 @dataclass
 class KeyPlan:
-    mode: Mode
+    """Shape keys to add (their offsets from the basis) and the keyframes of their values."""
+
+    mode: ClassVar[str] = ""
+    # What the Blender side writes: new shape keys on the mesh (both modes today).
+    writes: ClassVar[str] = "NEW_SHAPE_KEYS"
     frames: NDArray[np.float64]  # (T,) scene frames matching the motion's frame times
-    shapes: NDArray[np.float32] | None  # (K, V, 3) for compact; None for per-frame (lazy)
-    weights: NDArray[np.float32] | None  # (T, K) for compact
     motion: Motion
     max_error_mm: float
 
     @property
     def n_shapes(self) -> int:
-        return self.motion.n_frames if self.shapes is None else int(self.shapes.shape[0])
+        raise NotImplementedError
 
     def shape_offsets(self, k: int) -> NDArray[np.float32]:
         """Offset from the basis of shape key k, in mesh units."""
-        if self.shapes is None:
-            return self.motion.dense_frame(k)
+        raise NotImplementedError
+
+    def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """Key frames and values of shape key k (to be keyed with LINEAR interpolation)."""
+        raise NotImplementedError
+
+    def slider_range(self, k: int) -> tuple[float, float]:
+        """Slider limits wide enough that no keyed weight is clamped."""
+        return 0.0, 1.0
+
+
+@dataclass
+class CompactPlan(KeyPlan):
+    mode: ClassVar[str] = "COMPACT"
+    shapes: NDArray[np.float32]  # (K, V, 3)
+    weights: NDArray[np.float32]  # (T, K)
+
+    @property
+    def n_shapes(self) -> int:
+        return int(self.shapes.shape[0])
+
+    def shape_offsets(self, k: int) -> NDArray[np.float32]:
         shape: NDArray[np.float32] = self.shapes[k]
         return shape
 
     def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """Key frames and values of shape key k (to be keyed with LINEAR interpolation)."""
-        if self.weights is None:
-            f = self.frames[k]
-            return np.array([f - 1, f, f + 1], dtype=np.float64), np.array(
-                [0.0, 1.0, 0.0], dtype=np.float32
-            )
         frames = np.concatenate([[self.frames[0] - 1], self.frames, [self.frames[-1] + 1]])
         values = np.concatenate([[0.0], self.weights[:, k], [0.0]]).astype(np.float32)
         return frames.astype(np.float64), values
 
     def slider_range(self, k: int) -> tuple[float, float]:
-        """Slider limits wide enough that no keyed weight is clamped (Blender allows ±10)."""
-        if self.weights is None:
-            return 0.0, 1.0
+        """Blender allows sliders of at most ±10."""
         w = self.weights[:, k]
         lo = float(min(0.0, np.floor(w.min() * 100) / 100))
         hi = float(max(1.0, np.ceil(w.max() * 100) / 100))
         return max(lo, -10.0), min(hi, 10.0)
+
+
+@dataclass
+class PerFramePlan(KeyPlan):
+    mode: ClassVar[str] = "PER_FRAME"
+
+    @property
+    def n_shapes(self) -> int:
+        return self.motion.n_frames
+
+    def shape_offsets(self, k: int) -> NDArray[np.float32]:
+        return self.motion.dense_frame(k)  # made when written: a full mesh a frame
+
+    def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        f = self.frames[k]
+        return np.array([f - 1, f, f + 1], dtype=np.float64), np.array(
+            [0.0, 1.0, 0.0], dtype=np.float32)
 
 
 def _check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
@@ -80,8 +110,8 @@ def _check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[
     return f
 
 
-def per_frame_plan(motion: Motion, frames: NDArray[np.floating[Any]]) -> KeyPlan:
-    return KeyPlan("PER_FRAME", _check_frames(motion, frames), None, None, motion, 0.0)
+def per_frame_plan(motion: Motion, frames: NDArray[np.floating[Any]]) -> PerFramePlan:
+    return PerFramePlan(_check_frames(motion, frames), motion, 0.0)
 
 
 def _max_error_mm(
@@ -120,7 +150,7 @@ def compact_plan(
     frames: NDArray[np.floating[Any]],
     tolerance_mm: float = 0.1,
     max_shapes: int = 64,
-) -> KeyPlan:
+) -> CompactPlan:
     """SVD of the low-rank motion, truncated to the fewest shapes within tolerance_mm."""
     f = _check_frames(motion, frames)
     codes = motion.codes.astype(np.float64)
@@ -154,7 +184,7 @@ def compact_plan(
     weights = (u[:, :k] / peak).astype(np.float32)
     shapes = (vt[:k] * (s[:k] * peak)[:, None]).reshape(k, motion.n_vertices, 3)
     shapes = shapes.astype(np.float32)
-    return KeyPlan("COMPACT", f, shapes, weights, motion, err)
+    return CompactPlan(f, motion, err, shapes, weights)
 
 
 def large_bake_note(mode: str, n_frames: int, n_vertices: int) -> str | None:
@@ -165,3 +195,35 @@ def large_bake_note(mode: str, n_frames: int, n_vertices: int) -> str | None:
         return None
     return (f"Per-frame writes {n_frames} shape keys here, about {size / 2**20:,.0f} MB in the "
             ".blend; Compact keeps within 0.1 mm with a few dozen.")
+
+
+@dataclass(frozen=True)
+class PlanType:
+    """A bake mode: how the option is shown, and how a plan of that kind is made."""
+
+    id: str
+    label: str
+    description: str
+    build: Callable[[Motion, NDArray[np.float64], BakeSettings], KeyPlan]
+
+
+PLANS: dict[str, PlanType] = {
+    p.id: p for p in (
+        PlanType("COMPACT", "Compact",
+                 "A few basis shape keys with keyed weights (small files)",
+                 lambda motion, frames, s: compact_plan(motion, frames, s.tolerance_mm)),
+        PlanType("PER_FRAME", "Per Frame",
+                 "One exact shape key per frame, keyed 0-1-0 (large files)",
+                 lambda motion, frames, s: per_frame_plan(motion, frames)),
+    )
+}
+# (identifier, label, description) of every bake mode, for the option table's mode choice.
+MODE_CHOICES: tuple[tuple[str, str, str], ...] = tuple(
+    (p.id, p.label, p.description) for p in PLANS.values())
+
+
+def plan_for(mode: str) -> PlanType:
+    plan = PLANS.get(mode)
+    if plan is None:
+        raise BakeError(f"Unknown bake mode '{mode}'; use {' or '.join(PLANS)}.")
+    return plan

@@ -8,7 +8,6 @@ spanning 1e7 s ran the blink generator for minutes, and smoothing 1e9 asked for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from scipy.special import expit
 from .audio import MAX_SECONDS
 from .errors import Cancelled, S2LError
 from .models.runners import s2l_runner
+from .progress import CANCELLED, CancelFn, ProgressFn
 
 FEATURE_RATE = 100.0  # log-mel frames per second (10 ms hop)
 DEFAULT_CHUNK_FRAMES = 3000
@@ -30,8 +30,6 @@ MAX_FRAMES = int(MAX_SECONDS * MAX_FPS) + 1
 # face is at rest there): room for any scene around a strip, a bound on the blink timeline.
 MAX_OUTSIDE_S = MAX_SECONDS
 
-ProgressFn = Callable[[float], None]
-CancelFn = Callable[[], bool]
 
 
 @dataclass
@@ -66,7 +64,7 @@ def run_s2l(
     starts = list(range(0, max(n, 1), chunk_frames))
     for i, start in enumerate(starts):
         if cancel is not None and cancel():
-            raise Cancelled("The bake was cancelled; nothing was changed.")
+            raise Cancelled(CANCELLED)
         stop = min(start + chunk_frames, n)
         lo, hi = max(0, start - ctx), min(n, stop + ctx)
         disp, logit = runner.predict(mel[lo:hi])

@@ -11,7 +11,6 @@ default wherever pocketsphinx is installed.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -22,9 +21,7 @@ from . import audio as audio_io
 from .align import align_audio_segments
 from .errors import Cancelled, S2LError
 from .phones import SIL, Phone
-
-ProgressFn = Callable[[float], None]
-CancelFn = Callable[[], bool]
+from .progress import CANCELLED, CancelFn, ProgressFn
 
 CHUNK_S = 20.0  # recognised piece by piece: bounded memory, and progress and cancel between pieces
 SEARCH_S = 5.0  # each cut goes to the quietest 10 ms in the last SEARCH_S of a piece
@@ -95,7 +92,7 @@ def recognise_phones(
     segments: list[tuple[float, float, str]] = []
     for i, (a, b) in enumerate(bounds):
         if cancel is not None and cancel():
-            raise Cancelled("The bake was cancelled; nothing was changed.")
+            raise Cancelled(CANCELLED)
 
         def within(f: float, i: int = i) -> None:
             if progress is not None:
@@ -129,7 +126,7 @@ def _decode(
     for k in range(0, len(pcm), step):
         if cancel is not None and cancel():
             decoder.end_utt()
-            raise Cancelled("The bake was cancelled; nothing was changed.")
+            raise Cancelled(CANCELLED)
         decoder.process_raw(pcm[k : k + step])
         progress(min(1.0, (k + step) / len(pcm)))
     decoder.end_utt()

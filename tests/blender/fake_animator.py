@@ -6,6 +6,7 @@ equal neutral + dense(t) for that frame's audio time t) without trained weights.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from types import ModuleType
@@ -43,6 +44,10 @@ class FakeAnimator:
     def animate(self, audio: Any, vertices: Any, faces: Any, landmarks68: Any = None,
                 fps: float = 30.0, seed: int = 0, **kw: Any) -> Any:
         times = np.asarray(kw["frame_times"], dtype=np.float64)
+        settings = kw.pop("settings", None)
+        if settings is not None:  # the bake's choices, as the API's keywords would give them
+            kw = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)} | kw
+            seed = kw.pop("seed", seed)
         self.calls.append({"audio": audio, "n_vertices": len(vertices), "times": times,
                            "seed": seed, "landmarks68": landmarks68, **kw})
         self.started.set()

@@ -3,6 +3,7 @@ crash and never a NaN in a shape key; a refused bake leaves the file as it was."
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -204,14 +205,14 @@ def test_nan_keyframes_are_never_written(
     """The keyframe values get the same last guard as the shape keys."""
     voice_scene(tmp_path)
     grid_head()
-    pkg_bake = submodule(sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]], "blender.bake")
-    original = pkg_bake.compact_plan
+    plans = submodule(sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]], "core.bake_plan")
+    original = plans.PLANS["COMPACT"]
 
     def nan_weights(*a: Any, **k: Any) -> Any:
-        plan = original(*a, **k)
+        plan = original.build(*a, **k)
         plan.weights = np.full_like(plan.weights, np.nan)
         return plan
 
-    monkeypatch.setattr(pkg_bake, "compact_plan", nan_weights)
+    monkeypatch.setitem(plans.PLANS, "COMPACT", dataclasses.replace(original, build=nan_weights))
     refused(r"The keyframes of 's2l\.Voice\.0000' would hold NaN or infinite values",
             mode="COMPACT")

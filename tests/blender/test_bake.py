@@ -210,7 +210,7 @@ def test_worker_job_result_is_written_on_the_main_thread(
                                                                  mode="PER_FRAME")))
     running.join(30)
     assert running.error is None and running.progress == 1.0
-    bake.finish(running.inputs, running.plan)
+    bake.finish(running.snap, running.plan)
     job.release(running)
     f = strip.frame_final_start + 5
     want = rest + dense_at(np.array([expected_time(f, strip, scene)]), len(rest))[0]
@@ -302,7 +302,7 @@ def test_an_object_renamed_during_the_bake_still_gets_its_take(
 ) -> None:
     obj, pkg, bake, running = _inferred(fake, tmp_path)
     obj.name = "Anna"
-    record = bake.finish(running.inputs, running.plan)
+    record = bake.finish(running.snap, running.plan)
     assert record.take in submodule(pkg, "blender.storage").read_takes(bpy.data.objects["Anna"])
 
 
@@ -314,5 +314,5 @@ def test_a_mesh_edited_during_the_bake_is_refused_unchanged(
     obj.data.vertices[3].co.x += 0.01
     before = snapshot()
     with pytest.raises(Exception, match="was edited during the bake"):
-        bake.finish(running.inputs, running.plan)
+        bake.finish(running.snap, running.plan)
     assert snapshot() == before

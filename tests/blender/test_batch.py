@@ -13,15 +13,15 @@ from fake_animator import FakeAnimator
 
 import blender_s2l
 from blender_s2l import batch
-from blender_s2l.blender import bake as checkout_bake
 from blender_s2l.blender.storage import read_takes
+from blender_s2l.core import pipeline as checkout_pipeline
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAnimator:
     bpy.ops.wm.read_homefile(use_empty=True)
     anim = FakeAnimator(blender_s2l)
-    monkeypatch.setattr(checkout_bake, "load_animator", lambda *a: anim)
+    monkeypatch.setattr(checkout_pipeline, "load_animator", lambda *a: anim)
     return anim
 
 

@@ -116,9 +116,9 @@ def runner(args: list[str], runs: int = 1) -> list[str]:
         f"sys.path[:0] = [{str(ROOT)!r}, {str(HERE)!r}]\n"
         "import blender_s2l\n"
         "from blender_s2l import batch\n"
-        "from blender_s2l.blender import bake\n"
+        "from blender_s2l.core import pipeline\n"
         "from fake_animator import FakeAnimator\n"
-        "bake.load_animator = lambda *a: FakeAnimator(blender_s2l)\n"
+        "pipeline.load_animator = lambda *a: FakeAnimator(blender_s2l)\n"
         f"sys.exit(max(batch.main({args!r}) for _ in range({runs})))\n"
     )
     return [sys.executable, "-c", code]

@@ -77,11 +77,11 @@ def test_assign_the_selected_vertex_in_edit_mode(fake: FakeAnimator) -> None:
 def test_batch_keypoints_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import blender_s2l
     from blender_s2l import batch
-    from blender_s2l.blender import bake as checkout_bake
+    from blender_s2l.core import pipeline as checkout_pipeline
 
     bpy.ops.wm.read_homefile(use_empty=True)
     anim = FakeAnimator(blender_s2l)
-    monkeypatch.setattr(checkout_bake, "load_animator", lambda *a: anim)
+    monkeypatch.setattr(checkout_pipeline, "load_animator", lambda *a: anim)
     _, head = head_without_landmarks(blender_s2l)
     voice_scene(tmp_path)
     scene = tmp_path / "scene.blend"

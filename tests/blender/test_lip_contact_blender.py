@@ -23,7 +23,7 @@ START = 10
 
 @pytest.fixture
 def bundled(installed: ModuleType) -> ModuleType:
-    submodule(installed, "blender.bake").forget_animators()
+    submodule(installed, "core.pipeline").forget_animators()
     bpy.ops.wm.read_homefile(use_empty=True)
     return installed
 
