@@ -7,10 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_s2l.core.demo_head import make_demo_head
+from blender_s2l.core.demo_head import SIZE_TARGETS, make_demo_head
 from blender_s2l.core.errors import LandmarkError
 from blender_s2l.core.find_landmarks import nearest_vertices, resolve_landmarks
 from blender_s2l.core.presets import ICT_LANDMARKS, match_preset
+
+
+def test_stored_demo_heads_match_the_generator(tmp_path: Path) -> None:
+    """The shipped table is what the generator builds today; if not, run
+    `python -c "from blender_s2l.core.demo_head import write_preset_table as w; w()"`."""
+    from blender_s2l.core import presets
+
+    heads = []
+    for level in sorted(SIZE_TARGETS):
+        h = make_demo_head(level)
+        heads.append((f"demo_head_{h.resolution}", h.vertices, h.faces, h.landmark_vertices))
+    presets.write_demo_heads(heads, tmp_path / "demo_heads.json")
+    assert (tmp_path / "demo_heads.json").read_text() == presets.DEMO_HEADS.read_text()
 
 
 @pytest.mark.parametrize("level", [0, 1])

@@ -316,3 +316,14 @@ def make_demo_head(subdivisions: int = 1, *, target_vertices: int | None = None)
     resolution = resolution_for(int(target_vertices))
     verts, faces, lm, parts = build_canonical(resolution)
     return DemoHead(to_object_space(verts), faces, lm, parts, resolution)
+
+
+def write_preset_table() -> None:
+    """Rewrite what the preset recogniser knows of each demo size (after the generator changed)."""
+    from .presets import write_demo_heads
+
+    heads = []
+    for level in sorted(SIZE_TARGETS):
+        h = make_demo_head(level)
+        heads.append((f"demo_head_{h.resolution}", h.vertices, h.faces, h.landmark_vertices))
+    write_demo_heads(heads)

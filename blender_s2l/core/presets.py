@@ -2,14 +2,20 @@
 
 A count alone is never trusted: the ICT head must also have its landmarks where a face has them
 (similarity fit to the canonical template), and the demo head must have exactly the face
-connectivity the generator builds at that size.
+connectivity the generator builds at that size. The generator itself is demo material and stays
+out of the extension: what recognition needs of it (the vertex count, a hash of the
+connectivity and the 68 landmark vertices of each size the demo makes) is kept in
+DEMO_HEADS, written by `write_demo_heads` and checked against the generator by the tests.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +41,7 @@ ICT_LANDMARKS = (
 ICT_VERTICES = 26_719
 ICT_POLYGONS = (26_384, 52_220)  # as published (quads + tris), or fully triangulated
 MAX_PRESET_RMS_MM = 6.0  # landmark fit to the canonical face, after a similarity
+DEMO_HEADS = Path(__file__).with_name("demo_heads.json")
 
 
 @dataclass(frozen=True)
@@ -60,27 +67,27 @@ def faces_signature(faces: FacesLike) -> str:
 
 
 @cache
-def _demo_signature(resolution: int) -> tuple[str, I64]:
-    """Connectivity hash and landmark vertices of the demo head at one resolution."""
-    from .demo_head import build_canonical  # the build is only paid when a count matches
+def _demo_heads() -> dict[int, tuple[str, str, I64]]:
+    """vertex count -> (name, connectivity hash, landmark vertices) of the demo head sizes."""
+    table = json.loads(DEMO_HEADS.read_text())
+    return {int(n): (e["name"], e["faces"], np.asarray(e["landmarks"], dtype=np.int64))
+            for n, e in table.items()}
 
-    _, faces, lm, _ = build_canonical(resolution)
-    return faces_signature(faces), lm
+
+def write_demo_heads(heads: Sequence[tuple[str, NDArray[Any], FacesLike, NDArray[Any]]],
+                     path: Path = DEMO_HEADS) -> None:
+    """Store (name, vertices, faces, landmark vertices) of each demo size for recognition."""
+    table = {str(len(v)): {"name": name, "faces": faces_signature(f),
+                           "landmarks": [int(i) for i in lm]}
+             for name, v, f, lm in heads}
+    path.write_text(json.dumps(table, sort_keys=True) + "\n")
 
 
 def _match_demo(n_vertices: int, faces: FacesLike) -> PresetMatch | None:
-    from .demo_head import vertex_count
-
-    guess = int(np.sqrt(n_vertices / 2.2))
-    signature = ""
-    for resolution in range(max(12, guess - 10), guess + 11):
-        if vertex_count(resolution) != n_vertices:
-            continue
-        sig, lm = _demo_signature(resolution)
-        signature = signature or faces_signature(faces)
-        if signature == sig:
-            return PresetMatch(f"demo_head_{resolution}", lm.copy())
-    return None
+    entry = _demo_heads().get(n_vertices)
+    if entry is None or faces_signature(faces) != entry[1]:
+        return None
+    return PresetMatch(entry[0], entry[2].copy())
 
 
 def _match_ict(vertices: NDArray[np.floating[Any]], faces: FacesLike) -> PresetMatch | None:
