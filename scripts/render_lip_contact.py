@@ -26,8 +26,12 @@ from mesh_raster import MOUTH, SKIN, TEETH, facing_sign, render, save_figure  # 
 
 from blender_s2l.core.landmarks import MOUTH as MOUTH_LM  # noqa: E402
 from blender_s2l.core.landmarks import to_canonical  # noqa: E402
-from blender_s2l.core.mesh import triangulate  # noqa: E402
-from blender_s2l.core.surface import components, fan_triangles, padded_faces  # noqa: E402
+from blender_s2l.core.mesh import (  # noqa: E402
+    components,
+    fan_triangles,
+    padded_faces,
+    triangulate,
+)
 from blender_s2l.training.head_panel import PanelHead, inner_lip_gaps_mm  # noqa: E402
 
 HEADS = ("ict-sealed", "ict-mean", "ict-9093", "ict-apart5")

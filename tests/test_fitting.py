@@ -13,7 +13,7 @@ from blender_s2l.core.errors import LandmarkError, MeshError
 from blender_s2l.core.fitting import fit_landmarks, shape_prior
 from blender_s2l.core.keypoints import OPTIONAL, REQUIRED, load_keypoints_json
 from blender_s2l.core.landmarks import canonical_neutral
-from blender_s2l.core.surface import SurfaceIndex, fan_triangles, padded_faces
+from blender_s2l.core.mesh import SurfaceIndex, fan_triangles, padded_faces
 
 ALL_KP = REQUIRED + OPTIONAL
 

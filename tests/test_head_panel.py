@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_s2l.core.mesh import triangulate
-from blender_s2l.core.surface import closest_on_triangles
+from blender_s2l.core.mesh import closest_on_triangles, triangulate
 from blender_s2l.training.head_panel import (
     POOL_SIZE,
     PanelHead,

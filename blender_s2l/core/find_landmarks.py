@@ -14,9 +14,8 @@ from numpy.typing import NDArray
 from .errors import LandmarkError, MeshError
 from .keypoints import SHAREABLE, load_keypoints_json
 from .landmarks import N_LANDMARKS, to_canonical
-from .mesh import FacesLike
+from .mesh import FacesLike, SurfaceIndex, fan_triangles, padded_faces
 from .presets import match_preset
-from .surface import SurfaceIndex, fan_triangles, padded_faces
 
 Resolved = tuple[NDArray[np.float32], NDArray[np.int64] | None, str]
 # How far (mm at the canonical face's scale, whose outer eye corners are 89 mm apart) a given

@@ -22,8 +22,8 @@ from scipy.sparse.csgraph import connected_components
 from .errors import LandmarkError, MeshError
 from .keypoints import load_keypoints_json, validate_keypoints
 from .landmarks import N_LANDMARKS, Similarity, canonical_neutral, fit_similarity
-from .mesh import FacesLike
-from .surface import (
+from .mesh import (
+    FacesLike,
     SurfaceIndex,
     closest_on_polyline,
     components,

@@ -20,11 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .landmarks import INNER_LIPS, N_LANDMARKS
-from .mesh import FacesLike
+from .mesh import FacesLike, components
 from .mesh_features import fan_triangles, polygons_by_size
 from .models.npz_weights import NpzWeights, load_npz, reseal_npz, save_npz
 from .motion import append_fields
-from .surface import components
 
 # A part's centre this far behind the frontmost skin over it is inside the head (mm): eyeballs
 # are ~12 mm, teeth 15-50 mm, tear films and lashes 0-4 mm behind.

@@ -29,10 +29,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from .landmarks import N_LANDMARKS
 from .lip_closure import UPPER_SHARE
-from .mesh import FacesLike
+from .mesh import FacesLike, SurfaceIndex, fan_triangles, padded_faces
 from .mesh_features import polygon_graph
 from .motion import append_fields
-from .surface import SurfaceIndex, fan_triangles, padded_faces
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]

@@ -23,8 +23,7 @@ from numpy.typing import NDArray
 
 from .errors import LandmarkError
 from .landmarks import canonical_neutral, fit_similarity
-from .mesh import FacesLike
-from .surface import padded_faces
+from .mesh import FacesLike, padded_faces
 
 I64 = NDArray[np.int64]
 

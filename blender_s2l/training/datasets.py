@@ -17,8 +17,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import LandmarkError, S2LError
 from ..core.landmarks import N_LANDMARKS
-from ..core.mesh import FacesLike, triangulate
-from ..core.surface import SurfaceIndex
+from ..core.mesh import FacesLike, SurfaceIndex, triangulate
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
