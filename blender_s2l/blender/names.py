@@ -40,10 +40,6 @@ def key_name(take: str, k: int) -> str:
     return f"{PREFIX}.{take}.{k:04d}"
 
 
-def key_prefix(take: str) -> str:
-    return f"{PREFIX}.{take}."
-
-
 def action_name(object_name: str, take: str) -> str:
     return f"{PREFIX}.{object_name}.{take}"
 

@@ -75,10 +75,6 @@ def to_arpabet(label: str, engine: str | None = None) -> str:
     raise KeyError(f"unknown phone label {label!r} for engine {engine!r}")
 
 
-def is_silence(label: str) -> bool:
-    return label.strip().lower() in SILENCE_LABELS
-
-
 def _espeak(raw: str) -> str:
     """Exact mnemonic, else drop trailing modifier characters (espeak adds many variants)."""
     if raw.startswith("_"):
