@@ -10,7 +10,7 @@ from .ict import ict_path, shared_data_dir
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("evaluate", help="DESIGN §9 metrics with baselines, + PNG timelines")
+    p = subparsers.add_parser("evaluate", help="lip-sync yardsticks, baselines, PNG timelines")
     p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
     p.add_argument("--speech", type=Path, nargs="+",
                    default=[shared_data_dir() / "speech", Path("cache/real_speech")],
