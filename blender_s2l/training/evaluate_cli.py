@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
                    help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
     p.add_argument("--no-recognise", action="store_true",
-                   help="skip the Recognise Words rows (pocketsphinx, about 0.25x real time)")
+                   help="skip the Recognise Words rows (pocketsphinx, the slowest part)")
     p.add_argument("--no-mesh", action="store_true",
                    help="skip the baked-mesh yardstick on the head panel (evaluate-mesh)")
     p.add_argument("--out", type=Path, default=Path("reports"))
