@@ -4,7 +4,7 @@
 
 Writes out/demo.wav (flite or espeak-ng; never committed), out/demo_scene.blend (head + no
 animation), out/demo.blend (the baked result, written by `batch.run_job`) and out/demo.png:
-rendered frames of the face over time above the lip-gap curve g(t) (DESIGN §9) measured on
+rendered frames of the face over time above the lip-gap curve g(t) (training/metrics.py) measured on
 the evaluated mesh. Frames are rendered with Workbench, else Cycles on the CPU, else drawn
 with matplotlib from the evaluated meshes (the PNG says which).
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed and memory of the core (DESIGN §9), printed as a markdown table.
+"""Speed and memory of the core, printed as a markdown table (BENCHMARKS.md).
 
     .venv/bin/python scripts/benchmark.py [--weights DIR] [--quick]
 

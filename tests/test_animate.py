@@ -1,4 +1,4 @@
-"""The public API (DESIGN §3) end to end with small random weights (no trained model needed)."""
+"""The public API (core/animate.py) end to end with small random weights (no trained model)."""
 
 from __future__ import annotations
 

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BakeError
+from .compat import BLEND_END_BLOCK
 
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _SEEK_TABLE_END = b"\xb1\xea\x92\x8f"  # Blender ends a compressed file with a zstd seek table
-# A whole uncompressed file ends with an empty ENDB block header (32 bytes since Blender 5.0's
-# format, 24 or 20 before it).
-_END_BLOCKS = tuple(b"ENDB" + bytes(n) for n in (28, 20, 16))
 _TEMP_SUFFIX = ".s2l-tmp"
 
 
@@ -101,7 +99,7 @@ def blend_problem(path: Path, object_name: str) -> str:
         if not tail.endswith(_SEEK_TABLE_END):
             return "is cut short (its compressed data has no end)"
     elif head.startswith(b"BLENDER"):
-        if not tail.endswith(_END_BLOCKS):
+        if not tail.endswith(BLEND_END_BLOCK):  # a whole file ends with it
             return "is cut short (it has no end block)"
     else:
         return "is not a .blend file"

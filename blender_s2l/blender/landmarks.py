@@ -1,4 +1,4 @@
-"""Landmarks on the user's own head: key points marked on vertices, then Fit (DESIGN §6)."""
+"""Landmarks on the user's own head: key points marked on vertices, then Fit (core/fitting.py)."""
 
 from __future__ import annotations
 

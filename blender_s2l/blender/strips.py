@@ -7,12 +7,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import bpy
 
 from ..core.errors import AudioError, BakeError
 from ..core.timing import StripTiming, scene_fps
+from .compat import all_strips as all_strips  # re-exported: batch.py imports both from here
+from .compat import sequencer_scene
+from .compat import top_strips as top_strips
 from .rna import Context, Scene, Strip
 
 SEP = "\t"  # separates scene and strip name in the panel's enum identifiers
@@ -32,25 +34,14 @@ class StripAudio:
 
 
 def candidate_scenes(context: Context) -> list[Scene]:
-    """The active scene, then the workspace's sequencer scene (Blender 5) when it differs."""
+    """The active scene, then the workspace's sequencer scene when it differs."""
     scenes: list[Scene] = []
     if context.scene is not None:
         scenes.append(context.scene)
-    workspace = getattr(context, "workspace", None)
-    seq_scene = getattr(workspace, "sequencer_scene", None) if workspace else None
+    seq_scene = sequencer_scene(context)
     if seq_scene is not None and seq_scene not in scenes:
         scenes.append(seq_scene)
     return scenes
-
-
-def all_strips(ed: Any) -> Any:
-    """Every strip, nested ones included (`strips_all` in Blender 5, `sequences_all` in 4.x)."""
-    return ed.strips_all if hasattr(ed, "strips_all") else ed.sequences_all
-
-
-def top_strips(ed: Any) -> Any:
-    """The top-level strip collection (`strips` in Blender 5, `sequences` in 4.x)."""
-    return ed.strips if hasattr(ed, "strips") else ed.sequences
 
 
 def scene_sound_strips(scene: Scene) -> list[Strip]:
@@ -86,8 +77,8 @@ def find_strip(
 def strip_muted(scene: Scene, strip: Strip) -> bool:
     if strip.mute:
         return True
-    channels = getattr(scene.sequence_editor, "channels", None)
-    if channels is not None and 0 < strip.channel < len(channels):
+    channels = scene.sequence_editor.channels
+    if 0 < strip.channel < len(channels):
         return bool(channels[strip.channel].mute)
     return False
 
@@ -98,8 +89,8 @@ def strip_timing(scene: Scene, strip: Strip) -> StripTiming:
         frame_start=float(strip.frame_start),
         frame_final_start=int(strip.frame_final_start),
         frame_final_end=int(strip.frame_final_end),
-        animation_offset_start=int(getattr(strip, "animation_offset_start", 0)),
-        sound_offset=float(getattr(strip, "sound_offset", 0.0)),
+        animation_offset_start=int(strip.animation_offset_start),
+        sound_offset=float(strip.sound_offset),
         fps=scene_fps(scene.render.fps, scene.render.fps_base),
     )
 

@@ -4,7 +4,7 @@ Decoding prefers soundfile (wav, flac, ogg, mp3 with libsndfile >= 1.1) and read
 mixing and resampling each block on the fly, so memory follows the 16 kHz mono result and not the
 source (a 30 min 96 kHz stereo file never sits in memory as float). Inside Blender, `aud` decodes
 what soundfile cannot (anything Blender's ffmpeg plays). librosa is only a last, lazy fallback
-outside Blender: importing it costs seconds.
+outside Blender: its import is slow.
 
 Every failure is an AudioError with one sentence; all-silent audio is valid (a still face).
 
@@ -154,7 +154,7 @@ def check_audio_path(path: Path) -> None:
 def sniff_container(path: Path) -> str | None:
     """What the first bytes say the file is (a libsndfile format name, or an ffmpeg-only
     container), or None for content no decoder here knows: such a file is refused at once,
-    where librosa's ffmpeg fallback spent 5-27 s on it."""
+    instead of waiting on librosa's slow ffmpeg fallback to give up on it."""
     try:
         with path.open("rb") as f:
             head = f.read(16)

@@ -6,7 +6,7 @@ sound, so a clip of n samples gives n // HOP_LENGTH + 1 frames and feature time 
 Frames are always computed in fixed blocks aligned to a global grid (BLOCK_FRAMES). A range or a
 chunk therefore runs exactly the same arithmetic as the whole clip and is bit-for-bit equal to it,
 while memory stays bounded by one block whatever the clip length. Pure numpy; no librosa (its
-import costs seconds of cold start).
+slow import would lengthen cold start).
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def _frames_block(wav: NDArray[np.float32], first: int, stop: int) -> NDArray[np
     if b > a:
         seg[a - lo : b - lo] = wav[a:b]
     frames = np.lib.stride_tricks.sliding_window_view(seg, WIN_LENGTH)[::HOP_LENGTH]
-    # numpy's FFT, not scipy's: scipy.fft is ~1.7x faster per block but its import costs more
-    # than it saves on clips under ~90 s, and cold start matters more.
+    # numpy's FFT, not scipy's: scipy.fft is faster per block, but on lines of ordinary length
+    # its import costs more than it saves, and cold start matters more (BENCHMARKS.md).
     spec = np.fft.rfft(frames * _window(), n=N_FFT, axis=1)
     power = spec.real**2 + spec.imag**2
     mel = power @ mel_filterbank()

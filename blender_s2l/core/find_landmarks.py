@@ -109,7 +109,7 @@ def nearest_vertices(
     p = np.asarray(points, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0 or p.ndim != 2 or p.shape[1] != 3:
         raise LandmarkError("Need (V, 3) vertices and (N, 3) landmark positions.")
-    from scipy.spatial import cKDTree  # here, not at import: it costs ~0.4 s of cold start
+    from scipy.spatial import cKDTree  # here, not at import: it is slow to import (cold start)
 
     _, idx = cKDTree(v).query(p)
     return np.asarray(idx, dtype=np.int64)

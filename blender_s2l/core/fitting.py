@@ -1,4 +1,4 @@
-"""Landmarks on any head mesh from a few key points the user marked (DESIGN §6).
+"""Landmarks on any head mesh from a few key points the user marked (the panel's Fit).
 
 The canonical face plus a few statistical shape modes (`weights/landmark_prior.npy`) is fitted to
 the key points by a similarity and a regularised shape solve; every landmark is then projected

@@ -2,8 +2,9 @@
 
 The public API's timing arguments are checked here, before any audio is read: each one sizes
 work (frames to compute, a smoothing kernel, a blink timeline), so an absurd value is a hang or a
-huge allocation, not merely a wrong answer. fps 1e6 asked for millions of frames, frame times
-spanning 1e7 s ran the blink generator for minutes, and smoothing 1e9 asked for 238 GiB.
+huge allocation, not merely a wrong answer: fps 1e6 asked for millions of frames, frame times
+spanning 1e7 s kept the blink generator busy long after any bake would have ended, and smoothing
+1e9 asked for more memory than any machine has.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The audio model, trained on TTS voices, confuses /m/ with /n/ and /p b/ with /t 
 speech. pocketsphinx's acoustic model was trained on human speech and its English word model knows
 which words exist, so the /p b m/ of the words it hears are the most reliable closures available
 without a transcript (measured in reports/stage_selection.md, candidates R and R2). With a
-narrowed search it costs about a quarter of the audio's length on two cores, so bakes use it by
+narrowed search it costs a fraction of the audio's length (BENCHMARKS.md), so bakes use it by
 default wherever pocketsphinx is installed.
 """
 
@@ -30,8 +30,8 @@ FRAME = audio_io.HOP_LENGTH
 # Stretches whose loudest 10 ms is this far under the clip's loudest hold no speech: pocketsphinx
 # hears words even in digital silence, and a word it invents in a pause would shut the lips there.
 QUIET_DB = 50.0
-# A narrower search than pocketsphinx's defaults and no second or lattice pass: 2.6x faster, the
-# same bilabials within the noise of the count (reports/stage_selection.md, candidate R2).
+# A narrower search than pocketsphinx's defaults and no second or lattice pass: several times
+# faster, the same bilabials within the noise of the count (reports/stage_selection.md, R2).
 DECODER_SETTINGS: dict[str, Any] = {
     "beam": 1e-40,
     "pbeam": 1e-40,

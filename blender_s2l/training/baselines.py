@@ -1,4 +1,4 @@
-"""Landmark-track baselines for the real-speech protocol (DESIGN §9), in canonical mm.
+"""Landmark-track baselines for the real-speech protocol (`metrics.py`), in canonical mm.
 
 - still face: the neutral at every frame; any model must beat doing nothing.
 - loudness-driven jaw: the neutral plus a fixed jaw-open landmark pattern scaled by the smoothed

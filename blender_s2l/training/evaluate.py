@@ -1,4 +1,4 @@
-"""`evaluate`: DESIGN §9 on the synthetic held-out set and on real speech with phone labels.
+"""`evaluate`: the yardsticks of `metrics.py` on synthetic held-out voices and labelled real speech.
 
 Every row of a table comes from the same run: the model next to the baselines (still face,
 loudness-driven jaw, the phone-rule teacher on the true phones).

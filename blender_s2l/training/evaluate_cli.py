@@ -10,7 +10,7 @@ from .ict import ict_path, shared_data_dir
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("evaluate", help="DESIGN §9 metrics with baselines, + PNG timelines")
+    p = subparsers.add_parser("evaluate", help="lip-sync yardsticks, baselines, PNG timelines")
     p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
     p.add_argument("--speech", type=Path, nargs="+",
                    default=[shared_data_dir() / "speech", Path("cache/real_speech")],
@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
                    help="extra alignments made by `align` (<folder>/<stem>.lab)")
     p.add_argument("--corpus", type=Path, default=None, help="synthetic corpus (held-out split)")
     p.add_argument("--no-recognise", action="store_true",
-                   help="skip the Recognise Words rows (pocketsphinx, about 0.25x real time)")
+                   help="skip the Recognise Words rows (pocketsphinx, the slowest part)")
     p.add_argument("--no-mesh", action="store_true",
                    help="skip the baked-mesh yardstick on the head panel (evaluate-mesh)")
     p.add_argument("--out", type=Path, default=Path("reports"))

@@ -1,10 +1,10 @@
 """`export-numpy`: the runtime's .npz copies of the .pt networks in a weights folder.
 
 Training writes torch checkpoints; the add-on runs the same arrays with numpy (no torch in
-Blender's Python, no 1.5 s import). Run this after any model in the folder changes; a test checks
-the bundled pairs are equal, array for array. Each file records a SHA-256 of its config and arrays,
-which the runtime checks; a jaw.npz from before that (format 1) is re-written with one here, its
-arrays unchanged, since it has no .pt to export from.
+Blender's Python, and no torch import at cold start). Run this after any model in the folder
+changes; a test checks the bundled pairs are equal, array for array. Each file records a SHA-256
+of its config and arrays, which the runtime checks; a jaw.npz from before that (format 1) is
+re-written with one here, its arrays unchanged, since it has no .pt to export from.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The yardsticks of DESIGN §9, pure numpy.
+"""The canonical-landmark yardsticks of reports/evaluation.md, pure numpy.
 
 Synthetic (3D truth): arrays are (T, N, 3) in canonical mm; pass displacements from the neutral
 (for LVE and landmark error absolute positions give the same numbers, FDD and the angle need

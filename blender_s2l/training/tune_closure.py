@@ -114,7 +114,7 @@ def add_parser(subparsers: Any) -> None:
                               help="choose the closure head's range on synthetic held-out voices")
     p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
     p.add_argument("--corpus", type=Path, default=Path("cache/corpus"))
-    # All of them by default (about 3 min on 2 cores): on 80 utterances the best range flipped
+    # All of them by default, slower but steady: on 80 utterances the best range flipped
     # between "off" and 0.35-0.7 on differences worth less than one bilabial.
     p.add_argument("--limit", type=int, default=None,
                    help="use only the first N held-out utterances (default: all)")

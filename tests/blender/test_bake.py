@@ -239,10 +239,9 @@ def test_stored_landmarks_are_passed_to_the_core(fake: FakeAnimator, tmp_path: P
 
 
 def test_strip_in_the_workspace_sequencer_scene(fake: FakeAnimator, tmp_path: Path) -> None:
-    """Blender 5: the sequencer may live in another scene, the workspace's sequencer scene."""
+    """The sequencer may live in another scene, the workspace's sequencer scene (new in 5.0)."""
     workspace = bpy.context.workspace
-    if workspace is None or not hasattr(workspace, "sequencer_scene"):
-        pytest.skip("this Blender has no workspace sequencer scene")
+    assert workspace is not None
     main = bpy.context.scene
     main.frame_start, main.frame_end = 1, 250
     edit = bpy.data.scenes.new("Edit")

@@ -58,6 +58,7 @@ class FakeWM:
 class FakeWorkspace:
     def __init__(self) -> None:
         self.status: list[str | None] = []
+        self.sequencer_scene = None  # Blender 5's workspace has one; none is set here
 
     def status_text_set(self, text: str | None) -> None:
         self.status.append(text)

@@ -1,4 +1,4 @@
-"""Dense-motion yardsticks (DESIGN §9), all in canonical mm on (T, V, 3) arrays."""
+"""Dense-motion yardsticks (reports/s2d_eval.md), all in canonical mm on (T, V, 3) arrays."""
 
 from __future__ import annotations
 

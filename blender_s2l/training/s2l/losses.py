@@ -7,7 +7,7 @@ import torch
 from ...core.landmarks import JAW, MOUTH, N_LANDMARKS, canonical_neutral
 
 MOVING_MM = 0.5
-CLOSURE_PAIR = (62, 66)  # inner lip centre: the pair the lip-gap metric of DESIGN §9 reads
+CLOSURE_PAIR = (62, 66)  # inner lip centre: the pair the lip gap of training/metrics.py reads
 CLOSURE_MM = 0.5  # opening within this of the neutral's counts as closed lips
 CLOSURE_POS_WEIGHT = 2.0  # closed frames are the minority; missing one is the costly error
 # Upper/lower lip landmark pairs whose distance is the mouth opening (inner, then outer lips).
