@@ -6,10 +6,10 @@
                                             # soundfile must be importable by Blender's Python
     python build.py --torch cuda --audio --platforms linux-x64 --python 3.11   # + CUDA device
 
-Steps: stage the package (without training/, tests and caches) + manifest into build/stage,
-optionally `pip download` wheels into wheels/<platform>-py<ver>/ and list them in the staged
-manifest, then run `blender_ext.py build` (with --split-platforms when wheels are bundled) and
-`blender_ext.py validate` on every zip. The builder ships inside the bpy wheel and runs under
+Steps: stage the package (without training/, .pt checkpoints, tests and caches) + manifest into
+build/stage, optionally `pip download` wheels into wheels/<platform>-py<ver>/ and list them in the
+staged manifest, then run `blender_ext.py build` (with --split-platforms when wheels are bundled)
+and `blender_ext.py validate` on every zip. The builder ships inside the bpy wheel and runs under
 plain Python, so no Blender binary is needed. The lean build never touches the network.
 """
 
@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "blender_s2l"
 MANIFEST = ROOT / "blender_manifest.toml"
 EXCLUDE_DIRS = {"training", "demo.py", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-EXCLUDE_SUFFIXES = {".pyc", ".pyo"}
+# .pt checkpoints are training files (every bake reads .npz): one left in the package by a
+# training run must not ship.
+EXCLUDE_SUFFIXES = {".pyc", ".pyo", ".pt"}
 TORCH_VERSION = "2.13.0"
 TORCH_INDEX = {
     "cpu": "https://download.pytorch.org/whl/cpu",
@@ -68,7 +70,8 @@ def blender_ext_path() -> Path:
 
 
 def stage(dest: Path) -> None:
-    """Copy the runtime package + manifest; training code, tests and caches stay out."""
+    """Copy the runtime package + manifest; training code and checkpoints, tests and caches stay
+    out."""
     if dest.exists():
         shutil.rmtree(dest)
 

@@ -35,10 +35,10 @@ def _speech_like(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
 
 
 def _ensure_weights(folder: str | None) -> str:
-    from blender_s2l.core.weights_path import MODEL_FILES, weights_dir
+    from blender_s2l.core.weights_path import WEIGHT_KINDS, weights_dir, weights_file
 
     d = weights_dir(folder)
-    if all((d / f).is_file() for f in MODEL_FILES.values()):
+    if all(weights_file(kind, d).is_file() for kind in WEIGHT_KINDS):
         return str(d)
     from blender_s2l.training.random_weights import write_random_weights
 

@@ -416,10 +416,10 @@ def draw_closeup(out: Path, a: Animated, frames: list[tuple[int | None, str]],
 
 
 def weights_note(folder: Path | None) -> str:
-    from blender_s2l.core.models.checkpoint import load_checkpoint
-    from blender_s2l.core.weights_path import model_path
+    from blender_s2l.core.models.npz_weights import load_npz
+    from blender_s2l.core.weights_path import weights_path
 
-    meta = load_checkpoint(model_path("s2d", folder), "s2d").metadata
+    meta = load_npz(weights_path("s2d", folder), "s2d").metadata
     return "RANDOM (untrained) weights" if meta.get("random") else "trained weights"
 
 

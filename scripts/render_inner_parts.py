@@ -28,7 +28,7 @@ from blender_s2l.core.inner_parts import JAW_PATH, InnerParts, load_jaw  # noqa:
 from blender_s2l.core.landmarks import MOUTH  # noqa: E402
 from blender_s2l.core.mesh import triangulate  # noqa: E402
 from blender_s2l.core.mesh_features import on_face_mask  # noqa: E402
-from blender_s2l.core.models.s2d import load_s2d  # noqa: E402
+from blender_s2l.training.checkpoint import checkpoint_file, load_s2d  # noqa: E402
 
 POSES: tuple[tuple[str, dict[str, float]], ...] = (
     ("jawOpen 0.3", {"jawOpen": 0.3}),
@@ -36,7 +36,7 @@ POSES: tuple[tuple[str, dict[str, float]], ...] = (
     ("funnel + jaw", {"mouthFunnel": 0.6, "jawOpen": 0.3}),
     ("smile + jaw", {"mouthSmile_L": 0.7, "mouthSmile_R": 0.7, "jawOpen": 0.3}),
 )
-WEIGHTS = ROOT / "blender_s2l" / "core" / "weights" / "s2d.pt"
+WEIGHTS = checkpoint_file("s2d")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from blender_s2l.core.errors import WeightsError
-from blender_s2l.core.models.checkpoint import save_checkpoint
-from blender_s2l.core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
+from blender_s2l.core.models.s2l import S2L, S2LConfig
 from blender_s2l.training.__main__ import main
+from blender_s2l.training.checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 from blender_s2l.training.s2l.average import average_s2l
 
 

@@ -5,9 +5,15 @@ import pytest
 import torch
 
 from blender_s2l.core.errors import DeviceError, WeightsError
-from blender_s2l.core.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from blender_s2l.core.models.device import resolve_device
-from blender_s2l.core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
+from blender_s2l.core.models.s2l import S2L, S2LConfig
+from blender_s2l.training.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    load_s2l,
+    s2l_checkpoint,
+    save_checkpoint,
+)
 
 
 def _small() -> S2L:

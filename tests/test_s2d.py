@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from blender_s2l.core.errors import WeightsError
-from blender_s2l.core.models.checkpoint import Checkpoint, save_checkpoint
-from blender_s2l.core.models.s2d import S2D, S2DConfig, load_s2d, random_s2d, save_s2d
+from blender_s2l.core.models.s2d import S2D, S2DConfig, random_s2d
+from blender_s2l.training.checkpoint import Checkpoint, load_s2d, save_checkpoint, save_s2d
 from blender_s2l.training.s2d import metrics
 from blender_s2l.training.s2d.rbf import RBFSettings, rbf_matrix, rbf_motion
 from blender_s2l.training.s2d.remesh import voronoi_remesh

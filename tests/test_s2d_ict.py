@@ -1,5 +1,6 @@
-"""The bundled S2D weights on held-out ICT identities: beat RBF, keep the lips apart, and hold
-up on another topology (needs ../shared/data; skips without it)."""
+"""The bundled S2D weights (the runtime .npz, as CUDA runs them) on held-out ICT identities: beat
+RBF, keep the lips apart, and hold up on another topology (needs ../shared/data; skips without
+it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from blender_s2l.core.models.s2d import load_s2d
+from blender_s2l.core.models.load import to_torch
+from blender_s2l.core.models.numpy_nets import load_numpy_s2d
+from blender_s2l.core.weights_path import weights_file
 from blender_s2l.training.s2d import metrics
 from blender_s2l.training.s2d.data import EVAL_ID_SEED0, build_variant, ict_labels
 from blender_s2l.training.s2d.evaluate import s2d_predict
@@ -17,7 +20,7 @@ from blender_s2l.training.s2d.rbf import RBFSettings, rbf_matrix, rbf_motion
 from blender_s2l.training.s2d.remesh import voronoi_remesh
 from blender_s2l.training.s2d.sampling import ExpressionSampler
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "blender_s2l" / "core" / "weights" / "s2d.pt"
+WEIGHTS = weights_file("s2d")
 
 
 @pytest.mark.shared
@@ -26,7 +29,7 @@ def test_bundled_s2d_on_held_out_identity(ict_npz: Path) -> None:
 
     torch.set_num_threads(1)
     ict = load_ict(str(ict_npz))
-    model = load_s2d(WEIGHTS, "cpu")
+    model = to_torch(load_numpy_s2d(WEIGHTS)).model
     labels = ict_labels(ict)
     up, lo = ExpressionSampler(ict.expression_names).batch(np.random.default_rng(7), 40)
     w = up + lo
@@ -61,7 +64,7 @@ def test_rigid_inner_parts_on_held_out_identity(ict_npz: Path, tmp_path: Path) -
 
     torch.set_num_threads(1)
     ict = load_ict(str(ict_npz))
-    model = load_s2d(WEIGHTS, "cpu")
+    model = to_torch(load_numpy_s2d(WEIGHTS)).model
     v = build_variant(ict, EVAL_ID_SEED0 + 1, ict_labels(ict))
     on_face = on_face_mask(v.features)
     still, jaw = classify_parts(v.vertices, v.faces, v.landmarks, on_face)

@@ -29,7 +29,7 @@ from blender_s2l.core.models.npz_weights import (
 )
 from blender_s2l.core.models.numpy_nets import load_numpy_s2d, load_numpy_s2l
 from blender_s2l.core.models.upper_face import UpperFaceModel
-from blender_s2l.core.weights_path import BUNDLED_DIR, MODEL_FILES, NUMPY_FILES
+from blender_s2l.core.weights_path import WEIGHT_KINDS, weights_file
 
 
 def _contents(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -58,14 +58,14 @@ def _refused(load: Any, path: Path, match: str) -> str:
 
 @pytest.fixture
 def s2l_file(random_weights_dir: Path) -> Path:
-    return random_weights_dir / NUMPY_FILES["s2l"]
+    return weights_file("s2l", random_weights_dir)
 
 
 def test_every_bundled_weight_file_carries_a_matching_digest() -> None:
-    for name in [*NUMPY_FILES.values(), MODEL_FILES["jaw"]]:
-        header, arrays = _contents(BUNDLED_DIR / name)
-        assert header["format_version"] == 2, name
-        assert header["sha256"] == weights_digest(header["kind"], header["config"], arrays), name
+    for kind in WEIGHT_KINDS:
+        header, arrays = _contents(weights_file(kind))
+        assert header["format_version"] == 2, kind
+        assert header["sha256"] == weights_digest(header["kind"], header["config"], arrays), kind
 
 
 def test_an_edited_value_is_refused_by_the_digest(s2l_file: Path, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_an_edited_value_is_refused_by_the_digest(s2l_file: Path, tmp_path: Path
     scaled = {k: v * np.float32(1e30) if k == "inp.weight" else v for k, v in arrays.items()}
     _refused(load_numpy_s2l, _write(tmp_path / "scaled.npz", header, scaled), "large")
     # A config edit moves the face as surely as an array edit (disp_scale_mm scales all motion).
-    s2d_header, s2d_arrays = _contents(s2l_file.parent / NUMPY_FILES["s2d"])
+    s2d_header, s2d_arrays = _contents(weights_file("s2d", s2l_file.parent))
     s2d_header["config"]["disp_scale_mm"] = 1000.0
     _refused(load_numpy_s2d, _write(tmp_path / "s2d.npz", s2d_header, s2d_arrays), "checksum")
 
@@ -94,16 +94,16 @@ def test_a_resealed_file_with_absurd_values_is_still_refused(s2l_file: Path,
 
 def test_files_without_a_digest_are_refused_with_the_command_that_fixes_them(
         random_weights_dir: Path, tmp_path: Path) -> None:
-    for name, load in ((NUMPY_FILES["s2l"], load_numpy_s2l), (MODEL_FILES["jaw"], load_jaw)):
+    for name, load in (("s2l.npz", load_numpy_s2l), ("jaw.npz", load_jaw)):
         header, arrays = _contents(random_weights_dir / name)
         old = {**{k: v for k, v in header.items() if k != "sha256"}, "format_version": 1}
         text = _refused(load, _write(tmp_path / name, old, arrays), "older export")
         assert "export-numpy" in text
     # export-numpy's way for jaw.npz, which has no .pt to export from: same arrays, now sealed.
-    jaw = tmp_path / MODEL_FILES["jaw"]
+    jaw = weights_file("jaw", tmp_path)
     assert reseal_jaw(jaw) is True
     assert reseal_jaw(jaw) is False  # already sealed: left alone
-    _, before = _contents(random_weights_dir / MODEL_FILES["jaw"])
+    _, before = _contents(weights_file("jaw", random_weights_dir))
     _, after = _contents(jaw)
     assert all(before[k].tobytes() == after[k].tobytes() for k in before)
     assert load_jaw(jaw).matrix.shape == (6, 204)
@@ -111,7 +111,7 @@ def test_files_without_a_digest_are_refused_with_the_command_that_fixes_them(
 
 def test_reseal_does_not_bless_an_edited_sealed_file(random_weights_dir: Path,
                                                      tmp_path: Path) -> None:
-    header, arrays = _contents(random_weights_dir / MODEL_FILES["jaw"])
+    header, arrays = _contents(weights_file("jaw", random_weights_dir))
     arrays["pivot"] = arrays["pivot"] + np.float32(1.0)
     path = _write(tmp_path / "jaw.npz", header, arrays)
     with pytest.raises(WeightsError, match="checksum"):
@@ -163,13 +163,13 @@ def test_wrongly_typed_config_values_are_one_sentence(s2l_file: Path, tmp_path: 
 
 def test_s2d_and_upper_face_configs_are_checked(random_weights_dir: Path,
                                                 tmp_path: Path) -> None:
-    header, arrays = _contents(random_weights_dir / NUMPY_FILES["s2d"])
+    header, arrays = _contents(weights_file("s2d", random_weights_dir))
     for field, value in (("n_codes", [8]), ("disp_scale_mm", -1.0), ("feature_dim", 12),
                          ("basis_layers", True)):
         path = tmp_path / f"s2d_{field}.npz"
         save_npz(path, NpzWeights("s2d", {**header["config"], field: value}, arrays, {}))
         _refused(load_numpy_s2d, path, "s2d")
-    header, arrays = _contents(random_weights_dir / NUMPY_FILES["upper_face"])
+    header, arrays = _contents(weights_file("upper_face", random_weights_dir))
     swapped = list(reversed(header["config"]["expressions"]))
     path = tmp_path / "upper_face.npz"
     save_npz(path, NpzWeights("upper_face", {"expressions": swapped}, arrays, {}))

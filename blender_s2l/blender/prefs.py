@@ -13,7 +13,7 @@ ADDON_ID = __package__.rpartition(".")[0] if __package__ else "blender_s2l"
 
 DEVICE_ITEMS = [
     ("AUTO", "Auto", "The CPU, with numpy (no torch needed; a minute of speech in about a "
-     "second); torch only for weights without their numpy export"),
+     "second)"),
     ("CPU", "CPU", "Run the models on the CPU"),
     ("CUDA", "CUDA", "Run the models on an NVIDIA GPU (needs torch with CUDA)"),
 ]
@@ -31,7 +31,9 @@ class S2LPreferences(bpy.types.AddonPreferences):
     )
     weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Weights Folder",
-        description="Folder with s2l.pt, s2d.pt, upper_face.pt; empty uses the bundled weights",
+        description=(
+            "Folder with s2l.npz, s2d.npz, upper_face.npz, jaw.npz; empty uses the bundled weights"
+        ),
         subtype="DIR_PATH",
         default="",
     )

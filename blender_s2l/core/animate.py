@@ -30,7 +30,7 @@ from .inference import (
     sample_at_times,
     smooth_track,
 )
-from .inner_parts import InnerParts, JawModel, load_jaw
+from .inner_parts import InnerParts, JawModel
 from .key_poses import check_phones, closure_from_phones, open_from_phones
 from .landmarks import canonical_neutral, to_canonical
 from .lip_closure import (
@@ -46,14 +46,12 @@ from .lip_closure import (
 from .lip_contact import LipContact, contact_weight
 from .mesh import FacesLike, validate_mesh
 from .mesh_features import mesh_features, on_face_mask
-from .models.device import check_device_choice, resolve_device
-from .models.numpy_nets import load_numpy_s2d, load_numpy_s2l
+from .models.load import load_models
 from .models.runners import s2d_runner, s2l_runner
 from .models.upper_face import UpperFaceModel
 from .motion import Motion
 from .phones import Phone
 from .progress import CancelFn, ProgressFn, Task, as_task
-from .weights_path import model_path, numpy_paths
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
@@ -64,8 +62,8 @@ __all__ = ["Animator", "BakeSettings", "Motion"]
 class Animator:
     """Holds the three models; thread-safe for sequential use by one worker.
 
-    s2l and s2d are numpy networks (the CPU runtime, no torch needed) or torch modules, which
-    are moved to `device` (CUDA, or weights that have no numpy export).
+    s2l and s2d are numpy networks (the CPU runtime, no torch needed) or, on CUDA, torch modules
+    built from the same .npz arrays and moved to `device`.
     """
 
     def __init__(
@@ -90,27 +88,11 @@ class Animator:
     def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
         """Bundled weights unless weights_dir or $BLENDER_S2L_WEIGHTS points elsewhere.
 
-        "auto" and "cpu" run the numpy networks when the folder has their .npz files (the
-        bundled one does): no torch import, same numbers. "cuda", or a folder of .pt files
-        only, runs torch.
+        "auto" and "cpu" run the numpy networks (no torch import); "cuda" runs torch modules
+        built from the same .npz files (models/load.py).
         """
-        choice = check_device_choice(device)
-        arrays = numpy_paths(weights_dir) if choice != "cuda" else None
-        dev = "cpu" if arrays is not None else resolve_device(choice)  # a device error first
-        jaw = load_jaw(model_path("jaw", weights_dir))
-        if arrays is not None:
-            return cls(load_numpy_s2l(arrays["s2l"]), load_numpy_s2d(arrays["s2d"]),
-                       UpperFaceModel.load(arrays["upper_face"]), dev, jaw)
-        from .models.s2d import load_s2d
-        from .models.s2l import load_s2l
-
-        return cls(
-            load_s2l(model_path("s2l", weights_dir), dev),
-            load_s2d(model_path("s2d", weights_dir), dev),
-            UpperFaceModel.load(model_path("upper_face", weights_dir)),
-            dev,
-            jaw,
-        )
+        m = load_models(device, weights_dir)
+        return cls(m.s2l, m.s2d, m.upper, m.device, m.jaw)
 
     # -- speech -> landmarks ------------------------------------------------------------------
     def _speech_displacement(

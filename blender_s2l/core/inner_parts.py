@@ -24,6 +24,7 @@ from .mesh import FacesLike, components
 from .mesh_features import fan_triangles, polygons_by_size
 from .models.npz_weights import NpzWeights, load_npz, reseal_npz, save_npz
 from .motion import append_fields
+from .weights_path import weights_file
 
 # A part's centre this far behind the frontmost skin over it is inside the head (mm): eyeballs
 # are ~12 mm, teeth 15-50 mm, tear films and lashes 0-4 mm behind.
@@ -36,7 +37,7 @@ SIDE_SHARE = 0.25
 
 N_RIGID = 6
 KIND = "jaw"
-JAW_PATH = Path(__file__).parent / "weights" / "jaw.npz"
+JAW_PATH = weights_file(KIND)
 
 
 def part_labels(n_vertices: int, faces: FacesLike) -> NDArray[np.int64]:

@@ -1,4 +1,9 @@
-"""Where the model files live: explicit folder, $BLENDER_S2L_WEIGHTS, or the bundled ones."""
+"""Where the runtime weights live: explicit folder, $BLENDER_S2L_WEIGHTS, or the bundled ones.
+
+Every runtime weight is one `<kind>.npz` (npz_weights.py), and `weights_file` is the only place
+that spells a name, so the bundle, the loader, export-numpy and the build cannot disagree. The .pt
+checkpoints are a training format (training/checkpoint.py) and never read from here.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,11 @@ import os
 from pathlib import Path
 
 from .errors import WeightsError
+from .models.npz_weights import REEXPORT
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
-MODEL_FILES = {
-    "s2l": "s2l.pt", "s2d": "s2d.pt", "upper_face": "upper_face.pt", "jaw": "jaw.npz",
-}
-# The same networks as plain arrays (`export-numpy`): what the CPU runtime loads, without torch.
-NUMPY_FILES = {"s2l": "s2l.npz", "s2d": "s2d.npz", "upper_face": "upper_face.npz"}
+# The networks and the jaw map a bake loads; the same names in every weights folder.
+WEIGHT_KINDS = ("s2l", "s2d", "upper_face", "jaw")
 
 
 def weights_dir(override: str | Path | None = None) -> Path:
@@ -20,6 +23,14 @@ def weights_dir(override: str | Path | None = None) -> Path:
         return Path(override)
     env = os.environ.get("BLENDER_S2L_WEIGHTS")
     return Path(env) if env else BUNDLED_DIR
+
+
+def weights_file(kind: str, folder: str | Path = BUNDLED_DIR) -> Path:
+    """The file of one kind in a folder, whether or not it is there yet (export-numpy writes
+    it)."""
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"unknown weights kind {kind!r}; one of {WEIGHT_KINDS}")
+    return Path(folder) / f"{kind}.npz"
 
 
 def _is_file(path: Path) -> bool:
@@ -32,16 +43,16 @@ def _is_file(path: Path) -> bool:
                            f"({(exc.strerror or type(exc).__name__).lower()}).") from None
 
 
-def model_path(kind: str, override: str | Path | None = None) -> Path:
-    folder = weights_dir(override)
-    path = folder / MODEL_FILES[kind]
-    if not _is_file(path):
-        raise WeightsError(f"The {kind} weights are missing: {path} does not exist.")
-    return path
-
-
-def numpy_paths(override: str | Path | None = None) -> dict[str, Path] | None:
-    """The numpy weight files of the folder, or None unless all of them are there."""
-    folder = weights_dir(override)
-    paths = {kind: folder / name for kind, name in NUMPY_FILES.items()}
-    return paths if all(_is_file(p) for p in paths.values()) else None
+def weights_path(kind: str, override: str | Path | None = None) -> Path:
+    """The existing file of one kind in the folder a bake uses; else one sentence that says
+    what to do. A folder from before the .npz format holds the training checkpoints instead, and
+    only its owner can write the runtime copies (the arrays are theirs)."""
+    path = weights_file(kind, weights_dir(override))
+    if _is_file(path):
+        return path
+    if _is_file(path.with_suffix(".pt")):
+        raise WeightsError(
+            f"The weights folder {path.parent} holds {path.with_suffix('.pt').name} but no "
+            f"{path.name}: .pt checkpoints are a training format that bakes no longer load, so "
+            f"write the runtime files with `{REEXPORT}`.")
+    raise WeightsError(f"The {kind} weights are missing: {path} does not exist.")

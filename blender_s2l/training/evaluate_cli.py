@@ -11,7 +11,8 @@ from .ict import ict_path, shared_data_dir
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("evaluate", help="lip-sync yardsticks, baselines, PNG timelines")
-    p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="weights folder (s2l, s2d, upper_face, jaw .npz)")
     p.add_argument("--speech", type=Path, nargs="+",
                    default=[shared_data_dir() / "speech", Path("cache/real_speech")],
                    help="folders searched for wav files with .lab/.TextGrid/.tsv alignments "

@@ -1,10 +1,13 @@
-"""`export-numpy`: the runtime's .npz copies of the .pt networks in a weights folder.
+"""`export-numpy`: the runtime .npz files of the .pt checkpoints training writes.
 
-Training writes torch checkpoints; the add-on runs the same arrays with numpy (no torch in
-Blender's Python, and no torch import at cold start). Run this after any model in the folder
-changes; a test checks the bundled pairs are equal, array for array. Each file records a SHA-256
-of its config and arrays, which the runtime checks; a jaw.npz from before that (format 1) is
-re-written with one here, its arrays unchanged, since it has no .pt to export from.
+Training writes torch checkpoints; every bake reads only the .npz copies (numpy on the CPU, torch
+modules built from them on CUDA), so nothing a user installs needs a .pt. Run this after any
+checkpoint changes; a test checks the bundled pairs are equal, array for array. Each file records
+a SHA-256 of its config and arrays, which the runtime checks; a jaw.npz from before that (format
+1) is re-written with one here, its arrays unchanged, since it has no .pt to export from.
+
+By default the bundled checkpoints (training/checkpoints/) are written into the bundled weights
+(core/weights/); `--weights-dir FOLDER` exports a folder of a user's own checkpoints in place.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ from numpy.typing import NDArray
 from ..core.inner_parts import reseal_jaw
 from ..core.models.npz_weights import load_npz
 from ..core.models.numpy_nets import NumpyS2D, NumpyS2L, save_numpy
-from ..core.models.upper_face import UpperFaceModel
-from ..core.weights_path import BUNDLED_DIR, MODEL_FILES, NUMPY_FILES
+from ..core.weights_path import BUNDLED_DIR, weights_file
+from .checkpoint import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_KINDS,
+    checkpoint_file,
+    load_checkpoint,
+    load_s2d,
+    load_s2l,
+    load_upper_face,
+)
 
 
 def _sha256(path: Path) -> str:
@@ -29,36 +40,46 @@ def _sha256(path: Path) -> str:
 
 
 def state_arrays(model: Any) -> dict[str, NDArray[np.float32]]:
-    """A torch module's parameters and buffers as float32 numpy arrays, by state-dict name."""
+    """A torch module's parameters and buffers as float32 numpy arrays, by state-dict name: the
+    names core/models/load.py gives back to the torch modules on CUDA."""
     return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
 
 
-def export_numpy(folder: Path) -> list[Path]:
-    """The .npz copies written, and jaw.npz when it was re-written with a digest."""
-    from ..core.models.s2d import load_s2d
-    from ..core.models.s2l import load_s2l
+def _source(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Where an export came from; a random model says so, so a render never passes it off as a
+    trained one."""
+    meta: dict[str, Any] = {"source": path.name, "source_sha256": _sha256(path)}
+    if metadata.get("random"):
+        meta["random"] = True
+    return meta
 
-    src = {kind: folder / MODEL_FILES[kind] for kind in NUMPY_FILES}
-    out = {kind: folder / name for kind, name in NUMPY_FILES.items()}
-    meta = {kind: {"source": p.name, "source_sha256": _sha256(p)} for kind, p in src.items()}
+
+def export_numpy(folder: Path, out: Path | None = None) -> list[Path]:
+    """The .npz files written into out (default: folder, beside its checkpoints), and jaw.npz
+    there when it was re-written with a digest."""
+    out = folder if out is None else out
+    src = {kind: checkpoint_file(kind, folder) for kind in CHECKPOINT_KINDS}
+    dst = {kind: weights_file(kind, out) for kind in CHECKPOINT_KINDS}
+    meta = {kind: _source(p, load_checkpoint(p, kind).metadata) for kind, p in src.items()}
     s2l = load_s2l(src["s2l"])
-    save_numpy(out["s2l"], NumpyS2L(s2l.config, state_arrays(s2l)), meta["s2l"])
+    save_numpy(dst["s2l"], NumpyS2L(s2l.config, state_arrays(s2l)), meta["s2l"])
     s2d = load_s2d(src["s2d"])
-    save_numpy(out["s2d"], NumpyS2D(s2d.config, state_arrays(s2d)), meta["s2d"])
-    UpperFaceModel.load(src["upper_face"]).save_npz(out["upper_face"], meta["upper_face"])
-    jaw = folder / MODEL_FILES["jaw"]
+    save_numpy(dst["s2d"], NumpyS2D(s2d.config, state_arrays(s2d)), meta["s2d"])
+    load_upper_face(src["upper_face"]).save_npz(dst["upper_face"], meta["upper_face"])
+    jaw = weights_file("jaw", out)
     resealed = [jaw] if jaw.is_file() and reseal_jaw(jaw) else []
-    return list(out.values()) + resealed
+    return list(dst.values()) + resealed
 
 
-def numpy_mismatches(folder: Path) -> list[str]:
-    """What differs between each .pt and its .npz (empty: they hold the same arrays)."""
-    from ..core.models.checkpoint import load_checkpoint
-
+def numpy_mismatches(folder: Path, out: Path | None = None) -> list[str]:
+    """What differs between each .pt in folder and its .npz in out (default: folder); empty
+    when they hold the same arrays."""
+    out = folder if out is None else out
     problems = []
-    for kind, name in NUMPY_FILES.items():
-        pt = folder / MODEL_FILES[kind]
-        ckpt, npz = load_checkpoint(pt, kind), load_npz(folder / name, kind)
+    for kind in CHECKPOINT_KINDS:
+        pt, npz_path = checkpoint_file(kind, folder), weights_file(kind, out)
+        ckpt, npz = load_checkpoint(pt, kind), load_npz(npz_path, kind)
+        name = npz_path.name
         if npz.metadata.get("source_sha256") != _sha256(pt):
             problems.append(f"{name} was exported from another {pt.name}")
         state = {k: v.numpy() for k, v in ckpt.state_dict.items()}
@@ -71,12 +92,18 @@ def numpy_mismatches(folder: Path) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for path in export_numpy(Path(args.weights_dir)):
+    if args.weights_dir is None:
+        written = export_numpy(CHECKPOINT_DIR, BUNDLED_DIR)
+    else:
+        written = export_numpy(Path(args.weights_dir))
+    for path in written:
         print(f"wrote {path}")
     return 0
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("export-numpy", help="write .npz runtime copies of the .pt models")
-    p.add_argument("--weights-dir", default=str(BUNDLED_DIR))
+    p = subparsers.add_parser("export-numpy", help="write the .npz runtime files of .pt models")
+    p.add_argument("--weights-dir", default=None,
+                   help="a folder of s2l/s2d/upper_face.pt to export in place (default: the "
+                        "bundled checkpoints into the bundled weights)")
     p.set_defaults(func=_run)

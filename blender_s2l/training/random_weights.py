@@ -12,18 +12,24 @@ import torch
 
 from ..core.inner_parts import N_RIGID, JawModel
 from ..core.landmarks import N_LANDMARKS, UPPER_FACE
-from ..core.models.checkpoint import save_checkpoint
-from ..core.models.s2d import S2D, S2DConfig, random_s2d, save_s2d
-from ..core.models.s2l import S2L, S2LConfig, s2l_checkpoint
+from ..core.models.s2d import S2D, S2DConfig, random_s2d
+from ..core.models.s2l import S2L, S2LConfig
 from ..core.models.upper_face import UPPER_EXPRESSIONS, UpperFaceModel
-from ..core.weights_path import MODEL_FILES
+from ..core.weights_path import weights_file
+from .checkpoint import (
+    checkpoint_file,
+    s2l_checkpoint,
+    save_checkpoint,
+    save_s2d,
+    upper_face_checkpoint,
+)
+from .export_numpy import export_numpy
 
 
-def write_random_weights(
-    folder: Path, *, full_size: bool = False, seed: int = 0, numpy: bool = True
-) -> Path:
-    """s2l.pt, s2d.pt, upper_face.pt and jaw.npz in folder, and (numpy) their .npz runtime
-    copies; full_size: the bundled shapes."""
+def write_random_weights(folder: Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """s2l.pt, s2d.pt, upper_face.pt and jaw.npz in folder, and the .npz runtime files of the
+    checkpoints, as training leaves a folder: a bake reads the .npz, export tests the .pt;
+    full_size: the bundled shapes."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     small = S2LConfig(channels=16, dilations=[1, 2, 4], closure_head=True)
@@ -31,17 +37,15 @@ def write_random_weights(
     with torch.no_grad():  # small outputs: random motion of a few mm, like speech
         s2l.head.weight.mul_(0.2)
     meta = {"random": True, "note": "randomly initialised, not trained"}
-    save_checkpoint(folder / MODEL_FILES["s2l"], s2l_checkpoint(s2l.eval(), meta))
+    save_checkpoint(checkpoint_file("s2l", folder), s2l_checkpoint(s2l.eval(), meta))
     s2d = S2D(S2DConfig()) if full_size else random_s2d(seed)
-    save_s2d(folder / MODEL_FILES["s2d"], s2d, meta)
+    save_s2d(checkpoint_file("s2d", folder), s2d, meta)
     rng = np.random.default_rng(seed)
     basis = np.zeros((len(UPPER_EXPRESSIONS), 68, 3), np.float32)
     basis[:, UPPER_FACE] = rng.normal(0, 1.0, (len(UPPER_EXPRESSIONS), len(UPPER_FACE), 3))
-    save_checkpoint(folder / MODEL_FILES["upper_face"], UpperFaceModel(basis).to_checkpoint(meta))
+    save_checkpoint(checkpoint_file("upper_face", folder),
+                    upper_face_checkpoint(UpperFaceModel(basis), meta))
     jaw = rng.normal(0, 0.01, (N_RIGID, N_LANDMARKS * 3))
-    JawModel(jaw, np.array([0.0, -60.0, -60.0])).save(folder / MODEL_FILES["jaw"])
-    if numpy:
-        from .export_numpy import export_numpy
-
-        export_numpy(folder)
+    JawModel(jaw, np.array([0.0, -60.0, -60.0])).save(weights_file("jaw", folder))
+    export_numpy(folder)
     return folder

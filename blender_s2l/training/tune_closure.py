@@ -112,7 +112,8 @@ def markdown(scores: Sequence[RangeScore]) -> str:
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("tune-closure",
                               help="choose the closure head's range on synthetic held-out voices")
-    p.add_argument("--weights", type=Path, default=None, help="folder with s2l/s2d/upper_face.pt")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="weights folder (s2l, s2d, upper_face, jaw .npz)")
     p.add_argument("--corpus", type=Path, default=Path("cache/corpus"))
     # All of them by default, slower but steady: on 80 utterances the best range flipped
     # between "off" and 0.35-0.7 on differences worth less than one bilabial.

@@ -127,7 +127,7 @@ def test_silent_failure_inside_inference_is_reported(
     errors = fake.errors
 
     def broken(*a: Any, **k: Any) -> Any:
-        raise errors.WeightsError("The s2l weights are missing: /x/s2l.pt does not exist.")
+        raise errors.WeightsError("The s2l weights are missing: /x/s2l.npz does not exist.")
 
     monkeypatch.setattr(fake, "animate", broken)
     refused("weights are missing")

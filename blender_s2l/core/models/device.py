@@ -14,7 +14,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def torch_installed() -> bool:
-    """Without importing it (1.5 s): only the CUDA device and .pt-only weights need torch."""
+    """Without importing it (1.5 s): only the CUDA device needs torch."""
     return importlib.util.find_spec("torch") is not None
 
 
@@ -32,8 +32,8 @@ def resolve_device(device: str = "auto") -> torch.device:
         import torch
     except ImportError as exc:
         raise DeviceError(
-            "This needs torch (for CUDA, or for weights without their numpy export), and this "
-            "Python has none; choose CPU or Auto with the bundled weights, or install torch."
+            "This needs torch (the CUDA device runs the networks with it), and this Python has "
+            "none; choose CPU or Auto, or install torch."
         ) from exc
     if choice == "cpu":
         return torch.device("cpu")

@@ -1,8 +1,9 @@
 """The runtime weight format: one .npz of plain float arrays plus a JSON header per model.
 
 Read without pickle, so a tampered file can fail to load but never run code, and reading it needs
-no torch: a bake on the CPU then imports neither torch nor its 1.5 s. The .pt checkpoints stay the
-training format; `export-numpy` writes these from them.
+no torch: a bake on the CPU then imports neither torch nor its 1.5 s, and CUDA builds its torch
+modules from the same arrays. The .pt checkpoints are only the training format; `export-numpy`
+writes these from them.
 
 Loading is the only place a file's bytes decide how much is read, so everything is checked from
 the zip directory and each member's .npy header *before* any data is read: member count, declared

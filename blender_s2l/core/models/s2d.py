@@ -5,26 +5,22 @@ features, computed once), the codes only on the landmark motion of a frame. That
 at one small matrix product per clip, and the basis doubles as the compact bake's shape keys.
 Codes are exactly zero for zero landmark motion (the code network has no biases and SiLU(0) = 0),
 so a neutral input gives the neutral mesh exactly.
+
+CUDA builds this module from the runtime .npz (models/load.py); training saves it as a .pt
+checkpoint (training/checkpoint.py), which no bake reads.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import WeightsError
 from ..landmarks import N_LANDMARKS
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .configs import S2DConfig
-from .device import resolve_device
 
-KIND = "s2d"
-__all__ = ["S2D", "S2DConfig", "load_s2d", "random_s2d", "save_s2d", "state_digest"]
+__all__ = ["S2D", "S2DConfig", "random_s2d"]
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, layers: int, bias: bool = True) -> nn.Sequential:
@@ -80,35 +76,3 @@ def random_s2d(seed: int = 0, **overrides: Any) -> S2D:
     cfg.update(overrides)
     return S2D(S2DConfig(**cfg)).eval()
 
-
-def state_digest(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over names, shapes and bytes: torch's archive does not notice edited tensor data."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def save_s2d(path: str | Path, model: S2D, metadata: dict[str, Any] | None = None) -> None:
-    state = dict(model.state_dict())
-    meta = {**(metadata or {}), "state_sha256": state_digest(state)}
-    save_checkpoint(path, Checkpoint(KIND, asdict(model.config), state, meta))
-
-
-def load_s2d(path: str | Path, device: str | torch.device = "cpu") -> S2D:
-    """Load an s2d checkpoint onto a device, or raise WeightsError with one sentence."""
-    ckpt = load_checkpoint(path, KIND)
-    if ckpt.metadata.get("state_sha256") != state_digest(ckpt.state_dict):
-        raise WeightsError(f"Weights file {Path(path).name} has been modified or damaged.")
-    try:
-        config = S2DConfig.from_dict(ckpt.config)
-        model = S2D(config)
-        model.load_state_dict(ckpt.state_dict, strict=True)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise WeightsError(
-            f"Weights file {Path(path).name} does not match the S2D model ({type(exc).__name__})."
-        ) from exc
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    return model.to(dev).eval()

@@ -3,24 +3,19 @@
 wav2vec 2.0 cannot be downloaded here, so the encoder learns from log-mel like MeshTalk: a stack of
 dilated 1-D convolutions. It is purely convolutional with a finite receptive field, which makes
 chunked inference of long audio exactly equal to a single pass (no seams) and deterministic.
+
+CUDA builds this module from the runtime .npz (models/load.py); training saves it as a .pt
+checkpoint (training/checkpoint.py), which no bake reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
-
 import torch
 from torch import nn
 
-from ..errors import WeightsError
-from .checkpoint import Checkpoint, load_checkpoint
 from .configs import S2LConfig
 
-__all__ = ["S2L", "S2LConfig", "load_s2l", "s2l_checkpoint"]
-
-KIND = "s2l"
+__all__ = ["S2L", "S2LConfig"]
 
 
 class FrameNorm(nn.Module):
@@ -91,17 +86,3 @@ class S2L(nn.Module):
         disp = y[..., :n].reshape(b, t, self.config.n_landmarks, 3)
         return disp, (y[..., n] if self.config.closure_head else None)
 
-
-def s2l_checkpoint(model: S2L, metadata: dict[str, Any] | None = None) -> Checkpoint:
-    return Checkpoint(KIND, asdict(model.config), dict(model.state_dict()), metadata or {})
-
-
-def load_s2l(path: str | Path, device: torch.device | str = "cpu") -> S2L:
-    ckpt = load_checkpoint(path, KIND)
-    model = S2L(S2LConfig.from_dict(ckpt.config))
-    try:
-        model.load_state_dict(ckpt.state_dict)
-    except RuntimeError as exc:
-        raise WeightsError(f"Weights file {Path(path).name} does not match the S2L model.") from exc
-    model.metadata = ckpt.metadata  # type: ignore[assignment]
-    return model.eval().to(device)

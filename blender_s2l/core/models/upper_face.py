@@ -8,16 +8,13 @@ only eye/brow landmark motion; mouth and jaw rows are zero by construction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import S2LError, WeightsError
 from .npz_weights import NpzWeights, load_npz, save_npz
-
-if TYPE_CHECKING:
-    from .checkpoint import Checkpoint
 
 UPPER_EXPRESSIONS: tuple[str, ...] = (
     "eyeBlink_L", "eyeBlink_R", "browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R",
@@ -28,7 +25,6 @@ KIND = "upper_face"
 # work (frame times spanning 1e7 s took minutes); 3 h is beyond any bake (30 min of sound, frames
 # at most 30 min either side of it).
 MAX_TIMELINE_S = 3 * 3600.0
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "upper_face.pt"
 F64 = NDArray[np.float64]
 
 
@@ -180,25 +176,11 @@ class UpperFaceModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> UpperFaceModel:
-        """From upper_face.npz (no torch needed) or an upper_face.pt checkpoint."""
-        path = Path(path or DEFAULT_WEIGHTS)
-        if path.suffix == ".npz":
-            w = load_npz(path, KIND, _basis_shape)
-            return cls(w.arrays["basis"])
-        from .checkpoint import load_checkpoint
+        """From an upper_face.npz (None: the bundled one); plain arrays, no torch."""
+        from ..weights_path import weights_file
 
-        ckpt = load_checkpoint(path, KIND)
-        if "basis" not in ckpt.state_dict:
-            raise WeightsError("Upper-face weights have no 'basis' tensor.")
-        return cls(ckpt.state_dict["basis"].numpy())
-
-    def to_checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
-        import torch
-
-        from .checkpoint import Checkpoint
-
-        return Checkpoint(KIND, {"expressions": list(UPPER_EXPRESSIONS)},
-                          {"basis": torch.from_numpy(self.basis.copy())}, metadata or {})
+        w = load_npz(path or weights_file(KIND), KIND, _basis_shape)
+        return cls(w.arrays["basis"])
 
     def save_npz(self, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
         save_npz(path, NpzWeights(KIND, {"expressions": list(UPPER_EXPRESSIONS)},

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ...core.inner_parts import JAW_PATH
+from ..checkpoint import checkpoint_file
 from .evaluate import EvalSettings, run_eval
 from .train import Trainer, TrainSettings
 
@@ -43,7 +45,7 @@ def _fit_jaw(args: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> None:
     """Register train-s2d, eval-s2d and fit-jaw on an argparse subparsers object."""
     p = subparsers.add_parser("train-s2d", help="train S2D on ICT identities (resumable)")
-    p.add_argument("--out", default="blender_s2l/core/weights/s2d.pt")
+    p.add_argument("--out", default=str(checkpoint_file("s2d")))
     p.add_argument("--work-dir", default="out/s2d", help="training log and resume state")
     p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
     p.add_argument("--seed", type=int, default=0)
@@ -52,8 +54,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--remeshed", type=int, default=16, help="re-topologised training variants")
     p.set_defaults(func=_train)
     e = subparsers.add_parser("eval-s2d", help="evaluate S2D against the RBF baseline")
-    e.add_argument("--weights", default="blender_s2l/core/weights/s2d.pt")
-    e.add_argument("--jaw", default="blender_s2l/core/weights/jaw.npz")
+    e.add_argument("--weights", default=str(checkpoint_file("s2d")))
+    e.add_argument("--jaw", default=str(JAW_PATH))
     e.add_argument("--out", default="reports/s2d_eval.md")
     e.add_argument("--identities", type=int, default=10, help="held-out identities")
     e.add_argument("--frames", type=int, default=120)

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ...core.inner_parts import InnerParts, JawModel, load_jaw
+from ...core.inner_parts import JAW_PATH, InnerParts, JawModel, load_jaw
 from ...core.landmarks import LOWER_FACE, UPPER_FACE
 from ...core.mesh_features import mesh_features, on_face_mask
-from ...core.models.checkpoint import load_checkpoint
-from ...core.models.s2d import S2D, load_s2d
+from ...core.models.s2d import S2D
+from ..checkpoint import checkpoint_file, load_checkpoint, load_s2d
 from ..ict import ICTFace, load_ict
 from . import metrics as m
 from .data import (
@@ -40,8 +40,8 @@ METRICS = (
 
 @dataclass
 class EvalSettings:
-    weights: str = "blender_s2l/core/weights/s2d.pt"
-    jaw: str = "blender_s2l/core/weights/jaw.npz"
+    weights: str = str(checkpoint_file("s2d"))
+    jaw: str = str(JAW_PATH)
     out: str = "reports/s2d_eval.md"
     n_identities: int = 10
     frames: int = 120

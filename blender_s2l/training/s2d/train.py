@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...core.models.s2d import S2D, S2DConfig, load_s2d, save_s2d
+from ...core.models.s2d import S2D, S2DConfig
+from ..checkpoint import checkpoint_file, load_s2d, save_s2d
 from ..ict import ICTFace, load_ict
 from .data import TRAIN_ID_SEED0, FaceVariant, VertexLabels, build_variant, ict_labels
 from .losses import cosine_loss, region_l2, weighted_l2
@@ -29,7 +30,7 @@ VAL_ID_SEED = 5000
 
 @dataclass
 class TrainSettings:
-    out: str = "blender_s2l/core/weights/s2d.pt"
+    out: str = str(checkpoint_file("s2d"))
     # Log and optimizer state live here (ignored by git), not beside the bundled weights.
     work_dir: str = "out/s2d"
     minutes: float = 45.0

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from ...core.errors import WeightsError
-from ...core.models.checkpoint import save_checkpoint
-from ...core.models.s2l import S2L, load_s2l, s2l_checkpoint
+from ...core.models.s2l import S2L
+from ..checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 
 
 def average_s2l(paths: list[Path]) -> S2L:

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import checkpoint_file
 from .data import build_pairs
 from .train import TrainSettings, evaluate_pairs, train_s2l
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "core" / "weights" / "s2l.pt"
+DEFAULT_OUT = checkpoint_file("s2l")
 
 
 def add_parser(subparsers: Any) -> None:

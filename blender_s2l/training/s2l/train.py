@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from ...core.landmarks import MOUTH
-from ...core.models.checkpoint import save_checkpoint
-from ...core.models.s2l import S2L, S2LConfig, load_s2l, s2l_checkpoint
+from ...core.models.s2l import S2L, S2LConfig
+from ..checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 from .data import Pair, crop_batch, spec_augment, voice_weights
 from .losses import closure_target, landmark_weights, s2l_loss
 

@@ -1,0 +1,125 @@
+"""The one way a bake gets its models, after Whisper's `load_model`: a kind, a device, a folder.
+
+The .npz files are the only runtime format. The CPU (and "auto") runs them with numpy and never
+imports torch; CUDA builds the torch modules from the very same arrays (their names are the
+state-dict names export-numpy wrote them under), so both devices run one set of weights and a
+checksummed file is the only thing ever read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
+
+from ..errors import WeightsError
+from ..inner_parts import JawModel, load_jaw
+from ..weights_path import weights_path
+from .device import check_device_choice, resolve_device
+from .numpy_nets import NumpyS2D, NumpyS2L, load_numpy_s2d, load_numpy_s2l
+from .runners import S2DRunner, S2LRunner, TorchS2D, TorchS2L
+from .upper_face import UpperFaceModel
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Models", "load_model", "load_models", "to_torch"]
+
+Model = S2LRunner | S2DRunner | UpperFaceModel | JawModel
+
+
+class Models(NamedTuple):
+    """What an Animator is built from."""
+
+    s2l: S2LRunner
+    s2d: S2DRunner
+    upper: UpperFaceModel
+    jaw: JawModel
+    device: str | torch.device  # "cpu", or the torch device the networks were moved to
+
+
+def _torch_device(device: str) -> torch.device | None:
+    """The CUDA device when one is asked for, checked before any file is read so a missing GPU
+    is the error a user sees; None where numpy runs ("auto" and "cpu")."""
+    choice = check_device_choice(device)
+    return resolve_device(choice) if choice == "cuda" else None
+
+
+@overload
+def to_torch(net: NumpyS2L, device: str | torch.device = ...) -> TorchS2L: ...
+@overload
+def to_torch(net: NumpyS2D, device: str | torch.device = ...) -> TorchS2D: ...
+def to_torch(net: NumpyS2L | NumpyS2D,
+             device: str | torch.device = "cpu") -> TorchS2L | TorchS2D:
+    """The torch module of a loaded network, on device: the config and arrays already passed
+    every check of the .npz loader, so the state dict cannot surprise the module."""
+    import torch
+
+    from .s2d import S2D
+    from .s2l import S2L
+
+    state = {name: torch.from_numpy(a.copy()) for name, a in net.params.items()}
+    module: torch.nn.Module = S2L(net.config) if isinstance(net, NumpyS2L) else S2D(net.config)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"The {net.kind} weights do not fit the torch {net.kind} model; "
+                           "export them again.") from exc
+    module = module.eval().to(device)
+    return TorchS2L(module) if isinstance(net, NumpyS2L) else TorchS2D(module)
+
+
+def _s2l(device: torch.device | None, folder: str | Path | None) -> S2LRunner:
+    net = load_numpy_s2l(weights_path("s2l", folder))
+    return net if device is None else to_torch(net, device)
+
+
+def _s2d(device: torch.device | None, folder: str | Path | None) -> S2DRunner:
+    net = load_numpy_s2d(weights_path("s2d", folder))
+    return net if device is None else to_torch(net, device)
+
+
+def _upper(device: torch.device | None, folder: str | Path | None) -> UpperFaceModel:
+    return UpperFaceModel.load(weights_path("upper_face", folder))
+
+
+def _jaw(device: torch.device | None, folder: str | Path | None) -> JawModel:
+    return load_jaw(weights_path("jaw", folder))
+
+
+_LOADERS: dict[str, Callable[[Any, str | Path | None], Model]] = {
+    "s2l": _s2l, "s2d": _s2d, "upper_face": _upper, "jaw": _jaw,
+}
+
+
+@overload
+def load_model(kind: Literal["s2l"], device: str = ...,
+               weights_dir: str | Path | None = ...) -> S2LRunner: ...
+@overload
+def load_model(kind: Literal["s2d"], device: str = ...,
+               weights_dir: str | Path | None = ...) -> S2DRunner: ...
+@overload
+def load_model(kind: Literal["upper_face"], device: str = ...,
+               weights_dir: str | Path | None = ...) -> UpperFaceModel: ...
+@overload
+def load_model(kind: Literal["jaw"], device: str = ...,
+               weights_dir: str | Path | None = ...) -> JawModel: ...
+def load_model(kind: str, device: str = "auto", weights_dir: str | Path | None = None) -> Model:
+    """One model of kind s2l, s2d, upper_face or jaw from a weights folder (None: the one
+    weights_path names); a WeightsError or DeviceError sentence otherwise.
+
+    "auto" runs numpy on the CPU like "cpu" does, as it always has: it then works in a Blender
+    without torch and never pays torch's import, and these small networks run about as fast in
+    numpy (BENCHMARKS.md). The blink basis and the jaw map are arrays, not networks, and stay
+    numpy on every device."""
+    if kind not in _LOADERS:
+        raise ValueError(f"unknown model kind {kind!r}; one of {sorted(_LOADERS)}")
+    return _LOADERS[kind](_torch_device(device), weights_dir)
+
+
+def load_models(device: str = "auto", weights_dir: str | Path | None = None) -> Models:
+    """Every model a bake needs, on one device."""
+    dev = _torch_device(device)
+    jaw = _jaw(dev, weights_dir)
+    return Models(_s2l(dev, weights_dir), _s2d(dev, weights_dir), _upper(dev, weights_dir), jaw,
+                  "cpu" if dev is None else dev)
