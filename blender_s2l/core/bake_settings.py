@@ -23,6 +23,7 @@ Choice = tuple[str, str, str]  # (identifier, label, description), as Blender's 
 PATH_SUBTYPES = ("FILE_PATH", "DIR_PATH")
 _SPEC = "s2l.option"  # the key of an Option in its dataclass field's metadata
 
+# Where the models run: the preferences, the panel and the batch offer the same choices.
 DEVICE_CHOICES: tuple[Choice, ...] = (
     ("AUTO", "Auto", "The CPU, with numpy (no torch needed; a minute of speech in about a "
      "second); torch only for weights without their numpy export"),
@@ -54,7 +55,7 @@ class Option(Generic[T]):
     # The add-on preference an unset value falls back to; the panel's enum then starts with
     # a "Default" item that leaves the choice to the preferences.
     prefs: str = ""
-    panel: int = 0  # the sidebar's rows ascend by this; 0 keeps it off the panel
+    panel: int = 0  # the sidebar's rows ascend by this; unset keeps the option off the panel
     beside: bool = False  # in the row of the panel option before it
     toggle: bool = False  # drawn as a button rather than a checkbox
     # Whether the panel row is editable, given the scene's settings (greyed out otherwise).
@@ -70,6 +71,7 @@ class Option(Generic[T]):
 
     @property
     def kind(self) -> Kind:
+        """Read off the default, so that a declaration cannot contradict itself."""
         if self.choices:
             return "enum"
         if isinstance(self.default, bool):
@@ -192,7 +194,6 @@ class BakeSettings:
         subtype="DIR_PATH", options=frozenset({"HIDDEN", "SKIP_SAVE"}), prefs="weights_dir",
         flag="--weights", flag_help="folder with the model files",
     ).as_field()
-    # Compact bakes keep every vertex of every frame within this of the exact motion.
     tolerance_mm: float = Option(
         0.1, "Tolerance (mm)", "Largest error a compact bake allows any vertex", min=0.0,
         operator=False,
@@ -236,7 +237,7 @@ def _check(spec: Option[Any], annotation: str) -> None:
 
 def table_of(settings: type = BakeSettings,
              beside: tuple[Option[Any], ...] = BESIDE) -> tuple[Option[Any], ...]:
-    """Every option: those beside the settings first (the take leads), then the settings."""
+    """Every option: the take first, where the command line has always listed it."""
     return (*beside, *options_of(settings))
 
 
