@@ -187,7 +187,7 @@ def wider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleTyp
 
 def test_a_new_option_is_one_declaration_batch_and_manifest(wider: ModuleType,
                                                            tmp_path: Path) -> None:
-    """The Blender surfaces of the same edit: tests/blender/test_option_table.py."""
+    """The Blender surfaces of the same edit: tests/blender/test_option_table_blender.py."""
     table = importlib.import_module(f"{PACKAGE}.core.bake_settings")
     wide_batch = importlib.import_module(f"{PACKAGE}.batch")
     wide_manifest = importlib.import_module(f"{PACKAGE}.core.manifest")
