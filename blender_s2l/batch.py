@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,7 @@ if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py
     sys.exit(_main())
 
 from .core import manifest
-from .core.align import transcript_arg
-from .core.bake_settings import BakeSettings, settings_of
+from .core.bake_settings import OPTIONS, PATH_SUBTYPES, BakeSettings, Option, settings_of
 from .core.errors import BakeError, S2LError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -73,53 +73,61 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--frame-start", type=int, default=None, help="where --audio starts")
     ap.add_argument("--out", default="", help=".blend to write")
     ap.add_argument("--jobs", default="", help="CSV manifest: object,strip|audio,out[,...]")
-    ap.add_argument("--take", default="")
-    ap.add_argument("--replace", action="store_true", help="replace a take of the same name")
-    ap.add_argument("--mode", default="COMPACT", type=str.upper, choices=manifest.MODES)
-    ap.add_argument("--device", default="AUTO", type=str.upper, choices=manifest.DEVICES)
-    ap.add_argument("--seed", type=_seed_arg, default=0)
-    ap.add_argument("--mouth-strength", type=float, default=1.0)
-    ap.add_argument("--no-upper-face", action="store_true")
-    ap.add_argument("--smoothing", type=float, default=0.0)
-    ap.add_argument("--lip-closure", type=float, default=1.0,
-                    help="0-1: how firmly the lips meet on p/b/m (default 1)")
-    ap.add_argument("--closure-sensitivity", type=float, default=0.5,
-                    help="0-1: how sure the model must be of a p/b/m before the lips meet "
-                         "(default 0.5; higher closes more, some inside vowels)")
-    ap.add_argument("--phones", default="",
-                    help="phone alignment of the line (.lab/TextGrid/.tsv): key poses on p/b/m")
-    ap.add_argument("--transcript", default="",
-                    help="words of the line (or @file), aligned to the audio for key poses")
-    ap.add_argument("--recognise-words", action=argparse.BooleanOptionalAction, default=None,
-                    help="lines without --phones/--transcript: key poses on the p/b/m of the "
-                         "words pocketsphinx hears (many more real closures; about 0.25x real "
-                         "time). Default: on where pocketsphinx is installed; "
-                         "--recognise-words fails without it")
-    ap.add_argument("--weights", default="", help="folder with the model files")
+    for option in OPTIONS:
+        if option.flag:
+            _add_flag(ap, option)
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
     return ap
 
 
-def _seed_arg(text: str) -> int:
-    try:
-        return manifest.seed_value(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _add_flag(ap: argparse.ArgumentParser, option: Option[Any]) -> None:
+    """The option's flag, spelled and typed as its declaration says."""
+    spelling, _, negated = option.flag.partition("/")
+    help_text = option.flag_help or None
+    if option.kind == "bool":
+        if negated:  # tri-state: None (not given) keeps the default, and says it was not asked
+            ap.add_argument(spelling, dest=option.name, action=argparse.BooleanOptionalAction,
+                            default=None, help=help_text)
+        else:
+            ap.add_argument(spelling, dest=option.name, help=help_text,
+                            action="store_false" if option.default else "store_true")
+    elif option.kind == "enum":
+        ap.add_argument(spelling, dest=option.name, default=option.default, type=str.upper,
+                        choices=option.ids, help=help_text)
+    else:
+        ap.add_argument(spelling, dest=option.name, default=option.default, help=help_text,
+                        type=_flag_type(option),
+                        metavar=spelling.lstrip("-").upper().replace("-", "_"))
+
+
+def _flag_type(option: Option[Any]) -> Callable[[str], Any]:
+    """Whole numbers as a manifest cell reads them, so a bad seed is one sentence either way."""
+    if option.kind == "float":
+        return float
+    if option.kind == "str":
+        return str
+
+    def whole(text: str) -> Any:
+        try:
+            return manifest.cell_value(option, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return whole
+
+
+def _flag_value(option: Option[Any], given: Any) -> Any:
+    value = option.default if given is None else given
+    return option.cli_value(value) if option.cli_value is not None else value
 
 
 def jobs_from_args(args: argparse.Namespace) -> tuple[list[Job], list[str]]:
     """The jobs to run and the notes to print before them."""
     base = Job(
         object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
-        audio=args.audio, take=args.take, mode=args.mode, seed=args.seed, device=args.device,
-        replace=args.replace, mouth_strength=args.mouth_strength,
-        upper_face=not args.no_upper_face, smoothing=args.smoothing,
-        lip_closure=args.lip_closure, closure_sensitivity=args.closure_sensitivity,
-        weights_dir=args.weights,
-        phones_file=args.phones, transcript=transcript_arg(args.transcript),
-        recognise_words=args.recognise_words is not False,
-        frame_start=args.frame_start, keypoints=args.keypoints,
+        audio=args.audio, frame_start=args.frame_start, keypoints=args.keypoints,
+        **{o.name: _flag_value(o, getattr(args, o.name)) for o in OPTIONS if o.flag},
     )
     if not args.jobs:
         if not args.object or not args.out:
@@ -148,21 +156,21 @@ def manifest_job(row: manifest.Row, path: Path, base: Job) -> Job:
             raise ValueError("it has both a strip and an audio file; give one of them")
         if not (cell("strip") or cell("audio")):
             raise ValueError("it has neither a strip nor an audio file")
-        mode = manifest.choice_value(cell("mode", ""), "mode", manifest.MODES) \
-            if cell("mode") else base.mode
-        device = manifest.choice_value(cell("device", ""), "device", manifest.DEVICES) \
-            if cell("device") else base.device
-        seed = manifest.seed_value(cell("seed", "")) if cell("seed") else base.seed
+        chosen: dict[str, Any] = {}
+        for option in (o for o in OPTIONS if o.column):
+            text = cell(option.column, "")
+            if option.subtype in PATH_SUBTYPES:  # the command line's path too, as before
+                chosen[option.name] = beside_manifest(text or getattr(base, option.name))
+            elif text:
+                chosen[option.name] = manifest.cell_value(option, text)
     except ValueError as exc:
         return replace(base, label=label, problem=_sentence(str(exc)))
     return replace(
         base, object=cell("object", ""), out=beside_manifest(cell("out", "")),
         strip=cell("strip", ""), audio=beside_manifest(cell("audio", "")),
-        scene_file=cell("scene", "") or base.scene_file, take=cell("take", "") or base.take,
-        mode=mode, seed=seed, device=device,
-        keypoints=beside_manifest(cell("keypoints", "") or base.keypoints),
-        phones_file=beside_manifest(cell("phones", "") or base.phones_file),
-        transcript=cell("transcript", "") or base.transcript, label=label,
+        scene_file=cell("scene", "") or base.scene_file,
+        keypoints=beside_manifest(cell("keypoints", "") or base.keypoints), label=label,
+        **chosen,
     )
 
 

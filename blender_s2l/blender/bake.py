@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.bake_plan import PLANS, KeyPlan, large_bake_note
-from ..core.bake_settings import BakeSettings
+from ..core.bake_settings import DEVICES, BakeSettings
 from ..core.errors import BakeError
 from ..core.pipeline import NOT_FINITE, BakeInputs, infer
 from ..core.progress import CancelFn, ProgressFn
@@ -27,8 +27,6 @@ from . import names
 from .rna import Action, ActionSlot, Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
-
-DEVICES = ("AUTO", "CPU", "CUDA")
 
 
 @dataclass(frozen=True)

@@ -10,29 +10,37 @@ from typing import Any
 
 import bpy
 
-from ..core.bake_settings import settings_of
+from ..core.bake_settings import OPTIONS
 from ..core.errors import S2LError
 from ..core.key_poses import NO_POCKETSPHINX, words_unheard
 from . import bake, job
-from .prefs import DEVICE_ITEMS, MODE_ITEMS, get_prefs
+from .option_props import add_properties
+from .prefs import get_prefs
 from .rna import Context, OpResult
 
 STATUS = "Lip Sync: baking {pct:.0f}%  (Esc to cancel)"
+OPERATOR_OPTIONS = tuple(o for o in OPTIONS if o.operator)
 
 
 def params_from(op: Any, context: Context) -> bake.BakeParams:
-    """Operator properties -> BakeParams; unset mode/device fall back to the preferences."""
+    """Operator properties -> BakeParams; unset prefs-backed options fall back to the preferences.
+
+    An enum is unset when the caller did not set it; a folder, when it is empty too. Options the
+    operator lacks (a stand-in operator in a test) keep BakeParams' defaults.
+    """
     prefs = get_prefs(context)
-    chosen = settings_of(op) | {
-        "mode": op.mode if op.properties.is_property_set("mode") else prefs.default_mode,
-        "device": op.device if op.properties.is_property_set("device") else prefs.device,
-        "weights_dir": op.weights_dir or prefs.weights_dir,
-        "phones_file": bpy.path.abspath(op.phones_file) if op.phones_file else "",
-    }
-    return bake.BakeParams(
-        object_name=op.object_name, strip_name=op.strip_name, strip_scene=op.strip_scene,
-        take=op.take, **chosen,
-    )
+    chosen: dict[str, Any] = {}
+    for option in OPERATOR_OPTIONS:
+        if not hasattr(op, option.name):
+            continue
+        value = getattr(op, option.name)
+        if option.prefs and (value == "" or not op.properties.is_property_set(option.name)):
+            value = getattr(prefs, option.prefs)
+        elif option.subtype == "FILE_PATH" and value:
+            value = bpy.path.abspath(value)
+        chosen[option.name] = value
+    return bake.BakeParams(object_name=op.object_name, strip_name=op.strip_name,
+                           strip_scene=op.strip_scene, **chosen)
 
 
 class S2L_OT_bake(bpy.types.Operator):
@@ -47,39 +55,6 @@ class S2L_OT_bake(bpy.types.Operator):
     strip_scene: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Strip Scene", default="", description="Scene holding the strip; empty searches"
     )
-    mode: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Mode", items=MODE_ITEMS, default="COMPACT"
-    )
-    device: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Device", items=DEVICE_ITEMS, default="AUTO"
-    )
-    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)  # type: ignore[valid-type]
-    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
-    replace: bpy.props.BoolProperty(name="Replace", default=False)  # type: ignore[valid-type]
-    mouth_strength: bpy.props.FloatProperty(  # type: ignore[valid-type]
-        name="Mouth Strength", default=1.0, min=0.0, max=3.0
-    )
-    upper_face: bpy.props.BoolProperty(name="Upper Face", default=True)  # type: ignore[valid-type]
-    smoothing: bpy.props.FloatProperty(  # type: ignore[valid-type]
-        name="Smoothing", default=0.0, min=0.0, max=1.0
-    )
-    lip_closure: bpy.props.FloatProperty(  # type: ignore[valid-type]
-        name="Lip Closure", default=1.0, min=0.0, max=1.0
-    )
-    closure_sensitivity: bpy.props.FloatProperty(  # type: ignore[valid-type]
-        name="Closure Sensitivity", default=0.5, min=0.0, max=1.0
-    )
-    phones_file: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Phones", default="", subtype="FILE_PATH"
-    )
-    transcript: bpy.props.StringProperty(name="Transcript", default="")  # type: ignore[valid-type]
-    recognise_words: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Recognise Words", default=True
-    )
-    weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Weights Folder", default="", subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"}
-    )
-
     _job: job.BakeJob | None = None
     _timer: Any = None
 
@@ -180,6 +155,10 @@ class S2L_OT_bake(bpy.types.Operator):
             f"Baked take '{record.take}': {len(record.keys)} shape keys, frames "
             f"{record.frame_start + 1}-{record.frame_end - 1}{detail}.",
         )
+
+
+# Every bake option the operator takes, after the Blender data it applies to.
+add_properties(S2L_OT_bake, OPERATOR_OPTIONS, "operator")
 
 
 class S2L_OT_remove_take(bpy.types.Operator):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import bpy
 
 from ..core import recognise
 from ..core.bake_plan import large_bake_note
+from ..core.bake_settings import OPTION, Option, panel_copies, panel_rows
 from ..core.errors import S2LError
 from ..core.key_poses import wants_words
 from ..core.keypoints import NAMES, REQUIRED
@@ -15,6 +17,7 @@ from ..core.models import device as device_check
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP
+from .option_props import PREFS, chosen
 from .prefs import get_prefs
 from .props import split_strip_id
 from .rna import Context, Object
@@ -46,7 +49,7 @@ def bake_blocker(context: Context) -> str | None:
 def _size_note(context: Context, obj: Object | None) -> str | None:
     """large_bake_note for the chosen strip and head, before the user presses Bake."""
     settings = context.scene.s2l
-    mode = get_prefs(context).default_mode if settings.mode == "PREFS" else settings.mode
+    mode = chosen(settings, OPTION["mode"], get_prefs(context))
     if mode != "PER_FRAME" or obj is None or obj.type != "MESH":
         return None
     try:
@@ -56,6 +59,56 @@ def _size_note(context: Context, obj: Object | None) -> str | None:
         return None
     frames = int(strip.frame_final_end) - int(strip.frame_final_start)
     return large_bake_note(mode, frames, len(obj.data.vertices))
+
+
+def _draw_row(col: Any, settings: Any, row: tuple[Option[Any], ...]) -> None:
+    """One sidebar row: an option alone, or options that go together side by side."""
+    layout = col.row(align=True) if len(row) > 1 else col
+    for option in row:
+        where = layout
+        if option.active is not None:
+            where = layout.row()
+            where.enabled = option.active(settings)
+        if option.toggle:
+            where.prop(settings, option.name, toggle=True)
+        else:
+            where.prop(settings, option.name)
+
+
+def copy_to_operator(settings: Any, op: Any) -> None:
+    """Hand the panel's options to the Bake button; a "Default" stays unset for the prefs."""
+    for option in panel_copies():
+        value = getattr(settings, option.name)
+        if not (option.prefs and value == PREFS):
+            setattr(op, option.name, value)
+
+
+def _device_note(col: Any, context: Context, obj: Object | None) -> None:
+    device = chosen(context.scene.s2l, OPTION["device"], get_prefs(context))
+    if device == "CUDA" and not device_check.torch_installed():
+        col.label(text="CUDA needs torch in Blender's Python; Auto runs on the CPU",
+                  icon="ERROR")
+
+
+def _mode_note(col: Any, context: Context, obj: Object | None) -> None:
+    note = _size_note(context, obj)
+    if note is not None:
+        col.label(text=note, icon="ERROR")
+
+
+def _words_note(col: Any, context: Context, obj: Object | None) -> None:
+    settings = context.scene.s2l
+    if not recognise.pocketsphinx_available():
+        if settings.transcript.strip() and not settings.phones_file:
+            col.label(text="Transcript needs pocketsphinx in Blender's Python", icon="ERROR")
+        elif wants_words(settings.phones_file, settings.transcript, settings.recognise_words):
+            col.label(text="No pocketsphinx here: lips from the audio alone", icon="INFO")
+
+
+# What the panel says under an option's row, about the choice made there.
+_NOTES: dict[str, Callable[[Any, Context, Object | None], None]] = {
+    "device": _device_note, "mode": _mode_note, "recognise_words": _words_note,
+}
 
 
 class VIEW3D_PT_s2l(bpy.types.Panel):
@@ -75,37 +128,12 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             col.label(text=f"Using active object: {obj.name}", icon="INFO")
         col.prop(settings, "strip", text="Sound")
         col.separator()
-        col.prop(settings, "device")
-        device = get_prefs(context).device if settings.device == "PREFS" else settings.device
-        if device == "CUDA" and not device_check.torch_installed():
-            col.label(text="CUDA needs torch in Blender's Python; Auto runs on the CPU",
-                      icon="ERROR")
-        col.prop(settings, "mode")
-        note = _size_note(context, obj)
-        if note is not None:
-            col.label(text=note, icon="ERROR")
-        col.prop(settings, "mouth_strength")
-        row = col.row(align=True)
-        row.prop(settings, "upper_face")
-        sub = row.row()
-        sub.enabled = settings.upper_face
-        sub.prop(settings, "seed")
-        col.prop(settings, "smoothing")
-        col.prop(settings, "lip_closure")
-        col.prop(settings, "closure_sensitivity")
-        col.prop(settings, "phones_file")
-        col.prop(settings, "transcript")
-        sub = col.row()
-        sub.enabled = not (settings.phones_file or settings.transcript.strip())
-        sub.prop(settings, "recognise_words")
-        if not recognise.pocketsphinx_available():
-            if settings.transcript.strip() and not settings.phones_file:
-                col.label(text="Transcript needs pocketsphinx in Blender's Python", icon="ERROR")
-            elif wants_words(settings.phones_file, settings.transcript, settings.recognise_words):
-                col.label(text="No pocketsphinx here: lips from the audio alone", icon="INFO")
-        row = col.row(align=True)
-        row.prop(settings, "take")
-        row.prop(settings, "replace", toggle=True)
+        for row in panel_rows():
+            _draw_row(col, settings, row)
+            for option in row:
+                note = _NOTES.get(option.name)
+                if note is not None:
+                    note(col, context, obj)
 
         running = job.active()
         if running is not None:
@@ -121,17 +149,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             scene_name, strip_name = split_strip_id(settings.strip)
             op.object_name = obj.name
             op.strip_name, op.strip_scene = strip_name, scene_name
-            op.seed, op.take, op.replace = settings.seed, settings.take, settings.replace
-            op.mouth_strength, op.upper_face = settings.mouth_strength, settings.upper_face
-            op.smoothing = settings.smoothing
-            op.lip_closure = settings.lip_closure
-            op.closure_sensitivity = settings.closure_sensitivity
-            op.phones_file, op.transcript = settings.phones_file, settings.transcript
-            op.recognise_words = settings.recognise_words
-            if settings.mode != "PREFS":
-                op.mode = settings.mode
-            if settings.device != "PREFS":
-                op.device = settings.device
+            copy_to_operator(settings, op)
 
         if obj is not None and obj.type == "MESH":
             group = obj.vertex_groups.get(HOLD_GROUP)

@@ -6,28 +6,17 @@ from dataclasses import dataclass
 
 import bpy
 
+from ..core.bake_settings import OPTION, BakeSettings
 from .rna import Context
 
 # "bl_ext.<repo>.blender_s2l" when installed as an extension, "blender_s2l" from a checkout.
 ADDON_ID = __package__.rpartition(".")[0] if __package__ else "blender_s2l"
 
-DEVICE_ITEMS = [
-    ("AUTO", "Auto", "The CPU, with numpy (no torch needed; a minute of speech in about a "
-     "second)"),
-    ("CPU", "CPU", "Run the models on the CPU"),
-    ("CUDA", "CUDA", "Run the models on an NVIDIA GPU (needs torch with CUDA)"),
-]
-MODE_ITEMS = [
-    ("COMPACT", "Compact", "A few basis shape keys with keyed weights (small files)"),
-    ("PER_FRAME", "Per Frame", "One exact shape key per frame, keyed 0-1-0 (large files)"),
-]
-
-
 class S2LPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
 
     device: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Device", items=DEVICE_ITEMS, default="AUTO"
+        name="Device", items=list(OPTION["device"].choices), default=BakeSettings.device
     )
     weights_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Weights Folder",
@@ -38,7 +27,7 @@ class S2LPreferences(bpy.types.AddonPreferences):
         default="",
     )
     default_mode: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Default Bake Mode", items=MODE_ITEMS, default="COMPACT"
+        name="Default Bake Mode", items=list(OPTION["mode"].choices), default=BakeSettings.mode
     )
 
     def draw(self, context: Context) -> None:
@@ -50,9 +39,9 @@ class S2LPreferences(bpy.types.AddonPreferences):
 
 @dataclass
 class Prefs:
-    device: str = "AUTO"
+    device: str = BakeSettings.device
     weights_dir: str = ""
-    default_mode: str = "COMPACT"
+    default_mode: str = BakeSettings.mode
 
 
 def get_prefs(context: Context | None = None) -> Prefs:

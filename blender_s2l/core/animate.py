@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import audio as audio_io
-from .bake_settings import BakeSettings
+from .bake_settings import BakeSettings, check_values
 from .errors import S2LError
 from .find_landmarks import resolve_landmarks
 from .hold_still import check_hold, motion_weights
@@ -255,12 +255,7 @@ def bake_choices(settings: BakeSettings | None, choices: dict[str, Any]) -> Bake
     if unknown:
         raise TypeError(f"animate() got unexpected keyword arguments: {', '.join(unknown)}")
     s = replace(base, **choices) if choices else base
-    if not 0.0 <= s.mouth_strength <= 3.0:
-        raise S2LError("Mouth strength must be between 0 and 3.")
-    if not 0.0 <= s.lip_closure <= 1.0:
-        raise S2LError("Lip closure must be between 0 and 1.")
-    if not 0.0 <= s.closure_sensitivity <= 1.0:
-        raise S2LError("Closure sensitivity must be between 0 and 1.")
+    check_values(s)
     return s
 
 

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .bake_settings import DEVICES as DEVICES
+from .bake_settings import MODES as MODES
+from .bake_settings import OPTIONS, Option
 from .errors import BakeError
 
-COLUMNS = ("object", "strip", "audio", "out", "scene", "take", "mode", "seed", "device",
-           "keypoints", "phones", "transcript")
-MODES = ("COMPACT", "PER_FRAME")
-DEVICES = ("AUTO", "CPU", "CUDA")
+# What a job is about, then the bake options that a line may set (declared in bake_settings).
+JOB_COLUMNS = ("object", "strip", "audio", "out", "scene", "keypoints")
+COLUMNS = (*JOB_COLUMNS, *(o.column for o in OPTIONS if o.column))
 SEED_MAX = 2**31 - 1  # the Seed field of the panel is a 32-bit Blender int
+INT_MAX = SEED_MAX  # and so is any whole-number option without a max of its own
 MAX_BYTES = 64 * 2**20  # far above thousands of lines; a bigger file is something else
 _MULTILINE_OK = ("transcript",)  # a spreadsheet cell may hold a line break in the words
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # not \x0b (FileMaker's in-cell break) or \x0c
@@ -199,12 +204,58 @@ def _row(line: int, cells: list[str] | None, problem: str, columns: list[str]) -
     return Row(line, values)
 
 
+def cell_value(option: Option[Any], text: str) -> Any:
+    """The value of a non-empty cell in an option's column; ValueError names the problem."""
+    if option.kind == "enum":
+        return choice_value(text, option.noun, option.ids)
+    if option.kind == "int":
+        low = int(option.min) if option.min is not None else -INT_MAX - 1
+        high = int(option.max) if option.max is not None else INT_MAX
+        return whole_value(text, option.noun, low, high)
+    if option.kind == "float":
+        return number_value(text, option.noun, option.min, option.max)
+    if option.kind == "bool":
+        return yes_no_value(text, option.noun)
+    return text
+
+
 def seed_value(text: str) -> int:
     """A seed as spreadsheets write whole numbers ("7", "7.0"); ValueError names the problem."""
-    m = re.fullmatch(r"\+?(\d+)(?:\.0*)?", text.strip())
-    if m is None or int(m.group(1)) > SEED_MAX:
-        raise ValueError(f"the seed '{text}' is not a whole number from 0 to {SEED_MAX}")
+    return whole_value(text, "seed", 0, SEED_MAX)
+
+
+def whole_value(text: str, column: str, low: int, high: int) -> int:
+    """A whole number as spreadsheets write them ("7", "7.0"), within Blender's int range."""
+    sign = r"[+-]?" if low < 0 else r"\+?"  # a sign only where the range needs one
+    m = re.fullmatch(rf"({sign}\d+)(?:\.0*)?", text.strip())
+    if m is None or not low <= int(m.group(1)) <= high:
+        raise ValueError(f"the {column} '{text}' is not a whole number from {low} to {high}")
     return int(m.group(1))
+
+
+def number_value(text: str, column: str, low: float | None, high: float | None) -> float:
+    """A number, with the decimal comma of the locales whose sheets separate cells with `;`."""
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and (low is None or value >= low)
+            and (high is None or value <= high)):
+        within = (f" from {low:g} to {high:g}" if low is not None and high is not None
+                  else f" of at least {low:g}" if low is not None
+                  else f" of at most {high:g}" if high is not None else "")
+        raise ValueError(f"the {column} '{text}' is not a number{within}")
+    return value
+
+
+def yes_no_value(text: str, column: str) -> bool:
+    """A checkbox as sheets export it: TRUE/FALSE, yes/no, 1/0, on/off, or an x for yes."""
+    value = text.strip().lower()
+    if value in ("true", "yes", "1", "on", "x"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(f"the {column} '{text}' is not yes or no")
 
 
 def choice_value(text: str, column: str, choices: tuple[str, ...]) -> str:
