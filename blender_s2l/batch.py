@@ -210,82 +210,21 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?")) else ".")
 
 
-def open_scene(path: str) -> None:
-    import bpy
-
-    if path:
-        if not Path(path).is_file():
-            raise BakeError(f"The scene file {path} does not exist.")
-        bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()))
-
-
-def add_audio_strip(audio: str, frame_start: int | None, name: str) -> str:
-    """Add the sound as a strip (extending the scene to fit it) and return the strip's name."""
-    import bpy
-
-    from .blender.strips import all_strips, top_strips
-    from .core.audio import check_audio_path
-
-    path = Path(audio)
-    check_audio_path(path)  # a folder, a pipe or a missing file: one sentence each
-    scene: Any = bpy.context.scene
-    if scene is None:
-        raise BakeError("The file has no scene to add the sound to.")
-    ed = scene.sequence_editor or scene.sequence_editor_create()
-    used = {s.channel for s in all_strips(ed)}
-    channel = next(c for c in range(1, 129) if c not in used)
-    start = scene.frame_start if frame_start is None else frame_start
-    strip = top_strips(ed).new_sound(name or path.stem, str(path.resolve()), channel, start)
-    if strip.frame_final_end - 1 > scene.frame_end:
-        scene.frame_end = strip.frame_final_end - 1
-    return str(strip.name)
-
-
-def fit_from_file(object_name: str, path: str) -> None:
-    """Store the key points of a JSON file on the object and fit its 68 landmarks."""
-    import bpy
-
-    from .blender.landmarks import check_editable, fit_object
-    from .blender.storage import write_keypoints
-    from .core.keypoints import load_keypoints_json
-
-    obj = bpy.data.objects.get(object_name)
-    if obj is None:
-        raise BakeError(f"There is no object named '{object_name}'.")
-    check_editable(obj)
-    write_keypoints(obj, load_keypoints_json(path))
-    fit_object(obj)
-
-
 def run_job(job: Job) -> str:
     """Open, bake, save; returns a one-line summary or raises S2LError."""
-    import bpy
-
-    from .blender import bake
-    from .blender.blend_file import save_verified
-    from .blender.names import take_from_label
+    from .blender.batch_job import bake_job
     from .core.key_poses import key_pose_source
 
     if not job.object or not job.out:
         raise BakeError("The job needs an object and an output file.")
     if not (job.strip or job.audio):
         raise BakeError("The job needs a strip name or an audio file.")
-    open_scene(job.scene_file)
-    strip = job.strip
-    if job.audio:
-        strip = add_audio_strip(job.audio, job.frame_start, job.take or Path(job.audio).stem)
-    if job.keypoints:
-        fit_from_file(job.object, job.keypoints)
-    params = bake.BakeParams(
-        object_name=job.object, strip_name=strip, take=job.take or take_from_label(strip),
-        **settings_of(job),
+    record, out = bake_job(
+        scene_file=job.scene_file, object_name=job.object, strip=job.strip, audio=job.audio,
+        frame_start=job.frame_start, take=job.take, keypoints=job.keypoints, out=job.out,
+        settings=BakeSettings(**settings_of(job)),
+        warn=lambda note: print(f"note: {job.label}: {note}", flush=True),
     )
-    out = Path(job.out).resolve()
-    if out.is_dir():  # before the bake, which may take minutes
-        raise BakeError(f"The output {out} is a folder, not a file name.")
-    record = bake.run_sync(bpy.context, params,
-                           warn=lambda note: print(f"note: {job.label}: {note}", flush=True))
-    save_verified(out, job.object)
     notes = "".join(f"; note: {n}" for n in record.notes)
     return (
         f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
@@ -320,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                   "(pip install pocketsphinx in this Python).", file=sys.stderr)
             return EXIT_USAGE
         print(f"note: {NO_POCKETSPHINX}", flush=True)
-    import bpy
+    from .blender.batch_job import opened_file
 
-    opened = bpy.data.filepath  # `blender -b scene.blend`: every job starts from this file
+    opened = opened_file()  # `blender -b scene.blend`: every job starts from this file
     jobs = [job if job.scene_file or not opened else replace(job, scene_file=opened)
             for job in jobs]
     if args.jobs:

@@ -24,7 +24,8 @@ from ..core.pipeline import NOT_FINITE, BakeInputs, infer
 from ..core.progress import CancelFn, ProgressFn
 from ..core.timing import strip_frames
 from . import names
-from .rna import Action, ActionSlot, Context, Mesh, Object
+from .compat import action_channelbag
+from .rna import Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
 
@@ -161,12 +162,6 @@ _INTERPOLATION: Any = bpy.types.Keyframe.bl_rna.properties["interpolation"]
 _LINEAR = _INTERPOLATION.enum_items["LINEAR"].value
 
 
-def _channelbag(action: Action, slot: ActionSlot) -> Any:
-    layer = action.layers[0] if action.layers else action.layers.new("Layer")
-    strip = layer.strips[0] if layer.strips else layer.strips.new(type="KEYFRAME")
-    return strip.channelbag(slot, ensure=True)
-
-
 def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRecord:
     """Write one take; on any failure everything written so far is removed again."""
     if take in read_takes(obj):
@@ -217,7 +212,7 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
     action = bpy.data.actions.new(names.action_name(obj.name, record.take))
     record.action = action.name
     slot = action.slots.new("KEY", key.name)
-    bag = _channelbag(action, slot)
+    bag = action_channelbag(action, slot)
     first, last = np.inf, -np.inf
     for k, name in enumerate(record.keys):
         frames, values = plan.fcurve(k)

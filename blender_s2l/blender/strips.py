@@ -12,9 +12,7 @@ import bpy
 
 from ..core.errors import AudioError, BakeError
 from ..core.timing import StripTiming, scene_fps
-from .compat import all_strips as all_strips  # re-exported: batch.py imports both from here
-from .compat import sequencer_scene
-from .compat import top_strips as top_strips
+from .compat import all_strips, sequencer_scene
 from .rna import Context, Scene, Strip
 
 SEP = "\t"  # separates scene and strip name in the panel's enum identifiers
