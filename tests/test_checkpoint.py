@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from blender_s2l.core.errors import DeviceError, WeightsError
-from blender_s2l.core.models.device import resolve_device
+from blender_s2l.core.models.load import resolve_device
 from blender_s2l.core.models.s2l import S2L, S2LConfig
 from blender_s2l.training.checkpoint import (
     Checkpoint,

@@ -13,7 +13,7 @@ from ..core.bake_settings import OPTION, Option, panel_copies, panel_rows
 from ..core.errors import S2LError
 from ..core.key_poses import wants_words
 from ..core.keypoints import NAMES, REQUIRED
-from ..core.models import device as device_check
+from ..core.models import load as device_check
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP

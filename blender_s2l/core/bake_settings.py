@@ -18,20 +18,13 @@ from typing import Any, Generic, Literal, TypeVar
 from .bake_plan import MODE_CHOICES
 from .errors import S2LError
 from .lip_closure import DEFAULT_SENSITIVITY
+from .models.load import DEVICE_CHOICES
 
 T = TypeVar("T", bool, int, float, str)
 Kind = Literal["bool", "int", "float", "str", "enum"]
 Choice = tuple[str, str, str]  # (identifier, label, description), as Blender's enum items
 PATH_SUBTYPES = ("FILE_PATH", "DIR_PATH")
 _SPEC = "s2l.option"  # the key of an Option in its dataclass field's metadata
-
-# Where the models run: the preferences, the panel and the batch offer the same choices.
-DEVICE_CHOICES: tuple[Choice, ...] = (
-    ("AUTO", "Auto", "The CPU, with numpy (no torch needed); CUDA is chosen only by name"),
-    ("CPU", "CPU", "Run the models on the CPU"),
-    ("CUDA", "CUDA", "Run the models on an NVIDIA GPU (needs torch with CUDA)"),
-)
-
 
 @dataclass(frozen=True)
 class Option(Generic[T]):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..core.errors import WeightsError
-from ..core.models.device import resolve_device
+from ..core.models.load import resolve_device
 from ..core.models.npz_weights import check_kind, existing_weights_file
 from ..core.models.s2d import S2D, S2DConfig
 from ..core.models.s2l import S2L, S2LConfig

@@ -110,7 +110,7 @@ def test_recognise_words_says_when_pocketsphinx_is_missing(
 def test_cuda_without_torch_is_said_before_baking(
     installed: ModuleType, fake: FakeAnimator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    device = submodule(installed, "core.models.device")
+    device = submodule(installed, "core.models.load")
     grid_head()
     settings = bpy.context.scene.s2l
     settings.device = "CUDA"

@@ -1,6 +1,7 @@
 """The one way a bake gets its models, after Whisper's `load_model`: a kind, a device, a folder.
 
-The .npz files are the only runtime format. The CPU (and "auto") runs them with numpy and never
+Which device runs them is decided here too, with a sentence instead of a CUDA traceback. The .npz
+files are the only runtime format. The CPU (and "auto") runs them with numpy and never
 imports torch; CUDA builds the torch modules from the very same arrays (their names are the
 state-dict names export-numpy wrote them under), so both devices run one set of weights and a
 checksummed file is the only thing ever read.
@@ -8,14 +9,14 @@ checksummed file is the only thing ever read.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
-from ..errors import WeightsError
+from ..errors import DeviceError, WeightsError
 from ..inner_parts import JawModel, load_jaw
 from ..weights_path import weights_path
-from .device import check_device_choice, resolve_device
 from .numpy_nets import NumpyS2D, NumpyS2L, load_numpy_s2d, load_numpy_s2l
 from .runners import S2DRunner, S2LRunner, TorchS2D, TorchS2L
 from .upper_face import UpperFaceModel
@@ -23,9 +24,51 @@ from .upper_face import UpperFaceModel
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Models", "load_model", "load_models", "to_torch"]
+__all__ = ["Models", "load_model", "load_models", "resolve_device", "to_torch"]
 
 Model = S2LRunner | S2DRunner | UpperFaceModel | JawModel
+
+
+# Where the models run, as every surface offers it (identifier, label, description).
+DEVICE_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("AUTO", "Auto", "The CPU, with numpy (no torch needed); CUDA is chosen only by name"),
+    ("CPU", "CPU", "Run the models on the CPU"),
+    ("CUDA", "CUDA", "Run the models on an NVIDIA GPU (needs torch with CUDA)"),
+)
+DEVICES = tuple(c[0].lower() for c in DEVICE_CHOICES)
+
+
+def torch_installed() -> bool:
+    """Without importing it (1.5 s): only the CUDA device needs torch."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def check_device_choice(device: str | None) -> str:
+    choice = (device or "auto").lower()
+    if choice not in DEVICES:
+        raise DeviceError(f"Unknown device '{device}'; use one of auto, cpu, cuda.")
+    return choice
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' takes CUDA when present; 'cuda' without CUDA is an error the user can act on."""
+    choice = check_device_choice(device)
+    try:
+        import torch
+    except ImportError as exc:
+        raise DeviceError(
+            "This needs torch (the CUDA device runs the networks with it), and this Python has "
+            "none; choose CPU or Auto, or install torch."
+        ) from exc
+    if choice == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if choice == "cuda":
+        raise DeviceError(
+            "CUDA was requested but this machine has no usable CUDA GPU; choose CPU or Auto."
+        )
+    return torch.device("cpu")
 
 
 class Models(NamedTuple):
