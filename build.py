@@ -27,7 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "blender_s2l"
 MANIFEST = ROOT / "blender_manifest.toml"
-EXCLUDE_DIRS = {"training", "demo.py", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+EXCLUDE_DIRS = {"training", "demo_head", "demo.py", "__pycache__", ".mypy_cache", ".pytest_cache",
+                ".ruff_cache"}
+TOP_LEVEL_ONLY = {"training", "demo_head"}  # the package's own folders, not same-named ones below
 # .pt checkpoints are training files (every bake reads .npz): one left in the package by a
 # training run must not ship.
 EXCLUDE_SUFFIXES = {".pyc", ".pyo", ".pt"}
@@ -77,7 +79,8 @@ def stage(dest: Path) -> None:
 
     def ignore(folder: str, entries: list[str]) -> set[str]:
         rel = Path(folder).relative_to(PACKAGE)
-        skipped = {e for e in entries if e in EXCLUDE_DIRS and (e != "training" or rel == Path())}
+        skipped = {e for e in entries
+                   if e in EXCLUDE_DIRS and (e not in TOP_LEVEL_ONLY or rel == Path())}
         return skipped | {e for e in entries if Path(e).suffix in EXCLUDE_SUFFIXES}
 
     shutil.copytree(PACKAGE, dest, ignore=ignore)

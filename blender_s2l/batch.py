@@ -33,8 +33,8 @@ if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py
 
     sys.exit(_main())
 
-from .core import manifest
-from .core.bake_settings import OPTIONS, PATH_SUBTYPES, BakeSettings, Option, settings_of
+from .core.bake import manifest
+from .core.bake.settings import OPTIONS, PATH_SUBTYPES, BakeSettings, Option, settings_of
 from .core.errors import BakeError, S2LError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -213,7 +213,7 @@ def _sentence(text: str) -> str:
 def run_job(job: Job) -> str:
     """Open, bake, save; returns a one-line summary or raises S2LError."""
     from .blender.batch_job import bake_job
-    from .core.key_poses import key_pose_source
+    from .core.speech.key_poses import key_pose_source
 
     if not job.object or not job.out:
         raise BakeError("The job needs an object and an output file.")
@@ -247,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     for note in notes:
         print(f"note: {note}", flush=True)
-    from .core import recognise
-    from .core.key_poses import NO_POCKETSPHINX, wants_words
+    from .core.speech import recognise
+    from .core.speech.key_poses import NO_POCKETSPHINX, wants_words
 
     if not recognise.pocketsphinx_available() and any(
         wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs

@@ -46,7 +46,7 @@ def build_scene(path: Path, subdivisions: int) -> None:
     import bpy
 
     from .blender.storage import store_landmarks
-    from .core.demo_head import make_demo_head
+    from .demo_head.make import make_demo_head
 
     bpy.ops.wm.read_homefile(use_empty=True)
     head = make_demo_head(subdivisions)

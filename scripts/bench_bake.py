@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def head(name: str) -> Any:
     import bpy
 
-    from blender_s2l.core.demo_head import make_demo_head
+    from blender_s2l.demo_head.make import make_demo_head
 
     h = make_demo_head(ARGS.subdivisions)
     mesh = bpy.data.meshes.new(name)
@@ -61,7 +61,7 @@ def main() -> None:
     import torch
 
     from blender_s2l.blender import bake
-    from blender_s2l.core.bake_plan import compact_plan, per_frame_plan
+    from blender_s2l.core.bake.plans import compact_plan, per_frame_plan
     from blender_s2l.core.motion import Motion
 
     torch.set_num_threads(1)

@@ -35,7 +35,7 @@ def _speech_like(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
 
 
 def _ensure_weights(folder: str | None) -> str:
-    from blender_s2l.core.weights_path import WEIGHT_KINDS, weights_dir, weights_file
+    from blender_s2l.core.models.weights_path import WEIGHT_KINDS, weights_dir, weights_file
 
     d = weights_dir(folder)
     if all(weights_file(kind, d).is_file() for kind in WEIGHT_KINDS):
@@ -63,7 +63,7 @@ import time, json
 t0 = time.perf_counter()
 import numpy as np
 from blender_s2l.core.animate import Animator
-from blender_s2l.core.demo_head import make_demo_head
+from blender_s2l.demo_head.make import make_demo_head
 sr = 16000; t = np.arange(10 * sr) / sr
 wav = (0.2 * np.clip(np.sin(2*np.pi*3.1*t), 0, None)**2 * np.sin(2*np.pi*140*t)).astype(np.float32)
 head = make_demo_head(target_vertices=11000)
@@ -76,8 +76,8 @@ print(json.dumps({"cold_s": time.perf_counter() - t0}))
 PEAK = """
 import json, os, numpy as np
 from blender_s2l.core.animate import Animator
-from blender_s2l.core.demo_head import make_demo_head
-from blender_s2l.core.bake_plan import compact_plan
+from blender_s2l.demo_head.make import make_demo_head
+from blender_s2l.core.bake.plans import compact_plan
 head = make_demo_head(target_vertices=11000)
 anim = Animator.load(device="cpu")
 mo = anim.animate(os.environ["S2L_BENCH_WAV"], head.vertices, head.faces, head.landmark_vertices,
@@ -106,14 +106,14 @@ def _recognise_row() -> tuple[str, str]:
     """Recognise Words on real speech (its speed depends on the words): the shared clips, one
     after another, when ../shared is beside the repo."""
     name = "Recognise Words (pocketsphinx recognise + align), real speech"
-    from blender_s2l.core import audio
+    from blender_s2l.core.speech import audio
     from blender_s2l.training.ict import shared_data_dir
 
     clips = sorted((shared_data_dir() / "speech").rglob("*.wav"))
     try:
         import pocketsphinx  # noqa: F401
 
-        from blender_s2l.core.recognise import recognise_phones
+        from blender_s2l.core.speech.recognise import recognise_phones
     except ImportError:
         return name, "skipped: pocketsphinx is not installed"
     if not clips:
@@ -130,7 +130,7 @@ def _recognise_row() -> tuple[str, str]:
 def _contact_row(anim: object, wav: np.ndarray) -> tuple[str, str]:
     """What lip contact adds to a bake: animate 60 s on the 11k head with it on and off,
     alternated three times each (the run-to-run spread of this VM is of the same order)."""
-    from blender_s2l.core.demo_head import make_demo_head
+    from blender_s2l.demo_head.make import make_demo_head
 
     head = make_demo_head(target_vertices=11000)
     times: dict[bool, list[float]] = {True: [], False: []}
@@ -155,8 +155,8 @@ def main() -> int:
 
     weights = _ensure_weights(args.weights)
     from blender_s2l.core.animate import Animator
-    from blender_s2l.core.bake_plan import compact_plan
-    from blender_s2l.core.demo_head import make_demo_head
+    from blender_s2l.core.bake.plans import compact_plan
+    from blender_s2l.demo_head.make import make_demo_head
 
     anim = Animator.load(device="cpu", weights_dir=weights)
     rows: list[tuple[str, str]] = []

@@ -4,13 +4,14 @@
     .venv/bin/python scripts/fuzz_release.py --files 20 --jobs 1 --out /tmp/fuzz.md
     .venv/bin/python scripts/fuzz_release.py --seed 20 --write 137 --keep /tmp/f   # one file
 
-The suite's fuzz test (tests/test_audio_fuzz.py) tries a few hundred files in seconds on every
+The suite's fuzz test (tests/core/test_audio_fuzz.py) tries a few hundred files in seconds on every
 run; this is the longer run made before a release, with the same sources and mutations
 (tests/audio_helpers.py) plus random bytes under many extensions. Every file is tried in two
 settings, each in child processes so a crash in a C decoder (libsndfile, ffmpeg through
 Blender's aud) costs one file, not the run:
 
-- plain: `blender_s2l.core.audio.load_audio` with bpy never imported (the CLI and batch tools);
+- plain: `blender_s2l.core.speech.audio.load_audio` with bpy never imported (the CLI and batch
+  tools);
 - bpy: a fresh scene, the demo head with its 68 landmark vertices, the file as a sound strip,
   then the real bake (`blender.bake.run_sync`, COMPACT, CPU, bundled models, no word
   recognition), as the panel and batch run it.
@@ -207,7 +208,7 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 def plain_child(items: list[tuple[int, str]]) -> None:
     """load_audio outside Blender: finite mono float32 within ±MAX_SAMPLE, or one sentence."""
-    from blender_s2l.core.audio import MAX_SAMPLE, load_audio
+    from blender_s2l.core.speech.audio import MAX_SAMPLE, load_audio
 
     tmp = Path(tempfile.gettempdir())
     for index, name in items:
@@ -280,7 +281,7 @@ def bpy_child(items: list[tuple[int, str]]) -> None:
 
     from blender_s2l.blender import bake
     from blender_s2l.blender.storage import store_landmarks
-    from blender_s2l.core.demo_head import make_demo_head
+    from blender_s2l.demo_head.make import make_demo_head
 
     head = make_demo_head(0)
     tmp = Path(tempfile.gettempdir())

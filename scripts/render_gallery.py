@@ -41,13 +41,13 @@ for _path in (ROOT, ROOT / "scripts"):
 from mesh_raster import EYE, MOUTH, SKIN, TEETH, Box, facing_sign, render  # noqa: E402
 
 from blender_s2l.core.animate import Animator, Motion  # noqa: E402
-from blender_s2l.core.audio import load_audio  # noqa: E402
-from blender_s2l.core.demo_head import make_demo_head  # noqa: E402
 from blender_s2l.core.errors import S2LError  # noqa: E402
-from blender_s2l.core.fitting import fit_landmarks  # noqa: E402
-from blender_s2l.core.keypoints import OPTIONAL, REQUIRED  # noqa: E402
-from blender_s2l.core.landmarks import Similarity, to_canonical  # noqa: E402
-from blender_s2l.core.mesh import triangulate, unique_edges  # noqa: E402
+from blender_s2l.core.head.fitting import fit_landmarks  # noqa: E402
+from blender_s2l.core.head.keypoints import OPTIONAL, REQUIRED  # noqa: E402
+from blender_s2l.core.head.landmarks import Similarity, to_canonical  # noqa: E402
+from blender_s2l.core.head.mesh import triangulate, unique_edges  # noqa: E402
+from blender_s2l.core.speech.audio import load_audio  # noqa: E402
+from blender_s2l.demo_head.make import make_demo_head  # noqa: E402
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -142,7 +142,7 @@ def ict_mesh(identity_seed: int) -> GalleryMesh | None:
     if not ict_path().is_file():
         print(f"note: no ICT FaceKit pack at {ict_path()}; the ICT row is skipped")
         return None
-    from blender_s2l.core.presets import match_preset
+    from blender_s2l.core.head.presets import match_preset
     from blender_s2l.training.corpus.identity import sample_identity
 
     ict = load_ict()
@@ -177,7 +177,7 @@ def lip_gap(points: F64, rest: F64) -> F64:
 
 def neutral_landmarks(mesh: GalleryMesh) -> F64:
     """The mesh's 68 rest landmarks, found the same way `animate` finds them."""
-    from blender_s2l.core.find_landmarks import resolve_landmarks
+    from blender_s2l.core.head.find_landmarks import resolve_landmarks
 
     return resolve_landmarks(mesh.vertices, mesh.faces, mesh.landmarks68)[0].astype(np.float64)
 
@@ -417,7 +417,7 @@ def draw_closeup(out: Path, a: Animated, frames: list[tuple[int | None, str]],
 
 def weights_note(folder: Path | None) -> str:
     from blender_s2l.core.models.npz_weights import load_npz
-    from blender_s2l.core.weights_path import weights_path
+    from blender_s2l.core.models.weights_path import weights_path
 
     meta = load_npz(weights_path("s2d", folder), "s2d").metadata
     return "RANDOM (untrained) weights" if meta.get("random") else "trained weights"

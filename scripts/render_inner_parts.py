@@ -24,10 +24,10 @@ for _path in (ROOT, ROOT / "scripts"):
 from mesh_raster import facing_sign, render, save_figure  # noqa: E402
 from render_gallery import part_colours  # noqa: E402
 
-from blender_s2l.core.inner_parts import JAW_PATH, InnerParts, load_jaw  # noqa: E402
-from blender_s2l.core.landmarks import MOUTH  # noqa: E402
-from blender_s2l.core.mesh import triangulate  # noqa: E402
-from blender_s2l.core.mesh_features import on_face_mask  # noqa: E402
+from blender_s2l.core.head.inner_parts import JAW_PATH, InnerParts, load_jaw  # noqa: E402
+from blender_s2l.core.head.landmarks import MOUTH  # noqa: E402
+from blender_s2l.core.head.mesh import triangulate  # noqa: E402
+from blender_s2l.core.head.mesh_features import on_face_mask  # noqa: E402
 from blender_s2l.training.checkpoint import checkpoint_file, load_s2d  # noqa: E402
 
 POSES: tuple[tuple[str, dict[str, float]], ...] = (

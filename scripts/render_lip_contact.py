@@ -24,9 +24,9 @@ for _path in (ROOT, ROOT / "scripts"):
 
 from mesh_raster import MOUTH, SKIN, TEETH, facing_sign, render, save_figure  # noqa: E402
 
-from blender_s2l.core.landmarks import MOUTH as MOUTH_LM  # noqa: E402
-from blender_s2l.core.landmarks import to_canonical  # noqa: E402
-from blender_s2l.core.mesh import (  # noqa: E402
+from blender_s2l.core.head.landmarks import MOUTH as MOUTH_LM  # noqa: E402
+from blender_s2l.core.head.landmarks import to_canonical  # noqa: E402
+from blender_s2l.core.head.mesh import (  # noqa: E402
     components,
     fan_triangles,
     padded_faces,
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=240, help="pixels per picture")
     args = ap.parse_args(argv)
     from blender_s2l.core.animate import Animator
-    from blender_s2l.core.phones import read_phones
+    from blender_s2l.core.speech.phones import read_phones
     from blender_s2l.training.head_panel import head_panel
     from blender_s2l.training.ict import ict_path, shared_data_dir
 

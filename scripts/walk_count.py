@@ -44,7 +44,7 @@ SENTINELS: dict[str, Any] = {
 
 
 def _demo_head() -> Any:
-    for name in ("blender_s2l.demo_head.make", "blender_s2l.core.demo_head"):
+    for name in ("blender_s2l.demo_head.make", "blender_s2l.demo_head.make"):
         try:
             module = __import__(name, fromlist=["make_demo_head"])
             return module.make_demo_head(0)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from blender_s2l.core.demo_head import SIZE_TARGETS, build_canonical, resolution_for
-from blender_s2l.core.lip_contact import CORNERS, LOWER_INNER, UPPER_INNER
+from blender_s2l.core.head.lip_contact import CORNERS, LOWER_INNER, UPPER_INNER
+from blender_s2l.demo_head.make import SIZE_TARGETS, build_canonical, resolution_for
 
 F64 = NDArray[np.float64]
 UP = np.array([0.0, 1.0, 0.0])

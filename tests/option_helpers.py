@@ -27,7 +27,7 @@ def package_with_jaw_strength(tmp_path: Path) -> Path:
     copy = where / PACKAGE
     shutil.copytree(ROOT / "blender_s2l", copy,
                     ignore=shutil.ignore_patterns("training", "weights", "__pycache__"))
-    table = copy / "core" / "bake_settings.py"
+    table = copy / "core" / "bake" / "settings.py"
     text = table.read_text()
     assert text.count(ANCHOR) == 1, "the BakeSettings docstring moved: update ANCHOR"
     table.write_text(text.replace(ANCHOR, ANCHOR + DECLARATION))

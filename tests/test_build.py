@@ -27,17 +27,17 @@ def test_lean_zip_has_the_runtime_and_nothing_else(tmp_path: Path) -> None:
     assert build.main(["--lean", "--out", str(tmp_path)]) == 0
     (zp,) = tmp_path.glob("blender_s2l-*.zip")
     files = names(zp)
-    for needed in ("blender_manifest.toml", "__init__.py", "batch.py", "core/timing.py",
+    for needed in ("blender_manifest.toml", "__init__.py", "batch.py", "core/bake/timing.py",
                    "blender/bake.py", "blender/operators.py"):
         assert needed in files
-    from blender_s2l.core.weights_path import BUNDLED_DIR, WEIGHT_KINDS, weights_file
+    from blender_s2l.core.models.weights_path import BUNDLED_DIR, WEIGHT_KINDS, weights_file
 
     for kind in WEIGHT_KINDS:  # every bundled model, jaw.npz included
         path = weights_file(kind).relative_to(BUNDLED_DIR.parents[1])
         assert path.suffix == ".npz" and path.as_posix() in files
     assert not [f for f in files if f.endswith(".pt")]  # checkpoints are training files
     assert not [f for f in files if f.startswith("training/") or "__pycache__" in f]
-    assert "demo.py" not in files
+    assert "demo.py" not in files and not [f for f in files if f.startswith("demo_head/")]
     assert not [f for f in files if f.startswith("wheels/")]
 
 

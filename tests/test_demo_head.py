@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blender_s2l.core.demo_head import DemoHead, make_demo_head
 from blender_s2l.core.errors import MeshError
-from blender_s2l.core.landmarks import canonical_neutral, to_canonical
-from blender_s2l.core.mesh import triangulate, unique_edges
+from blender_s2l.core.head.landmarks import canonical_neutral, to_canonical
+from blender_s2l.core.head.mesh import triangulate, unique_edges
+from blender_s2l.demo_head.make import DemoHead, make_demo_head
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,12 @@ import bpy
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.bake_plan import PLANS, KeyPlan, large_bake_note
-from ..core.bake_settings import DEVICES, BakeSettings
+from ..core.bake.pipeline import NOT_FINITE, BakeInputs, infer
+from ..core.bake.plans import PLANS, KeyPlan, large_bake_note
+from ..core.bake.settings import DEVICES, BakeSettings
+from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
-from ..core.pipeline import NOT_FINITE, BakeInputs, infer
 from ..core.progress import CancelFn, ProgressFn
-from ..core.timing import strip_frames
 from . import names
 from .compat import action_channelbag
 from .rna import Context, Mesh, Object
@@ -45,7 +45,7 @@ class Snapshot:
     """A bake's inputs copied out of Blender on the main thread, and where its result goes."""
 
     params: BakeParams
-    inputs: BakeInputs  # all the worker reads (core/pipeline.py)
+    inputs: BakeInputs  # all the worker reads (core/bake/pipeline.py)
     audio: StripAudio  # the sound file the inputs name; a temporary copy is removed after
     object_name: str
     object_uid: int  # session_uid: finds the object again even if it was renamed meanwhile

@@ -14,10 +14,10 @@ from typing import Any
 
 import bpy
 
-from ..core.audio import check_audio_path
-from ..core.bake_settings import BakeSettings
+from ..core.bake.settings import BakeSettings
 from ..core.errors import BakeError
-from ..core.keypoints import load_keypoints_json
+from ..core.head.keypoints import load_keypoints_json
+from ..core.speech.audio import check_audio_path
 from . import bake
 from .blend_file import save_verified
 from .compat import all_strips, top_strips

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 
-from ..core.bake_plan import KeyPlan
+from ..core.bake.pipeline import infer
+from ..core.bake.plans import KeyPlan
 from ..core.errors import BakeError, Cancelled, S2LError
-from ..core.pipeline import infer
 from ..core.progress import CANCELLED
 from .bake import Snapshot
 

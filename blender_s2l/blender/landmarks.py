@@ -1,4 +1,5 @@
-"""Landmarks on the user's own head: key points marked on vertices, then Fit (core/fitting.py)."""
+"""Landmarks on the user's own head: key points marked on vertices, then Fit
+(core/head/fitting.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import BakeError, LandmarkError
-from ..core.keypoints import NAMES, OPTIONAL, REQUIRED, describe
+from ..core.head.keypoints import NAMES, OPTIONAL, REQUIRED, describe
 from .names import LANDMARK_ATTR, LANDMARK_GROUP, LANDMARK_POS_PROP
 from .rna import Object
 from .storage import fitted_landmarks, read_keypoints, store_fitted_landmarks, write_keypoints
@@ -61,7 +62,7 @@ def missing_keypoints(obj: Object) -> list[int]:
 
 def fit_object(obj: Object) -> NDArray[np.float32]:
     """Fit the 68 landmarks from the object's key points and store them on its mesh."""
-    from ..core.fitting import fit_landmarks
+    from ..core.head.fitting import fit_landmarks
     from .bake import mesh_faces, neutral_vertices
 
     if obj.mode == "EDIT":
@@ -83,7 +84,7 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
 
 def show_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
     """Vertex group of the vertices nearest the 68 landmarks: select it in Edit Mode to see them."""
-    from ..core.find_landmarks import nearest_vertices
+    from ..core.head.find_landmarks import nearest_vertices
     from .bake import neutral_vertices
 
     nearest = nearest_vertices(neutral_vertices(obj), np.asarray(positions, dtype=np.float64))

@@ -10,9 +10,9 @@ from typing import Any
 
 import bpy
 
-from ..core.bake_settings import OPTIONS
+from ..core.bake.settings import OPTIONS
 from ..core.errors import S2LError
-from ..core.key_poses import NO_POCKETSPHINX, words_unheard
+from ..core.speech.key_poses import NO_POCKETSPHINX, words_unheard
 from . import bake, job
 from .option_props import add_properties
 from .prefs import get_prefs

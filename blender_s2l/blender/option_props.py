@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import bpy
 
-from ..core.bake_settings import Option
+from ..core.bake.settings import Option
 
 PREFS = "PREFS"  # the panel's "Default": the preferences decide
 PREFS_ITEM = (PREFS, "Default", "As set in the preferences")

@@ -7,13 +7,13 @@ from typing import Any
 
 import bpy
 
-from ..core import recognise
-from ..core.bake_plan import large_bake_note
-from ..core.bake_settings import OPTION, Option, panel_copies, panel_rows
+from ..core.bake.plans import large_bake_note
+from ..core.bake.settings import OPTION, Option, panel_copies, panel_rows
 from ..core.errors import S2LError
-from ..core.key_poses import wants_words
-from ..core.keypoints import NAMES, REQUIRED
+from ..core.head.keypoints import NAMES, REQUIRED
 from ..core.models import load as device_check
+from ..core.speech import recognise
+from ..core.speech.key_poses import wants_words
 from . import bake, job
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP

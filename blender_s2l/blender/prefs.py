@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import bpy
 
-from ..core.bake_settings import OPTION, BakeSettings
+from ..core.bake.settings import OPTION, BakeSettings
 from .rna import Context
 
 # "bl_ext.<repo>.blender_s2l" when installed as an extension, "blender_s2l" from a checkout.

@@ -6,7 +6,7 @@ from typing import Any
 
 import bpy
 
-from ..core.bake_settings import panel_rows
+from ..core.bake.settings import panel_rows
 from .option_props import add_properties
 from .rna import Context, Object
 from .strips import SEP, sound_strips

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import bpy
 
+from ..core.bake.timing import StripTiming, scene_fps
 from ..core.errors import AudioError, BakeError
-from ..core.timing import StripTiming, scene_fps
 from .compat import all_strips, sequencer_scene
 from .rna import Context, Scene, Strip
 

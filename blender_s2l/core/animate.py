@@ -16,12 +16,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import audio as audio_io
-from .bake_settings import BakeSettings, check_values
+from .bake.settings import BakeSettings, check_values
 from .errors import S2LError
-from .find_landmarks import resolve_landmarks
-from .hold_still import check_hold, motion_weights
-from .inference import (
+from .head.find_landmarks import resolve_landmarks
+from .head.hold_still import check_hold, motion_weights
+from .head.inner_parts import InnerParts, JawModel
+from .head.landmarks import canonical_neutral, to_canonical
+from .head.lip_contact import LipContact, contact_weight
+from .head.mesh import FacesLike, validate_mesh
+from .head.mesh_features import mesh_features, on_face_mask
+from .models.inference import (
     FEATURE_RATE,
     check_timing,
     default_frame_times,
@@ -30,10 +34,14 @@ from .inference import (
     sample_at_times,
     smooth_track,
 )
-from .inner_parts import InnerParts, JawModel
-from .key_poses import check_phones, closure_from_phones, open_from_phones
-from .landmarks import canonical_neutral, to_canonical
-from .lip_closure import (
+from .models.load import load_models
+from .models.runners import s2d_runner, s2l_runner
+from .models.upper_face import UpperFaceModel
+from .motion import Motion
+from .progress import CancelFn, ProgressFn, Task, as_task
+from .speech import audio as audio_io
+from .speech.key_poses import check_phones, closure_from_phones, open_from_phones
+from .speech.lip_closure import (
     CLOSURE_HIGH,
     CLOSURE_LOW,
     close_lips,
@@ -43,15 +51,7 @@ from .lip_closure import (
     sensitivity_range,
     without_pauses,
 )
-from .lip_contact import LipContact, contact_weight
-from .mesh import FacesLike, validate_mesh
-from .mesh_features import mesh_features, on_face_mask
-from .models.load import load_models
-from .models.runners import s2d_runner, s2l_runner
-from .models.upper_face import UpperFaceModel
-from .motion import Motion
-from .phones import Phone
-from .progress import CancelFn, ProgressFn, Task, as_task
+from .speech.phones import Phone
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms

@@ -1,5 +1,5 @@
-"""`align`: a wav + its transcript -> an HTK .lab phone alignment (see core/align.py), which the
-real-speech evaluation reads."""
+"""`align`: a wav + its transcript -> an HTK .lab phone alignment (see core/speech/align.py),
+which the real-speech evaluation reads."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..core.align import align_phones, transcript_arg
-from ..core.phones import Phone
+from ..core.speech.align import align_phones, transcript_arg
+from ..core.speech.phones import Phone
 
 HTK_UNITS = 1e7
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.audio import SAMPLE_RATE
-from ..core.landmarks import N_LANDMARKS, canonical_neutral
-from ..core.phones import Phone
+from ..core.head.landmarks import N_LANDMARKS, canonical_neutral
+from ..core.speech.audio import SAMPLE_RATE
+from ..core.speech.phones import Phone
 
 FloatArray = NDArray[np.floating[Any]]
 TeacherFn = Callable[..., FloatArray]

@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import LandmarkError, S2LError
-from ..core.landmarks import N_LANDMARKS
-from ..core.mesh import FacesLike, SurfaceIndex, triangulate
+from ..core.head.landmarks import N_LANDMARKS
+from ..core.head.mesh import FacesLike, SurfaceIndex, triangulate
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core import audio as audio_io
 from ..core.animate import Animator
-from ..core.landmarks import canonical_neutral
-from ..core.phones import Phone, find_alignment, read_phones
-from ..core.recognise import recognise_phones
+from ..core.head.landmarks import canonical_neutral
+from ..core.speech import audio as audio_io
+from ..core.speech.phones import Phone, find_alignment, read_phones
+from ..core.speech.recognise import recognise_phones
 from .baselines import loudness_jaw, still_face, teacher_landmarks
 from .corpus.visemes import phones_to_expression_weights
 from .ict import load_ict
@@ -108,7 +108,7 @@ def plot_timeline(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..core.phones import BILABIALS, OPEN_VOWELS
+    from ..core.speech.phones import BILABIALS, OPEN_VOWELS
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(12, 3.6), dpi=110)

@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.animate import Animator
-    from ..core.recognise import pocketsphinx_available
+    from ..core.speech.recognise import pocketsphinx_available
     from .evaluate import REAL_KEYS, SYNTH_KEYS, evaluate_real, evaluate_synthetic, markdown
     from .pooled import pooled_closure_table
 

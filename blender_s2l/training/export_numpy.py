@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.inner_parts import reseal_jaw
+from ..core.head.inner_parts import reseal_jaw
 from ..core.models.npz_weights import load_npz
 from ..core.models.numpy_nets import NumpyS2D, NumpyS2L, save_numpy
-from ..core.weights_path import BUNDLED_DIR, weights_file
+from ..core.models.weights_path import BUNDLED_DIR, weights_file
 from .checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_KINDS,

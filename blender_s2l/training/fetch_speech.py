@@ -26,9 +26,9 @@ from typing import Any
 
 import soundfile as sf
 
-from ..core import audio as audio_io
-from ..core.align import align_phones, align_segments
 from ..core.errors import S2LError
+from ..core.speech import audio as audio_io
+from ..core.speech.align import align_phones, align_segments
 from .align import write_lab
 
 Segments = list[tuple[float, float, str]]

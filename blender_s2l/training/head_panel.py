@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from scipy.optimize import lsq_linear
 from scipy.spatial.transform import Rotation
 
-from ..core.demo_head import OBJECT_ROTATION, OBJECT_SCALE, make_demo_head
-from ..core.mesh import closest_on_triangles
+from ..core.head.mesh import closest_on_triangles
+from ..demo_head.make import OBJECT_ROTATION, OBJECT_SCALE, make_demo_head
 from .ict import CM_TO_MM, ICTFace, load_ict
 from .s2d.data import EVAL_ID_SEED0, identity_weights
 from .s2d.remesh import voronoi_remesh

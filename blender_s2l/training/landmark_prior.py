@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.landmarks import canonical_neutral, fit_similarity
+from ..core.head.landmarks import canonical_neutral, fit_similarity
 from .ict import ICTFace, load_ict
 
 PRIOR_PATH = Path(__file__).resolve().parents[1] / "core" / "weights" / "landmark_prior.npy"

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core import audio as audio_io
 from ..core.animate import Animator
-from ..core.phones import Phone, read_phones
+from ..core.speech import audio as audio_io
+from ..core.speech.phones import Phone, read_phones
 from .evaluate import FPS, alignment_for, rest_width
 from .ict import shared_data_dir
 from .mesh_lips import LipHead, mesh_lip_metrics, quiet_frames, read_mesh_lips
@@ -52,7 +52,7 @@ class Clip:
 def load_clips(
     folders: Sequence[Path], alignments: Path | None, recognise: bool
 ) -> list[Clip]:
-    from ..core.recognise import recognise_phones
+    from ..core.speech.recognise import recognise_phones
 
     clips = []
     for wav_path in [w for d in folders if d.is_dir() for w in sorted(d.rglob("*.wav"))]:
@@ -216,7 +216,7 @@ def evaluate_panel(
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.recognise import pocketsphinx_available
+    from ..core.speech.recognise import pocketsphinx_available
 
     anim = Animator.load(device="cpu", weights_dir=args.weights)
     recognise = not args.no_recognise and pocketsphinx_available()

@@ -29,11 +29,11 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.landmarks import N_LANDMARKS
-from ..core.lip_contact import LOWER_INNER, UPPER_INNER, SurfacePoints, surface_points
-from ..core.mesh import FacesLike
+from ..core.head.landmarks import N_LANDMARKS
+from ..core.head.lip_contact import LOWER_INNER, UPPER_INNER, SurfacePoints, surface_points
+from ..core.head.mesh import FacesLike
 from ..core.motion import Motion
-from ..core.phones import BILABIALS, OPEN_VOWELS, SIL, Phone
+from ..core.speech.phones import BILABIALS, OPEN_VOWELS, SIL, Phone
 from .head_panel import landmark_points
 from .metrics import auc, phone_frames, shut_runs_elsewhere
 

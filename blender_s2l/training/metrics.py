@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.landmarks import JAW, MOUTH
-from ..core.phones import BILABIALS, OPEN_VOWELS, SIL, VOWELS, Phone
+from ..core.head.landmarks import JAW, MOUTH
+from ..core.speech.phones import BILABIALS, OPEN_VOWELS, SIL, VOWELS, Phone
 
 FloatArray = NDArray[np.floating[Any]]
 Vec = NDArray[np.float64]

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core import audio as audio_io
 from ..core.animate import Animator
-from ..core.landmarks import MOUTH, canonical_neutral
-from ..core.phones import Phone, normalise_phone
+from ..core.head.landmarks import MOUTH, canonical_neutral
+from ..core.speech import audio as audio_io
+from ..core.speech.phones import Phone, normalise_phone
 from .evaluate import FPS, expression_landmark_deltas, rest_width
 from .metrics import real_speech_metrics
 

@@ -9,7 +9,7 @@ import argparse
 
 import numpy as np
 
-from ..core.landmarks import JAW, MOUTH
+from ..core.head.landmarks import JAW, MOUTH
 from ..core.models.upper_face import UPPER_EXPRESSIONS, UpperFaceModel
 from .checkpoint import Checkpoint, upper_face_checkpoint
 from .ict import ICTFace

@@ -26,9 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import AudioError, LandmarkError, S2LError
-from ..core.fitting import fit_landmarks
-from ..core.landmarks import NOSE_BRIDGE
-from ..core.mesh import FacesLike
+from ..core.head.fitting import fit_landmarks
+from ..core.head.landmarks import NOSE_BRIDGE
+from ..core.head.mesh import FacesLike
 from .corpus.manifest import FRAME_RATE
 from .datasets import LandmarkEmbedding, resample_track
 from .safe_pickle import safe_load_pickle

@@ -47,7 +47,7 @@ def grid_head(name: str = "Head", size: int = 12) -> Any:
 
 
 def demo_head_object(pkg: ModuleType) -> Any:
-    head = submodule(pkg, "core.demo_head").make_demo_head(0)
+    head = importlib.import_module("blender_s2l.demo_head.make").make_demo_head(0)
     mesh = bpy.data.meshes.new("Head")
     mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
     obj = bpy.data.objects.new("Head", mesh)

@@ -56,7 +56,7 @@ def real(installed: ModuleType, random_weights_dir: Path) -> ModuleType:
         importlib.import_module(f"{installed.__name__}.core.animate")
     except ImportError as exc:
         pytest.skip(f"the core Animator is not importable yet: {exc}")
-    submodule(installed, "core.pipeline").forget_animators()
+    submodule(installed, "core.bake.pipeline").forget_animators()
     bpy.ops.wm.read_homefile(use_empty=True)
     return installed
 
@@ -66,5 +66,6 @@ def fake(installed: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeAnimator
     """An empty file and a stand-in animator whose motion is a known function of time."""
     bpy.ops.wm.read_homefile(use_empty=True)
     anim = FakeAnimator(installed)
-    monkeypatch.setattr(submodule(installed, "core.pipeline"), "load_animator", lambda *a: anim)
+    pipeline = submodule(installed, "core.bake.pipeline")
+    monkeypatch.setattr(pipeline, "load_animator", lambda *a: anim)
     return anim

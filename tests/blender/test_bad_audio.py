@@ -26,7 +26,7 @@ import blender_s2l
 from blender_s2l import batch
 from blender_s2l.blender import bake, job
 from blender_s2l.blender.storage import store_landmarks
-from blender_s2l.core.demo_head import make_demo_head
+from blender_s2l.demo_head.make import make_demo_head
 
 weights, tmp, *files = sys.argv[1:]
 
@@ -205,7 +205,7 @@ def test_nan_keyframes_are_never_written(
     """The keyframe values get the same last guard as the shape keys."""
     voice_scene(tmp_path)
     grid_head()
-    plans = submodule(sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]], "core.bake_plan")
+    plans = submodule(sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]], "core.bake.plans")
     original = plans.PLANS["COMPACT"]
 
     def nan_weights(*a: Any, **k: Any) -> Any:

@@ -268,7 +268,7 @@ def test_default_bake_without_pocketsphinx_uses_the_audio_alone_and_warns(
 ) -> None:
     """Recognise Words is on by default; the lean zip has no pocketsphinx, and there a bake must
     still finish (audio alone) and say why its p/b/m may be missed."""
-    recognise = submodule(installed, "core.recognise")
+    recognise = submodule(installed, "core.speech.recognise")
     monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: False)
     voice_scene(tmp_path)
     grid_head()

@@ -14,7 +14,7 @@ from fake_animator import FakeAnimator
 import blender_s2l
 from blender_s2l import batch
 from blender_s2l.blender.storage import read_takes
-from blender_s2l.core import pipeline as checkout_pipeline
+from blender_s2l.core.bake import pipeline as checkout_pipeline
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_module_cli_exits_nonzero_with_one_line(tmp_path: Path) -> None:
 def demo_head_scene_file(tmp_path: Path) -> Path:
     """A saved scene: the demo head (landmarks stored) and a 1 s "Voice" strip."""
     from blender_s2l.blender.storage import store_landmarks
-    from blender_s2l.core.demo_head import make_demo_head
+    from blender_s2l.demo_head.make import make_demo_head
 
     bpy.ops.wm.read_homefile(use_empty=True)
     voice_scene(tmp_path, seconds=1.0)
@@ -181,8 +181,8 @@ def test_recognise_words_keys_the_heard_bilabials_unless_a_transcript_is_given(
     fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import blender_s2l.core.recognise as recognise
-    from blender_s2l.core.phones import Phone
+    import blender_s2l.core.speech.recognise as recognise
+    from blender_s2l.core.speech.phones import Phone
 
     heard = [Phone(0.0, 0.3, "SIL"), Phone(0.3, 0.4, "B")]
     monkeypatch.setattr(recognise, "recognise_phones", lambda wav, progress, cancel: heard)
@@ -203,7 +203,7 @@ def test_without_pocketsphinx_lines_use_the_audio_alone_unless_words_are_demande
     fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import blender_s2l.core.recognise as recognise
+    import blender_s2l.core.speech.recognise as recognise
 
     monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: False)
     scene = scene_file(tmp_path)
@@ -226,7 +226,7 @@ def test_a_huge_per_frame_bake_is_announced_before_it_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Batch prints the number of keys and the .blend size first; a compact bake says nothing."""
-    from blender_s2l.core import bake_plan
+    from blender_s2l.core.bake import plans as bake_plan
 
     monkeypatch.setattr(bake_plan, "LARGE_BAKE_BYTES", 1000)
     scene = scene_file(tmp_path)

@@ -14,7 +14,7 @@ from test_panel_draw import draw
 
 @pytest.fixture
 def bundled(installed: ModuleType) -> ModuleType:
-    submodule(installed, "core.pipeline").forget_animators()
+    submodule(installed, "core.bake.pipeline").forget_animators()
     bpy.ops.wm.read_homefile(use_empty=True)
     return installed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ KEYS = (36, 45, 30, 48, 54, 8, 39, 42, 62, 66)
 
 
 def head_without_landmarks(pkg: ModuleType) -> tuple[Any, Any]:
-    head = submodule(pkg, "core.demo_head").make_demo_head(0)
+    head = importlib.import_module("blender_s2l.demo_head.make").make_demo_head(0)
     mesh = bpy.data.meshes.new("Head")
     mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
     obj = bpy.data.objects.new("Head", mesh)
@@ -77,7 +78,7 @@ def test_assign_the_selected_vertex_in_edit_mode(fake: FakeAnimator) -> None:
 def test_batch_keypoints_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import blender_s2l
     from blender_s2l import batch
-    from blender_s2l.core import pipeline as checkout_pipeline
+    from blender_s2l.core.bake import pipeline as checkout_pipeline
 
     bpy.ops.wm.read_homefile(use_empty=True)
     anim = FakeAnimator(blender_s2l)
@@ -111,7 +112,7 @@ def test_fit_shows_landmarks_and_single_ones_can_be_adjusted(fake: FakeAnimator)
     group = obj.vertex_groups.get("s2l.landmarks")
     assert group is not None
     members = {v.index for v in obj.data.vertices if any(g.group == group.index for g in v.groups)}
-    near = set(submodule(pkg, "core.find_landmarks").nearest_vertices(
+    near = set(submodule(pkg, "core.head.find_landmarks").nearest_vertices(
         mesh_co(obj), storage.stored_landmarks(obj)).tolist())
     assert members == near and 60 <= len(members) <= 68  # inner-lip pairs may share a vertex
     before = storage.stored_landmarks(obj).copy()

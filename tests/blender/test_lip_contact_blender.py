@@ -7,6 +7,7 @@ head whose lips were moved to rest 3 mm apart, and onto one whose lips rest seal
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,7 +24,7 @@ START = 10
 
 @pytest.fixture
 def bundled(installed: ModuleType) -> ModuleType:
-    submodule(installed, "core.pipeline").forget_animators()
+    submodule(installed, "core.bake.pipeline").forget_animators()
     bpy.ops.wm.read_homefile(use_empty=True)
     return installed
 
@@ -46,7 +47,8 @@ def line_scene(tmp_path: Path) -> tuple[Any, Path]:
 
 def head_object(pkg: ModuleType, gap_mm: float) -> tuple[Any, np.ndarray]:
     v, faces, lm = demo_with_gap(gap_mm)
-    obj_space = submodule(pkg, "core.demo_head").to_object_space(v)  # metres, +Z up
+    make = importlib.import_module("blender_s2l.demo_head.make")
+    obj_space = make.to_object_space(v)  # metres, +Z up
     mesh = bpy.data.meshes.new("Head")
     mesh.from_pydata(obj_space.astype(float).tolist(), [], [list(f) for f in faces])
     obj = bpy.data.objects.new("Head", mesh)

@@ -87,7 +87,7 @@ def test_landmark_panel_states(installed: ModuleType, fake: FakeAnimator) -> Non
 def test_recognise_words_says_when_pocketsphinx_is_missing(
     installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recognise = submodule(installed, "core.recognise")
+    recognise = submodule(installed, "core.speech.recognise")
     grid_head()
     voice_scene(tmp_path)
     settings = bpy.context.scene.s2l
@@ -128,7 +128,7 @@ def test_cuda_without_torch_is_said_before_baking(
 def test_a_huge_per_frame_bake_is_said_in_the_panel(
     installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(submodule(installed, "core.bake_plan"), "LARGE_BAKE_BYTES", 1000)
+    monkeypatch.setattr(submodule(installed, "core.bake.plans"), "LARGE_BAKE_BYTES", 1000)
     grid_head()
     voice_scene(tmp_path)
     settings = bpy.context.scene.s2l

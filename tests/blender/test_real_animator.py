@@ -85,8 +85,8 @@ def test_recognise_words_bakes_the_heard_key_poses_in_blender(
                             device="CPU",  # Recognise Words is on by default
                             weights_dir=str(random_weights_dir)) == {"FINISHED"}
     core = submodule(real, "core.animate")
-    heard = submodule(real, "core.recognise").recognise_phones(
-        submodule(real, "core.audio").load_audio(wav))
+    heard = submodule(real, "core.speech.recognise").recognise_phones(
+        submodule(real, "core.speech.audio").load_audio(wav))
     assert sum(p.phone in ("P", "B", "M") for p in heard) >= 2  # "sharply", "table"
     frames = np.arange(strip.frame_final_start, strip.frame_final_end)
     times = np.array([expected_time(int(f), strip, scene) for f in frames])

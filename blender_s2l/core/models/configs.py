@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import WeightsError
-from ..mesh_features import FEATURE_DIM
+from ..head.mesh_features import FEATURE_DIM
 
 
 @dataclass

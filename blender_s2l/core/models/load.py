@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from ..errors import DeviceError, WeightsError
-from ..inner_parts import JawModel, load_jaw
-from ..weights_path import weights_path
+from ..head.inner_parts import JawModel, load_jaw
 from .numpy_nets import NumpyS2D, NumpyS2L, load_numpy_s2d, load_numpy_s2l
 from .runners import S2DRunner, S2LRunner, TorchS2D, TorchS2L
 from .upper_face import UpperFaceModel
+from .weights_path import weights_path
 
 if TYPE_CHECKING:
     import torch

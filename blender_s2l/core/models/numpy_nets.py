@@ -21,9 +21,9 @@ from numpy.typing import NDArray
 from scipy.special import erf, expit
 
 from ..errors import WeightsError
-from ..features import N_MELS
-from ..landmarks import N_LANDMARKS
-from ..mesh_features import FEATURE_DIM
+from ..head.landmarks import N_LANDMARKS
+from ..head.mesh_features import FEATURE_DIM
+from ..speech.features import N_MELS
 from .configs import S2DConfig, S2LConfig
 from .npz_weights import NpzWeights, load_npz, save_npz
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..landmarks import N_LANDMARKS
+from ..head.landmarks import N_LANDMARKS
 from .configs import S2DConfig
 
 __all__ = ["S2D", "S2DConfig", "random_s2d"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ...core.key_poses import closure_window
+from ...core.speech.key_poses import closure_window
 from .phones import SILENCE, to_arpabet
 
 # Bump when the rules change what targets look like: corpora re-make their targets (no TTS).
@@ -40,7 +40,7 @@ N_EXPR = len(ICT_EXPRESSIONS)
 _IDX = {n: i for i, n in enumerate(ICT_EXPRESSIONS)}
 
 # Inner-lip gap (landmark 62 minus 66, mm; y up, z forward) of the ICT mean face: at rest and
-# per unit of each mouth weight. Measured from ICT FaceKit; tests/test_corpus_visemes.py
+# per unit of each mouth weight. Measured from ICT FaceKit; tests/training/test_corpus_visemes.py
 # re-measures them, so a different face pack cannot silently break bilabial closure.
 REST_GAP = (0.763, 0.284)
 GAP_YZ: dict[str, tuple[float, float]] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ...core.inner_parts import JAW_PATH
+from ...core.head.inner_parts import JAW_PATH
 from ..checkpoint import checkpoint_file
 from .evaluate import EvalSettings, run_eval
 from .train import Trainer, TrainSettings

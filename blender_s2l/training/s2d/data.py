@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ...core.landmarks import BROWS, EYES, MOUTH, to_canonical
-from ...core.mesh import FacesLike
-from ...core.mesh_features import landmark_distances, mesh_features
+from ...core.head.landmarks import BROWS, EYES, MOUTH, to_canonical
+from ...core.head.mesh import FacesLike
+from ...core.head.mesh_features import landmark_distances, mesh_features
 from ..ict import ICTFace
 from .remesh import RemeshPattern
 

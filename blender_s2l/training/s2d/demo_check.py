@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ...core.demo_head import build_canonical, resolution_for
-from ...core.inner_parts import InnerParts, JawModel
-from ...core.landmarks import to_canonical
-from ...core.mesh import triangulate
-from ...core.mesh_features import mesh_features, on_face_mask, polygons_by_size
+from ...core.head.inner_parts import InnerParts, JawModel
+from ...core.head.landmarks import to_canonical
+from ...core.head.mesh import triangulate
+from ...core.head.mesh_features import mesh_features, on_face_mask, polygons_by_size
 from ...core.models.s2d import S2D
+from ...demo_head.make import build_canonical, resolution_for
 from ..ict import ICTFace
 from . import metrics as m
 from .sampling import ExpressionSampler

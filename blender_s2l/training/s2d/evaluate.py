@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ...core.inner_parts import JAW_PATH, InnerParts, JawModel, load_jaw
-from ...core.landmarks import LOWER_FACE, UPPER_FACE
-from ...core.mesh_features import mesh_features, on_face_mask
+from ...core.head.inner_parts import JAW_PATH, InnerParts, JawModel, load_jaw
+from ...core.head.landmarks import LOWER_FACE, UPPER_FACE
+from ...core.head.mesh_features import mesh_features, on_face_mask
 from ...core.models.s2d import S2D
 from ..checkpoint import checkpoint_file, load_checkpoint, load_s2d
 from ..ict import ICTFace, load_ict
@@ -220,7 +220,7 @@ COLUMNS = (
     "mouth_leak = mean motion near the mouth for brow/eye landmark motion alone; "
     "upper_leak = mean motion on brows/eyes for jaw/mouth landmark motion alone (truth rows "
     "show what the ICT shapes themselves do); rigid_mm / rigid_max_mm = mean / largest error "
-    "over the vertices of separate parts deep inside the head that core/inner_parts.py moves "
+    "over the vertices of separate parts deep inside the head that core/head/inner_parts.py moves "
     "rigidly (eyeballs, teeth; the same vertex set for every method)."
 )
 
@@ -270,7 +270,7 @@ def write_report(path: Path, r: dict[str, Any]) -> None:
         f"- S2D face error on a re-topology / on the ICT topology: {', '.join(ratios)} "
         "(target <= 1.3).",
         "- Rigid inner parts (what `animate` ships; eyeballs and upper teeth still, lower teeth "
-        "on the jaw map, see core/inner_parts.py), error on those parts, mean / max mm: "
+        "on the jaw map, see core/head/inner_parts.py), error on those parts, mean / max mm: "
         + "; ".join(
             f"{topo}: network {summary[f's2d@{topo}']['rigid_mm']:.2f} / "
             f"{summary[f's2d@{topo}']['rigid_max_mm']:.1f} -> rigid "

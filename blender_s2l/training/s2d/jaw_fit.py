@@ -10,15 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ...core.inner_parts import (
-    JAW_PATH,
-    JawModel,
-    classify_parts,
-    rigid_fields,
-    rigid_params,
-)
-from ...core.landmarks import canonical_neutral
-from ...core.mesh_features import on_face_mask
+from ...core.head.inner_parts import JAW_PATH, JawModel, classify_parts, rigid_fields, rigid_params
+from ...core.head.landmarks import canonical_neutral
+from ...core.head.mesh_features import on_face_mask
 from ..ict import ICTFace, load_ict
 from .data import TRAIN_ID_SEED0, build_variant, ict_labels
 from .sampling import ExpressionSampler

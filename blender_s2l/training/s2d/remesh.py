@@ -18,8 +18,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from ...core.mesh import FacesLike, triangulate
-from ...core.mesh_features import polygon_graph
+from ...core.head.mesh import FacesLike, triangulate
+from ...core.head.mesh_features import polygon_graph
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.interpolate import RBFInterpolator
 
-from ...core.landmarks import canonical_neutral
+from ...core.head.landmarks import canonical_neutral
 from .data import FaceVariant, vertex_labels
 
 SPACING_MM = 5.0

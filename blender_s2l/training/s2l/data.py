@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
-from ...core import audio as audio_io
-from ...core.phones import BILABIALS, SIL, normalise_phone
+from ...core.speech import audio as audio_io
+from ...core.speech.phones import BILABIALS, SIL, normalise_phone
 from ..ict import ICTFace, load_ict
 
 FEATURE_VERSION = 1

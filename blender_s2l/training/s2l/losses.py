@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ...core.landmarks import JAW, MOUTH, N_LANDMARKS, canonical_neutral
+from ...core.head.landmarks import JAW, MOUTH, N_LANDMARKS, canonical_neutral
 
 MOVING_MM = 0.5
 CLOSURE_PAIR = (62, 66)  # inner lip centre: the pair the lip gap of training/metrics.py reads

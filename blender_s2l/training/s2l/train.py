@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...core.landmarks import MOUTH
+from ...core.head.landmarks import MOUTH
 from ...core.models.s2l import S2L, S2LConfig
 from ..checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 from .data import Pair, crop_batch, spec_augment, voice_weights

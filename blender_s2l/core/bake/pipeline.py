@@ -1,0 +1,93 @@
+"""The bake without Blender: one snapshot of the user's data and choices in, one key plan out.
+
+Blender's side (`blender/bake.py`) copies the mesh, the sound and the frame times on the main
+thread and writes the plan back there; everything between runs here, on a worker thread in the
+UI or inline in batch, and never touches Blender data. See ARCHITECTURE.md for the whole flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import BakeError
+from ..motion import Motion
+from ..progress import CancelFn, ProgressFn, Task, as_task
+from ..speech.key_poses import listens_for_words, phones_for_line
+from .plans import KeyPlan, plan_for
+from .settings import BakeSettings
+
+# Recognising words takes far longer than the networks (BENCHMARKS.md), so it gets most of the bar.
+WORDS_SHARE = 0.7
+NOT_FINITE = "the sound or the mesh holds invalid values"
+
+
+@dataclass
+class BakeInputs:
+    """What a bake reads, copied out of Blender (or any other host) so a worker may use it."""
+
+    settings: BakeSettings
+    audio_path: str | Path
+    vertices: NDArray[np.float64]  # the neutral mesh, in its own space and units
+    faces: NDArray[np.int64]  # (F, K) padded with -1
+    frames: NDArray[np.int64]  # scene frame numbers ...
+    times: NDArray[np.float64]  # ... and the exact audio time of each
+    landmarks68: NDArray[Any] | None = None  # (68,) vertex indices or (68, 3) positions
+    hold: NDArray[np.float64] | None = None  # the user's hold-still weights
+    label: str = ""  # how messages name the sound (the strip's name)
+
+
+_ANIMATORS: dict[tuple[str, str], Any] = {}
+
+
+def load_animator(device: str, weights_dir: str) -> Any:
+    """One Animator per (device, weights) for the session: loading costs more than a short bake."""
+    from ..animate import Animator
+
+    cache_key = (device.lower(), weights_dir)
+    if cache_key not in _ANIMATORS:
+        _ANIMATORS[cache_key] = Animator.load(device=device.lower(),
+                                              weights_dir=weights_dir or None)
+    return _ANIMATORS[cache_key]
+
+
+def forget_animators() -> None:
+    """Drop the loaded models (new weights, or a test swapping the animator)."""
+    _ANIMATORS.clear()
+
+
+def check_motion(motion: Motion, label: str) -> None:
+    """Refuse NaN/inf motion before planning: the compact plan's SVD would fail on it with a
+    LinAlgError, and a per-frame plan would write it into shape keys as it is."""
+    if not (np.all(np.isfinite(motion.codes)) and np.all(np.isfinite(motion.basis))):
+        raise BakeError(
+            f"The bake of strip '{label}' produced NaN or infinite motion, so nothing was "
+            f"written; {NOT_FINITE}."
+        )
+
+
+def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
+          cancel: CancelFn | None = None) -> KeyPlan:
+    """Audio + mesh -> key plan, by the plan type the settings' mode names."""
+    task = as_task(progress, cancel)
+    s = inputs.settings
+    anim = load_animator(s.device, s.weights_dir)
+    share = WORDS_SHARE if listens_for_words(s.phones_file, s.transcript, s.recognise_words) \
+        else 0.0
+    hearing = task.part(0.0, share)
+    phones = phones_for_line(s.phones_file, s.transcript, str(inputs.audio_path),
+                             s.recognise_words, hearing, hearing.cancel)
+    motion = anim.animate(
+        inputs.audio_path, inputs.vertices, inputs.faces, inputs.landmarks68,
+        settings=s, frame_times=inputs.times, phones=phones, hold=inputs.hold,
+        progress=task.part(share, 0.9), cancel=task.cancel,
+    )
+    task.check()
+    check_motion(motion, inputs.label)
+    plan = plan_for(s.mode).build(motion, inputs.frames.astype(np.float64), s)
+    task(1.0)
+    return plan

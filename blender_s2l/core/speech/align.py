@@ -1,0 +1,194 @@
+"""Forced phone alignment of speech to its transcript with pocketsphinx (US-English model).
+
+Two users: key poses at bake time (a line's script gives exact /p b m/ closures) and the
+real-speech evaluation (more labelled clips than the one ARCTIC sentence). pocketsphinx is an
+optional dependency: without it this raises a one-sentence error.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import S2LError
+from . import audio as audio_io
+from .phones import ARPABET, SIL, Phone, normalise_phone
+
+
+def align_phones(wav_path: str | Path, transcript: str) -> list[Phone]:
+    """Phones of the transcript with their times in the audio (10 ms resolution)."""
+    wav_path = Path(wav_path)
+    return align_audio(audio_io.load_audio(wav_path), transcript, wav_path.name)
+
+
+def align_segments(
+    wav_path: str | Path, segments: Sequence[tuple[float, float, str]], pad_s: float = 0.15
+) -> list[Phone]:
+    """Phones of a clip transcribed in timed segments (a conversation's utterances, a poem's
+    lines), each aligned on its own stretch of audio; between segments is SIL.
+
+    One long transcript lets a single misheard word drag every later phone; segment by segment
+    an error stays inside its segment."""
+    wav_path = Path(wav_path)
+    out = align_audio_segments(audio_io.load_audio(wav_path), segments, wav_path.name, pad_s)
+    if not out:
+        raise S2LError(f"pocketsphinx found no phones in {wav_path.name}.")
+    return out
+
+
+def align_audio_segments(
+    wav: NDArray[np.float32],
+    segments: Sequence[tuple[float, float, str]],
+    name: str = "the audio",
+    pad_s: float = 0.15,
+    skip_unaligned: bool = False,
+) -> list[Phone]:
+    """align_segments on 16 kHz samples; [] when no segment has phones. skip_unaligned leaves a
+    segment whose words do not fit its audio out (as silence) instead of failing."""
+    rate = audio_io.SAMPLE_RATE
+    duration = len(wav) / rate
+    out: list[Phone] = []
+    for start, end, text in sorted(segments):
+        lo = max(0.0, start - pad_s, out[-1].end if out else 0.0)
+        hi = min(duration, end + pad_s)
+        if hi - lo < 0.05 or not text.split():
+            continue
+        piece = wav[int(lo * rate) : int(hi * rate)]
+        try:
+            part = align_audio(piece, text, f"{name} at {lo:.2f} s")
+        except S2LError:
+            if skip_unaligned:
+                continue
+            raise
+        speech = [Phone(p.start + lo, p.end + lo, p.phone) for p in part]
+        speech = [p for p in speech if p.phone != SIL]
+        if not speech:
+            continue
+        gap_start = out[-1].end if out else 0.0
+        if speech[0].start > gap_start:
+            out.append(Phone(gap_start, speech[0].start, SIL))
+        out.extend(speech)
+    if out and out[-1].end < duration:
+        out.append(Phone(out[-1].end, duration, SIL))
+    return out
+
+
+def align_audio(wav: NDArray[np.float32], transcript: str, name: str = "the audio") -> list[Phone]:
+    """Phones of the transcript in 16 kHz mono samples; words missing from pocketsphinx's
+    dictionary (names, archaic forms) get festival's letter-to-sound pronunciation."""
+    try:
+        from pocketsphinx import Decoder
+    except ImportError as exc:
+        raise S2LError(
+            "Aligning a transcript needs the pocketsphinx package (pip install pocketsphinx); "
+            "or give a phone alignment file instead."
+        ) from exc
+    words = transcript_words(transcript)
+    if not words:
+        raise S2LError("The transcript is empty.")
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    dec = Decoder(samprate=audio_io.SAMPLE_RATE, bestpath=False)
+    missing = [w for w in dict.fromkeys(words) if dec.lookup_word(w) is None]
+    known = {w: _possessive(w, dec.lookup_word(w[:-2])) for w in missing if w.endswith("'s")}
+    known = {w: pron for w, pron in known.items() if pron}
+    guessed = pronunciations([w for w in missing if w not in known])
+    for word, pron in {**known, **guessed}.items():
+        dec.add_word(word, pron, True)
+    dec.set_align_text(" ".join(words))
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    try:
+        dec.set_alignment()
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        alignment = dec.get_alignment()
+    except RuntimeError as exc:
+        raise S2LError(
+            f"pocketsphinx could not align {name}: the transcript does not match the audio."
+        ) from exc
+    if alignment is None:
+        raise S2LError(f"pocketsphinx could not align {name} with its transcript.")
+    phones = [
+        Phone(p.start / 100.0, (p.start + p.duration) / 100.0, normalise_phone(p.name))
+        for word in alignment
+        for p in word
+    ]
+    if not phones:
+        raise S2LError(f"pocketsphinx found no phones in {name}.")
+    return phones
+
+
+def transcript_words(transcript: str) -> list[str]:
+    """Lower-case words as pocketsphinx's dictionary spells them: punctuation other than an
+    inner apostrophe (don't, beauty's) is a word break; digits are spelled out one by one."""
+    text = transcript.lower()
+    for digit, word in _DIGITS.items():
+        text = text.replace(digit, f" {word} ")
+    return [w.strip("'") for w in re.findall(r"[a-z']+", text) if w.strip("'")]
+
+
+_DIGITS = {
+    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four",
+    "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine",
+}
+
+
+def pronunciations(words: Sequence[str]) -> dict[str, str]:
+    """ARPAbet for words outside the dictionary, from festival's lexicon and letter-to-sound
+    rules; without festival the words are named in the error, so the user can respell them."""
+    if not words:
+        return {}
+    script = "".join(
+        f'(format t "%l\\n" (lex.lookup "{w.replace(chr(39), "")}" nil))' for w in words
+    )
+    try:
+        run = subprocess.run(
+            ["festival", "--pipe"], input=script, capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise S2LError(
+            f"Not in the aligner's dictionary: {', '.join(words)}. Respell them as common "
+            "words, or install festival for its letter-to-sound rules."
+        ) from exc
+    prons = [_festival_phones(line) for line in run.stdout.splitlines() if line.startswith("(")]
+    if len(prons) != len(words) or not all(prons):
+        raise S2LError(f"festival could not pronounce: {', '.join(words)}.")
+    return dict(zip(words, prons, strict=True))
+
+
+def _possessive(word: str, stem: str | None) -> str:
+    """beauty's = beauty + Z; the ending follows the stem's last sound (cats, dogs, horses)."""
+    if not stem:
+        return ""
+    last = stem.split()[-1]
+    ending = "IH Z" if last in {"S", "Z", "SH", "ZH", "CH", "JH"} else (
+        "S" if last in {"P", "T", "K", "F", "TH"} else "Z")
+    return f"{stem} {ending}"
+
+
+def _festival_phones(line: str) -> str:
+    """'("word" nil (((n ih) 1) ((g aa r) 1)))' -> 'N IH G AA R' (festival's cmu phone set,
+    folded into pocketsphinx's 39 phones)."""
+    closing_quote = line.find('"', line.find('"') + 1)
+    body = line[closing_quote + 1 :].split(None, 1)  # drop the part of speech
+    phones = [normalise_phone(p) for p in re.findall(r"[a-z]+", body[-1] if body else "")]
+    if not phones or not all(p in ARPABET for p in phones):
+        return ""
+    return " ".join(phones)
+
+
+def transcript_arg(value: str) -> str:
+    """A command-line transcript: the words themselves, or `@file` to read them from a file."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    if not path.is_file():
+        raise S2LError(f"The transcript file {path} does not exist.")
+    return path.read_text()

@@ -1,0 +1,118 @@
+"""The closure head's post-step: probabilities -> frame weights -> lips pulled together."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from blender_s2l.core.head.landmarks import canonical_neutral
+from blender_s2l.core.speech.lip_closure import (
+    CLOSURE_HIGH,
+    CLOSURE_LOW,
+    LIP_PAIRS,
+    PRESSED_OFFSET,
+    close_lips,
+    closure_at_times,
+    closure_weight,
+    press_factor,
+)
+
+UP = [a for a, _ in LIP_PAIRS]
+LO = [b for _, b in LIP_PAIRS]
+
+
+def test_weight_is_zero_when_unsure_one_when_confident_and_monotone() -> None:
+    p = np.linspace(0, 1, 101)
+    w = closure_weight(p)
+    assert np.all(w[p <= CLOSURE_LOW] == 0.0)
+    assert np.all(w[p >= CLOSURE_HIGH] == 1.0)
+    assert np.all(np.diff(w) >= 0)
+
+
+def test_frame_sampling_never_steps_over_a_short_closure() -> None:
+    prob = np.zeros(300, np.float32)
+    prob[117:119] = 0.9  # 20 ms closure between the 30 fps frames at 1.1667 s and 1.2 s
+    times = np.arange(0, 3.0, 1 / 30)
+    linear = np.interp(times * 100, np.arange(300), prob)
+    assert linear.max() < CLOSURE_HIGH  # plain sampling only half sees it ...
+    got = closure_at_times(prob, times, 100.0)
+    assert got.max() == pytest.approx(0.9)  # ... the window max keeps it, on one frame only
+    assert np.sum(got > 0.5) == 1
+
+
+def test_frame_sampling_matches_a_brute_force_window_max() -> None:
+    rng = np.random.default_rng(0)
+    prob = rng.random(997).astype(np.float32)
+    for fps in (24.0, 30000 / 1001, 60.0, 200.0):
+        times = np.arange(0, 9.9, 1 / fps)
+        half = max(0.5 / fps, 0.005)
+        want = [prob[max(0, int(np.ceil((t - half) * 100 - 1e-9))):
+                     int(np.floor((t + half) * 100 + 1e-9)) + 1].max() for t in times]
+        assert np.allclose(closure_at_times(prob, times, 100.0), want)
+
+
+def _open_mouth(frames: int) -> np.ndarray:
+    disp = np.zeros((frames, 68, 3), np.float32)
+    disp[:, LO, 1] = -6.0  # lower lip 6 mm down
+    disp[:, UP, 1] = 1.0
+    disp[:, 8, 1] = -8.0  # chin
+    return disp
+
+
+def test_full_weight_presses_the_lips_together_and_nothing_else_moves() -> None:
+    disp = _open_mouth(4)
+    out = close_lips(disp, np.array([0.0, 0.5, 1.0, 1.0]), press=np.array([0, 0, 1, 0]))
+    assert np.allclose(out[2, UP] - out[2, LO], PRESSED_OFFSET, atol=1e-4)
+    assert np.allclose(out[3, UP] - out[3, LO], 0.0, atol=1e-4)  # unpressed: neutral opening
+    lm = canonical_neutral()[None] + out
+    inner_gap = lm[2, 62, 1] - lm[2, 66, 1]
+    assert 0.0 <= inner_gap < 0.1  # the inner lips touch (the neutral's are 0.8 mm apart)
+    assert np.allclose(out[0], disp[0])  # weight 0: untouched
+    gap = np.linalg.norm(lm[:, UP] - lm[:, LO], axis=-1)
+    assert np.all(gap[1] < gap[0])
+    others = [i for i in range(68) if i not in UP + LO]
+    assert np.array_equal(out[:, others], disp[:, others])
+    # the lower lip travels further than the upper: the jaw carries it
+    assert abs(out[2, 66, 1] - disp[2, 66, 1]) > abs(out[2, 62, 1] - disp[2, 62, 1])
+
+
+def test_strength_scales_and_pressed_lips_are_left_alone() -> None:
+    disp = _open_mouth(2)
+    assert np.array_equal(close_lips(disp, np.ones(2), strength=0.0), disp)
+    half = close_lips(disp, np.ones(2), strength=0.5)
+    full = close_lips(disp, np.ones(2))
+    assert np.allclose(half - disp, 0.5 * (full - disp), atol=1e-5)
+    pressed = np.zeros((1, 68, 3), np.float32)
+    pressed[:, UP, 1] = -1.0  # upper lip pushed onto the lower one, harder than PRESSED_OFFSET
+    assert np.array_equal(close_lips(pressed, np.ones(1)), pressed)
+
+
+def test_short_closures_press_and_pauses_rest() -> None:
+    times = np.arange(60) / 30.0
+    weight = np.zeros(60)
+    weight[5:8] = 1.0  # 67 ms: a /b/
+    weight[20:40] = 1.0  # 633 ms: a pause
+    weight[45] = 0.4  # not closed enough to count
+    press = press_factor(weight, times)
+    assert np.array_equal(np.flatnonzero(press), [5, 6, 7])
+
+
+def test_sensitivity_slides_the_range_through_the_tuned_one() -> None:
+    from blender_s2l.core.speech.lip_closure import (
+        CAUTIOUS_RANGE,
+        CLOSURE_HIGH,
+        CLOSURE_LOW,
+        EAGER_RANGE,
+        sensitivity_range,
+    )
+
+    assert sensitivity_range(0.5) == (CLOSURE_LOW, CLOSURE_HIGH)
+    assert np.allclose(sensitivity_range(1.0), EAGER_RANGE)
+    assert np.allclose(sensitivity_range(0.0), CAUTIOUS_RANGE)
+    lows = [sensitivity_range(s)[0] for s in np.linspace(0, 1, 11)]
+    assert all(a > b for a, b in pairwise(lows))
+    assert sensitivity_range(0.5, (0.3, 0.6)) == (0.3, 0.6)  # a tuned range stays the middle
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sensitivity_range(1.2)
