@@ -244,6 +244,7 @@ class Animator:
             mm_per_unit=float(sim.scale),
             landmark_source=source,
             notes=notes,
+            closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
         )
 
 

@@ -20,6 +20,9 @@ class Motion:
     mm_per_unit: float  # canonical millimetres per mesh unit
     landmark_source: str = ""
     notes: tuple[str, ...] = ()  # sentences for the user about this mesh (shown after a bake)
+    # (T,) in [0, 1]: how far each frame's lips must be shut (labelled or heard /p b m/, times
+    # Lip Closure); a solve onto the character's own keys weights the lips by it.
+    closure: NDArray[np.float32] | None = None
     _dense: NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from ..errors import BakeError
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
+from ..rig.target import RigTarget
 from ..speech.key_poses import listens_for_words, phones_for_line
 from .plans import KeyPlan, plan_for
 from .settings import BakeSettings
@@ -39,6 +40,7 @@ class BakeInputs:
     landmarks68: NDArray[Any] | None = None  # (68,) vertex indices or (68, 3) positions
     hold: NDArray[np.float64] | None = None  # the user's hold-still weights
     label: str = ""  # how messages name the sound (the strip's name)
+    rig: RigTarget | None = None  # the character's own keys, for the RIG mode
 
 
 _ANIMATORS: dict[tuple[str, str], Any] = {}
@@ -88,6 +90,6 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
     )
     task.check()
     check_motion(motion, inputs.label)
-    plan = plan_for(s.mode).build(motion, inputs.frames.astype(np.float64), s)
+    plan = plan_for(s.mode).build(motion, inputs)
     task(1.0)
     return plan

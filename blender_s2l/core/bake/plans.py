@@ -20,7 +20,7 @@ from ..errors import BakeError
 from ..motion import Motion
 
 if TYPE_CHECKING:
-    from .settings import BakeSettings
+    from .pipeline import BakeInputs
 
 ERROR_CHUNK_FRAMES = 256
 # A per-frame bake stores a full copy of the mesh per frame; past this it deserves a word first.
@@ -99,6 +99,29 @@ class PerFramePlan(KeyPlan):
         f = self.frames[k]
         return np.array([f - 1, f, f + 1], dtype=np.float64), np.array(
             [0.0, 1.0, 0.0], dtype=np.float32)
+
+
+@dataclass
+class RigPlan(KeyPlan):
+    """Weights of shape keys the character already has (no key is added), one row a frame."""
+
+    mode: ClassVar[str] = "RIG"
+    writes: ClassVar[str] = "RIG_KEYS"
+    key_names: list[str]  # the head's keys, in the order of the weights' columns
+    weights: NDArray[np.float32]  # (T, K) within each key's slider range
+    rest: NDArray[np.float32]  # (K,) the value each key holds outside the take (0 in range)
+
+    @property
+    def n_shapes(self) -> int:
+        return len(self.key_names)
+
+    def shape_offsets(self, k: int) -> NDArray[np.float32]:
+        raise TypeError("A rig plan keys the character's own shape keys; it adds none.")
+
+    def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        frames = np.concatenate([[self.frames[0] - 1], self.frames, [self.frames[-1] + 1]])
+        values = np.concatenate([[self.rest[k]], self.weights[:, k], [self.rest[k]]])
+        return frames.astype(np.float64), values.astype(np.float32)
 
 
 def _check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
@@ -197,6 +220,10 @@ def large_bake_note(mode: str, n_frames: int, n_vertices: int) -> str | None:
             ".blend; Compact keeps within 0.1 mm with a few dozen.")
 
 
+def _frames(inputs: BakeInputs) -> NDArray[np.float64]:
+    return np.asarray(inputs.frames, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class PlanType:
     """A bake mode: how the option is shown, and how a plan of that kind is made."""
@@ -204,17 +231,18 @@ class PlanType:
     id: str
     label: str
     description: str
-    build: Callable[[Motion, NDArray[np.float64], BakeSettings], KeyPlan]
+    build: Callable[[Motion, BakeInputs], KeyPlan]
 
 
 PLANS: dict[str, PlanType] = {
     p.id: p for p in (
         PlanType("COMPACT", "Compact",
                  "A few basis shape keys with keyed weights (small files)",
-                 lambda motion, frames, s: compact_plan(motion, frames, s.tolerance_mm)),
+                 lambda motion, inputs: compact_plan(motion, _frames(inputs),
+                                                     inputs.settings.tolerance_mm)),
         PlanType("PER_FRAME", "Per Frame",
                  "One exact shape key per frame, keyed 0-1-0 (large files)",
-                 lambda motion, frames, s: per_frame_plan(motion, frames)),
+                 lambda motion, inputs: per_frame_plan(motion, _frames(inputs))),
     )
 }
 # (identifier, label, description) of every bake mode, for the option table's mode choice.
