@@ -6,9 +6,9 @@
     python -m blender_s2l.batch scene.blend --jobs manifest.csv
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
-mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
-key poses, and export (the take's weights after the bake, as --export-weights). A line with
-neither gets the key poses of the words pocketsphinx hears in it (about
+mode, seed, device, keypoints, export (the take's weights, as --export-weights), phones (an
+alignment file) or transcript (the line's words) for key poses. A line with neither gets the
+key poses of the words pocketsphinx hears in it (about
 0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
 lines use the audio alone and say so, unless --recognise-words demands it). Every job starts
 from the freshly opened scene; a failing job prints one line with its reason and the others go
@@ -216,6 +216,9 @@ def refuse_shared_outputs(jobs: list[Job]) -> list[Job]:
     return checked
 
 
+_EXPORT_FORMATS = ("csv", "json")
+
+
 def export_problem(value: str) -> str:
     """Why an export value names no weights file, or "" (see export_path)."""
     if value.strip().lower().lstrip(".") in _EXPORT_FORMATS:
@@ -224,9 +227,6 @@ def export_problem(value: str) -> str:
         return (f"'{value}' is neither a .csv nor a .json file name (nor csv or json alone, "
                 "for a file named after the .blend)")
     return ""
-
-
-_EXPORT_FORMATS = ("csv", "json")
 
 
 def export_path(job: Job) -> Path | None:
