@@ -6,14 +6,19 @@
     python -m blender_s2l.batch scene.blend --jobs manifest.csv
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
-mode, seed, device, keypoints, phones (an alignment file) or transcript (the line's words) for
-key poses. A line with neither gets the key poses of the words pocketsphinx hears in it (about
+mode, seed, device, keypoints, export (the take's weights, as --export-weights), phones (an
+alignment file) or transcript (the line's words) for key poses. A line with neither gets the
+key poses of the words pocketsphinx hears in it (about
 0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
 lines use the audio alone and say so, unless --recognise-words demands it). Every job starts
 from the freshly opened scene; a failing job prints one line with its reason and the others go
 on; the exit code is 1 when any job failed, 2 on bad command-line usage, 0 otherwise. A line is
 refused on its own, before any bake, for a bad value or an `out` that an earlier line already
 writes. "ok" is printed only once the output is in place and reads back as a whole .blend.
+
+--export-weights (or a line's export cell) writes the baked take's weights once the .blend is
+saved: a .csv (Live Link Face columns) or .json file name, put beside the .blend when relative;
+`csv` or `json` alone names the file after the .blend (baked.blend -> baked.csv).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Job(BakeSettings):
     take: str = ""
     frame_start: int | None = None
     keypoints: str = ""
+    export_weights: str = ""  # the take's weights after the bake: see export_path
     label: str = ""
     problem: str = ""  # why this manifest line is refused without baking
 
@@ -78,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
             _add_flag(ap, option)
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
+    ap.add_argument("--export-weights", default="", metavar="FILE",
+                    help="after the bake, write the take's weights to FILE (.csv: Live Link "
+                         "Face, .json: every key), beside the .blend when relative; csv or "
+                         "json alone names it after the .blend")
     return ap
 
 
@@ -127,8 +137,13 @@ def jobs_from_args(args: argparse.Namespace) -> tuple[list[Job], list[str]]:
     base = Job(
         object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
         audio=args.audio, frame_start=args.frame_start, keypoints=args.keypoints,
+        export_weights=args.export_weights,
         **{o.name: _flag_value(o, getattr(args, o.name)) for o in OPTIONS if o.flag},
     )
+    if args.export_weights:
+        problem = export_problem(args.export_weights)
+        if problem:
+            raise BakeError(f"--export-weights: {problem}")
     if not args.jobs:
         if not args.object or not args.out:
             raise BakeError("Give --object and --out (or --jobs manifest.csv).")
@@ -163,6 +178,8 @@ def manifest_job(row: manifest.Row, path: Path, base: Job) -> Job:
                 chosen[option.name] = beside_manifest(text or getattr(base, option.name))
             elif text:
                 chosen[option.name] = manifest.cell_value(option, text)
+        if cell("export") and export_problem(cell("export", "")):
+            raise ValueError(f"its export cell: {export_problem(cell('export', ''))}")
     except ValueError as exc:
         return replace(base, label=label, problem=_sentence(str(exc)))
     return replace(
@@ -170,7 +187,7 @@ def manifest_job(row: manifest.Row, path: Path, base: Job) -> Job:
         strip=cell("strip", ""), audio=beside_manifest(cell("audio", "")),
         scene_file=cell("scene", "") or base.scene_file,
         keypoints=beside_manifest(cell("keypoints", "") or base.keypoints), label=label,
-        **chosen,
+        export_weights=cell("export", "") or base.export_weights, **chosen,
     )
 
 
@@ -196,6 +213,52 @@ def refuse_shared_outputs(jobs: list[Job]) -> list[Job]:
         else:
             first[key] = job.label
             checked.append(job)
+    return checked
+
+
+_EXPORT_FORMATS = ("csv", "json")
+
+
+def export_problem(value: str) -> str:
+    """Why an export value names no weights file, or "" (see export_path)."""
+    if value.strip().lower().lstrip(".") in _EXPORT_FORMATS:
+        return ""
+    if Path(value).suffix.lower() not in (f".{f}" for f in _EXPORT_FORMATS):
+        return (f"'{value}' is neither a .csv nor a .json file name (nor csv or json alone, "
+                "for a file named after the .blend)")
+    return ""
+
+
+def export_path(job: Job) -> Path | None:
+    """Where a job writes its take's weights: None without an export; a bare format names the
+    file after the .blend; a relative name lies beside the .blend."""
+    value = job.export_weights.strip()
+    if not value or not job.out:
+        return None
+    out = Path(job.out).resolve()
+    if value.lower().lstrip(".") in _EXPORT_FORMATS:
+        return out.with_suffix("." + value.lower().lstrip("."))
+    path = Path(value)
+    return path if path.is_absolute() else out.parent / path
+
+
+def refuse_shared_exports(jobs: list[Job]) -> list[Job]:
+    """Refuse the later lines whose weights file an earlier line writes (or is a .blend)."""
+    outs = {_path_key(j.out): j.label for j in jobs if j.out and not j.problem}
+    first: dict[str, str] = {}
+    checked = []
+    for job in jobs:
+        path = None if job.problem else export_path(job)
+        key = _path_key(str(path)) if path is not None else ""
+        if key in outs:
+            job = replace(job, problem=f"Its weights file {path} is the out of {outs[key]}; "
+                                       "name the export differently.")
+        elif key in first:
+            job = replace(job, problem=f"Its weights file {path} is already written by "
+                                       f"{first[key]}; each line needs its own export.")
+        elif key:
+            first[key] = job.label
+        checked.append(job)
     return checked
 
 
@@ -225,13 +288,29 @@ def run_job(job: Job) -> str:
         settings=BakeSettings(**settings_of(job)),
         warn=lambda note: print(f"note: {job.label}: {note}", flush=True),
     )
+    exported = _export_weights(job, record.take, out)
     notes = "".join(f"; note: {n}" for n in record.notes)
     return (
         f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
         f"frames {record.frame_start + 1}-{record.frame_end - 1}, key poses: "
         f"{key_pose_source(job.phones_file, job.transcript, job.recognise_words)} -> {out}"
-        f"{notes}"
+        f"{exported}{notes}"
     )
+
+
+def _export_weights(job: Job, take: str, out: Path) -> str:
+    """Write the baked take's weights where the job asks; the summary's words for it."""
+    path = export_path(job)
+    if path is None:
+        return ""
+    from .blender.rig_export import export_baked_take
+
+    try:
+        notes = export_baked_take(job.object, take, path)
+    except S2LError as exc:
+        raise BakeError(f"The take was baked and saved to {out}, but its weights were not "
+                        f"exported: {exc}") from None
+    return f", weights -> {path}" + "".join(f"; note: {n}" for n in notes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             for job in jobs]
     if args.jobs:
         jobs = refuse_shared_outputs(jobs)
+    jobs = refuse_shared_exports(jobs)
     failed = [job.label for job in jobs if job.problem]
     for job in jobs:  # all at once, so a long batch can be stopped and its manifest mended
         if job.problem:

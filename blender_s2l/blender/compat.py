@@ -42,3 +42,14 @@ def action_channelbag(action: Action, slot: ActionSlot) -> Any:
     layer = action.layers[0] if action.layers else action.layers.new("Layer")
     strip = layer.strips[0] if layer.strips else layer.strips.new(type="KEYFRAME")
     return strip.channelbag(slot, ensure=True)
+
+
+def find_channelbag(action: Action, slot: ActionSlot) -> Any | None:
+    """The F-curve container of a slot, or None; unlike action_channelbag it creates nothing,
+    so reading a take leaves its action as it was."""
+    for layer in action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                return bag
+    return None

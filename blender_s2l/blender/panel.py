@@ -172,6 +172,8 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
                     row.prop(track, "mute", text="", invert_checkbox=True,
                              icon="HIDE_ON" if track.mute else "HIDE_OFF")
                 row.label(text=f"{name}  ({rec.mode.lower()}, {rec.strip})")
+                ex = row.operator("s2l.export_weights", text="", icon="EXPORT")
+                ex.object_name, ex.take = obj.name, name
                 rm = row.operator("s2l.remove_take", text="", icon="X")
                 rm.object_name, rm.take = obj.name, name
 

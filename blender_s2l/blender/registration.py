@@ -18,11 +18,12 @@ from .operators import S2L_OT_bake, S2L_OT_remove_take
 from .panel import VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks
 from .prefs import S2LPreferences
 from .props import S2LSettings
+from .rig_export import S2L_OT_export_weights
 
 CLASSES: tuple[Any, ...] = (
     S2LPreferences, S2LSettings, S2L_OT_bake, S2L_OT_remove_take, S2L_OT_assign_keypoint,
     S2L_OT_fit_landmarks, S2L_OT_clear_landmarks, S2L_OT_adjust_landmark, S2L_OT_add_hold_group,
-    VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks,
+    VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks, S2L_OT_export_weights,
 )
 
 

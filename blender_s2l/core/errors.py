@@ -31,3 +31,7 @@ class BakeError(S2LError):
 
 class Cancelled(S2LError):
     """The user cancelled a running bake; nothing was changed."""
+
+
+class ExportError(S2LError):
+    """A take's weights cannot be exported (bad path, unwritable, unusable values)."""

@@ -23,7 +23,7 @@ from .settings import MODES as MODES
 from .settings import OPTIONS, Option
 
 # What a job is about, then the bake options that a line may set (declared in bake_settings).
-JOB_COLUMNS = ("object", "strip", "audio", "out", "scene", "keypoints")
+JOB_COLUMNS = ("object", "strip", "audio", "out", "scene", "keypoints", "export")
 COLUMNS = (*JOB_COLUMNS, *(o.column for o in OPTIONS if o.column))
 SEED_MAX = 2**31 - 1  # the Seed field of the panel is a 32-bit Blender int
 INT_MAX = SEED_MAX  # and so is any whole-number option without a max of its own
