@@ -224,6 +224,12 @@ def _frames(inputs: BakeInputs) -> NDArray[np.float64]:
     return np.asarray(inputs.frames, dtype=np.float64)
 
 
+def _rig_plan(motion: Motion, inputs: BakeInputs) -> KeyPlan:
+    from ..rig import solve  # looked up when used: the solve imports this module
+
+    return solve.rig_plan(motion, inputs)
+
+
 @dataclass(frozen=True)
 class PlanType:
     """A bake mode: how the option is shown, and how a plan of that kind is made."""
@@ -243,6 +249,9 @@ PLANS: dict[str, PlanType] = {
         PlanType("PER_FRAME", "Per Frame",
                  "One exact shape key per frame, keyed 0-1-0 (large files)",
                  lambda motion, inputs: per_frame_plan(motion, _frames(inputs))),
+        PlanType("RIG", "Rig Shape Keys",
+                 "Key the character's own ARKit, viseme or VRM shape keys (adds none)",
+                 lambda motion, inputs: _rig_plan(motion, inputs)),
     )
 }
 # (identifier, label, description) of every bake mode, for the option table's mode choice.
