@@ -42,3 +42,16 @@ def action_channelbag(action: Action, slot: ActionSlot) -> Any:
     layer = action.layers[0] if action.layers else action.layers.new("Layer")
     strip = layer.strips[0] if layer.strips else layer.strips.new(type="KEYFRAME")
     return strip.channelbag(slot, ensure=True)
+
+
+def slot_fcurves(action: Action, slot: ActionSlot | None) -> list[Any]:
+    """Every F-curve that animates `slot` in a layered action (none without a slot)."""
+    if action is None or slot is None:
+        return []
+    out: list[Any] = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                out.extend(bag.fcurves)
+    return out
