@@ -231,7 +231,7 @@ def test_a_manifest_as_a_spreadsheet_writes_it(
     assert printed[1:8] == [  # all refused before the first bake
         "FAIL line 3: The seed 'abc' is not a whole number from 0 to 2147483647.",
         "FAIL line 4: The seed 'é' is not a whole number from 0 to 2147483647.",
-        "FAIL line 5: The mode 'sideways' is not one of COMPACT, PER_FRAME.",
+        "FAIL line 5: The mode 'sideways' is not one of COMPACT, PER_FRAME, RIG.",
         f"FAIL line 6: Its out {tmp_path / 'a.blend'} is already written by line 2; each "
         "line needs its own out.",
         "FAIL line 7: It has both a strip and an audio file; give one of them.",

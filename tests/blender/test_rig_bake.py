@@ -389,3 +389,34 @@ def test_a_take_name_used_by_another_bake_on_the_teeth(
     # nor may a bake of the teeth alone replace its part of the rig take
     refused("The take 'R' of 'Teeth' was baked onto the rig together with 'Head'",
             object_name="Teeth", take="R", mode="COMPACT", replace=True)
+
+
+def test_an_object_removed_or_posed_during_the_bake(
+    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's result is written only if every object it was meant for is still there."""
+    voice_scene(tmp_path)
+    head, _ = rigged_head(installed, armature=True)
+    motion_of_keys(monkeypatch, head)
+    head.data.shape_keys.key_blocks["mouthClose"].mute = True
+    pkg_bake = submodule(installed, "blender.bake")
+    pipeline = submodule(installed, "core.bake.pipeline")
+    snap = pkg_bake.gather(bpy.context, pkg_bake.BakeParams(object_name="Head", mode="RIG"))
+    assert "mouthClose" not in snap.inputs.rig.key_names
+    assert "The take leaves out 'mouthClose' of 'Head': it is muted." in snap.inputs.rig.notes
+    plan = pipeline.infer(snap.inputs)
+    snap.audio.cleanup()
+    rig = bpy.data.objects["Rig"]
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="POSE")
+    before = full_state()
+    with pytest.raises(Exception, match="The armature 'Rig' is in Pose Mode"):
+        pkg_bake.finish(snap, plan)
+    assert full_state() == before
+    bpy.ops.object.mode_set(mode="OBJECT")
+    bpy.data.objects.remove(bpy.data.objects["Teeth"])
+    before = full_state()
+    with pytest.raises(Exception, match="The object 'Teeth' was removed during the bake"):
+        pkg_bake.finish(snap, plan)
+    assert full_state() == before

@@ -43,7 +43,7 @@ def test_every_setting_is_declared_in_the_table_with_its_default() -> None:
 
 def test_mode_and_device_choices_have_one_source() -> None:
     assert OPTION["mode"].choices == bake_plan.MODE_CHOICES
-    assert MODES == manifest.MODES == ("COMPACT", "PER_FRAME")
+    assert MODES == manifest.MODES == ("COMPACT", "PER_FRAME", "RIG")
     assert DEVICES == manifest.DEVICES == ("AUTO", "CPU", "CUDA")
     assert all(OPTION[name].prefs for name in ("mode", "device", "weights_dir"))
 
@@ -128,7 +128,7 @@ def test_manifest_cells_set_the_flagged_options_line_by_line(tmp_path: Path) -> 
     assert (two.mode, two.seed, two.device) == ("COMPACT", 9, "AUTO")  # the command line's
     assert two.phones_file == str(tmp_path / "base.lab")
     assert three.problem == "The device 'gpu' is not one of AUTO, CPU, CUDA."  # in table order
-    assert four.problem == "The mode 'sideways' is not one of COMPACT, PER_FRAME."
+    assert four.problem == "The mode 'sideways' is not one of COMPACT, PER_FRAME, RIG."
 
 
 def option(default: Any, **spec: Any) -> Option[Any]:
