@@ -5,6 +5,10 @@ dedicated NLA track ``s2l.<take>`` on the shape-key datablock plays. Key datablo
 single active action, which stays the user's own: every take lives on its own NLA track, so
 takes coexist, the user's action and keys are never touched, and removing a take deletes
 exactly its keys, track and action. The object records what it owns in a custom property.
+
+A rig take (mode RIG, `rig.py`) adds no key: it keys the character's own shape keys, on the head
+and on every other mesh of the character that shares them, a take on each; removing it removes
+its tracks and actions from all of them and never a key.
 """
 
 from __future__ import annotations

@@ -310,6 +310,6 @@ class VIEW3D_PT_s2l_rig(bpy.types.Panel):
         except S2LError as exc:
             layout.label(text=str(exc), icon="ERROR")
             return
-        if not settings.jaw_bone:
-            text = f"Found: {found.partition('/')[2]}" if found else "No bone named like a jaw"
-            layout.label(text=text, icon="BONE_DATA")
+        text = f"Jaw bone: {found.partition('/')[2]}" if found else "No bone named like a jaw"
+        layout.label(text=f"{text} (not keyed yet: the shape keys open the jaw)",
+                     icon="BONE_DATA")
