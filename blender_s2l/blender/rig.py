@@ -130,6 +130,24 @@ def actively_keyed(key: Any) -> set[str]:
     return {kb.name for kb in key.key_blocks if value_path(kb.name) in paths}
 
 
+def keyed_on_tracks(key: Any) -> dict[str, str]:
+    """Keys the user's own NLA tracks animate, with the first such track's name: the rest
+    track of rig takes plays over them."""
+    anim = key.animation_data
+    out: dict[str, str] = {}
+    if anim is None:
+        return out
+    paths = {value_path(kb.name): kb.name for kb in key.key_blocks}
+    for track in anim.nla_tracks:
+        if track.name.startswith(f"{names.PREFIX}."):
+            continue
+        for strip in track.strips:
+            for fc in slot_fcurves(strip.action, strip.action_slot):
+                if fc.data_path in paths:
+                    out.setdefault(paths[fc.data_path], track.name)
+    return out
+
+
 def _co(block: Any, n: int) -> NDArray[np.float32]:
     co = np.zeros(n * 3, dtype=np.float32)
     block.data.foreach_get("co", co)
@@ -253,6 +271,12 @@ def find_rig(head: Object, rig_map: str = "", jaw_bone: str = "") -> FoundRig:
         notes.append(f"{_listing(overridden)} of '{head.name}' "
                      f"{'is' if len(overridden) == 1 else 'are'} also keyed in its shape keys' "
                      f"action '{key.animation_data.action.name}', which plays over the take.")
+    below = keyed_on_tracks(key)
+    hidden = [n for n in key_names if n in below]
+    if hidden:
+        notes.append(f"{_listing(hidden)} of '{head.name}' "
+                     f"{'is' if len(hidden) == 1 else 'are'} also keyed on the NLA track "
+                     f"'{below[hidden[0]]}', which the take's track '{REST_TRACK}' plays over.")
     ranges = np.array([[key.key_blocks[n].slider_min, key.key_blocks[n].slider_max]
                        for n in key_names], dtype=np.float64)
     armature = armature_of(head)

@@ -420,3 +420,32 @@ def test_an_object_removed_or_posed_during_the_bake(
     with pytest.raises(Exception, match="The object 'Teeth' was removed during the bake"):
         pkg_bake.finish(snap, plan)
     assert full_state() == before
+
+
+def test_the_users_own_animation_of_the_same_keys_is_kept_and_named(
+    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    voice_scene(tmp_path)
+    head, _ = rigged_head(installed, teeth=False)
+    motion_of_keys(monkeypatch, head)
+    key = head.data.shape_keys
+    smile = key.key_blocks["mouthSmileLeft"]
+    smile.keyframe_insert("value", frame=1)
+    pushed = key.animation_data.action
+    track = key.animation_data.nla_tracks.new()
+    track.name = "Mine"
+    track.strips.new("Mine", 1, pushed)
+    key.animation_data.action = None
+    key.key_blocks["jawOpen"].keyframe_insert("value", frame=5)
+    active = key.animation_data.action
+    paths_before = keyed_paths(active), keyed_paths(pushed)
+    assert bake(take="A") == {"FINISHED"}
+    notes = submodule(installed, "blender.storage").read_takes(head)["A"].notes
+    assert (f"'jawOpen' of 'Head' is also keyed in its shape keys' action '{active.name}', "
+            "which plays over the take.") in notes
+    assert ("'mouthSmileLeft' of 'Head' is also keyed on the NLA track 'Mine', which the "
+            "take's track 's2l.(rest)' plays over.") in notes
+    assert key.animation_data.action == active
+    assert (keyed_paths(active), keyed_paths(pushed)) == paths_before
+    assert tracks(head) == ["Mine", "s2l.(rest)", "s2l.A"]
