@@ -236,7 +236,8 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
         raise BakeError(f"The bake moved none of the shape keys of '{head.name}' (is the sound "
                         "silent?), so no take was written.")
     group = uuid.uuid4().hex if character.others else ""
-    notes = [*plan.motion.notes, *character.notes, *getattr(plan, "notes", [])]
+    notes = list(dict.fromkeys(  # the solve may repeat the gather's notes
+        [*plan.motion.notes, *character.notes, *getattr(plan, "notes", [])]))
     pending = names.track_name(take) + " (new)"
     written: list[tuple[Object, TakeRecord]] = []
     try:
