@@ -10,7 +10,7 @@ is a KeyPlan subclass plus one `PlanType` in PLANS; the mode choice everywhere f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from ..errors import BakeError
 from ..motion import Motion
+from ..rig.solve import rig_plan
 
 if TYPE_CHECKING:
     from .pipeline import BakeInputs
@@ -110,6 +111,9 @@ class RigPlan(KeyPlan):
     key_names: list[str]  # the head's keys, in the order of the weights' columns
     weights: NDArray[np.float32]  # (T, K) within each key's slider range
     rest: NDArray[np.float32]  # (K,) the value each key holds outside the take (0 in range)
+    canonical: list[str] = field(default_factory=list)  # the rig set's name of each key
+    rig_set: str = ""  # "ARKIT", "VISEMES" or "VRM" (core/rig/names.py)
+    notes: list[str] = field(default_factory=list)  # sentences for the user about the solve
 
     @property
     def n_shapes(self) -> int:
@@ -124,7 +128,7 @@ class RigPlan(KeyPlan):
         return frames.astype(np.float64), values.astype(np.float32)
 
 
-def _check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+def check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
     f = np.asarray(frames, dtype=np.float64)
     if f.shape != (motion.n_frames,):
         raise BakeError(f"Expected {motion.n_frames} frame numbers, got {f.shape}.")
@@ -134,7 +138,7 @@ def _check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[
 
 
 def per_frame_plan(motion: Motion, frames: NDArray[np.floating[Any]]) -> PerFramePlan:
-    return PerFramePlan(_check_frames(motion, frames), motion, 0.0)
+    return PerFramePlan(check_frames(motion, frames), motion, 0.0)
 
 
 def _max_error_mm(
@@ -175,7 +179,7 @@ def compact_plan(
     max_shapes: int = 64,
 ) -> CompactPlan:
     """SVD of the low-rank motion, truncated to the fewest shapes within tolerance_mm."""
-    f = _check_frames(motion, frames)
+    f = check_frames(motion, frames)
     codes = motion.codes.astype(np.float64)
     basis = motion.basis.reshape(motion.basis.shape[0], -1).astype(np.float64)  # (J, 3V)
     # SVD of codes @ basis without forming it: basis^T = Q R, so codes @ basis = (codes R^T) Q^T.
@@ -224,12 +228,6 @@ def _frames(inputs: BakeInputs) -> NDArray[np.float64]:
     return np.asarray(inputs.frames, dtype=np.float64)
 
 
-def _rig_plan(motion: Motion, inputs: BakeInputs) -> KeyPlan:
-    from ..rig import solve  # looked up when used: the solve imports this module
-
-    return solve.rig_plan(motion, inputs)
-
-
 @dataclass(frozen=True)
 class PlanType:
     """A bake mode: how the option is shown, and how a plan of that kind is made."""
@@ -250,8 +248,7 @@ PLANS: dict[str, PlanType] = {
                  "One exact shape key per frame, keyed 0-1-0 (large files)",
                  lambda motion, inputs: per_frame_plan(motion, _frames(inputs))),
         PlanType("RIG", "Rig Shape Keys",
-                 "Key the character's own ARKit, viseme or VRM shape keys (adds none)",
-                 lambda motion, inputs: _rig_plan(motion, inputs)),
+                 "Key the character's own shape keys (ARKit, visemes, VRM)", rig_plan),
     )
 }
 # (identifier, label, description) of every bake mode, for the option table's mode choice.
