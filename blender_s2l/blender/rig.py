@@ -86,7 +86,7 @@ def character_meshes(head: Object) -> list[Object]:
 
 
 def _recogniser() -> Any:
-    from ..core.rig import names as rig_names  # type: ignore[attr-defined]  # (h17-rigcore)
+    from ..core.rig import names as rig_names
 
     return rig_names
 

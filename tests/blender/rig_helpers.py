@@ -1,15 +1,15 @@
 """A rigged head for the RIG bake mode's tests: the demo head with ARKit-named shape keys made
 from simple displacements of its mouth and jaw, a Teeth mesh sharing two of them, optionally an
-armature with a jaw bone; and a plain least-squares solve standing in for core/rig/solve.py.
+armature with a jaw bone; and a plain least-squares solve that may stand in for
+core/rig/solve.py where a test is about the Blender side, with weights it can predict.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import sys
-from collections.abc import Callable, Iterable, Mapping
-from types import ModuleType, SimpleNamespace
+from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -145,53 +145,7 @@ def path_key(path: str) -> str:
     return path.split('"')[1]
 
 
-# -- the recogniser and the solve, until core/rig/names.py and core/rig/solve.py land ------------
-def _fake_names(known: tuple[str, ...] = HEAD_KEYS) -> ModuleType:
-    """ARKit names spelled exactly; jawOpen needed (the real recogniser knows far more)."""
-    module = ModuleType("names")
-
-    def match_rig(names: Iterable[str], user_map: Mapping[str, str] | None = None) -> Any:
-        keys = list(names)
-        chosen = {n: n for n in keys if n in known}
-        for canon, key in (user_map or {}).items():
-            if key and key not in keys:
-                return (f"The rig map maps {canon} to '{key}', which is not a shape key of "
-                        "this mesh.")
-            chosen = {c: k for c, k in chosen.items() if k != key and c != canon}
-            if key:
-                chosen[canon] = key
-        if not chosen:
-            return ("No ARKit, viseme or VRM shape keys were found on this mesh (for example "
-                    "jawOpen, viseme_aa or A); name its keys so, or map them with a rig map.")
-        if "jawOpen" not in chosen:
-            return (f"This mesh has {len(chosen)} ARKit shape keys but no jawOpen, which a "
-                    "speaking mouth needs; add it, or map a key to it with a rig map.")
-        canon = sorted(chosen)
-        return SimpleNamespace(rig_set="ARKIT", key_names=[chosen[c] for c in canon],
-                               canonical=canon, notes=[])
-
-    def load_rig_map(path: str) -> dict[str, str]:
-        import json
-        from pathlib import Path
-
-        return {str(k): str(v or "") for k, v in json.loads(Path(path).read_text()).items()}
-
-    module.match_rig = match_rig  # type: ignore[attr-defined]
-    module.load_rig_map = load_rig_map  # type: ignore[attr-defined]
-    return module
-
-
-def use_recogniser(pkg: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real core/rig/names.py where it exists, else the stand-in above."""
-    name = f"{pkg.__name__}.core.rig.names"
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        fake = _fake_names()
-        monkeypatch.setitem(sys.modules, name, fake)
-        monkeypatch.setattr(submodule(pkg, "core.rig"), "names", fake, raising=False)
-
-
+# -- a plain solve: the Blender side's tests hold what is written, not how well it fits ----------
 def lstsq_solve(pkg: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The RIG plan from a plain least-squares fit of every frame's motion by the keys' offsets,
     clipped to their ranges; returns the list each plan made is appended to."""

@@ -258,9 +258,8 @@ def test_rig_job_with_a_rig_map(fake: FakeAnimator, tmp_path: Path,
     """--mode rig --rig-map map.json: the map names the head's key the recogniser misses."""
     import json
 
-    from rig_helpers import lstsq_solve, motion_of_keys, rigged_head, use_recogniser
+    from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
 
-    use_recogniser(blender_s2l, monkeypatch)
     lstsq_solve(blender_s2l, monkeypatch)
     voice_scene(tmp_path)
     head, teeth = rigged_head(blender_s2l)

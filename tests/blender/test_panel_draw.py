@@ -157,9 +157,8 @@ def test_rig_mode_is_offered_and_its_panel_draws(
     """The mode comes from PLANS everywhere (panel, operator, preferences); its sub-panel
     shows what the head's keys are, the rig map and the jaw bone."""
     from blender_helpers import REPO
-    from rig_helpers import lstsq_solve, motion_of_keys, rigged_head, use_recogniser
+    from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
 
-    use_recogniser(installed, monkeypatch)
     lstsq_solve(installed, monkeypatch)
 
     def items(prop: Any) -> list[str]:

@@ -1,9 +1,9 @@
 """Rig Shape Keys (issue 17): a bake keys the character's own shape keys and adds none.
 
 The installed extension, a fake animator whose motion is three of the head's own keys, the real
-recogniser where it exists, and a plain least-squares solve in place of core/rig/solve.py: these
-tests hold the Blender side (what is read, what is keyed where, what removing, replacing and
-undoing do), not the solve.
+recogniser, and mostly a plain least-squares solve in place of core/rig/solve.py, whose weights
+the tests can predict: they hold the Blender side (what is read, what is keyed where, what
+removing, replacing and undoing do), not the solve; one bake goes through the real solve.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from rig_helpers import (
     path_key,
     rigged_head,
     tracks,
-    use_recogniser,
 )
 
 
@@ -36,7 +35,6 @@ from rig_helpers import (
 def solved(installed: ModuleType, fake: FakeAnimator,
            monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The plans the stand-in solve made, newest last."""
-    use_recogniser(installed, monkeypatch)
     return lstsq_solve(installed, monkeypatch)
 
 
@@ -116,6 +114,39 @@ def test_rig_bake_keys_only_the_heads_own_keys_and_the_teeth_follow(
     # the user's own keys: their value, range and shape as they were, and never keyed
     assert (key_values(head)[USER_KEY], key_values(teeth)[TEETH_OWN]) == user_before
     assert all(USER_KEY not in p for a in bpy.data.actions for p in keyed_paths(a))
+
+
+def test_the_real_solve_is_keyed_as_planned(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """core/rig/solve.py's plan, whatever its weights: only set keys it moved are keyed, the
+    evaluated meshes are rest + sum w_k delta_k, no key is added."""
+    import dataclasses
+
+    plans = submodule(installed, "core.bake.plans")
+    made: list[Any] = []
+    real = plans.PLANS["RIG"]
+    monkeypatch.setitem(plans.PLANS, "RIG", dataclasses.replace(
+        real, build=lambda m, i: made.append(real.build(m, i)) or made[-1]))
+    _, strip = voice_scene(tmp_path)
+    head, teeth = rigged_head(installed)
+    motion_of_keys(monkeypatch, head)
+    names_before = [k.name for k in head.data.shape_keys.key_blocks]
+    assert bake(take="A") == {"FINISHED"}
+    (plan,) = made
+    assert [k.name for k in head.data.shape_keys.key_blocks] == names_before
+    storage = submodule(installed, "blender.storage")
+    rec, t_rec = storage.read_takes(head)["A"], storage.read_takes(teeth)["A"]
+    assert rec.animated and set(rec.animated) <= set(HEAD_KEYS)
+    assert t_rec.animated == [n for n in rec.animated if n in TEETH_KEYS]
+    lo, hi = plan.weights.min(axis=0), plan.weights.max(axis=0)
+    moved = {n for k, n in enumerate(plan.key_names) if max(hi[k] - plan.rest[k],
+                                                            plan.rest[k] - lo[k]) > 1e-6}
+    assert set(rec.animated) == moved
+    for f in (strip.frame_final_start + 3, strip.frame_final_end - 4):
+        assert np.abs(evaluated_co(head, f) - expected(head, plan, f, rec.animated)).max() < 1e-6
+        assert np.abs(evaluated_co(teeth, f)
+                      - expected(teeth, plan, f, t_rec.animated)).max() < 1e-6
 
 
 def test_remove_take_leaves_every_key_and_removes_it_from_every_object(
@@ -328,6 +359,17 @@ def test_part_of_a_set(installed: ModuleType, fake: FakeAnimator, solved: list[A
     voice_scene(tmp_path)
     rigged_head(installed, keys=("mouthClose", "mouthFunnel", "mouthSmileLeft"), teeth=False)
     refused("'Head' has 3 ARKit shape keys but no jawOpen")
+
+
+def test_visemes_without_aa_and_pp(installed: ModuleType, fake: FakeAnimator,
+                                  solved: list[Any], tmp_path: Path) -> None:
+    from rig_helpers import add_key
+
+    voice_scene(tmp_path)
+    head, _ = rigged_head(installed, keys=(), teeth=False)
+    for k, name in enumerate(("viseme_sil", "viseme_E", "viseme_I", "viseme_O", "viseme_U")):
+        add_key(head, name, np.full((len(head.data.vertices), 3), 0.001 * (k + 1)))
+    refused("'Head' has 5 Oculus viseme shape keys but no viseme_aa and viseme_PP")
 
 
 def test_every_key_driven(installed: ModuleType, fake: FakeAnimator, solved: list[Any],
