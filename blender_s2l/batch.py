@@ -291,7 +291,7 @@ def run_job(job: Job) -> str:
     exported = _export_weights(job, record.take, out)
     notes = "".join(f"; note: {n}" for n in record.notes)
     return (
-        f"{record.take}: {len(record.keys)} shape keys ({record.mode.lower()}), "
+        f"{record.take}: {record.written} ({record.mode.lower()}), "
         f"frames {record.frame_start + 1}-{record.frame_end - 1}, key poses: "
         f"{key_pose_source(job.phones_file, job.transcript, job.recognise_words)} -> {out}"
         f"{exported}{notes}"

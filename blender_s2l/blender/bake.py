@@ -5,26 +5,30 @@ dedicated NLA track ``s2l.<take>`` on the shape-key datablock plays. Key datablo
 single active action, which stays the user's own: every take lives on its own NLA track, so
 takes coexist, the user's action and keys are never touched, and removing a take deletes
 exactly its keys, track and action. The object records what it owns in a custom property.
+
+A rig take (mode RIG, `rig.py`) adds no key: it keys the character's own shape keys, on the head
+and on every other mesh of the character that shares them, a take on each; removing it removes
+its tracks and actions from all of them and never a key.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
 
 import bpy
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.bake.pipeline import NOT_FINITE, BakeInputs, infer
-from ..core.bake.plans import PLANS, KeyPlan, large_bake_note
+from ..core.bake.pipeline import BakeInputs, infer
+from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note
 from ..core.bake.settings import DEVICES, BakeSettings
 from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
 from ..core.progress import CancelFn, ProgressFn
-from . import names
-from .compat import action_channelbag
+from . import names, rig
+from .keying import add_track, check_finite, key_action
 from .rna import Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
@@ -50,6 +54,8 @@ class Snapshot:
     object_name: str
     object_uid: int  # session_uid: finds the object again even if it was renamed meanwhile
     take: str
+    # A rig bake's other objects (teeth, tongue...) by name -> session_uid, found again likewise
+    other_uids: dict[str, int] = field(default_factory=dict)
 
 
 def resolve_object(context: Context, object_name: str) -> Object:
@@ -132,10 +138,11 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
         raise BakeError("There is no active scene.")
     seq_scene, strip = find_strip(context, params.strip_name, params.strip_scene)
     take = names.check_take_name(params.take or names.take_from_label(strip.name))
-    if take in read_takes(obj) and not params.replace:
-        raise BakeError(
-            f"'{obj.name}' already has a take named '{take}'; tick Replace or pick another name."
-        )
+    found = rig.find_rig(obj, params.rig_map) if params.mode == RigPlan.mode else None
+    others = [o for o, _ in found.character.others] if found is not None else []
+    for other in others:
+        check_object(other)
+    check_take_free(obj, others, take, params.replace, found is not None)
     check_strip(seq_scene, strip, target_scene)
     frames, times = strip_frames(strip_timing(seq_scene, strip))
     landmarks = stored_landmarks(obj)
@@ -145,32 +152,65 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
         settings=settings, audio_path=audio.path, vertices=neutral_vertices(obj),
         faces=mesh_faces(obj.data), frames=frames, times=times, landmarks68=landmarks,
         hold=hold_weights(obj), label=strip.name,
+        rig=found.target if found is not None else None,
     )
     return Snapshot(params=params, inputs=inputs, audio=audio, object_name=obj.name,
-                    object_uid=int(obj.session_uid), take=take)
+                    object_uid=int(obj.session_uid), take=take,
+                    other_uids={o.name: int(o.session_uid) for o in others})
 
 
-def _check_finite(values: NDArray[np.floating[Any]], what: str) -> None:
-    """The last guard before Blender data: a NaN in a shape key or keyframe is saved with the
-    .blend and breaks the mesh wherever it is played, so no such value is ever written."""
-    if not np.all(np.isfinite(values)):
-        raise BakeError(f"{what} would hold NaN or infinite values, so the bake was undone; "
-                        f"{NOT_FINITE}.")
+def take_group(obj: Object, take: str) -> list[tuple[Object, TakeRecord]]:
+    """The objects holding the take, with their records: the object alone, or every object one
+    rig bake wrote it on (the same group)."""
+    record = read_takes(obj).get(take)
+    if record is None:
+        return []
+    if not record.group:
+        return [(obj, record)]
+    found = [(obj, record)]
+    for other in bpy.data.objects:
+        if other != obj and other.get(names.TAKES_PROP):
+            theirs = read_takes(other).get(take)
+            if theirs is not None and theirs.group == record.group:
+                found.append((other, theirs))
+    return found
 
 
-_INTERPOLATION: Any = bpy.types.Keyframe.bl_rna.properties["interpolation"]
-_LINEAR = _INTERPOLATION.enum_items["LINEAR"].value
+def check_take_free(obj: Object, others: list[Object], take: str, replace: bool,
+                    rig_bake: bool) -> None:
+    """Refuse a take name that is taken: on the object (unless replacing), on another object
+    the bake writes on by a different bake, or by a rig bake that reaches further."""
+    if take in read_takes(obj) and not replace:
+        raise BakeError(
+            f"'{obj.name}' already has a take named '{take}'; tick Replace or pick another name."
+        )
+    group = {o.session_uid for o, _ in take_group(obj, take)}
+    for other in others:
+        if take in read_takes(other) and other.session_uid not in group:
+            raise BakeError(f"'{other.name}' already has a take named '{take}' from another "
+                            "bake; pick another take name.")
+    if len(group) > 1 and not rig_bake:
+        shared = next(o.name for o, _ in take_group(obj, take) if o != obj)
+        raise BakeError(f"The take '{take}' of '{obj.name}' was baked onto the rig together with "
+                        f"'{shared}'; remove it first or pick another take name.")
 
 
-def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRecord:
-    """Write one take; on any failure everything written so far is removed again."""
+def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
+               character: rig.Character | None = None) -> TakeRecord:
+    """Write one take (a rig plan's on the character's other objects too); on any failure
+    everything written so far is removed again."""
+    return WRITERS[plan.writes](obj, plan, take, strip_name, character or rig.Character())
+
+
+def _write_new_keys_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
+                         character: rig.Character) -> TakeRecord:
     if take in read_takes(obj):
         remove_take(obj, take)
     record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm,
                         notes=list(plan.motion.notes))
     created_basis = obj.data.shape_keys is None
     try:
-        WRITERS[plan.writes](obj, plan, record, created_basis)
+        _write(obj, plan, record, created_basis)
     except Exception:
         _discard(obj, record)
         if created_basis and obj.data.shape_keys is not None:
@@ -182,6 +222,53 @@ def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRe
     if created_basis:
         obj[names.BASIS_PROP] = True
     return record
+
+
+def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
+                    character: rig.Character) -> TakeRecord:
+    """A take on the head keying the keys the solve used, and one on every other object of the
+    character keying its keys of the same names with the same weights (one group). The take
+    they replace goes only once all are written, so a failure leaves it as it was."""
+    if not isinstance(plan, RigPlan):
+        raise TypeError(f"A {plan.mode} plan adds shape keys; it cannot key a rig.")
+    used = rig.used_keys(plan)
+    if not used:
+        raise BakeError(f"The bake moved none of the shape keys of '{head.name}' (is the sound "
+                        "silent?), so no take was written.")
+    group = uuid.uuid4().hex if character.others else ""
+    notes = list(dict.fromkeys(  # the solve may repeat the gather's notes
+        [*plan.motion.notes, *character.notes, *getattr(plan, "notes", [])]))
+    pending = names.track_name(take) + " (new)"
+    written: list[tuple[Object, TakeRecord]] = []
+    try:
+        for obj, allowed in [(head, list(plan.key_names)), *character.others]:
+            animated = [n for n in used if n in allowed]
+            if obj != head and not animated:
+                continue
+            record = TakeRecord(
+                take=take, strip=strip_name, mode=plan.mode, animated=animated, group=group,
+                max_error_mm=plan.max_error_mm,
+                notes=notes if obj == head else [])
+            written.append((obj, record))
+            rig.key_take(obj, plan, record, pending)
+    except Exception:
+        for obj, record in written:
+            rig.discard(obj, record)
+            rig.sync_rest(obj, read_takes(obj).values())
+        raise
+    if take in read_takes(head):
+        remove_take(head, take, pending={o.session_uid: r for o, r in written})
+    for obj, record in written:
+        track = obj.data.shape_keys.animation_data.nla_tracks[record.track]
+        track.name = record.track = names.track_name(take)
+        track.strips[0].name = record.track
+        action = bpy.data.actions[record.action]
+        action.name = names.action_name(obj.name, take)
+        record.action = action.name
+        takes = read_takes(obj)
+        takes[take] = record
+        write_takes(obj, takes)
+    return written[0][1]
 
 
 def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) -> None:
@@ -205,45 +292,25 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
         kb.slider_min, kb.slider_max = lo, hi
         kb.value = 0.0
         co = ref_co + plan.shape_offsets(k).reshape(-1)
-        _check_finite(co, f"Shape key '{kb.name}'")
+        check_finite(co, f"Shape key '{kb.name}'")
         kb.data.foreach_set("co", co)
     obj.active_shape_key_index = active_index
 
-    action = bpy.data.actions.new(names.action_name(obj.name, record.take))
+    action, slot, first, last = key_action(
+        key, names.action_name(obj.name, record.take), names.track_name(record.take),
+        ((name, *plan.fcurve(k)) for k, name in enumerate(record.keys)))
     record.action = action.name
-    slot = action.slots.new("KEY", key.name)
-    bag = action_channelbag(action, slot)
-    first, last = np.inf, -np.inf
-    for k, name in enumerate(record.keys):
-        frames, values = plan.fcurve(k)
-        _check_finite(values, f"The keyframes of '{name}'")
-        path = f'key_blocks["{name}"].value'
-        fc = bag.fcurves.new(path, group_name=names.track_name(record.take))
-        n = len(frames)
-        fc.keyframe_points.add(n)
-        co = np.empty(2 * n, dtype=np.float32)
-        co[0::2], co[1::2] = frames, values
-        fc.keyframe_points.foreach_set("co", co)
-        fc.keyframe_points.foreach_set("interpolation", np.full(n, _LINEAR, dtype=np.int32))
-        fc.update()
-        first, last = min(first, float(frames[0])), max(last, float(frames[-1]))
     record.frame_start, record.frame_end = int(np.floor(first)), int(np.ceil(last))
-
-    anim = key.animation_data or key.animation_data_create()
-    track = anim.nla_tracks.new()
-    track.name = names.track_name(record.take)
-    record.track = track.name
-    nla = track.strips.new(record.track, record.frame_start, action)
-    if nla.action_slot != slot:
-        nla.action_slot = slot
-    nla.blend_type = "REPLACE"
-    nla.extrapolation = "HOLD"  # first/last keys are 0: the face is neutral outside the take
-    track.lock = True
+    # first/last keys are 0: HOLD keeps the face neutral outside the take
+    record.track = add_track(key, names.track_name(record.take), record.frame_start, action,
+                             slot, "HOLD").name
 
 
 # How each kind of plan reaches Blender (KeyPlan.writes): a new kind of output joins here.
-WRITERS: dict[str, Callable[[Object, KeyPlan, TakeRecord, bool], None]] = {
-    "NEW_SHAPE_KEYS": _write,
+TakeWriter = Callable[[Object, KeyPlan, str, str, rig.Character], TakeRecord]
+WRITERS: dict[str, TakeWriter] = {
+    "NEW_SHAPE_KEYS": _write_new_keys_take,
+    "RIG_KEYS": _write_rig_take,
 }
 
 
@@ -263,20 +330,28 @@ def _discard(obj: Object, record: TakeRecord) -> None:
                 obj.shape_key_remove(kb)
 
 
-def remove_take(obj: Object, take: str) -> None:
-    """Delete exactly what the take owns; drop the Basis too when the add-on made it."""
-    takes = read_takes(obj)
-    record = takes.pop(take, None)
-    if record is None:
+def remove_take(obj: Object, take: str,
+                pending: dict[int, TakeRecord] | None = None) -> None:
+    """Delete exactly what the take owns, on every object its bake wrote it on (a rig take's
+    keys stay: they are the character's); drop the Basis too when the add-on made it.
+    `pending`: takes being written that the rest tracks must keep holding (by session_uid)."""
+    group = take_group(obj, take)
+    if not group:
         raise BakeError(f"'{obj.name}' has no take named '{take}'.")
-    _discard(obj, record)
-    write_takes(obj, takes)
-    key = obj.data.shape_keys
-    if not takes and obj.get(names.BASIS_PROP):
-        del obj[names.BASIS_PROP]
-        only_basis = key is not None and len(key.key_blocks) == 1
-        if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
-            obj.shape_key_clear()
+    for member, record in group:
+        takes = read_takes(member)
+        takes.pop(take, None)
+        _discard(member, record)
+        write_takes(member, takes)
+        if record.animated:
+            extra = (pending or {}).get(member.session_uid)
+            rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
+        key = member.data.shape_keys
+        if not takes and member.get(names.BASIS_PROP):
+            del member[names.BASIS_PROP]
+            only_basis = key is not None and len(key.key_blocks) == 1
+            if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
+                member.shape_key_clear()
 
 
 def size_note(snap: Snapshot) -> str | None:
@@ -305,10 +380,14 @@ def run_sync(
     return finish(snap, plan)
 
 
+def _find(uid: int) -> Object | None:
+    found: list[Object] = [o for o in bpy.data.objects if o.session_uid == uid]
+    return found[0] if found else None
+
+
 def finish(snap: Snapshot, plan: KeyPlan) -> TakeRecord:
     """Main-thread half: re-find the object (data may have changed) and write the take."""
-    found: list[Object] = [o for o in bpy.data.objects if o.session_uid == snap.object_uid]
-    obj = found[0] if found else None
+    obj = _find(snap.object_uid)
     if obj is None:
         raise BakeError(f"The object '{snap.object_name}' was removed during the bake.")
     check_object(obj)
@@ -317,4 +396,19 @@ def finish(snap: Snapshot, plan: KeyPlan) -> TakeRecord:
             or not np.array_equal(neutral_vertices(obj), vertices)):
         raise BakeError(f"The mesh '{obj.name}' was edited during the bake, so the motion no "
                         "longer fits it; bake again.")
-    return write_take(obj, plan, snap.take, snap.inputs.label)
+    target = snap.inputs.rig
+    if target is None:
+        return write_take(obj, plan, snap.take, snap.inputs.label)
+    if not isinstance(plan, RigPlan) or not set(plan.key_names) <= set(target.key_names):
+        raise BakeError(f"The solve named shape keys that are not among the {target.rig_set} "
+                        f"keys of '{obj.name}', so nothing was written.")
+    character = rig.Character(notes=list(target.notes), armature=rig.armature_of(obj))
+    rig.check_armature(character.armature)
+    for name, uid in snap.other_uids.items():
+        other = _find(uid)
+        if other is None:
+            raise BakeError(f"The object '{name}' was removed during the bake.")
+        check_object(other)
+        character.others.append((other, target.others[name]))
+    check_take_free(obj, [o for o, _ in character.others], snap.take, True, True)
+    return write_take(obj, plan, snap.take, snap.inputs.label, character)

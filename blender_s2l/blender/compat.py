@@ -44,12 +44,21 @@ def action_channelbag(action: Action, slot: ActionSlot) -> Any:
     return strip.channelbag(slot, ensure=True)
 
 
+def _channelbags(action: Action, slot: ActionSlot) -> list[Any]:
+    """Every channelbag of `slot` in the action's layers and strips, creating none."""
+    return [bag for layer in action.layers for strip in layer.strips
+            if (bag := strip.channelbag(slot)) is not None]
+
+
 def find_channelbag(action: Action, slot: ActionSlot) -> Any | None:
     """The F-curve container of a slot, or None; unlike action_channelbag it creates nothing,
     so reading a take leaves its action as it was."""
-    for layer in action.layers:
-        for strip in layer.strips:
-            bag = strip.channelbag(slot)
-            if bag is not None:
-                return bag
-    return None
+    bags = _channelbags(action, slot)
+    return bags[0] if bags else None
+
+
+def slot_fcurves(action: Action, slot: ActionSlot | None) -> list[Any]:
+    """Every F-curve that animates `slot` in a layered action (none without a slot)."""
+    if action is None or slot is None:
+        return []
+    return [fc for bag in _channelbags(action, slot) for fc in bag.fcurves]

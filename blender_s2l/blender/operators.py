@@ -152,7 +152,7 @@ class S2L_OT_bake(bpy.types.Operator):
         detail = f", max error {record.max_error_mm:.3f} mm" if record.mode == "COMPACT" else ""
         self.report(
             {"INFO"},
-            f"Baked take '{record.take}': {len(record.keys)} shape keys, frames "
+            f"Baked take '{record.take}': {record.written}, frames "
             f"{record.frame_start + 1}-{record.frame_end - 1}{detail}.",
         )
 
@@ -162,7 +162,8 @@ add_properties(S2L_OT_bake, OPERATOR_OPTIONS, "operator")
 
 
 class S2L_OT_remove_take(bpy.types.Operator):
-    """Remove a lip-sync take: its shape keys, NLA track and action"""
+    """Remove a lip-sync take: its NLA track, action and the shape keys it added (a rig take
+    added none: the character's own keys stay)"""
 
     bl_idname = "s2l.remove_take"
     bl_label = "Remove Take"
@@ -180,4 +181,49 @@ class S2L_OT_remove_take(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Removed take '{self.take}' from '{obj.name}'.")
+        return {"FINISHED"}
+
+
+class S2L_OT_rig_map_add(bpy.types.Operator):
+    """Add a row to the head's rig map: a rig name and the shape key that plays it"""
+
+    bl_idname = "s2l.rig_map_add"
+    bl_label = "Add Rig Name"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> OpResult:
+        try:
+            obj = bake.resolve_object(context, self.object_name)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        rows = obj.s2l_rig.rows
+        rows.add()
+        obj.s2l_rig.index = len(rows) - 1
+        return {"FINISHED"}
+
+
+class S2L_OT_rig_map_remove(bpy.types.Operator):
+    """Remove the selected row of the head's rig map"""
+
+    bl_idname = "s2l.rig_map_remove"
+    bl_label = "Remove Rig Name"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> OpResult:
+        try:
+            obj = bake.resolve_object(context, self.object_name)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        settings = obj.s2l_rig
+        if not 0 <= settings.index < len(settings.rows):
+            self.report({"ERROR"}, "Select a row of the rig map to remove.")
+            return {"CANCELLED"}
+        settings.rows.remove(settings.index)
+        settings.index = max(0, min(settings.index, len(settings.rows) - 1))
         return {"FINISHED"}

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import bpy
 
-from ..core.bake.plans import large_bake_note
+from ..core.bake.plans import RigPlan, large_bake_note
 from ..core.bake.settings import OPTION, Option, panel_copies, panel_rows
 from ..core.errors import S2LError
 from ..core.head.keypoints import NAMES, REQUIRED
 from ..core.models import load as device_check
 from ..core.speech import recognise
 from ..core.speech.key_poses import wants_words
-from . import bake, job
+from . import bake, job, rig
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .names import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP
 from .option_props import PREFS, chosen
@@ -23,6 +24,8 @@ from .props import split_strip_id
 from .rna import Context, Object
 from .storage import read_keypoints, read_takes
 from .strips import find_strip
+
+RIG = RigPlan.mode
 
 
 def target_object(context: Context) -> Object | None:
@@ -41,9 +44,15 @@ def bake_blocker(context: Context) -> str | None:
         bake.check_object(obj)
         scene_name, strip_name = split_strip_id(context.scene.s2l.strip)
         find_strip(context, strip_name, scene_name)
+        if _mode(context) == RIG:
+            rig.recognise(obj)
     except S2LError as exc:
         return str(exc)
     return None
+
+
+def _mode(context: Context) -> str:
+    return str(chosen(context.scene.s2l, OPTION["mode"], get_prefs(context)))
 
 
 def _size_note(context: Context, obj: Object | None) -> str | None:
@@ -94,6 +103,9 @@ def _mode_note(col: Any, context: Context, obj: Object | None) -> None:
     note = _size_note(context, obj)
     if note is not None:
         col.label(text=note, icon="ERROR")
+    if _mode(context) == RIG and obj is not None and obj.type == "MESH":
+        with contextlib.suppress(S2LError):  # the sentence is the Bake button's blocker
+            col.label(text=rig.summary(obj), icon="SHAPEKEY_DATA")
 
 
 def _words_note(col: Any, context: Context, obj: Object | None) -> None:
@@ -109,6 +121,39 @@ def _words_note(col: Any, context: Context, obj: Object | None) -> None:
 _NOTES: dict[str, Callable[[Any, Context, Object | None], None]] = {
     "device": _device_note, "mode": _mode_note, "recognise_words": _words_note,
 }
+
+
+def _group_rows(box: Any, obj: Object, take: str) -> None:
+    """The other objects a rig take plays on, each with its own mute toggle."""
+    for member, record in bake.take_group(obj, take):
+        if member == obj:
+            continue
+        row = box.row(align=True)
+        key = member.data.shape_keys
+        anim = key.animation_data if key is not None else None
+        track = anim.nla_tracks.get(record.track) if anim is not None else None
+        if track is not None:
+            row.prop(track, "mute", text="", invert_checkbox=True,
+                     icon="HIDE_ON" if track.mute else "HIDE_OFF")
+        row.label(text=f"    also {member.name}")
+
+
+class S2L_UL_rig_map(bpy.types.UIList):
+    """Rows of the head's rig map: rig name -> the head's shape key."""
+
+    bl_idname = "S2L_UL_rig_map"
+
+    def draw_item(self, context: Context, layout: Any, data: Any | None, item: Any | None,
+                  icon: int | None, active_data: Any, active_property: str | None,
+                  index: int | None = 0, flt_flag: int | None = 0) -> None:
+        row = layout.row(align=True)
+        row.prop(item, "rig_name", text="", emboss=False, placeholder="jawOpen")
+        obj: Object = getattr(data, "id_data", None)
+        key = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+        if key is not None:
+            row.prop_search(item, "key_name", key, "key_blocks", text="")
+        else:
+            row.prop(item, "key_name", text="")
 
 
 class VIEW3D_PT_s2l(bpy.types.Panel):
@@ -176,6 +221,8 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
                 ex.object_name, ex.take = obj.name, name
                 rm = row.operator("s2l.remove_take", text="", icon="X")
                 rm.object_name, rm.take = obj.name, name
+                if rec.group:  # a rig take also keys the character's other meshes
+                    _group_rows(box, obj, name)
 
 
 class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
@@ -222,3 +269,49 @@ class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
         op = row.operator("s2l.adjust_landmark", text="To Selected", icon="EYEDROPPER")
         op.object_name, op.index = obj.name, context.scene.s2l.landmark_index
         layout.operator("s2l.clear_landmarks", icon="X").object_name = obj.name
+
+
+class VIEW3D_PT_s2l_rig(bpy.types.Panel):
+    """Rig Shape Keys: names the recogniser does not know, and the jaw bone."""
+
+    bl_label = "Rig"
+    bl_idname = "VIEW3D_PT_s2l_rig"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "VIEW3D_PT_s2l"
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return _mode(context) == RIG
+
+    def draw(self, context: Context) -> None:
+        layout: Any = self.layout
+        obj = target_object(context)
+        if obj is None or obj.type != "MESH":
+            layout.label(text="Select a head mesh.", icon="INFO")
+            return
+        try:
+            layout.label(text=rig.summary(obj), icon="SHAPEKEY_DATA")
+        except S2LError as exc:
+            layout.label(text=str(exc), icon="ERROR")
+        settings = obj.s2l_rig
+        layout.label(text="Names the add-on does not know (rig name -> shape key):")
+        row = layout.row()
+        row.template_list("S2L_UL_rig_map", "", settings, "rows", settings, "index", rows=3)
+        col = row.column(align=True)
+        col.operator("s2l.rig_map_add", text="", icon="ADD").object_name = obj.name
+        col.operator("s2l.rig_map_remove", text="", icon="REMOVE").object_name = obj.name
+        armature = rig.armature_of(obj)
+        if armature is None:
+            layout.label(text="No armature: no jaw bone to key", icon="INFO")
+            return
+        layout.prop_search(settings, "jaw_bone", armature.data, "bones")
+        try:
+            found = rig.find_jaw_bone(armature, settings.jaw_bone)
+        except S2LError as exc:
+            layout.label(text=str(exc), icon="ERROR")
+            return
+        text = f"Jaw bone: {found.partition('/')[2]}" if found else "No bone named like a jaw"
+        layout.label(text=f"{text} (not keyed yet: the shape keys open the jaw)",
+                     icon="BONE_DATA")

@@ -47,6 +47,28 @@ class S2LSettings(bpy.types.PropertyGroup):
     )
 
 
+class S2LRigMapRow(bpy.types.PropertyGroup):
+    """One name the recogniser does not know: the rig set's name and the head's key for it."""
+
+    rig_name: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Rig Name", description="The rig set's name of the key, such as jawOpen or aa",
+    )
+    key_name: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Shape Key", description="This head's shape key that plays it",
+    )
+
+
+class S2LRigSettings(bpy.types.PropertyGroup):
+    """A head's own choices for Rig Shape Keys (Object.s2l_rig), saved with the character."""
+
+    rows: bpy.props.CollectionProperty(type=S2LRigMapRow)  # type: ignore[valid-type]
+    index: bpy.props.IntProperty(name="Row", default=0, min=0)  # type: ignore[valid-type]
+    jaw_bone: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Jaw Bone",
+        description="The armature's bone that opens the jaw; empty finds one named like a jaw",
+    )
+
+
 # The bake options the sidebar shows, as its rows declare them.
 add_properties(S2LSettings, (o for row in panel_rows() for o in row), "panel")
 

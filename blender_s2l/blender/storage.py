@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -16,18 +16,33 @@ from .rna import Object
 
 @dataclass
 class TakeRecord:
-    """One bake of one strip onto one object, as stored in the object's custom property."""
+    """One bake of one strip onto one object, as stored in the object's custom property.
+
+    A take owns the shape keys in `keys` (it created them; they go with it), its action and its
+    NLA track. A rig take creates no key: `animated` names the character's own keys it keys,
+    which outlive it. One rig bake writes a take on every object of the character that shares
+    the head's keys (teeth, tongue...); those takes carry the same `group`.
+    """
 
     take: str
     strip: str
     mode: str
-    keys: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # created by the take, removed with it
+    animated: list[str] = field(default_factory=list)  # the user's own keys, never removed
+    group: str = ""  # shared by the takes one bake wrote on several objects ("" for one)
     action: str = ""
     track: str = ""
     frame_start: int = 0
     frame_end: int = 0
     max_error_mm: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the user should know of this bake
+
+    @property
+    def written(self) -> str:
+        """What the take wrote, for a report: "3 shape keys" or "12 of its own keys keyed"."""
+        if self.animated:
+            return f"{len(self.animated)} of its own shape keys keyed"
+        return f"{len(self.keys)} shape keys"
 
 
 def read_takes(obj: Object) -> dict[str, TakeRecord]:
@@ -36,8 +51,10 @@ def read_takes(obj: Object) -> dict[str, TakeRecord]:
         return {}
     try:
         data: dict[str, dict[str, Any]] = json.loads(str(raw))
-        return {name: TakeRecord(**rec) for name, rec in data.items()}
-    except (ValueError, TypeError):
+        known = {f.name for f in fields(TakeRecord)}  # a later version's fields are ignored
+        return {name: TakeRecord(**{k: v for k, v in rec.items() if k in known})
+                for name, rec in data.items()}
+    except (ValueError, TypeError, AttributeError):
         return {}
 
 

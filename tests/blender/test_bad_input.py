@@ -145,6 +145,6 @@ def test_write_failure_rolls_back(fake: FakeAnimator, tmp_path: Path,
         original(obj, plan, record, created)
         raise fake.errors.BakeError("Simulated failure after writing.")
 
-    monkeypatch.setitem(pkg_bake.WRITERS, "NEW_SHAPE_KEYS", half_then_fail)
+    monkeypatch.setattr(pkg_bake, "_write", half_then_fail)
     refused("Simulated failure")
 

@@ -250,3 +250,34 @@ def test_audio_that_is_a_folder_says_so(
     out = capsys.readouterr()
     assert rc != 0 and "is a folder" in out.out + out.err
     assert not (tmp_path / "out.blend").exists()
+
+
+def test_rig_job_with_a_rig_map(fake: FakeAnimator, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """--mode rig --rig-map map.json: the map names the head's key the recogniser misses."""
+    import json
+
+    from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
+
+    lstsq_solve(blender_s2l, monkeypatch)
+    voice_scene(tmp_path)
+    head, teeth = rigged_head(blender_s2l)
+    motion_of_keys(monkeypatch, head)
+    for obj in (head, teeth):  # the other meshes share keys by name
+        obj.data.shape_keys.key_blocks["jawOpen"].name = "MouthWide_custom"
+    scene = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    out = tmp_path / "rig.blend"
+    args = [str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
+            "--mode", "rig", "--no-recognise-words"]
+    assert batch.main(args) == 1
+    assert "but no jawOpen" in capsys.readouterr().out
+    rig_map = tmp_path / "map.json"
+    rig_map.write_text(json.dumps({"jawOpen": "MouthWide_custom"}))
+    assert batch.main([*args, "--rig-map", str(rig_map)]) == 0
+    printed = capsys.readouterr().out
+    assert "ok   job 1: Voice: 2 of its own shape keys keyed (rig)" in printed
+    take = takes_in(out)["Voice"]
+    assert take.mode == "RIG" and "MouthWide_custom" in take.animated
+    assert read_takes(bpy.data.objects["Teeth"])["Voice"].group == take.group

@@ -42,6 +42,17 @@ class Layout:
         self.log.append(f"op:{idname}:{'on' if self.enabled else 'off'}")
         return SimpleNamespace()
 
+    def prop_search(self, data: Any, name: str, search_data: Any, search_name: str,
+                    **k: Any) -> None:
+        assert name in data.bl_rna.properties and hasattr(search_data, search_name), name
+        self.log.append(f"search:{name}:{search_name}")
+
+    def template_list(self, list_type: str, list_id: str, data: Any, name: str,
+                      active_data: Any, active_name: str, **k: Any) -> None:
+        assert hasattr(bpy.types, list_type), list_type
+        assert name in data.bl_rna.properties and active_name in active_data.bl_rna.properties
+        self.log.append(f"list:{list_type}:{name}")
+
 
 def draw(pkg: ModuleType, cls_name: str) -> list[str]:
     log: list[str] = []
@@ -138,3 +149,48 @@ def test_a_huge_per_frame_bake_is_said_in_the_panel(
     settings.mode = "PER_FRAME"
     assert any("Per-frame writes" in x and "MB in the .blend" in x
                for x in draw(installed, "VIEW3D_PT_s2l"))
+
+
+def test_rig_mode_is_offered_and_its_panel_draws(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mode comes from PLANS everywhere (panel, operator, preferences); its sub-panel
+    shows what the head's keys are, the rig map and the jaw bone."""
+    from blender_helpers import REPO
+    from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
+
+    lstsq_solve(installed, monkeypatch)
+
+    def items(prop: Any) -> list[str]:
+        return [i.identifier for i in prop.enum_items]
+
+    assert "RIG" in items(bpy.context.scene.s2l.bl_rna.properties["mode"])
+    assert "RIG" in items(bpy.ops.s2l.bake.get_rna_type().properties["mode"])
+    prefs = bpy.context.preferences.addons[f"bl_ext.{REPO}.blender_s2l"].preferences
+    assert "RIG" in items(prefs.bl_rna.properties["default_mode"])
+    panel = submodule(installed, "blender.panel")
+    voice_scene(tmp_path)
+    settings = bpy.context.scene.s2l
+    settings.strip = f"{bpy.context.scene.name}\tVoice"
+    settings.mode = "RIG"
+    assert panel.VIEW3D_PT_s2l_rig.poll(bpy.context)
+    grid_head()
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "op:s2l.bake:off" in log
+    assert any(x.startswith("label:'Head' has no shape keys; Rig Shape Keys") for x in log)
+    bpy.data.objects.remove(bpy.data.objects["Head"])
+    head, _ = rigged_head(installed, armature=True)
+    motion_of_keys(monkeypatch, head)
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "op:s2l.bake:on" in log and "label:5 ARKit keys, also on Teeth" in log
+    log = draw(installed, "VIEW3D_PT_s2l_rig")
+    assert "list:S2L_UL_rig_map:rows" in log and "search:jaw_bone:bones" in log
+    assert "label:Jaw bone: jaw (not keyed yet: the shape keys open the jaw)" in log
+    assert "op:s2l.rig_map_add:on" in log and "op:s2l.rig_map_remove:on" in log
+    assert bpy.ops.s2l.bake(object_name="Head", mode="RIG") == {"FINISHED"}
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Voice  (rig, Voice)" in log and "label:    also Teeth" in log
+    assert log.count("prop:mute") == 2  # the head's track and the teeth's
+    settings.mode = "COMPACT"
+    assert not panel.VIEW3D_PT_s2l_rig.poll(bpy.context)
+    settings.mode = "PREFS"

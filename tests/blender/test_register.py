@@ -15,9 +15,10 @@ def test_disable_enable_twice(installed: ModuleType) -> None:
     for _ in range(2):
         addon_utils.disable(ADDON, default_set=True)
         assert not hasattr(bpy.types.Scene, "s2l")
+        assert not hasattr(bpy.types.Object, "s2l_rig")
         assert not hasattr(bpy.types, "S2L_OT_bake")
         addon_utils.enable(ADDON, default_set=True)
-        assert hasattr(bpy.types.Scene, "s2l")
+        assert hasattr(bpy.types.Scene, "s2l") and hasattr(bpy.types.Object, "s2l_rig")
         assert hasattr(bpy.types, "VIEW3D_PT_s2l")
         assert hasattr(bpy.types, "S2L_OT_bake") and hasattr(bpy.types, "S2L_OT_remove_take")
 

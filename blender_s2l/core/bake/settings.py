@@ -183,6 +183,16 @@ class BakeSettings:
                   "time). Default: on where pocketsphinx is installed; "
                   "--recognise-words fails without it",
     ).as_field()
+    # Rig Shape Keys (issue 17): names the recogniser does not know. The panel keeps the same
+    # table on the head object; a file serves batch and scripts.
+    rig_map: str = Option(
+        "", "Rig Map",
+        "Optional JSON file giving the shape key of each rig name that Rig Shape Keys does not "
+        'recognise, such as {"jawOpen": "Mouth_Open"} (added to the head\'s own table)',
+        subtype="FILE_PATH", flag="--rig-map",
+        flag_help='JSON {rig name: shape key name} for Rig Shape Keys, e.g. '
+                  '{"jawOpen": "Mouth_Open"}',
+    ).as_field()
     weights_dir: str = Option(
         "", "Weights Folder", "Folder with the model files; empty uses the preferences' folder",
         subtype="DIR_PATH", options=frozenset({"HIDDEN", "SKIP_SAVE"}), prefs="weights_dir",

@@ -1,0 +1,96 @@
+"""What every take writes on a shape-key datablock, and how it goes again.
+
+A take's animation is one slotted action (slot of type KEY) whose F-curves key shape-key values
+from (frames, values), played by an NLA track of its own: the datablock's active action stays the
+user's, so takes coexist and a take can be removed exactly. Both kinds of take use these (new
+shape keys in `bake.py`, the character's own keys in `rig.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import bpy
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.bake.pipeline import NOT_FINITE
+from ..core.errors import BakeError
+from .compat import action_channelbag
+from .rna import Action, ActionSlot
+
+# (shape key name, frames, values) of one F-curve
+Curve = tuple[str, NDArray[np.float64], NDArray[np.float32]]
+
+_INTERPOLATION: Any = bpy.types.Keyframe.bl_rna.properties["interpolation"]
+_LINEAR = _INTERPOLATION.enum_items["LINEAR"].value
+
+
+def check_finite(values: NDArray[np.floating[Any]], what: str) -> None:
+    """The last guard before Blender data: a NaN in a shape key or keyframe is saved with the
+    .blend and breaks the mesh wherever it is played, so no such value is ever written."""
+    if not np.all(np.isfinite(values)):
+        raise BakeError(f"{what} would hold NaN or infinite values, so the bake was undone; "
+                        f"{NOT_FINITE}.")
+
+
+def value_path(key_name: str) -> str:
+    """The data path of a shape key's value (a quote in the name escaped as Blender does)."""
+    return f'key_blocks["{bpy.utils.escape_identifier(key_name)}"].value'
+
+
+def key_action(key: Any, name: str, group: str,
+               curves: Iterable[Curve]) -> tuple[Action, ActionSlot, float, float]:
+    """A new action for the shape-key datablock `key`, one LINEAR F-curve a curve; returns it,
+    its slot and the first and last keyed frames. On failure no action is left behind."""
+    action = bpy.data.actions.new(name)
+    try:
+        slot = action.slots.new("KEY", key.name)
+        bag = action_channelbag(action, slot)
+        first, last = np.inf, -np.inf
+        for key_name, frames, values in curves:
+            check_finite(values, f"The keyframes of '{key_name}'")
+            fc = bag.fcurves.new(value_path(key_name), group_name=group)
+            n = len(frames)
+            fc.keyframe_points.add(n)
+            co = np.empty(2 * n, dtype=np.float32)
+            co[0::2], co[1::2] = frames, values
+            fc.keyframe_points.foreach_set("co", co)
+            fc.keyframe_points.foreach_set("interpolation",
+                                           np.full(n, _LINEAR, dtype=np.int32))
+            fc.update()
+            first, last = min(first, float(frames[0])), max(last, float(frames[-1]))
+    except BaseException:
+        bpy.data.actions.remove(action)
+        raise
+    return action, slot, float(first), float(last)
+
+
+def add_track(key: Any, name: str, start: float, action: Action, slot: ActionSlot,
+              extrapolation: str = "HOLD", prev: Any = None) -> Any:
+    """A locked NLA track of its own on `key` playing the action from `start` (REPLACE), on top
+    of the stack or just above `prev`."""
+    anim = key.animation_data or key.animation_data_create()
+    track = anim.nla_tracks.new(prev=prev)
+    track.name = name
+    strip = track.strips.new(name, int(start), action)
+    if strip.action_slot != slot:
+        strip.action_slot = slot
+    strip.blend_type = "REPLACE"
+    strip.extrapolation = extrapolation
+    track.lock = True
+    return track
+
+
+def remove_track(key: Any, track_name: str) -> None:
+    if key is not None and key.animation_data is not None and track_name:
+        track = key.animation_data.nla_tracks.get(track_name)
+        if track is not None:
+            key.animation_data.nla_tracks.remove(track)
+
+
+def remove_action(action_name: str) -> None:
+    action = bpy.data.actions.get(action_name) if action_name else None
+    if action is not None:
+        bpy.data.actions.remove(action)

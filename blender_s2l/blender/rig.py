@@ -1,0 +1,410 @@
+"""The RIG bake mode's Blender half: reading the character's own shape keys, and keying them.
+
+Gather (`find_rig`): the head's shape keys (the reference key is the rest; each other key's
+offset from the key it is relative to, scaled by its vertex group, is what a weight of 1 adds;
+slider_min/max bound it), the rig set they form (`core/rig/names.py`), the other meshes of the
+character that share those keys (children of the head, meshes on the head's armature), and the
+jaw bone. Keys a driver sets or that are muted are left out with a note.
+
+Write (`key_take`): on each object an action keying exactly the keys the solve used, played by a
+track `s2l.<take>` whose strip extrapolates NOTHING, so that outside the take a key falls through
+to the tracks below: rig takes at different times all play. Blender's NLA gives a channel it
+animates its property's default wherever no strip plays (1.0 for a shape key's value in 5.0),
+so one track of the object's own, `s2l.(rest)`, under its rig takes, holds every key they
+animate at its rest value (0, within its slider range); it follows the object's rig takes
+(`sync_rest`) and goes with the last one. No shape key is ever added or removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.bake.plans import KeyPlan, RigPlan
+from ..core.errors import BakeError
+from ..core.rig.target import RigTarget
+from . import names
+from .compat import action_channelbag, slot_fcurves
+from .keying import add_track, key_action, remove_action, remove_track, value_path
+from .rna import Object
+from .storage import TakeRecord, read_takes
+
+REST_TRACK = "s2l.(rest)"  # '(' is no letter of a take name, so no take's track is named so
+REST_FRAME = 1.0
+# Bone names that are the jaw's own control on common rigs, best first; otherwise any bone
+# with "jaw" in its name that no constraint moves.
+JAW_BONES = ("jaw_master", "c_jawbone.x", "CC_Base_JawRoot", "jaw", "Jaw", "DEF-jaw")
+NOT_CONTROLS = ("mch-", "org-", "tgt-", "vis_", "ik_", "mch_")
+RIG_WORDS = "ARKit, viseme or VRM"
+
+
+@dataclass
+class Character:
+    """Where a rig take is written besides the head: the other meshes sharing its keys (with
+    the head key names each has) and the armature; found when the bake starts, again before
+    it is written."""
+
+    others: list[tuple[Object, list[str]]] = field(default_factory=list)
+    armature: Object | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FoundRig:
+    target: RigTarget
+    character: Character
+
+
+# -- gather ---------------------------------------------------------------------------------------
+def armature_of(obj: Object) -> Object | None:
+    """The armature that moves the object: its parent, else its Armature modifier's object."""
+    parent = obj.parent
+    if parent is not None and parent.type == "ARMATURE":
+        return parent
+    for mod in obj.modifiers:
+        if mod.type == "ARMATURE" and mod.object is not None:
+            return mod.object
+    return None
+
+
+def character_meshes(head: Object) -> list[Object]:
+    """The head's mesh children (at any depth) and the meshes the head's armature moves."""
+    found = {o.name: o for o in head.children_recursive if o.type == "MESH"}
+    armature = armature_of(head)
+    if armature is not None:
+        for o in bpy.data.objects:
+            if o.type == "MESH" and armature_of(o) == armature:
+                found[o.name] = o
+    found.pop(head.name, None)
+    return [found[n] for n in sorted(found)]
+
+
+def _recogniser() -> Any:
+    from ..core.rig import names as rig_names
+
+    return rig_names
+
+
+def user_map(obj: Object, path: str = "") -> dict[str, str]:
+    """Rig name -> the head's key name ("" leaves that shape unkeyed): the object's table in
+    the panel, then the map file's entries over it."""
+    settings = getattr(obj, "s2l_rig", None)
+    out = {} if settings is None else {
+        r.rig_name.strip(): r.key_name.strip() for r in settings.rows if r.rig_name.strip()}
+    if path:
+        out.update(_recogniser().load_rig_map(path))
+    return out
+
+
+def match(obj: Object, key_names: list[str], mapping: dict[str, str]) -> tuple[
+        str, list[str], list[str], list[str]]:
+    """(rig set, head key names, their rig names, notes) of the keys the recogniser knows."""
+    found = _recogniser().match_rig(key_names, mapping or None)
+    if isinstance(found, str):
+        raise BakeError(re.sub(r"\b[Tt]his mesh\b", f"'{obj.name}'", found))
+    return (str(found.rig_set), list(found.key_names), list(found.canonical),
+            list(getattr(found, "notes", [])))
+
+
+def driven_keys(key: Any) -> set[str]:
+    """Names of the keys whose value a driver sets (keying them would change nothing)."""
+    anim = key.animation_data
+    if anim is None:
+        return set()
+    paths = {d.data_path for d in anim.drivers}
+    return {kb.name for kb in key.key_blocks if value_path(kb.name) in paths}
+
+
+def actively_keyed(key: Any) -> set[str]:
+    """Keys the datablock's own active action keys: it plays over every NLA track."""
+    anim = key.animation_data
+    if anim is None or anim.action is None:
+        return set()
+    paths = {fc.data_path for fc in slot_fcurves(anim.action, anim.action_slot)}
+    return {kb.name for kb in key.key_blocks if value_path(kb.name) in paths}
+
+
+def keyed_on_tracks(key: Any) -> dict[str, str]:
+    """Keys the user's own NLA tracks animate, with the first such track's name: the rest
+    track of rig takes plays over them."""
+    anim = key.animation_data
+    out: dict[str, str] = {}
+    if anim is None:
+        return out
+    paths = {value_path(kb.name): kb.name for kb in key.key_blocks}
+    for track in anim.nla_tracks:
+        if track.name.startswith(f"{names.PREFIX}."):
+            continue
+        for strip in track.strips:
+            for fc in slot_fcurves(strip.action, strip.action_slot):
+                if fc.data_path in paths:
+                    out.setdefault(paths[fc.data_path], track.name)
+    return out
+
+
+def _co(block: Any, n: int) -> NDArray[np.float32]:
+    co = np.zeros(n * 3, dtype=np.float32)
+    block.data.foreach_get("co", co)
+    return co.reshape(n, 3)
+
+
+def group_weights(obj: Object, group_name: str) -> NDArray[np.float32]:
+    """(V,) weights of a vertex group, 0 where a vertex is not in it."""
+    n = len(obj.data.vertices)
+    group = obj.vertex_groups.get(group_name)
+    out = np.zeros(n, dtype=np.float32)
+    if group is None:
+        return out
+    index = group.index
+    for v in obj.data.vertices:
+        for g in v.groups:
+            if g.group == index:
+                out[v.index] = g.weight
+    return out
+
+
+def key_offsets(obj: Object, key_names: list[str]) -> NDArray[np.float32]:
+    """(K, V, 3) what a value of 1 adds: each key's offset from its relative key, times its
+    vertex group's weights where it has one (as Blender evaluates relative keys)."""
+    key = obj.data.shape_keys
+    n = len(obj.data.vertices)
+    out = np.zeros((len(key_names), n, 3), dtype=np.float32)
+    for k, name in enumerate(key_names):
+        kb = key.key_blocks[name]
+        relative = kb.relative_key if kb.relative_key is not None else key.reference_key
+        out[k] = _co(kb, n) - _co(relative, n)
+        if kb.vertex_group:
+            out[k] *= group_weights(obj, kb.vertex_group)[:, None]
+    return out
+
+
+def rest_value(kb: Any) -> float:
+    """The value a key holds outside the takes: 0, within its slider range."""
+    return float(min(max(0.0, kb.slider_min), kb.slider_max))
+
+
+def _listing(key_names: list[str]) -> str:
+    shown = ", ".join(f"'{n}'" for n in key_names[:4])
+    return shown + (f" and {len(key_names) - 4} more" if len(key_names) > 4 else "")
+
+
+def _left_out(key_names: list[str], obj: Object, one: str, many: str) -> str:
+    why = one if len(key_names) == 1 else many
+    return f"The take leaves out {_listing(key_names)} of '{obj.name}': {why}."
+
+
+def check_armature(armature: Object | None) -> None:
+    if armature is not None and armature.mode == "POSE":
+        raise BakeError(f"The armature '{armature.name}' is in Pose Mode; switch to Object "
+                        "Mode to bake onto the rig.")
+
+
+def find_jaw_bone(armature: Object | None, chosen: str) -> str:
+    """The jaw's control bone as "armature/bone": the one picked in the panel, else the bone
+    named like a jaw on common rigs (see JAW_BONES), else ""."""
+    if armature is None:
+        if chosen:
+            raise BakeError(f"The jaw bone '{chosen}' was picked, but the head has no armature.")
+        return ""
+    bones = armature.data.bones
+    if chosen:
+        if bones.get(chosen) is None:
+            raise BakeError(f"The armature '{armature.name}' has no bone '{chosen}' (the jaw "
+                            "bone picked in the panel).")
+        return f"{armature.name}/{chosen}"
+    for name in JAW_BONES:
+        if bones.get(name) is not None:
+            return f"{armature.name}/{name}"
+    pose = armature.pose
+    for bone in sorted(bones, key=lambda b: len(b.name)):
+        low = bone.name.lower()
+        if "jaw" not in low or low.startswith(NOT_CONTROLS):
+            continue
+        pose_bone = pose.bones.get(bone.name) if pose is not None else None
+        if pose_bone is not None and any(c.enabled for c in pose_bone.constraints):
+            continue
+        return f"{armature.name}/{bone.name}"
+    return ""
+
+
+def recognise(head: Object, rig_map: str = "") -> tuple[str, list[str], list[str], list[str]]:
+    """(rig set, head key names, their rig names, notes): the names alone, cheap enough for the
+    panel; one sentence when the head has no rig the recogniser knows."""
+    key = head.data.shape_keys
+    if key is None or len(key.key_blocks) < 2:
+        raise BakeError(f"'{head.name}' has no shape keys; Rig Shape Keys keys the character's "
+                        f"own {RIG_WORDS} shape keys (or pick Compact to add keys of its own).")
+    if not key.use_relative:
+        raise BakeError(f"The shape keys of '{head.name}' are absolute (Relative is off); "
+                        "Rig Shape Keys keys relative shape keys only.")
+    own = [kb.name for kb in key.key_blocks
+           if kb != key.reference_key and not kb.name.startswith(f"{names.PREFIX}.")]
+    return match(head, own, user_map(head, rig_map))
+
+
+def find_rig(head: Object, rig_map: str = "", jaw_bone: str = "") -> FoundRig:
+    """What a rig bake of the head keys, or one sentence why it cannot (nothing is changed)."""
+    rig_set, matched, canonical, notes = recognise(head, rig_map)
+    key = head.data.shape_keys
+    driven = driven_keys(key)
+    keep: list[tuple[str, str]] = []
+    left_driven = [n for n in matched if n in driven]
+    left_muted = [n for n in matched if n not in driven and key.key_blocks[n].mute]
+    keep = [(n, c) for n, c in zip(matched, canonical, strict=True)
+            if n not in driven and not key.key_blocks[n].mute]
+    if left_driven:
+        notes.append(_left_out(left_driven, head, "a driver sets it", "drivers set them"))
+    if left_muted:
+        notes.append(_left_out(left_muted, head, "it is muted", "they are muted"))
+    if not keep:
+        raise BakeError(f"Every {RIG_WORDS} shape key of '{head.name}' follows a driver or is "
+                        "muted, so there is nothing to key; remove the drivers or unmute them.")
+    key_names = [n for n, _ in keep]
+    overridden = sorted(actively_keyed(key) & set(key_names))
+    if overridden:
+        notes.append(f"{_listing(overridden)} of '{head.name}' "
+                     f"{'is' if len(overridden) == 1 else 'are'} also keyed in its shape keys' "
+                     f"action '{key.animation_data.action.name}', which plays over the take.")
+    below = keyed_on_tracks(key)
+    hidden = [n for n in key_names if n in below]
+    if hidden:
+        notes.append(f"{_listing(hidden)} of '{head.name}' "
+                     f"{'is' if len(hidden) == 1 else 'are'} also keyed on the NLA track "
+                     f"'{below[hidden[0]]}', which the take's track '{REST_TRACK}' plays over.")
+    ranges = np.array([[key.key_blocks[n].slider_min, key.key_blocks[n].slider_max]
+                       for n in key_names], dtype=np.float64)
+    armature = armature_of(head)
+    check_armature(armature)
+    others: list[tuple[Object, list[str]]] = []
+    for obj in character_meshes(head):
+        other = obj.data.shape_keys
+        if other is None or not other.use_relative:
+            continue
+        shared = [n for n in key_names if other.key_blocks.get(n) is not None]
+        if not shared:
+            continue
+        left = [n for n in shared if n in driven_keys(other) or other.key_blocks[n].mute]
+        if left:
+            notes.append(_left_out(left, obj, "a driver sets it or it is muted",
+                                   "drivers set them or they are muted"))
+        shared = [n for n in shared if n not in left]
+        if shared:
+            others.append((obj, shared))
+    settings = getattr(head, "s2l_rig", None)
+    picked = jaw_bone or (settings.jaw_bone if settings is not None else "")
+    target = RigTarget(
+        rig_set=rig_set, key_names=key_names, canonical=[c for _, c in keep],
+        deltas=key_offsets(head, key_names), ranges=ranges,
+        others={obj.name: shared for obj, shared in others},
+        jaw_bone=find_jaw_bone(armature, picked), notes=notes)
+    return FoundRig(target, Character(others, armature, list(notes)))
+
+
+# -- write ----------------------------------------------------------------------------------------
+def used_keys(plan: RigPlan) -> list[str]:
+    """The plan's keys whose weights leave their rest value somewhere: the others are not
+    keyed at all (the solve did not use them)."""
+    weights = np.asarray(plan.weights, dtype=np.float64)
+    rest = np.asarray(plan.rest, dtype=np.float64)
+    moved = np.abs(weights - rest[None, :]).max(axis=0) > 1e-6 if len(weights) else []
+    return [n for n, m in zip(plan.key_names, moved, strict=True) if m]
+
+
+def key_take(obj: Object, plan: KeyPlan, record: TakeRecord, track_name: str) -> None:
+    """Key record.animated on obj with the plan's weights of the same names, on a new track
+    (named track_name until the take it replaces is gone); the rest track grows to hold them."""
+    if not isinstance(plan, RigPlan):
+        raise TypeError(f"A {plan.mode} plan adds shape keys; it cannot key a rig.")
+    key = obj.data.shape_keys
+    missing = [n for n in record.animated if key is None or key.key_blocks.get(n) is None]
+    if missing:
+        raise BakeError(f"'{obj.name}' no longer has the shape keys {_listing(missing)}; "
+                        "bake again.")
+    column = {n: k for k, n in enumerate(plan.key_names)}
+    action, slot, first, last = key_action(
+        key, names.action_name(obj.name, record.take), names.track_name(record.take),
+        ((n, *plan.fcurve(column[n])) for n in record.animated))
+    record.action = action.name
+    record.frame_start, record.frame_end = int(np.floor(first)), int(np.ceil(last))
+    sync_rest(obj, [*read_takes(obj).values(), record])
+    record.track = add_track(key, track_name, record.frame_start, action, slot, "NOTHING").name
+
+
+def rest_track(key: Any) -> Any:
+    anim = key.animation_data if key is not None else None
+    return None if anim is None else anim.nla_tracks.get(REST_TRACK)
+
+
+def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
+    """Make the object's rest track hold exactly the keys its rig takes animate (and go when
+    none does). It is made under the lowest rig take, so every take plays over it."""
+    key = obj.data.shape_keys
+    if key is None:
+        return
+    records = list(takes)
+    wanted = sorted({n for r in records for n in r.animated if key.key_blocks.get(n)})
+    track = rest_track(key)
+    action = track.strips[0].action if track is not None and len(track.strips) else None
+    if not wanted:
+        if track is not None:
+            key.animation_data.nla_tracks.remove(track)
+        if action is not None and action.users == 0:
+            bpy.data.actions.remove(action)
+        return
+    if action is None:
+        if track is not None:
+            key.animation_data.nla_tracks.remove(track)
+        curves = [(n, np.array([REST_FRAME]), np.array([rest_value(key.key_blocks[n])],
+                                                        dtype=np.float32)) for n in wanted]
+        action, slot, _, _ = key_action(key, names.action_name(obj.name, "(rest)"), REST_TRACK,
+                                        curves)
+        add_track(key, REST_TRACK, REST_FRAME, action, slot, "HOLD",
+                  prev=_below(key, {r.track for r in records}))
+        return
+    strip = track.strips[0]
+    bag = action_channelbag(action, strip.action_slot)
+    have = {fc.data_path: fc for fc in bag.fcurves}
+    paths = {value_path(n): n for n in wanted}
+    for path, fc in have.items():
+        if path not in paths:
+            bag.fcurves.remove(fc)
+    for path, n in paths.items():
+        if path not in have:
+            fc = bag.fcurves.new(path, group_name=REST_TRACK)
+            fc.keyframe_points.insert(REST_FRAME, rest_value(key.key_blocks[n]))
+
+
+def _below(key: Any, take_tracks: set[str]) -> Any:
+    """The track just under the lowest of the given tracks (None: the rest goes on top, as it
+    does when the object has no rig take yet)."""
+    tracks = list(key.animation_data.nla_tracks) if key.animation_data else []
+    for i, t in enumerate(tracks):
+        if t.name in take_tracks:
+            return tracks[i - 1] if i > 0 else None
+    return None
+
+
+def discard(obj: Object, record: TakeRecord) -> None:
+    """Remove what a rig take owns: its track and action (the keys are the user's)."""
+    remove_track(obj.data.shape_keys, record.track)
+    remove_action(record.action)
+
+
+# -- panel ----------------------------------------------------------------------------------------
+RIG_SET_WORDS = {"ARKIT": "ARKit", "VISEMES": "viseme", "VRM": "VRM"}
+
+
+def summary(head: Object) -> str:
+    """What a rig bake of the head would key, from the names alone (raises the sentence why it
+    cannot): "12 ARKit keys, also on Teeth"."""
+    rig_set, matched, _, _ = recognise(head)
+    shared = [o.name for o in character_meshes(head) if o.data.shape_keys is not None
+              and any(o.data.shape_keys.key_blocks.get(n) is not None for n in matched)]
+    also = f", also on {', '.join(shared)}" if shared else ""
+    return f"{len(matched)} {RIG_SET_WORDS.get(rig_set, rig_set)} keys{also}"
