@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from blender_s2l.core.bake.pipeline import BakeInputs
 from blender_s2l.core.bake.settings import BakeSettings
 from blender_s2l.core.motion import Motion
-from blender_s2l.core.rig.solve import region_weights, rig_plan, solve
+from blender_s2l.core.rig.solve import face_regions, rig_plan, solve
 from blender_s2l.core.rig.target import RigTarget
 from blender_s2l.training.ict import ict_path, load_ict
 
@@ -78,14 +78,14 @@ def main() -> int:
     inputs = BakeInputs(BakeSettings(mode="RIG"), "", verts, faces, np.arange(n) + 1,
                         times, landmarks68=ict.landmarks68.astype(np.int64), rig=rig)
     print(f"{n} frames, {k} keys, {v} vertices, J = {j_rig + j_free}")
-    face, lips = region_weights(verts, verts[ict.landmarks68])
+    regions = face_regions(verts, verts[ict.landmarks68], ict.landmarks68)
     plan_s, solve_s, cpu_s = [], [], []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         plan = rig_plan(motion, inputs)
         plan_s.append(time.perf_counter() - t0)
         t0, c0 = time.perf_counter(), time.process_time()
-        result = solve(motion, keys, rig.ranges, face=face, lips=lips)
+        result = solve(motion, keys, rig.ranges, regions=regions)
         solve_s.append(time.perf_counter() - t0)
         cpu_s.append(time.process_time() - c0)
     used = int(np.any(plan.weights != plan.rest, axis=0).sum())
