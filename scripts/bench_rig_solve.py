@@ -4,10 +4,12 @@
 
 The head is the ICT FaceKit mean head (../shared/data) cut to its first `--vertices` vertices
 (face, scalp and neck, mouth socket, eye sockets, part of the gums), its 53 expressions the
-rig. The motion is what S2D hands over: J = 80 codes whose basis is 53 random mixtures of the
-rig's keys plus 27 smooth fields the rig cannot make, smooth random codes, and closures (a
-shut lip every second or so). Inference is excluded; rig_plan (landmarks, face and lip
-weights, the solve, the error probe) is timed whole, and the solve alone.
+rig, in centimetres. The motion is what S2D hands over, J = 80 codes: the rig's keys seen
+through a random rotation, weighted by smooth curves in 0..1 on about a third of them, plus 27
+smooth fields (~0.5 mm) the rig cannot make, and closures (a shut lip every second or so).
+Inference is excluded; rig_plan (landmarks, face and lip regions, the solve, the error probe)
+is timed whole, and the solve alone (wall and CPU seconds). On a machine shared with other
+work, OPENBLAS_NUM_THREADS=1 is steadier: the solve's products are small.
 """
 
 from __future__ import annotations
