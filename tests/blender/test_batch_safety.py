@@ -116,7 +116,7 @@ def runner(args: list[str], runs: int = 1) -> list[str]:
         f"sys.path[:0] = [{str(ROOT)!r}, {str(HERE)!r}]\n"
         "import blender_s2l\n"
         "from blender_s2l import batch\n"
-        "from blender_s2l.core import pipeline\n"
+        "from blender_s2l.core.bake import pipeline\n"
         "from fake_animator import FakeAnimator\n"
         "pipeline.load_animator = lambda *a: FakeAnimator(blender_s2l)\n"
         f"sys.exit(max(batch.main({args!r}) for _ in range({runs})))\n"
