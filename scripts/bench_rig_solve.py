@@ -4,10 +4,12 @@
 
 The head is the ICT FaceKit mean head (../shared/data) cut to its first `--vertices` vertices
 (face, scalp and neck, mouth socket, eye sockets, part of the gums), its 53 expressions the
-rig. The motion is what S2D hands over: J = 80 codes whose basis is 53 random mixtures of the
-rig's keys plus 27 smooth fields the rig cannot make, smooth random codes, and closures (a
-shut lip every second or so). Inference is excluded; rig_plan (landmarks, face and lip
-weights, the solve, the error probe) is timed whole, and the solve alone.
+rig, in centimetres. The motion is what S2D hands over, J = 80 codes: the rig's keys seen
+through a random rotation, weighted by smooth curves in 0..1 on about a third of them, plus 27
+smooth fields (~0.5 mm) the rig cannot make, and closures (a shut lip every second or so).
+Inference is excluded; rig_plan (landmarks, face and lip regions, the solve, the error probe)
+is timed whole, and the solve alone (wall and CPU seconds). On a machine shared with other
+work, OPENBLAS_NUM_THREADS=1 is steadier: the solve's products are small.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from blender_s2l.core.bake.pipeline import BakeInputs
 from blender_s2l.core.bake.settings import BakeSettings
 from blender_s2l.core.motion import Motion
-from blender_s2l.core.rig.solve import region_weights, rig_plan, solve
+from blender_s2l.core.rig.solve import face_regions, rig_plan, solve
 from blender_s2l.core.rig.target import RigTarget
 from blender_s2l.training.ict import ict_path, load_ict
 
@@ -78,14 +80,14 @@ def main() -> int:
     inputs = BakeInputs(BakeSettings(mode="RIG"), "", verts, faces, np.arange(n) + 1,
                         times, landmarks68=ict.landmarks68.astype(np.int64), rig=rig)
     print(f"{n} frames, {k} keys, {v} vertices, J = {j_rig + j_free}")
-    face, lips = region_weights(verts, verts[ict.landmarks68])
+    regions = face_regions(verts, verts[ict.landmarks68], ict.landmarks68)
     plan_s, solve_s, cpu_s = [], [], []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         plan = rig_plan(motion, inputs)
         plan_s.append(time.perf_counter() - t0)
         t0, c0 = time.perf_counter(), time.process_time()
-        result = solve(motion, keys, rig.ranges, face=face, lips=lips)
+        result = solve(motion, keys, rig.ranges, regions=regions)
         solve_s.append(time.perf_counter() - t0)
         cpu_s.append(time.process_time() - c0)
     used = int(np.any(plan.weights != plan.rest, axis=0).sum())

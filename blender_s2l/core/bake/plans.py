@@ -3,8 +3,10 @@
 Compact: K basis shapes + per-frame weights, K the smallest that keeps every vertex of every
 frame within the tolerance. Per-frame: one exact shape per frame keyed 0-1-0 on its frame.
 Both key the frame just before the first and just after the last at 0 so the face is neutral
-outside the sound. A new kind of bake (such as solving onto the character's own shape keys)
-is a KeyPlan subclass plus one `PlanType` in PLANS; the mode choice everywhere follows PLANS.
+outside the sound. Rig: weights of the character's own shape keys, solved from the motion
+(core/rig/solve.py), keyed at rest (0, or the nearest value in a key's range) outside the sound.
+A new kind of bake is a KeyPlan subclass plus one `PlanType` in PLANS; the mode choice
+everywhere follows PLANS.
 """
 
 from __future__ import annotations
@@ -104,7 +106,10 @@ class PerFramePlan(KeyPlan):
 
 @dataclass
 class RigPlan(KeyPlan):
-    """Weights of shape keys the character already has (no key is added), one row a frame."""
+    """Weights of shape keys the character already has (no key is added), one row a frame.
+
+    max_error_mm is the worst vertex's distance from the motion over the face (neck down left
+    out), on the frames the rig fits worst (core/rig/solve.py:max_error_mm)."""
 
     mode: ClassVar[str] = "RIG"
     writes: ClassVar[str] = "RIG_KEYS"

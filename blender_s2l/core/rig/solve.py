@@ -1,37 +1,49 @@
 """Dense motion -> weights of the character's own shape keys (the RIG bake mode).
 
-Every frame's dense motion (codes_t @ basis, in the mesh's units) is fitted by a mix of the rig's
-key offsets over the face, each weight within its key's slider range, smooth in time and
+Every frame's dense motion (codes_t @ basis, in the mesh's units) is fitted by a mix of the
+rig's key offsets over the face, each weight within its key's slider range, smooth in time and
 sparse (a key the motion does not need stays at rest), with the lips weighted up by
 `Motion.closure` so that a /p b m/ the network shut stays shut on the rig. In one objective,
-with u the weights scaled so that every key's offset has unit size (below):
+with u the weights scaled so that every key's offset has unit RMS size over the face (mm):
 
-    sum_t  1/2 |A u_t - d_t|^2_(W_t)                  fit, W_t = face * (1 + gain c_t lips)
-         + smoothness/2 * sum_t a_t |u_t+1 - u_t|^2   a_t = (1/30 s) / (t_t+1 - t_t)
+    sum_t  1/2 |A u_t - d_t|^2_(G_t)                  the fit, G_t = G_face + c_t G_shut
+         + smoothness/2 * sum_t a_t |u_t+1 - u_t|^2   a_t = (1/30 s) / (time_t+1 - time_t)
          + lam * sum_t |u_t - rest|_1                 lam = sparsity * the motion's RMS (mm)
-    subject to lo_k <= w_tk <= hi_k.
+    subject to lo_k <= w_tk <= hi_k,
 
-Nothing of size (T, V, 3) is ever made. The fit's normal equations need only A^T W A (K x K),
-A^T W basis (K x J) and basis^T W basis (J x J), accumulated once over vertex chunks for the
-face and for the lips; a frame's system is G_t = G_face + gain c_t G_lips and its right-hand
-side (M_face + gain c_t M_lips) @ codes_t.
+where G_face weighs every vertex by `FaceRegions.face` (nothing from the neck down) and
+G_shut = lip_gain * (the lips' vertices) + seal_gain * (the gap between the facing inner-lip
+landmark vertices 61-67, 62-66, 63-65): in a shut frame the rig must close the lips as the
+dense motion does, whatever else it gives up. Nothing of size (T, V, 3) is ever made: the fit
+needs only [A; B] W [A; B]^T for the keys A and the motion's basis B, accumulated once over
+vertex chunks (the blocks A^T W A (K x K), A^T W B (K x J), B^T W B (J x J)); each frame's
+right-hand side is (M_face + c_t M_shut) @ codes_t.
 
-Why ADMM (consensus form: W fits, Y is smooth, Z is bounded and sparse, W = Z = Y):
-- A rig's keys are strongly correlated (jawOpen vs mouthClose, left vs right halves, ICT's
-  A^T A has a condition number in the thousands). Gradient methods (projected or accelerated)
-  then need thousands of passes for 1e-3 weights; ADMM solves the correlated part exactly in
-  its W step and only has to agree on the box and the L1, which are per entry.
-- The W step is per frame, and exact for any closure amount: one generalised eigenproblem
-  V^T (G_face + rho I) V = I, V^T G_lips V = diag(mu) turns every frame's
-  (G_face + gain c_t G_lips + rho I)^-1 into V diag(1 / (1 + gain c_t mu)) V^T: two matrix
-  products over all frames, no per-frame factorisation, no quantised closure levels.
-- The Y step is the temporal term alone: one tridiagonal (T x T) system shared by all keys,
-  O(T K) by a banded solve, so frames are solved jointly rather than one by one.
-- The Z step is a clip of a soft threshold, entry by entry.
-rho adapts by residual balancing (Boyd et al. 2011, 3.4.1); each change costs a K x K
-eigenproblem. An L1 shrinks the weights it keeps, so a second pass refits with the L1 off on
-the entries the first pass used, holding every other entry at rest (a relaxed lasso): keys the
-motion does not need stay exactly at rest, and a motion the rig can make is recovered exactly.
+The solver is linearised ADMM (Z = W: W fits, Z is bounded and sparse), all frames at once:
+- The keys are strongly correlated (ICT's 53 over the face: condition number about 2000 with
+  unit diagonal), and a shut frame's system is far stiffer than an open one's (the seal: its
+  largest eigenvalue some 4,600 times larger on the benchmark head). A projected or
+  accelerated gradient's step is bound by the stiffest frame and direction;
+  ADMM's W step solves every frame's correlated system exactly and leaves only the per-entry
+  box and L1 to its Z step.
+- The W step costs two (T x K)(K x K) products for all frames, for any closure amount: one
+  generalised eigenproblem V^T (G_face + rho I) V = I, V^T (G_shut + rho gamma I) V =
+  diag(mu) turns every (G_face + c_t G_shut + rho_t I)^-1, rho_t = rho (1 + gamma c_t), into
+  V diag(1 / (1 + c_t mu)) V^T. rho_t grows with the closure because shut frames are stiffer
+  (one rho for all frames took over ten times the passes).
+- The temporal term (a tridiagonal coupling of the frames) enters the Z step through its
+  gradient with a proximal weight tau = 4 max a_t, at least its Lipschitz constant (linearised
+  ADMM), so the Z step stays entry-wise: soft threshold, then clip. A separate smooth copy
+  solved by a banded (tridiagonal) system each pass was measured slower: the banded solve cost
+  more than the rest of a pass, for no fewer passes at these smoothness weights.
+- rho adapts by residual balancing (Boyd et al. 2011, 3.4.1) at a K x K eigenproblem a time;
+  passes run in preallocated buffers (allocating (T, K) temporaries cost more than the
+  arithmetic).
+An L1 shrinks what it keeps, so the sparse pass (on frames 1/15 s apart, to a looser tolerance:
+it only has to find the keys the motion needs) is followed by a refit of every frame without
+the L1 in the keys it used (a relaxed lasso), and a key whose largest part stays under the L1's
+threshold is dropped and the rest refitted: keys the motion does not need stay exactly at rest,
+and a motion the rig can make is recovered (to the smoothness term's small bias).
 """
 
 from __future__ import annotations
@@ -44,9 +56,10 @@ import scipy.linalg as sla
 from numpy.typing import NDArray
 
 from ..errors import BakeError, S2LError
-from ..head.find_landmarks import resolve_landmarks
+from ..head.find_landmarks import nearest_vertices, resolve_landmarks
 from ..head.hold_still import motion_weights
 from ..head.landmarks import MOUTH, to_canonical
+from ..head.lip_contact import LOWER_INNER, UPPER_INNER
 from ..motion import Motion
 
 if TYPE_CHECKING:
@@ -61,12 +74,16 @@ LIP_GAIN = 20.0
 # landmark (a Gaussian of that width: the lips, not the cheeks).
 LIP_REACH = 0.12
 LIP_CUT = 1e-3  # lip weights below this are 0 (keeps the lip sums small)
-SMOOTHNESS = 0.05  # temporal term, relative to a key's own size, per 1/30 s
+# How much the inner lips' gap counts in a fully shut frame: its error over the three facing
+# pairs (61-67, 62-66, 63-65) weighs as much as the mean error of this many face vertices.
+SEAL_GAIN = 200.0
+SMOOTHNESS = 0.005  # temporal term, relative to a key's own size, per 1/30 s
 SPARSITY = 0.02  # L1 weight, as a share of the motion's RMS over the face (mm)
 REFERENCE_DT = 1.0 / 30.0
 MAX_ITERATIONS = 3000
-TOLERANCE = 1e-5  # ADMM's relative residuals
+TOLERANCE = 1e-5  # ADMM stops when its residuals are this share of the weights' size
 SUPPORT_LOOSER = 10.0  # the sparse pass's tolerance, relative to the refit's
+SUPPORT_RATE_HZ = 15.0  # the sparse pass's frames, per second at least
 CHUNK_VERTICES = 4096
 PROBE_FRAMES = 32  # frames whose worst vertex is measured for the plan's max error
 QUIET = 1e-12  # a key whose offset is below this share of the largest key's moves nothing
@@ -123,27 +140,40 @@ def check_rig_arrays(deltas: NDArray[Any], ranges: NDArray[Any], n_vertices: int
     return d, r.astype(np.float64)
 
 
-def region_weights(vertices: NDArray[np.floating[Any]], landmarks: NDArray[np.floating[Any]]
-                   ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """(face (V,), lips (V,)) weights in [0, 1] from the rest mesh and its 68 landmark positions.
+@dataclass
+class FaceRegions:
+    """Where a rig solve looks on the mesh (see `face_regions`)."""
+
+    face: NDArray[np.float32]  # (V,) how much each vertex counts, 0 from the neck down
+    lips: NDArray[np.float32]  # (V,) the lips, weighted up by lip_gain * closure
+    seal: NDArray[np.int64]  # (2, P) upper and lower inner-lip vertices that meet when shut
+
+
+def face_regions(vertices: NDArray[np.floating[Any]], landmarks: NDArray[np.floating[Any]],
+                 landmark_vertices: NDArray[np.int64] | None = None) -> FaceRegions:
+    """The regions of any head, from its rest mesh and its 68 landmark positions.
 
     face: 1 on the head, fading to 0 from under the chin down (hold_still's neck rule).
     lips: a Gaussian of the distance to the nearest mouth landmark (iBUG 48-67), LIP_REACH of
     the mouth's width wide, so any topology's lips are found from its own landmarks.
+    seal: the vertices of the inner-lip landmarks facing each other (61-67, 62-66, 63-65):
+    landmark_vertices when the landmarks are vertices, else the nearest vertices.
     """
     v = np.asarray(vertices, dtype=np.float64)
     lm = np.asarray(landmarks, dtype=np.float64)
     sim = to_canonical(lm)
     face = motion_weights(sim.apply(v), sim.apply(lm))
-    mouth = lm[MOUTH]
     width = float(np.linalg.norm(lm[48] - lm[54]))
     sigma = max(LIP_REACH * width, 1e-12)
     near = np.full(len(v), np.inf)
-    for p in mouth:
+    for p in lm[MOUTH]:
         near = np.minimum(near, np.einsum("vc,vc->v", v - p, v - p))
     lips = np.exp(-0.5 * near / sigma**2)
     lips[lips < LIP_CUT] = 0.0
-    return face, lips.astype(np.float32)
+    ids = (nearest_vertices(v, lm) if landmark_vertices is None
+           else np.asarray(landmark_vertices, dtype=np.int64))
+    seal = np.stack([ids[list(UPPER_INNER)], ids[list(LOWER_INNER)]])
+    return FaceRegions(face, lips.astype(np.float32), seal[:, seal[0] != seal[1]])
 
 
 def _gram(deltas: NDArray[np.floating[Any]], basis: NDArray[np.floating[Any]],
@@ -168,20 +198,36 @@ def _gram(deltas: NDArray[np.floating[Any]], basis: NDArray[np.floating[Any]],
     return out
 
 
+def _seal_gram(deltas: NDArray[np.floating[Any]], basis: NDArray[np.floating[Any]],
+               seal: NDArray[np.int64], scale: float) -> F64:
+    """X^T X of the facing inner-lip pairs' relative motion (upper minus lower), as `_gram`'s
+    blocks, averaged over the pairs: how a key and a code open or shut the lips."""
+    parts = [np.take(x, seal[0], axis=1).astype(np.float64) - np.take(x, seal[1], axis=1)
+             for x in (deltas, basis)]
+    x = np.concatenate([p.reshape(p.shape[0], -1) for p in parts])
+    out: F64 = (x @ x.T) * scale**2 / max(seal.shape[1], 1)
+    return out
+
+
 @dataclass
 class _Problem:
     """The solve in scaled units: u = w * size (mm), each key's offset of unit RMS size."""
 
     h: F64  # (K, K) face Gram, unit diagonal
-    h_lips: F64  # (K, K) lip Gram, same scale
+    h_lips: F64  # (K, K) what a shut frame adds (lips and seal at their gains), same scale
     b: F64  # (T, K) face right-hand sides
-    b_lips: F64  # (T, K) lip right-hand sides
-    gain: F64  # (T,) lip gain of each frame (LIP_GAIN * closure)
+    b_lips: F64  # (T, K) what a shut frame adds to them
+    gain: F64  # (T,) how shut each frame is (Motion.closure)
     lo: F64  # (K,) bounds and rest, scaled
     hi: F64
     rest: F64
     steps: F64  # (T-1,) the temporal term between frames t and t+1
     eps: float  # absolute tolerance (mm)
+
+    def frames(self, rows: NDArray[np.int64], smoothness: float, times: F64) -> _Problem:
+        """The problem on the frames `rows` alone."""
+        return _Problem(self.h, self.h_lips, self.b[rows], self.b_lips[rows], self.gain[rows],
+                        self.lo, self.hi, self.rest, _steps(times[rows], smoothness), self.eps)
 
     def keys(self, keep: NDArray[np.bool_]) -> _Problem:
         """The problem in the keys `keep` alone, every other key held at rest."""
@@ -193,46 +239,69 @@ class _Problem:
                         self.lo[keep], self.hi[keep], self.rest[keep], self.steps, self.eps)
 
 
+def _steps(times: NDArray[np.floating[Any]], smoothness: float) -> F64:
+    """The temporal term's weight between consecutive frames: smoothness per 1/30 s, so that
+    it means the same at any frame rate (a squared velocity)."""
+    dt = np.diff(np.asarray(times, np.float64))
+    out: F64 = smoothness * REFERENCE_DT / np.clip(dt, REFERENCE_DT / 100, None)
+    return out
+
+
+def _support_rows(times: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
+    """Every n-th frame, n the most that keeps frames at least SUPPORT_RATE_HZ, and the last."""
+    t = np.asarray(times, np.float64)
+    dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+    n = max(1, int(1.0 / (SUPPORT_RATE_HZ * dt)) if dt > 0 else 1)
+    rows: NDArray[np.int64] = np.unique(np.append(np.arange(0, len(t), n), len(t) - 1))
+    return rows
+
+
 RELAX = 1.6  # over-relaxation (Boyd et al. 3.4.3): fewer passes for the same accuracy
 CHECK_EVERY = 5  # passes between convergence checks (each costs a few norms)
 ADAPT_EVERY = 10  # passes between rho updates (each costs a K x K eigenproblem)
 
 
-def _admm(p: _Problem, z0: F64, lam: float, max_iterations: int, tolerance: float,
-          dtype: type[np.floating[Any]] = np.float64) -> tuple[F64, int]:
+def _admm(p: _Problem, z0: F64, lam: float, max_iterations: int, tolerance: float
+          ) -> tuple[F64, int]:
     """Linearised ADMM (see the module's words) from Z = z0: the bounded, sparse Z it converges
     to, and the passes it took. Every pass works in preallocated buffers: (T, K) temporaries
     are big enough that allocating them each time costs more than the arithmetic."""
     t, k = z0.shape
-    z = z0.astype(dtype)
-    rhs = (p.b + p.gain[:, None] * p.b_lips).astype(dtype)
+    z = z0.copy()
+    rhs = p.b + p.gain[:, None] * p.b_lips
     u = np.zeros_like(z)
     w, tmp, tmp2, z_old = (np.empty_like(z) for _ in range(4))
-    diff = np.empty((max(t - 1, 0), k), dtype)
-    lo, hi, rest = (x.astype(dtype) for x in (p.lo, p.hi, p.rest))
-    centred = bool(np.any(rest != 0))
+    diff = np.empty((max(t - 1, 0), k))
+    steps = p.steps[:, None]
+    centred = bool(np.any(p.rest != 0))
     # The temporal term enters through its gradient, with a proximal weight tau at least its
     # Lipschitz constant (4 * max step), which keeps the linearised pass convergent.
     tau = 4.0 * float(p.steps.max()) if p.steps.size else 0.0
+    # rho per frame, rho_t = rho (1 + gamma c_t): a shut frame's system is stiffer by about
+    # sqrt(1 + |G_shut| / |G_face|) (the seal), and one rho for all frames takes ten times the
+    # passes.
     ev = np.linalg.eigvalsh(p.h)
+    gamma = np.sqrt(1.0 + max(float(np.linalg.eigvalsh(p.h_lips)[-1]), 0.0) / ev[-1]) - 1.0
     rho = float(np.sqrt(max(ev[0], 1e-6 * ev[-1]) * ev[-1]))
+    share = 1.0 + gamma * p.gain[:, None]
     root_n = np.sqrt(t * k)
 
-    def factors(rho: float) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
-        mu, vec = sla.eigh(p.h_lips, p.h + rho * np.eye(k))
+    def factors(rho: float) -> tuple[F64, F64, F64, F64, F64, F64, F64]:
+        # One generalised eigenproblem makes every frame's W step two products (module words).
+        mu, vec = sla.eigh(p.h_lips + rho * gamma * np.eye(k), p.h + rho * np.eye(k))
         inv = 1.0 / (1.0 + p.gain[:, None] * np.maximum(mu, 0.0)[None, :])
-        steps = p.steps[:, None] / (rho + tau)
-        return (vec.astype(dtype), (RELAX * vec.T).astype(dtype), inv.astype(dtype),
-                steps.astype(dtype))
+        rho_t = rho * share
+        return (vec, RELAX * vec.T, inv, rho_t, rho_t / (rho_t + tau), 1.0 / (rho_t + tau),
+                rho_t + tau)
 
-    vec, vec_t, inv, steps = factors(rho)
+    vec, vec_t, inv, rho_t, keep, prox, stiff = factors(rho)
     it = 0
     while it < max_iterations:
         it += 1
         check = it % CHECK_EVERY == 0 or it == max_iterations
-        # W: every frame's fit, exactly (G_t + rho I) w_t = rhs_t + rho (z_t - u_t), relaxed.
+        # W: every frame's fit, exactly (G_t + rho_t I) w_t = rhs_t + rho_t (z_t - u_t), relaxed.
         np.subtract(z, u, out=tmp)
-        tmp *= rho
+        tmp *= rho_t
         tmp += rhs
         np.matmul(tmp, vec, out=tmp2)
         tmp2 *= inv
@@ -243,47 +312,48 @@ def _admm(p: _Problem, z0: F64, lam: float, max_iterations: int, tolerance: floa
         if check:
             z_old[:] = z
         np.add(w, u, out=tmp)
-        tmp *= rho / (rho + tau)
+        tmp *= keep
         if tau > 0:
             np.subtract(z[1:], z[:-1], out=diff)
             diff *= steps
-            np.multiply(z, tau / (rho + tau), out=tmp2)
+            np.multiply(z, tau, out=tmp2)
             tmp2[:-1] += diff
             tmp2[1:] -= diff
+            tmp2 *= prox
             tmp += tmp2
         if lam > 0:
             if centred:
-                tmp -= rest
+                tmp -= p.rest
             np.abs(tmp, out=tmp2)
-            tmp2 -= lam / (rho + tau)
+            tmp2 -= lam * prox
             np.maximum(tmp2, 0.0, out=tmp2)
             np.copysign(tmp2, tmp, out=tmp)
             if centred:
-                tmp += rest
-        np.maximum(tmp, lo, out=tmp)
-        np.minimum(tmp, hi, out=z)  # (np.clip is several times slower)
+                tmp += p.rest
+        np.maximum(tmp, p.lo, out=tmp)
+        np.minimum(tmp, p.hi, out=z)  # (np.clip is several times slower)
         # The scaled dual.
         u += w
         u -= z
         if not check:
             continue
+        # Done when the fit and the bounded copy agree, and the bounded copy has stopped
+        # moving, both within `tolerance` of its size (in mm of each key's RMS motion).
         np.subtract(w, z, out=tmp)
         r_pri = float(np.linalg.norm(tmp)) / RELAX
         np.subtract(z, z_old, out=tmp)
-        r_dual = (rho + tau) * float(np.linalg.norm(tmp))
-        eps_pri = root_n * p.eps + tolerance * float(np.linalg.norm(z))
-        eps_dual = root_n * p.eps + tolerance * rho * float(np.linalg.norm(u))
-        if r_pri <= eps_pri and r_dual <= eps_dual:
+        r_move = float(np.linalg.norm(tmp))
+        tmp *= stiff
+        r_dual = float(np.linalg.norm(tmp))
+        eps = root_n * p.eps + tolerance * float(np.linalg.norm(z))
+        if r_pri <= eps and r_move <= eps:
             break
         if it % ADAPT_EVERY == 0 and (r_pri > 10 * r_dual or r_dual > 10 * r_pri):
             factor = 2.0 if r_pri > r_dual else 0.5
             rho *= factor
             u /= factor
-            vec, vec_t, inv, steps = factors(rho)
-    out: F64 = z.astype(np.float64)
-    if dtype != np.float64:  # exact rest where the lower precision pass left a key alone
-        out[z == rest] = np.broadcast_to(p.rest, out.shape)[z == rest]
-    return out, it
+            vec, vec_t, inv, rho_t, keep, prox, stiff = factors(rho)
+    return z, it
 
 
 def solve(
@@ -291,9 +361,9 @@ def solve(
     deltas: NDArray[np.floating[Any]],
     ranges: NDArray[np.floating[Any]],
     *,
-    face: NDArray[np.floating[Any]] | None = None,
-    lips: NDArray[np.floating[Any]] | None = None,
+    regions: FaceRegions | None = None,
     lip_gain: float = LIP_GAIN,
+    seal_gain: float = SEAL_GAIN,
     smoothness: float = SMOOTHNESS,
     sparsity: float = SPARSITY,
     key_names: list[str] | None = None,
@@ -302,105 +372,149 @@ def solve(
 ) -> RigSolve:
     """Weights (T, K) of the keys `deltas` (K, V, 3, mesh units) that best make `motion`.
 
-    face: (V,) how much each vertex counts (default all 1; rig_plan leaves out the neck).
-    lips: (V,) the lip vertices, weighted up by lip_gain * motion.closure in each frame.
+    regions: where to look (`face_regions`); None counts every vertex alike, lips unknown.
+    lip_gain, seal_gain: how much more the lips, and the gap between the inner lips, count in
+    a frame whose lips must be shut (times motion.closure); 0 turns either off.
     smoothness: the temporal term, relative to each key's size, per 1/30 s (0: none).
     sparsity: the L1 weight as a share of the motion's RMS over the face (0: none); a key
-    comes in only where it explains more than that share.
+    comes in only where it explains more than that share of the motion.
     """
-    names = key_names
-    d, r = check_rig_arrays(deltas, ranges, motion.n_vertices, names)
-    names = names if names is not None else [f"key {i}" for i in range(d.shape[0])]
+    d, r = check_rig_arrays(deltas, ranges, motion.n_vertices, key_names)
     k = d.shape[0]
+    names = key_names if key_names is not None else [f"key {i}" for i in range(k)]
     n_frames = motion.n_frames
-    if not (np.all(np.isfinite(motion.codes)) and np.all(np.isfinite(motion.basis))):
-        raise _fail("The motion holds NaN or infinite values, so no rig weights were solved.")
-    for what, value in (("lip gain", lip_gain), ("smoothness", smoothness),
-                        ("sparsity", sparsity)):
-        if not np.isfinite(value) or value < 0:
-            raise _fail(f"The rig solve's {what} must be a number of 0 or more; got {value}.")
-    f = np.ones(motion.n_vertices) if face is None else _vertex_weights(face, motion, "face")
-    lip = np.zeros(motion.n_vertices) if lips is None else _vertex_weights(lips, motion, "lip")
-    closure = (np.zeros(n_frames) if motion.closure is None
-               else np.clip(np.nan_to_num(np.asarray(motion.closure, np.float64)), 0.0, 1.0))
-    if closure.shape != (n_frames,):
-        raise _fail(f"The motion's closure must have one value per frame ({n_frames}).")
+    closure = _check_motion(motion, lip_gain, seal_gain, smoothness, sparsity)
+    f, lip, seal = _check_regions(regions, motion.n_vertices)
     rest = np.clip(0.0, r[:, 0], r[:, 1])
-    total = float(f.sum())
-    if total <= 0:
-        raise _fail("No vertex of the face counts in the rig solve (all face weights are 0).")
     mm = float(motion.mm_per_unit)
-    basis = motion.basis.reshape(motion.basis.shape[0], -1, 3)
-    gram = _gram(d, basis, f / total, mm)
-    gram_l = _gram(d, basis, f * lip / total, mm)
+    basis = motion.basis
+    gram = _gram(d, basis, f / f.sum(), mm)
+    shut = (lip_gain * _gram(d, basis, f * lip / f.sum(), mm) if lip_gain and lip.any()
+            else np.zeros_like(gram))
+    if seal_gain and seal.size:
+        shut += seal_gain * _seal_gram(d, basis, seal, mm)
     g, m, c = gram[:k, :k], gram[:k, k:], gram[k:, k:]
-    g_l, m_l = gram_l[:k, :k], gram_l[:k, k:]
     size2 = np.diag(g).copy()
-    notes: list[str] = []
     peak = float(size2.max())
     moving = size2 > QUIET * peak if peak > 0 else np.zeros(k, dtype=bool)
-    for i in np.flatnonzero(~moving):
-        notes.append(f"The shape key '{names[i]}' moves nothing on the face, so it stays at "
-                     "rest.")
-    active = moving & (r[:, 1] > r[:, 0])
+    if not moving.any():
+        raise _fail("None of the rig's shape keys moves the face, so there is nothing to key.")
+    notes = [f"The shape key '{names[i]}' moves nothing on the face, so it stays at rest."
+             for i in np.flatnonzero(~moving)]
+    a = np.flatnonzero(moving & (r[:, 1] > r[:, 0]))
     weights = np.broadcast_to(rest, (n_frames, k)).astype(np.float64)
     codes = motion.codes.astype(np.float64)
-    energy = np.einsum("tj,jk,tk->t", codes, c, codes)
-    rms = float(np.sqrt(max(energy.mean(), 0.0)))
-    if not active.any():
-        if not moving.any():
-            raise _fail("None of the rig's shape keys moves the face, so there is nothing to "
-                        "key.")
-        return RigSolve(weights.astype(np.float32), rest.astype(np.float32),
-                        np.sqrt(np.maximum(energy, 0.0)), 0, notes)
-    if rms <= 0:
-        return RigSolve(weights.astype(np.float32), rest.astype(np.float32),
-                        np.zeros(n_frames), 0, notes)
-    a = np.flatnonzero(active)
-    size = np.sqrt(size2[a])
-    outer = np.outer(size, size)
-    dt = np.diff(np.asarray(motion.frame_times, np.float64))
-    steps = smoothness * REFERENCE_DT / np.clip(dt, REFERENCE_DT / 100, None)
-    prob = _Problem(
-        h=g[np.ix_(a, a)] / outer, h_lips=g_l[np.ix_(a, a)] / outer,
-        b=codes @ (m[a] / size[:, None]).T, b_lips=codes @ (m_l[a] / size[:, None]).T,
-        gain=lip_gain * closure, lo=r[a, 0] * size, hi=r[a, 1] * size, rest=rest[a] * size,
-        steps=steps if n_frames > 1 else np.zeros(0), eps=1e-3 * tolerance * rms)
-    z = np.broadcast_to(prob.rest, (n_frames, len(a))).copy()
-    lam = sparsity * rms
-    # The first pass only has to find the keys the motion needs: looser, in single precision.
-    z, iterations = ((_admm(prob, z, lam, max_iterations, tolerance * SUPPORT_LOOSER, np.float32))
-                     if lam > 0 else _admm(prob, z, lam, max_iterations, tolerance))
-    if lam > 0:  # refit without the L1's shrinking, in the keys the first pass used
-        used = np.any(z != prob.rest[None, :], axis=0)
-        if used.any():
-            z[:, used], more = _admm(prob.keys(used), z[:, used], 0.0, max_iterations,
-                                     tolerance)
-            iterations += more
-    weights[:, a] = z / size[None, :]
-    weights = np.clip(weights, r[:, 0], r[:, 1])
+    energy = np.maximum(np.einsum("tj,jk,tk->t", codes, c, codes), 0.0)
+    rms = float(np.sqrt(energy.mean()))
+    iterations = 0
+    if len(a) and rms > 0:
+        size = np.sqrt(size2[a])
+        outer = np.outer(size, size)
+        prob = _Problem(
+            h=g[np.ix_(a, a)] / outer, h_lips=shut[np.ix_(a, a)] / outer,
+            b=codes @ (m[a] / size[:, None]).T,
+            b_lips=codes @ (shut[a, k:] / size[:, None]).T,
+            gain=closure, lo=r[a, 0] * size, hi=r[a, 1] * size, rest=rest[a] * size,
+            steps=_steps(motion.frame_times, smoothness), eps=1e-3 * tolerance * rms)
+        z = np.broadcast_to(prob.rest, (n_frames, len(a))).copy()
+        lam = sparsity * rms
+        if lam > 0:
+            # The sparse pass only has to find the keys the motion needs, so it runs on frames
+            # SUPPORT_RATE_HZ apart and to a looser tolerance; then a refit of every frame
+            # without the L1's shrinking, in the keys it used.
+            rows = _support_rows(motion.frame_times)
+            coarse, iterations = _admm(prob.frames(rows, smoothness, motion.frame_times),
+                                       z[rows], lam, max_iterations,
+                                       tolerance * SUPPORT_LOOSER)
+            used = np.any(coarse != prob.rest[None, :], axis=0)
+            times = motion.frame_times
+            start = np.stack([np.interp(times, times[rows], c) for c in coarse.T], axis=1)
+            while used.any():
+                z[:, ~used] = prob.rest[~used]
+                z[:, used], more = _admm(prob.keys(used), start[:, used], 0.0, max_iterations,
+                                         tolerance)
+                iterations += more
+                # Small weights driven to rest: a key whose largest part of the motion is under
+                # the L1's threshold is not needed; refit without it (from where this fit is).
+                weak = used & (np.abs(z - prob.rest).max(axis=0) < lam)
+                if not weak.any():
+                    break
+                used &= ~weak
+                start = z
+        else:
+            z, iterations = _admm(prob, z, 0.0, max_iterations, tolerance)
+        weights[:, a] = z / size[None, :]
+        weights = np.clip(weights, r[:, 0], r[:, 1])
     fit = (np.einsum("tk,kl,tl->t", weights, g, weights)
            - 2 * np.einsum("tk,kj,tj->t", weights, m, codes) + energy)
-    return RigSolve(weights.astype(np.float32), rest.astype(np.float32),
+    lo32, hi32 = _inside32(r[:, 0], 1), _inside32(r[:, 1], -1)
+    fixed = lo32 > hi32  # a range of one value: that value, as float32
+    lo32[fixed] = hi32[fixed] = r[fixed, 0].astype(np.float32)
+    return RigSolve(np.clip(weights.astype(np.float32), lo32, hi32),
+                    np.clip(rest.astype(np.float32), lo32, hi32),
                     np.sqrt(np.maximum(fit, 0.0)), iterations, notes)
 
 
-def _vertex_weights(w: NDArray[np.floating[Any]], motion: Motion, what: str) -> F64:
-    arr = np.asarray(w, dtype=np.float64)
-    if arr.shape != (motion.n_vertices,) or not np.all(np.isfinite(arr)):
-        raise _fail(f"The rig solve's {what} weights must be {motion.n_vertices} finite numbers.")
-    out: F64 = np.clip(arr, 0.0, None)
+def _inside32(bound: F64, inward: int) -> NDArray[np.float32]:
+    """A float64 bound as float32, rounded towards the inside of its range (inward +1 for a
+    minimum, -1 for a maximum), so float32 weights never leave a float64 range."""
+    b = bound.astype(np.float32)
+    out = (b < bound) if inward > 0 else (b > bound)
+    nudged: NDArray[np.float32] = np.where(out, np.nextafter(b, np.float32(inward * np.inf)), b)
+    return nudged
+
+
+def _check_motion(motion: Motion, *gains: float) -> F64:
+    """The motion's closure (T,) in [0, 1] (0 where unknown), or one sentence why the motion or
+    a gain cannot be solved."""
+    if not (np.all(np.isfinite(motion.codes)) and np.all(np.isfinite(motion.basis))):
+        raise _fail("The motion holds NaN or infinite values, so no rig weights were solved.")
+    if motion.codes.shape != (motion.n_frames, motion.basis.shape[0]) or motion.n_frames == 0:
+        raise _fail("The motion's codes do not match its frames and basis.")
+    for value in gains:
+        if not np.isfinite(value) or value < 0:
+            raise _fail(f"The rig solve's gains and weights must be 0 or more; got {value}.")
+    if motion.closure is None:
+        return np.zeros(motion.n_frames)
+    closure = np.asarray(motion.closure, np.float64)
+    if closure.shape != (motion.n_frames,):
+        raise _fail(f"The motion's closure must have one value per frame ({motion.n_frames}).")
+    out: F64 = np.clip(np.nan_to_num(closure), 0.0, 1.0)
     return out
+
+
+def _check_regions(regions: FaceRegions | None, n_vertices: int
+                   ) -> tuple[F64, F64, NDArray[np.int64]]:
+    if regions is None:
+        return np.ones(n_vertices), np.zeros(n_vertices), np.zeros((2, 0), np.int64)
+    out = []
+    for what, w in (("face", regions.face), ("lip", regions.lips)):
+        arr = np.asarray(w, dtype=np.float64)
+        if arr.shape != (n_vertices,) or not np.all(np.isfinite(arr)):
+            raise _fail(f"The rig solve's {what} weights must be {n_vertices} finite numbers.")
+        out.append(np.clip(arr, 0.0, None))
+    if out[0].sum() <= 0:
+        raise _fail("No vertex of the face counts in the rig solve (all face weights are 0).")
+    seal = np.asarray(regions.seal, dtype=np.int64).reshape(2, -1)
+    if seal.size and (seal.min() < 0 or seal.max() >= n_vertices):
+        raise _fail("The rig solve's inner-lip vertices are outside the mesh.")
+    return out[0], out[1], seal
 
 
 def solve_weights(
     motion: Motion,
     deltas: NDArray[np.floating[Any]],
     ranges: NDArray[np.floating[Any]],
-    **options: Any,
+    *,
+    regions: FaceRegions | None = None,
+    lip_gain: float = LIP_GAIN,
+    seal_gain: float = SEAL_GAIN,
+    smoothness: float = SMOOTHNESS,
+    sparsity: float = SPARSITY,
 ) -> NDArray[np.float32]:
-    """(T, K) weights of the keys that best make the motion; options as `solve`'s."""
-    return solve(motion, deltas, ranges, **options).weights
+    """(T, K) weights of the keys that best make the motion (`solve`'s weights alone)."""
+    return solve(motion, deltas, ranges, regions=regions, lip_gain=lip_gain,
+                 seal_gain=seal_gain, smoothness=smoothness, sparsity=sparsity).weights
 
 
 def max_error_mm(motion: Motion, deltas: NDArray[np.floating[Any]],
@@ -434,12 +548,12 @@ def rig_plan(motion: Motion, inputs: BakeInputs) -> RigPlan:
     keys = list(rig.key_names)
     d, r = check_rig_arrays(rig.deltas, rig.ranges, motion.n_vertices, keys)
     try:
-        lm, _, _ = resolve_landmarks(inputs.vertices, inputs.faces, inputs.landmarks68)
+        lm, ids, _ = resolve_landmarks(inputs.vertices, inputs.faces, inputs.landmarks68)
     except S2LError as exc:
         raise BakeError(f"The rig solve cannot find the mouth: {exc}") from None
-    face, lips = region_weights(inputs.vertices, lm)
-    result = solve(motion, d, r, face=face, lips=lips, key_names=keys)
-    worst = max_error_mm(motion, d, result.weights, face, result.fit_rms_mm)
+    regions = face_regions(inputs.vertices, lm, ids)
+    result = solve(motion, d, r, regions=regions, key_names=keys)
+    worst = max_error_mm(motion, d, result.weights, regions.face, result.fit_rms_mm)
     return RigPlan(frames, motion, worst, keys, result.weights, result.rest,
                    canonical=list(rig.canonical), rig_set=rig.rig_set,
                    notes=[*rig.notes, *result.notes])
