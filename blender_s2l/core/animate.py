@@ -27,7 +27,8 @@ from .head.mesh import FacesLike, validate_mesh
 from .head.mesh_features import mesh_features, on_face_mask
 from .models.inference import (
     FEATURE_RATE,
-    check_timing,
+    check_fps,
+    check_frame_times,
     default_frame_times,
     rest_response,
     run_s2l,
@@ -153,7 +154,7 @@ class Animator:
         The settings (or their fields as keywords: smoothing, lip_closure, closure_sensitivity)
         shape the mouth as in a bake; `phones` ((start, end, ARPAbet) seconds) are key poses."""
         s = bake_choices(settings, choices)
-        check_timing(fps, frame_times, s.smoothing)
+        check_timing(fps, frame_times)
         wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
         disp, _ = self._speech_displacement(wav, times, s, check_phones(phones or []), Task())
         return (canonical_neutral()[None] + disp).astype(np.float32)
@@ -191,7 +192,7 @@ class Animator:
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
         """
         s = bake_choices(settings, choices)
-        check_timing(fps, frame_times, s.smoothing)
+        check_timing(fps, frame_times)
         task = as_task(progress, cancel)
         verts = np.asarray(vertices, dtype=np.float64)
         validate_mesh(verts, faces)
@@ -246,6 +247,14 @@ class Animator:
             notes=notes,
             closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
         )
+
+
+def check_timing(fps: Any, frame_times: Any) -> None:
+    """The public methods' timing arguments (fps counts only without frame_times)."""
+    if frame_times is None:
+        check_fps(fps)
+    else:
+        check_frame_times(frame_times)
 
 
 def bake_choices(settings: BakeSettings | None, choices: dict[str, Any]) -> BakeSettings:

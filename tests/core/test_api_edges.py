@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blender_s2l.core.animate import Animator
+from blender_s2l.core.animate import Animator, check_timing
 from blender_s2l.core.errors import LandmarkError, MeshError, S2LError
 from blender_s2l.core.head.fitting import fit_landmarks
 from blender_s2l.core.head.keypoints import REQUIRED
-from blender_s2l.core.models.inference import MAX_FRAMES, check_timing, default_frame_times
+from blender_s2l.core.models.inference import MAX_FRAMES, default_frame_times
 from blender_s2l.core.models.upper_face import sample_upper_face_weights
 from blender_s2l.demo_head.make import DemoHead, make_demo_head
 
@@ -95,9 +95,9 @@ def test_smoothing_must_be_between_0_and_1(anim: Animator, head: DemoHead,
 
 
 def test_valid_timing_passes() -> None:
-    check_timing(30, None, 0)
-    check_timing(np.float32(29.97), None, 1.0)
-    check_timing("ignored with frame times", np.arange(10) / 24, 0.5)
+    check_timing(30, None)
+    check_timing(np.float32(29.97), None)
+    check_timing("ignored with frame times", np.arange(10) / 24)
 
 
 def _kp(h: DemoHead) -> dict[int, int]:

@@ -11,9 +11,12 @@ checkers still see every field, and BakeParams and Job still inherit them.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from typing import Any, Generic, Literal, TypeVar
+
+import numpy as np
 
 from ..errors import S2LError
 from ..models.load import DEVICE_CHOICES
@@ -287,11 +290,11 @@ def check_values(settings: BakeSettings) -> None:
             continue
         value = getattr(settings, o.name)
         name = o.label[:1] + o.label[1:].lower()
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise S2LError(f"{name} must be a number.")
         low = -float("inf") if o.min is None else o.min
         high = float("inf") if o.max is None else o.max
-        if not low <= value <= high:
+        if not low <= float(value) <= high:  # NaN fails too
             if o.max is None:
                 raise S2LError(f"{name} must be at least {low:g}.")
             raise S2LError(f"{name} must be between {low:g} and {high:g}.")

@@ -163,13 +163,3 @@ def check_frame_times(frame_times: Any) -> NDArray[np.float64]:
                        f"the sound's start; got {times.min():.4g} to {times.max():.4g} s.")
     return times
 
-
-def check_timing(fps: Any, frame_times: Any, smoothing: Any) -> None:
-    """The public methods' timing arguments (fps counts only without frame_times)."""
-    if frame_times is None:
-        check_fps(fps)
-    else:
-        check_frame_times(frame_times)
-    value = _number(smoothing, "Smoothing")
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise S2LError(f"Smoothing must be between 0 and 1; got {value:g}.")
