@@ -27,7 +27,7 @@ from ..core.bake.settings import DEVICES, BakeSettings
 from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
 from ..core.progress import CancelFn, ProgressFn
-from . import names, rig
+from . import rig, storage
 from .keying import add_track, check_finite, key_action
 from .rna import Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
@@ -137,7 +137,7 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
     if target_scene is None:
         raise BakeError("There is no active scene.")
     seq_scene, strip = find_strip(context, params.strip_name, params.strip_scene)
-    take = names.check_take_name(params.take or names.take_from_label(strip.name))
+    take = storage.check_take_name(params.take or storage.take_from_label(strip.name))
     found = rig.find_rig(obj, params.rig_map) if params.mode == RigPlan.mode else None
     others = [o for o, _ in found.character.others] if found is not None else []
     for other in others:
@@ -169,7 +169,7 @@ def take_group(obj: Object, take: str) -> list[tuple[Object, TakeRecord]]:
         return [(obj, record)]
     found = [(obj, record)]
     for other in bpy.data.objects:
-        if other != obj and other.get(names.TAKES_PROP):
+        if other != obj and other.get(storage.TAKES_PROP):
             theirs = read_takes(other).get(take)
             if theirs is not None and theirs.group == record.group:
                 found.append((other, theirs))
@@ -220,7 +220,7 @@ def _write_new_keys_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
     takes[take] = record
     write_takes(obj, takes)
     if created_basis:
-        obj[names.BASIS_PROP] = True
+        obj[storage.BASIS_PROP] = True
     return record
 
 
@@ -238,7 +238,7 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     group = uuid.uuid4().hex if character.others else ""
     notes = list(dict.fromkeys(  # the solve may repeat the gather's notes
         [*plan.motion.notes, *character.notes, *getattr(plan, "notes", [])]))
-    pending = names.track_name(take) + " (new)"
+    pending = storage.track_name(take) + " (new)"
     written: list[tuple[Object, TakeRecord]] = []
     try:
         for obj, allowed in [(head, list(plan.key_names)), *character.others]:
@@ -260,10 +260,10 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
         remove_take(head, take, pending={o.session_uid: r for o, r in written})
     for obj, record in written:
         track = obj.data.shape_keys.animation_data.nla_tracks[record.track]
-        track.name = record.track = names.track_name(take)
+        track.name = record.track = storage.track_name(take)
         track.strips[0].name = record.track
         action = bpy.data.actions[record.action]
-        action.name = names.action_name(obj.name, take)
+        action.name = storage.action_name(obj.name, take)
         record.action = action.name
         takes = read_takes(obj)
         takes[take] = record
@@ -285,7 +285,7 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
     ref.data.foreach_get("co", ref_co)
     active_index = obj.active_shape_key_index
     for k in range(plan.n_shapes):
-        kb = obj.shape_key_add(name=names.key_name(record.take, k), from_mix=False)
+        kb = obj.shape_key_add(name=storage.key_name(record.take, k), from_mix=False)
         record.keys.append(kb.name)
         kb.relative_key = ref
         lo, hi = plan.slider_range(k)
@@ -297,12 +297,12 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
     obj.active_shape_key_index = active_index
 
     action, slot, first, last = key_action(
-        key, names.action_name(obj.name, record.take), names.track_name(record.take),
+        key, storage.action_name(obj.name, record.take), storage.track_name(record.take),
         ((name, *plan.fcurve(k)) for k, name in enumerate(record.keys)))
     record.action = action.name
     record.frame_start, record.frame_end = int(np.floor(first)), int(np.ceil(last))
     # first/last keys are 0: HOLD keeps the face neutral outside the take
-    record.track = add_track(key, names.track_name(record.take), record.frame_start, action,
+    record.track = add_track(key, storage.track_name(record.take), record.frame_start, action,
                              slot, "HOLD").name
 
 
@@ -347,8 +347,8 @@ def remove_take(obj: Object, take: str,
             extra = (pending or {}).get(member.session_uid)
             rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
         key = member.data.shape_keys
-        if not takes and member.get(names.BASIS_PROP):
-            del member[names.BASIS_PROP]
+        if not takes and member.get(storage.BASIS_PROP):
+            del member[storage.BASIS_PROP]
             only_basis = key is not None and len(key.key_blocks) == 1
             if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
                 member.shape_key_clear()

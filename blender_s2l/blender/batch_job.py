@@ -22,8 +22,7 @@ from . import bake
 from .blend_file import save_verified
 from .compat import all_strips, top_strips
 from .landmarks import check_editable, fit_object
-from .names import take_from_label
-from .storage import TakeRecord, write_keypoints
+from .storage import TakeRecord, take_from_label, write_keypoints
 
 
 def opened_file() -> str:

@@ -10,8 +10,8 @@ import bpy
 from ..core.errors import S2LError
 from . import landmarks
 from .bake import resolve_object
-from .names import HOLD_GROUP
 from .rna import Context, Object, OpResult
+from .storage import HOLD_GROUP
 
 
 def _on_editable_object(op: Any, context: Context, action: Callable[[Object], str]) -> OpResult:

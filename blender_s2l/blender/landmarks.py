@@ -10,9 +10,16 @@ from numpy.typing import NDArray
 
 from ..core.errors import BakeError, LandmarkError
 from ..core.head.keypoints import NAMES, OPTIONAL, REQUIRED, describe
-from .names import LANDMARK_ATTR, LANDMARK_GROUP, LANDMARK_POS_PROP
 from .rna import Object
-from .storage import fitted_landmarks, read_keypoints, store_fitted_landmarks, write_keypoints
+from .storage import (
+    LANDMARK_ATTR,
+    LANDMARK_GROUP,
+    LANDMARK_POS_PROP,
+    fitted_landmarks,
+    read_keypoints,
+    store_fitted_landmarks,
+    write_keypoints,
+)
 
 KEYPOINT_ORDER = (*REQUIRED, *OPTIONAL)
 

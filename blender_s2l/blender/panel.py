@@ -17,12 +17,11 @@ from ..core.speech import recognise
 from ..core.speech.key_poses import wants_words
 from . import bake, job, rig
 from .landmarks import KEYPOINT_ORDER, landmark_status
-from .names import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP
 from .option_props import PREFS, chosen
 from .prefs import get_prefs
 from .props import split_strip_id
 from .rna import Context, Object
-from .storage import read_keypoints, read_takes
+from .storage import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP, read_keypoints, read_takes
 from .strips import find_strip
 
 RIG = RigPlan.mode

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ..core.bake.plans import KeyPlan, RigPlan
 from ..core.errors import BakeError
 from ..core.rig.target import RigTarget
-from . import names
+from . import storage
 from .compat import action_channelbag, slot_fcurves
 from .keying import add_track, key_action, remove_action, remove_track, value_path
 from .rna import Object
@@ -139,7 +139,7 @@ def keyed_on_tracks(key: Any) -> dict[str, str]:
         return out
     paths = {value_path(kb.name): kb.name for kb in key.key_blocks}
     for track in anim.nla_tracks:
-        if track.name.startswith(f"{names.PREFIX}."):
+        if track.name.startswith(f"{storage.PREFIX}."):
             continue
         for strip in track.strips:
             for fc in slot_fcurves(strip.action, strip.action_slot):
@@ -244,7 +244,7 @@ def recognise(head: Object, rig_map: str = "") -> tuple[str, list[str], list[str
         raise BakeError(f"The shape keys of '{head.name}' are absolute (Relative is off); "
                         "Rig Shape Keys keys relative shape keys only.")
     own = [kb.name for kb in key.key_blocks
-           if kb != key.reference_key and not kb.name.startswith(f"{names.PREFIX}.")]
+           if kb != key.reference_key and not kb.name.startswith(f"{storage.PREFIX}.")]
     return match(head, own, user_map(head, rig_map))
 
 
@@ -328,7 +328,7 @@ def key_take(obj: Object, plan: KeyPlan, record: TakeRecord, track_name: str) ->
                         "bake again.")
     column = {n: k for k, n in enumerate(plan.key_names)}
     action, slot, first, last = key_action(
-        key, names.action_name(obj.name, record.take), names.track_name(record.take),
+        key, storage.action_name(obj.name, record.take), storage.track_name(record.take),
         ((n, *plan.fcurve(column[n])) for n in record.animated))
     record.action = action.name
     record.frame_start, record.frame_end = int(np.floor(first)), int(np.ceil(last))
@@ -362,7 +362,7 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
             key.animation_data.nla_tracks.remove(track)
         curves = [(n, np.array([REST_FRAME]), np.array([rest_value(key.key_blocks[n])],
                                                         dtype=np.float32)) for n in wanted]
-        action, slot, _, _ = key_action(key, names.action_name(obj.name, "(rest)"), REST_TRACK,
+        action, slot, _, _ = key_action(key, storage.action_name(obj.name, "(rest)"), REST_TRACK,
                                         curves)
         add_track(key, REST_TRACK, REST_FRAME, action, slot, "HOLD",
                   prev=_below(key, {r.track for r in records}))
