@@ -7,25 +7,15 @@ from typing import Any
 
 import bpy
 
-from ..core.errors import S2LError
 from . import landmarks
-from .bake import resolve_object
+from .operators import run_on_object
 from .rna import Context, Object, OpResult
 from .storage import HOLD_GROUP
 
 
 def _on_editable_object(op: Any, context: Context, action: Callable[[Object], str]) -> OpResult:
-    """Run action on the operator's editable mesh; any S2LError becomes one reported sentence."""
-    try:
-        obj = resolve_object(context, op.object_name)
-        landmarks.check_editable(obj)
-        message = action(obj)
-    except S2LError as exc:
-        op.report({"ERROR"}, str(exc))
-        return {"CANCELLED"}
-    if message:
-        op.report({"INFO"}, message)
-    return {"FINISHED"}
+    """Run action on the operator's mesh once its landmarks may be edited."""
+    return run_on_object(op, context, action, landmarks.check_editable)
 
 
 class S2L_OT_assign_keypoint(bpy.types.Operator):

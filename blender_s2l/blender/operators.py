@@ -6,17 +6,18 @@ inference has finished, so an error or Esc leaves the file as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import bpy
 
 from ..core.bake.settings import OPTIONS
-from ..core.errors import S2LError
+from ..core.errors import BakeError, S2LError
 from ..core.speech.key_poses import NO_POCKETSPHINX, words_unheard
 from . import bake, job
 from .option_props import add_properties
 from .prefs import get_prefs
-from .rna import Context, OpResult
+from .rna import Context, Object, OpResult
 
 STATUS = "Lip Sync: baking {pct:.0f}%  (Esc to cancel)"
 OPERATOR_OPTIONS = tuple(o for o in OPTIONS if o.operator)
@@ -184,6 +185,23 @@ class S2L_OT_remove_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def run_on_object(op: Any, context: Context, action: Callable[[Object], str],
+                  check: Callable[[Object], None] | None = None) -> OpResult:
+    """Run action on the operator's object (checked by `check` first); any S2LError becomes one
+    reported sentence, and the action's message an INFO report."""
+    try:
+        obj = bake.resolve_object(context, op.object_name)
+        if check is not None:
+            check(obj)
+        message = action(obj)
+    except S2LError as exc:
+        op.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    if message:
+        op.report({"INFO"}, message)
+    return {"FINISHED"}
+
+
 class S2L_OT_rig_map_add(bpy.types.Operator):
     """Add a row to the head's rig map: a rig name and the shape key that plays it"""
 
@@ -194,15 +212,12 @@ class S2L_OT_rig_map_add(bpy.types.Operator):
     object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
 
     def execute(self, context: Context) -> OpResult:
-        try:
-            obj = bake.resolve_object(context, self.object_name)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        rows = obj.s2l_rig.rows
-        rows.add()
-        obj.s2l_rig.index = len(rows) - 1
-        return {"FINISHED"}
+        def add(obj: Object) -> str:
+            obj.s2l_rig.rows.add()
+            obj.s2l_rig.index = len(obj.s2l_rig.rows) - 1
+            return ""
+
+        return run_on_object(self, context, add)
 
 
 class S2L_OT_rig_map_remove(bpy.types.Operator):
@@ -215,15 +230,12 @@ class S2L_OT_rig_map_remove(bpy.types.Operator):
     object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
 
     def execute(self, context: Context) -> OpResult:
-        try:
-            obj = bake.resolve_object(context, self.object_name)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        settings = obj.s2l_rig
-        if not 0 <= settings.index < len(settings.rows):
-            self.report({"ERROR"}, "Select a row of the rig map to remove.")
-            return {"CANCELLED"}
-        settings.rows.remove(settings.index)
-        settings.index = max(0, min(settings.index, len(settings.rows) - 1))
-        return {"FINISHED"}
+        def remove(obj: Object) -> str:
+            settings = obj.s2l_rig
+            if not 0 <= settings.index < len(settings.rows):
+                raise BakeError("Select a row of the rig map to remove.")
+            settings.rows.remove(settings.index)
+            settings.index = max(0, min(settings.index, len(settings.rows) - 1))
+            return ""
+
+        return run_on_object(self, context, remove)

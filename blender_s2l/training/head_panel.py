@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,15 +151,22 @@ class _ICTParts:
     face_region: I64  # kept indices of the 'face' region: where "the rest of the face" moves
 
 
-def _ict_parts(ict: ICTFace) -> _ICTParts:
+def ict_submesh(ict: ICTFace, regions: Sequence[str]) -> tuple[NDArray[np.bool_], I64, I64]:
+    """The pack cut to some of its regions: (which vertices are kept, each pack vertex's index
+    among the kept ones, the faces wholly inside them renumbered, -1 padded)."""
     mask = np.zeros(len(ict.neutral), dtype=bool)
-    for name in ICT_PARTS:
+    for name in regions:
         mask[ict.region(name)] = True
-    new_index = np.cumsum(mask) - 1
+    new_index = (np.cumsum(mask) - 1).astype(np.int64)
     faces = ict.faces.astype(np.int64)
     used = faces >= 0
     inside = np.where(used, mask[np.where(used, faces, 0)], True).all(axis=1)
     kept_faces = np.where(used, new_index[np.where(used, faces, 0)], -1)[inside]
+    return mask, new_index, kept_faces.astype(np.int64)
+
+
+def _ict_parts(ict: ICTFace) -> _ICTParts:
+    mask, new_index, kept_faces = ict_submesh(ict, ICT_PARTS)
     lm = ict.landmarks68.astype(np.int64)
     if not mask[lm].all():
         raise ValueError("An ICT landmark vertex lies outside the kept parts.")

@@ -37,6 +37,7 @@ from .head_panel import (
     ICT_UP,
     POOL_SIZE,
     _identity_mm,
+    ict_submesh,
     pick_seeds,
     scan_identity_gaps,
 )
@@ -88,14 +89,7 @@ class _LipHead:
 
 def _part(ict: ICTFace, name: str, regions: Sequence[str], identity_mm: F64,
           expressions_mm: NDArray[np.float32]) -> tuple[RigPart, I64]:
-    mask = np.zeros(len(ict.neutral), dtype=bool)
-    for region in regions:
-        mask[ict.region(region)] = True
-    new_index = np.cumsum(mask) - 1
-    faces = ict.faces.astype(np.int64)
-    used = faces >= 0
-    inside = np.where(used, mask[np.where(used, faces, 0)], True).all(axis=1)
-    kept = np.where(used, new_index[np.where(used, faces, 0)], -1)[inside]
+    mask, new_index, kept = ict_submesh(ict, regions)
     keep = np.flatnonzero(mask)
     part = RigPart(name, identity_mm[keep] / CM_TO_MM, kept.astype(np.int64),
                    (expressions_mm[:, keep] / CM_TO_MM).astype(np.float32))

@@ -29,18 +29,24 @@ def write_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
     return path
 
 
-def grid_head(name: str = "Head", size: int = 12) -> Any:
-    """A small flat-ish mesh standing in for a head (the fake animator ignores anatomy)."""
-    n = size
-    xs, ys = np.meshgrid(np.linspace(-0.1, 0.1, n), np.linspace(-0.1, 0.1, n))
-    zs = 0.02 * np.cos(xs * 10) * np.cos(ys * 10)
-    verts = np.stack([xs.ravel(), ys.ravel(), zs.ravel()], 1)
+def grid_object(name: str, verts: np.ndarray, n: int) -> Any:
+    """A mesh object of an n x n vertex grid (row by row) of quads, linked to the scene."""
     faces = [(i * n + j, i * n + j + 1, (i + 1) * n + j + 1, (i + 1) * n + j)
              for i in range(n - 1) for j in range(n - 1)]
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(verts.tolist(), [], faces)
     obj = bpy.data.objects.new(name, mesh)
     bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def grid_head(name: str = "Head", size: int = 12) -> Any:
+    """A small flat-ish mesh standing in for a head (the fake animator ignores anatomy)."""
+    n = size
+    xs, ys = np.meshgrid(np.linspace(-0.1, 0.1, n), np.linspace(-0.1, 0.1, n))
+    zs = 0.02 * np.cos(xs * 10) * np.cos(ys * 10)
+    verts = np.stack([xs.ravel(), ys.ravel(), zs.ravel()], 1)
+    obj = grid_object(name, verts, n)
     bpy.context.view_layer.objects.active = obj
     obj.select_set(True)
     return obj

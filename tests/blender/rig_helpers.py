@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from blender_helpers import bpy, demo_head_object, mesh_co, submodule
+from blender_helpers import bpy, demo_head_object, grid_object, mesh_co, submodule
 
 HEAD_KEYS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthSmileLeft", "mouthSmileRight")
 TEETH_KEYS = ("jawOpen", "mouthFunnel")
@@ -58,13 +58,7 @@ def add_key(obj: Any, name: str, offsets: np.ndarray) -> Any:
 def small_mesh(name: str, centre: np.ndarray, size: float = 0.02, n: int = 6) -> Any:
     xs, zs = np.meshgrid(np.linspace(-size, size, n), np.linspace(-size / 2, size / 2, n))
     verts = np.stack([xs.ravel(), np.zeros(n * n), zs.ravel()], 1) + centre
-    faces = [(i * n + j, i * n + j + 1, (i + 1) * n + j + 1, (i + 1) * n + j)
-             for i in range(n - 1) for j in range(n - 1)]
-    mesh = bpy.data.meshes.new(name)
-    mesh.from_pydata(verts.tolist(), [], faces)
-    obj = bpy.data.objects.new(name, mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    return obj
+    return grid_object(name, verts, n)
 
 
 def teeth_offsets(co: np.ndarray) -> dict[str, np.ndarray]:

@@ -501,20 +501,11 @@ def _check_regions(regions: FaceRegions | None, n_vertices: int
     return out[0], out[1], seal
 
 
-def solve_weights(
-    motion: Motion,
-    deltas: NDArray[np.floating[Any]],
-    ranges: NDArray[np.floating[Any]],
-    *,
-    regions: FaceRegions | None = None,
-    lip_gain: float = LIP_GAIN,
-    seal_gain: float = SEAL_GAIN,
-    smoothness: float = SMOOTHNESS,
-    sparsity: float = SPARSITY,
-) -> NDArray[np.float32]:
-    """(T, K) weights of the keys that best make the motion (`solve`'s weights alone)."""
-    return solve(motion, deltas, ranges, regions=regions, lip_gain=lip_gain,
-                 seal_gain=seal_gain, smoothness=smoothness, sparsity=sparsity).weights
+def solve_weights(motion: Motion, deltas: NDArray[np.floating[Any]],
+                  ranges: NDArray[np.floating[Any]], **options: Any) -> NDArray[np.float32]:
+    """(T, K) weights of the keys that best make the motion: `solve`'s weights alone, with
+    `solve`'s keyword options."""
+    return solve(motion, deltas, ranges, **options).weights
 
 
 def max_error_mm(motion: Motion, deltas: NDArray[np.floating[Any]],
