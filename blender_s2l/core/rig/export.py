@@ -51,24 +51,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ExportError
+from .names import ARKIT_52
 
-# The 52 ARKit blend shapes, canonical (camelCase) names, in Live Link Face's column order.
-ARKIT_NAMES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-    "eyeSquintLeft", "eyeWideLeft",
-    "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight",
-    "jawForward", "jawRight", "jawLeft", "jawOpen",
-    "mouthClose", "mouthFunnel", "mouthPucker", "mouthRight", "mouthLeft",
-    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
-    "mouthUpperUpLeft", "mouthUpperUpRight",
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
-    "tongueOut",
-)
+# The 52 ARKit blend shapes, in Live Link Face's column order (declared with the rig sets).
+ARKIT_NAMES = ARKIT_52
 POSE_COLUMNS: tuple[str, ...] = (
     "HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
     "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
