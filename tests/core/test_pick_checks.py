@@ -115,6 +115,9 @@ def test_degenerate_picks_still_refused(head: DemoHead) -> None:
         fit_landmarks(head.vertices, head.faces, {**kp, 39: kp[36]})
     with pytest.raises(LandmarkError, match="same vertex"):
         fit_landmarks(head.vertices, head.faces, {**kp, 62: kp[48]})
+    twin = np.vstack([head.vertices, head.vertices[kp[48]]])  # an unwelded copy of vertex 48
+    with pytest.raises(LandmarkError, match="are on one spot"):
+        fit_landmarks(twin, head.faces, {**kp, 54: len(head.vertices)})
 
 
 def test_ict_right_and_wrong_picks(ict_npz: Path) -> None:

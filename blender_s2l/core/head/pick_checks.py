@@ -41,6 +41,7 @@ MAX_EYE_CORNER_DROP = 0.2
 NOSE_HEIGHT = (0.1, 0.9)
 # Chin below the mouth, in eye-to-mouth heights (canonical 0.56).
 MIN_CHIN_DROP = 0.1
+MIN_MOUTH = 0.1  # mouth width, in eye widths (canonical 0.57), below which it is one spot
 # Inner-lip midpoints along the mouth-corner line (canonical 0.5), and off it, in mouth widths.
 LIP_T = (0.15, 0.85)
 MAX_LIP_DROP = 0.35
@@ -74,6 +75,10 @@ def check_picks(vertices: F64, faces: I64, labels: I64, kp: Mapping[int, int]) -
     up = _unit(rise - (rise @ across) * across)
     h = float(rise @ up)
 
+    if float(np.linalg.norm(p[54] - p[48])) < MIN_MOUTH * e:
+        raise LandmarkError(
+            f"The {describe(48)} and {describe(54)} are on one spot: mark the two ends of the "
+            "mouth.")
     _check_eyes(p, across, up, e)
     nose = float((p[30] - mouth_mid) @ up) / h
     if not NOSE_HEIGHT[0] < nose < NOSE_HEIGHT[1]:
