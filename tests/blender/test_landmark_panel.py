@@ -127,3 +127,51 @@ def test_fit_shows_landmarks_and_single_ones_can_be_adjusted(fake: FakeAnimator)
         bpy.ops.s2l.adjust_landmark(object_name="Head", index=57, vertex=10**7)
     assert bpy.ops.s2l.clear_landmarks(object_name="Head") == {"FINISHED"}
     assert obj.vertex_groups.get("s2l.landmarks") is None
+
+
+WRONG_LIPS = "are both on the upper lip"
+
+
+def test_fit_refuses_a_wrong_pick_and_changes_nothing(fake: FakeAnimator) -> None:
+    pkg = sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]]
+    obj, head = head_without_landmarks(pkg)
+    storage = submodule(pkg, "blender.storage")
+    for k in KEYS:
+        bpy.ops.s2l.assign_keypoint(object_name="Head", point=str(k),
+                                    vertex=int(head.landmark_vertices[k]))
+    assert bpy.ops.s2l.fit_landmarks(object_name="Head") == {"FINISHED"}
+    before = storage.stored_landmarks(obj).copy()
+    group_before = sorted(v.index for v in obj.data.vertices if v.groups)
+    # 66 on 62's vertex: both inner-lip midpoints on the upper lip of a mouth that opens
+    bpy.ops.s2l.assign_keypoint(object_name="Head", point="66",
+                                vertex=int(head.landmark_vertices[62]))
+    with pytest.raises(RuntimeError, match=WRONG_LIPS):
+        bpy.ops.s2l.fit_landmarks(object_name="Head")
+    np.testing.assert_array_equal(storage.stored_landmarks(obj), before)
+    assert sorted(v.index for v in obj.data.vertices if v.groups) == group_before
+
+
+def test_batch_keypoints_wrong_pick_is_a_fail_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import blender_s2l
+    from blender_s2l import batch
+    from blender_s2l.core.bake import pipeline as checkout_pipeline
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    anim = FakeAnimator(blender_s2l)
+    monkeypatch.setattr(checkout_pipeline, "load_animator", lambda *a: anim)
+    _, head = head_without_landmarks(blender_s2l)
+    voice_scene(tmp_path)
+    scene = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    picks = {str(k): int(head.landmark_vertices[k]) for k in KEYS}
+    picks["66"] = picks["62"]
+    kp = tmp_path / "kp.json"
+    kp.write_text(json.dumps(picks))
+    out = tmp_path / "out.blend"
+    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
+                       "--keypoints", str(kp)]) == 1
+    fails = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL")]
+    assert len(fails) == 1 and WRONG_LIPS in fails[0], fails
+    assert not out.exists() and not anim.calls

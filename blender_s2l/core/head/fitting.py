@@ -31,6 +31,7 @@ from .mesh import (
     padded_faces,
     polygon_edges,
 )
+from .pick_checks import check_picks
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -266,6 +267,7 @@ def fit_landmarks(
 
     kp_pos = {k: v[i] for k, i in kp.items()}
     _check_keypoint_layout(kp_pos)
+    check_picks(v, pf, labels, kp)
     sim, shape = fit_shape(kp_pos)
     _check_face_like(sim, shape, kp_pos)
     predicted = sim.apply(shape).astype(np.float64)
