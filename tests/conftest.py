@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,12 @@ import pytest
 from blender_s2l.training.ict import ict_path, shared_data_dir
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _bake_cache_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+@pytest.fixture(autouse=True)
+def _bake_cache_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Bakes in tests (and the batch processes they start) keep their cache out of the user's
-    folder."""
-    os.environ["BLENDER_S2L_CACHE"] = str(tmp_path_factory.mktemp("bake_cache"))
+    folder, one folder a test: a recogniser one test stubs must not answer for another's."""
+    monkeypatch.setenv("BLENDER_S2L_CACHE", str(tmp_path_factory.mktemp("bake_cache")))
 
 
 @pytest.fixture(scope="session")
