@@ -9,6 +9,14 @@ import pytest
 from blender_s2l.training.ict import ict_path, shared_data_dir
 
 
+@pytest.fixture(autouse=True)
+def _bake_cache_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bakes in tests (and the batch processes they start) keep their cache out of the user's
+    folder, one folder a test: a recogniser one test stubs must not answer for another's."""
+    monkeypatch.setenv("BLENDER_S2L_CACHE", str(tmp_path_factory.mktemp("bake_cache")))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     d = shared_data_dir()

@@ -21,6 +21,7 @@ import bpy
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.bake.cache import BakeCache, session_cache
 from ..core.bake.pipeline import BakeInputs, infer
 from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note
 from ..core.bake.settings import DEVICES, BakeSettings
@@ -29,6 +30,7 @@ from ..core.errors import BakeError
 from ..core.progress import CancelFn, ProgressFn
 from . import rig, storage
 from .keying import add_track, check_finite, key_action
+from .prefs import cache_folder, get_prefs
 from .rna import Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
@@ -152,7 +154,7 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
         settings=settings, audio_path=audio.path, vertices=neutral_vertices(obj),
         faces=mesh_faces(obj.data), frames=frames, times=times, landmarks68=landmarks,
         hold=hold_weights(obj), label=strip.name,
-        rig=found.target if found is not None else None,
+        rig=found.target if found is not None else None, cache=bake_cache(context, params),
     )
     return Snapshot(params=params, inputs=inputs, audio=audio, object_name=obj.name,
                     object_uid=int(obj.session_uid), take=take,
@@ -352,6 +354,13 @@ def remove_take(obj: Object, take: str,
             only_basis = key is not None and len(key.key_blocks) == 1
             if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
                 member.shape_key_clear()
+
+
+def bake_cache(context: Context, params: BakeParams) -> BakeCache:
+    """The session's cache of the folder the bake names (--cache-dir), else the preferences'."""
+    prefs = get_prefs(context)
+    folder = cache_folder(params.cache_dir) if params.cache_dir else prefs.cache_dir
+    return session_cache(folder, prefs.cache_limit_mb)
 
 
 def size_note(snap: Snapshot) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .bake.cache import BakeCache, model_identity
 from .bake.settings import BakeSettings, check_values
 from .errors import S2LError
 from .head.find_landmarks import resolve_landmarks
@@ -27,6 +28,7 @@ from .head.mesh import FacesLike, validate_mesh
 from .head.mesh_features import mesh_features, on_face_mask
 from .models.inference import (
     FEATURE_RATE,
+    S2LTrack,
     check_fps,
     check_frame_times,
     default_frame_times,
@@ -84,6 +86,14 @@ class Animator:
         self._rest = rest_response(self.s2l, audio_io.silence_features())
         # Closure-head probability range mapped onto 0..1 closing (see lip_closure.py).
         self.closure_range = (CLOSURE_LOW, CLOSURE_HIGH)
+        self._s2l_identity: str | None = None
+
+    @property
+    def s2l_identity(self) -> str:
+        """The S2L weights and engine, as a cache key (computed once)."""
+        if self._s2l_identity is None:
+            self._s2l_identity = model_identity(self.s2l)
+        return self._s2l_identity
 
     @classmethod
     def load(cls, device: str = "auto", weights_dir: str | Path | None = None) -> Animator:
@@ -98,7 +108,7 @@ class Animator:
     # -- speech -> landmarks ------------------------------------------------------------------
     def _speech_displacement(
         self, wav: NDArray[np.float32], times: NDArray[np.float64], settings: BakeSettings,
-        phones: list[Phone], task: Task,
+        phones: list[Phone], task: Task, cache: BakeCache | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """(canonical landmark displacement, contact weight) at the frame times: the weight (T,)
         in [0, 1] says how far each frame's lips must close on the mesh itself (lip_contact.py):
@@ -107,8 +117,12 @@ class Animator:
         s = settings
         duration = len(wav) / audio_io.SAMPLE_RATE
         task.check()
-        mel = audio_io.log_mel(wav)
-        out = run_s2l(self.s2l, mel, progress=task, cancel=task.cancel)
+
+        def compute() -> S2LTrack:
+            return run_s2l(self.s2l, audio_io.log_mel(wav), progress=task, cancel=task.cancel)
+
+        out = compute() if cache is None else cache.s2l_track(
+            wav, self.s2l_identity, self.s2l.config.n_landmarks, compute)
         track = out.disp - self._rest
         if s.smoothing > 0:
             track = smooth_track(track, s.smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
@@ -177,6 +191,7 @@ class Animator:
         cancel: CancelFn | None = None,
         rigid_parts: bool = True,
         lip_contact: bool = True,
+        cache: BakeCache | None = None,
         **choices: Any,
     ) -> Motion:
         """Motion of the given neutral mesh driven by the audio, in the mesh's own space.
@@ -190,6 +205,7 @@ class Animator:
         or ride the jaw rigidly instead of bending with the network (see inner_parts.py).
         lip_contact: closures make this mesh's inner lips touch whatever their rest gap, and
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
+        cache: a BakeCache (bake/cache.py) that keeps the S2L output of a sound already heard.
         """
         s = bake_choices(settings, choices)
         check_timing(fps, frame_times)
@@ -203,7 +219,7 @@ class Animator:
         task(0.0)
         wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
         disp, contact = self._speech_displacement(
-            wav, times, s, check_phones(phones or []), task.part(0.05, 0.6))
+            wav, times, s, check_phones(phones or []), task.part(0.05, 0.6), cache)
         disp *= np.float32(s.mouth_strength)
         if s.upper_face:
             disp += self.upper.landmark_motion(times, s.seed).astype(np.float32)

@@ -7,7 +7,7 @@ UI or inline in batch, and never touches Blender data. See ARCHITECTURE.md for t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from ..errors import BakeError
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
-from ..speech.key_poses import listens_for_words, phones_for_line
+from ..speech.key_poses import key_pose_source, listens_for_words, phones_for_line
+from ..speech.phones import Phone
+from .cache import BakeCache
 from .plans import KeyPlan, plan_for
 from .settings import BakeSettings
 
@@ -41,6 +43,8 @@ class BakeInputs:
     hold: NDArray[np.float64] | None = None  # the user's hold-still weights
     label: str = ""  # how messages name the sound (the strip's name)
     rig: RigTarget | None = None  # the character's own keys, for the RIG mode
+    # Phones and S2L tracks of lines already heard (cache.py); None computes everything.
+    cache: BakeCache | None = None
 
 
 _ANIMATORS: dict[tuple[str, str], Any] = {}
@@ -81,15 +85,36 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
     share = WORDS_SHARE if listens_for_words(s.phones_file, s.transcript, s.recognise_words) \
         else 0.0
     hearing = task.part(0.0, share)
-    phones = phones_for_line(s.phones_file, s.transcript, str(inputs.audio_path),
-                             s.recognise_words, hearing, hearing.cancel)
+    cache = inputs.cache
+    if cache is not None:
+        cache.start_bake()
+    phones = line_phones(s, str(inputs.audio_path), hearing, cache)
     motion = anim.animate(
         inputs.audio_path, inputs.vertices, inputs.faces, inputs.landmarks68,
         settings=s, frame_times=inputs.times, phones=phones, hold=inputs.hold,
-        progress=task.part(share, 0.9), cancel=task.cancel,
+        progress=task.part(share, 0.9), cancel=task.cancel, cache=cache,
     )
     task.check()
+    if cache is not None and (notes := cache.take_notes()):
+        motion = replace(motion, notes=tuple(dict.fromkeys((*motion.notes, *notes))))
     check_motion(motion, inputs.label)
     plan = plan_for(s.mode).build(motion, inputs)
     task(1.0)
     return plan
+
+
+def line_phones(s: BakeSettings, audio_path: str, hearing: Task,
+                cache: BakeCache | None) -> list[Phone] | None:
+    """`phones_for_line`, through the cache where the phones cost something to find (a
+    transcript aligned, words recognised); a phones file is read each time, so never stale."""
+    source = key_pose_source(s.phones_file, s.transcript, s.recognise_words)
+    if cache is None or source not in ("transcript", "recognised words"):
+        return phones_for_line(s.phones_file, s.transcript, audio_path, s.recognise_words,
+                               hearing, hearing.cancel)
+    from ..speech import audio as audio_io
+
+    raw = audio_io.load_audio(audio_path)
+    found = cache.phones(raw, source, s.transcript.strip(), lambda: phones_for_line(
+        s.phones_file, s.transcript, audio_path, s.recognise_words, hearing, hearing.cancel))
+    hearing(1.0)
+    return found

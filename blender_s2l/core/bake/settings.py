@@ -201,6 +201,17 @@ class BakeSettings:
         subtype="DIR_PATH", options=frozenset({"HIDDEN", "SKIP_SAVE"}), prefs="weights_dir",
         flag="--weights", flag_help="folder with the model files",
     ).as_field()
+    # Where recognised phones and speech-model tracks of lines already heard are kept
+    # (core/bake/cache.py); empty uses the preferences' folder.
+    cache_dir: str = Option(
+        "", "Cache Folder",
+        "Folder for the phones and speech-model output of lines already baked; empty uses the "
+        "preferences' folder",
+        subtype="DIR_PATH", options=frozenset({"HIDDEN", "SKIP_SAVE"}), prefs="cache_dir",
+        flag="--cache-dir",
+        flag_help="folder that keeps recognised words and speech-model output of lines "
+                  "already baked, so a re-bake skips them (default: the add-on's user folder)",
+    ).as_field()
     tolerance_mm: float = Option(
         0.1, "Tolerance (mm)", "Largest error a compact bake allows any vertex", min=0.0,
         operator=False,

@@ -1,0 +1,352 @@
+"""The bake cache (core/bake/cache.py): what hits, what misses, and a bad folder never fails a bake.
+
+Calls to the recogniser, the aligner and S2L are counted by monkeypatched wrappers, so a hit is
+proved by a call that did not happen."""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from blender_s2l.core import animate as animate_mod
+from blender_s2l.core.bake import cache as cache_mod
+from blender_s2l.core.bake import pipeline
+from blender_s2l.core.bake.cache import BakeCache, session_cache
+from blender_s2l.core.bake.pipeline import BakeInputs, infer
+from blender_s2l.core.bake.settings import BakeSettings
+from blender_s2l.core.speech import align, recognise
+from blender_s2l.core.speech.phones import Phone
+from blender_s2l.demo_head.make import make_demo_head
+
+FAKE_PHONES = [Phone(0.10, 0.20, "M"), Phone(0.20, 0.40, "AA"), Phone(0.50, 0.60, "P")]
+
+
+@pytest.fixture(scope="module")
+def head():  # type: ignore[no-untyped-def]
+    return make_demo_head(target_vertices=2000)
+
+
+def _speech(seconds: float, f0: float = 180.0, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    env = np.clip(np.sin(2 * np.pi * 3.0 * t), 0, None) ** 2
+    return (0.3 * env * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.recognise = 0
+        self.align = 0
+        self.s2l = 0
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Count the recogniser (a stand-in: pocketsphinx need not be installed), the aligner and
+    S2L."""
+    c = Calls()
+    real_s2l = animate_mod.run_s2l
+
+    def fake_recognise(wav: Any, progress: Any = None, cancel: Any = None) -> list[Phone]:
+        c.recognise += 1
+        return list(FAKE_PHONES)
+
+    def fake_align(path: Any, transcript: str) -> list[Phone]:
+        c.align += 1
+        return [Phone(0.1, 0.3, "B"), Phone(0.3, 0.5, "IY")]
+
+    def counting_s2l(*args: Any, **kwargs: Any) -> Any:
+        c.s2l += 1
+        return real_s2l(*args, **kwargs)
+
+    monkeypatch.setattr(recognise, "recognise_phones", fake_recognise)
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: True)
+    monkeypatch.setattr(align, "align_phones", fake_align)
+    monkeypatch.setattr(animate_mod, "run_s2l", counting_s2l)
+    return c
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    p = tmp_path / "line.wav"
+    sf.write(p, _speech(1.5), 16000)
+    return p
+
+
+def _mesh(head: Any) -> tuple[Any, Any, Any]:
+    return head.vertices, head.face_array(), head.landmark_vertices
+
+
+def _inputs(head: Any, audio: Path, weights: Path, cache: BakeCache | None,
+            **choices: Any) -> BakeInputs:
+    s = BakeSettings(device="CPU", weights_dir=str(weights), **choices)
+    times = np.arange(40) / 30.0
+    return BakeInputs(settings=s, audio_path=audio, vertices=head.vertices.astype(np.float64),
+                      faces=head.face_array(),
+                      frames=np.arange(40, dtype=np.int64), times=times,
+                      landmarks68=head.landmark_vertices, label="line", cache=cache)
+
+
+def test_downstream_settings_hit_and_the_motion_is_the_same(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path) -> None:
+    plain = infer(_inputs(head, wav, random_weights_dir, None))
+    assert (calls.recognise, calls.s2l) == (1, 1)
+    cache = BakeCache(tmp_path / "cache")
+    first = infer(_inputs(head, wav, random_weights_dir, cache))
+    assert (calls.recognise, calls.s2l) == (2, 2)
+    np.testing.assert_array_equal(first.motion.landmarks, plain.motion.landmarks)
+    assert not first.motion.notes or "cache" not in " ".join(first.motion.notes)
+    for choice in ({"mouth_strength": 0.5}, {"smoothing": 0.6}, {"mode": "PER_FRAME"},
+                   {"lip_closure": 0.3}, {"closure_sensitivity": 0.9}, {"upper_face": False},
+                   {"seed": 4}):
+        again = infer(_inputs(head, wav, random_weights_dir, cache, **choice))
+        assert (calls.recognise, calls.s2l) == (2, 2), choice
+        expected = infer(_inputs(head, wav, random_weights_dir, None, **choice))
+        calls.recognise = calls.s2l = 2  # the uncached bake to compare with counts not
+        np.testing.assert_array_equal(again.motion.landmarks, expected.motion.landmarks)
+    calls.recognise = calls.s2l = 0
+    # A new session: the memory is gone, the folder remembers.
+    fresh = BakeCache(tmp_path / "cache")
+    infer(_inputs(head, wav, random_weights_dir, fresh, mouth_strength=2.0))
+    assert (calls.recognise, calls.s2l) == (0, 0)
+    assert fresh.hits == 2
+
+
+def test_the_same_sound_in_another_container_hits_and_a_changed_sound_misses(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path) -> None:
+    cache = BakeCache(tmp_path / "cache")
+    infer(_inputs(head, wav, random_weights_dir, cache))
+    flac = tmp_path / "line.flac"
+    sf.write(flac, sf.read(wav, dtype="float32")[0], 16000)
+    infer(_inputs(head, flac, random_weights_dir, BakeCache(tmp_path / "cache")))
+    assert (calls.recognise, calls.s2l) == (1, 1)
+    sf.write(wav, _speech(1.5, f0=150.0), 16000)  # the same file name, new sound
+    infer(_inputs(head, wav, random_weights_dir, cache))
+    assert (calls.recognise, calls.s2l) == (2, 2)
+
+
+def test_a_new_transcript_misses_the_phones_but_not_the_speech_model(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path) -> None:
+    cache = BakeCache(tmp_path / "cache")
+    infer(_inputs(head, wav, random_weights_dir, cache, transcript="bee"))
+    infer(_inputs(head, wav, random_weights_dir, cache, transcript="bee", mouth_strength=0.4))
+    assert (calls.align, calls.s2l, calls.recognise) == (1, 1, 0)
+    infer(_inputs(head, wav, random_weights_dir, cache, transcript="a bee"))
+    assert (calls.align, calls.s2l) == (2, 1)
+    infer(_inputs(head, wav, random_weights_dir, cache))  # recognised words: another source
+    assert (calls.recognise, calls.align, calls.s2l) == (1, 2, 1)
+
+
+def test_a_changed_phones_file_is_never_stale(wav: Path, calls: Calls, tmp_path: Path) -> None:
+    cache = BakeCache(tmp_path / "cache")
+    lab = tmp_path / "line.lab"
+    lab.write_text("0.0 0.1 sil\n0.1 0.2 m\n0.2 0.4 aa\n")
+    s = BakeSettings(phones_file=str(lab))
+    task = pipeline.as_task(None, None)
+    first = pipeline.line_phones(s, str(wav), task, cache)
+    lab.write_text("0.0 0.1 sil\n0.1 0.3 b\n0.3 0.4 iy\n")
+    second = pipeline.line_phones(s, str(wav), task, cache)
+    assert [p.phone for p in first] != [p.phone for p in second]
+    assert [p.phone for p in second][1] == "B"
+
+
+def test_different_weights_miss(head: Any, wav: Path, random_weights_dir: Path, calls: Calls,
+                                tmp_path: Path) -> None:
+    anim = animate_mod.Animator.load(device="cpu", weights_dir=random_weights_dir)
+    cache = BakeCache(tmp_path / "cache")
+    anim.animate(wav, *_mesh(head), cache=cache)
+    anim.animate(wav, *_mesh(head), cache=cache, mouth_strength=0.3)
+    assert calls.s2l == 1
+    params = dict(anim.s2l.params)
+    params["head.bias"] = params["head.bias"] + np.float32(0.01)
+    other = animate_mod.Animator(anim.s2l.with_params(params), anim.s2d, anim.upper, "cpu",
+                                 anim.jaw)
+    other.animate(wav, *_mesh(head), cache=cache)
+    assert calls.s2l == 2
+    assert other.s2l_identity != anim.s2l_identity
+
+
+def _bake_notes(head: Any, wav: Path, weights: Path, cache: BakeCache) -> tuple[str, ...]:
+    return tuple(n for n in infer(_inputs(head, wav, weights, cache)).motion.notes
+                 if "cache" in n.lower())
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_folder_that_cannot_be_written_is_said_once_and_the_bake_runs(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, err: int) -> None:
+    tried = []
+
+    def failing_save(path: Path, arrays: Any, meta: Any) -> None:
+        tried.append(path)
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(cache_mod, "_save_entry", failing_save)
+    cache = BakeCache(tmp_path / "cache")
+    notes = _bake_notes(head, wav, random_weights_dir, cache)
+    assert len(notes) == 1 and os.strerror(err) in notes[0], notes
+    assert len(tried) == 1  # after the first failure the bake leaves the folder alone
+    # The memory still spares the next bake its work; a later bake tries the folder again.
+    notes = _bake_notes(head, wav, random_weights_dir, cache)
+    assert (calls.recognise, calls.s2l) == (1, 1)
+    assert notes == ()  # nothing new was written, so nothing failed
+
+
+def test_a_disk_full_at_the_last_write_leaves_no_temp_file(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real_savez = np.savez
+    n = {"writes": 0}
+
+    def savez_full(f: Any, **arrays: Any) -> None:
+        n["writes"] += 1
+        if n["writes"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_savez(f, **arrays)
+
+    monkeypatch.setattr(cache_mod.np, "savez", savez_full)
+    folder = tmp_path / "cache"
+    notes = _bake_notes(head, wav, random_weights_dir, BakeCache(folder))
+    assert len(notes) == 1 and "No space" in notes[0]
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+    assert len(list(folder.glob("*.npz"))) == 1
+
+
+def test_a_read_only_folder(head: Any, wav: Path, random_weights_dir: Path, calls: Calls,
+                            tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user writes into read-only folders (root); covered by EROFS")
+        notes = _bake_notes(head, wav, random_weights_dir, BakeCache(folder))
+        assert len(notes) == 1
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_folder_deleted_mid_bake(head: Any, wav: Path, random_weights_dir: Path,
+                                   calls: Calls, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    folder = tmp_path / "cache"
+
+    def recognise_then_delete(wav: Any, progress: Any = None, cancel: Any = None) -> list[Phone]:
+        calls.recognise += 1
+        shutil.rmtree(folder)
+        return list(FAKE_PHONES)
+
+    monkeypatch.setattr(recognise, "recognise_phones", recognise_then_delete)
+    cache = BakeCache(folder)
+    notes = _bake_notes(head, wav, random_weights_dir, cache)
+    assert len(notes) == 1 and "without it" in notes[0]
+    assert not folder.exists()
+    # The next bake makes the folder again and fills it.
+    monkeypatch.setattr(recognise, "recognise_phones", lambda *a, **k: list(FAKE_PHONES))
+    assert _bake_notes(head, wav, random_weights_dir, BakeCache(folder)) == ()
+    assert len(list(folder.glob("*.npz"))) == 2
+
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    elif how == "garbage":
+        path.write_bytes(b"not a zip at all")
+    elif how == "flipped":  # a stored (uncompressed) array byte: only the digest sees it
+        data[len(data) // 3] ^= 0x40
+        path.write_bytes(bytes(data))
+    elif how == "nan":
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        for k in arrays:
+            if k != cache_mod.META:
+                arrays[k] = np.full_like(arrays[k], np.nan)
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    elif how == "pickle":
+        np.savez(path.with_suffix(""), obj=np.array([{"x": 1}], dtype=object))
+        os.replace(path.with_suffix("").with_suffix(".npz"), path)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "flipped", "nan", "pickle"])
+def test_damaged_entries_are_ignored_removed_and_said_once(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path,
+        how: str) -> None:
+    folder = tmp_path / "cache"
+    infer(_inputs(head, wav, random_weights_dir, BakeCache(folder)))
+    entries = sorted(folder.glob("*.npz"))
+    assert len(entries) == 2
+    for p in entries:
+        _damage(p, how)
+    clean = infer(_inputs(head, wav, random_weights_dir, None))
+    cache = BakeCache(folder)
+    plan = infer(_inputs(head, wav, random_weights_dir, cache))
+    notes = [n for n in plan.motion.notes if "cache" in n.lower()]
+    assert len(notes) == 1 and "damaged" in notes[0]
+    assert (calls.recognise, calls.s2l) == (3, 3)  # first, clean, and the damaged one again
+    np.testing.assert_array_equal(plan.motion.landmarks, clean.motion.landmarks)
+    # Removed and written again whole: the next session hits.
+    again = BakeCache(folder)
+    infer(_inputs(head, wav, random_weights_dir, again))
+    assert again.hits == 2 and (calls.recognise, calls.s2l) == (3, 3)
+
+
+def test_the_limit_evicts_the_oldest_and_clear_removes_only_the_caches_files(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    mine = folder / "keep-me.txt"
+    mine.write_text("the user's own file")
+    track = cache_mod.S2LTrack(np.zeros((1000, 68, 3), np.float32), None)
+    entry = 1000 * 68 * 3 * 4
+    cache = BakeCache(folder, limit_mb=2.5 * entry / 2**20)
+    cache.start_bake()
+    for i in range(4):
+        cache.s2l_track(_speech(0.1 + i * 0.01), "model", 68, lambda: track)
+        for k, p in enumerate(sorted(folder.glob("*.npz"), key=os.path.getmtime)):
+            os.utime(p, (1000 + k, 1000 + k))
+    assert len(list(folder.glob("*.npz"))) == 2
+    assert cache.size_bytes() <= cache.limit_bytes
+    newest = _speech(0.13)
+    cache.s2l_track(newest, "model", 68, lambda: pytest.fail("the newest must be kept"))
+    assert cache.clear() == 2
+    assert list(folder.iterdir()) == [mine]
+    calls = []
+
+    def counted() -> cache_mod.S2LTrack:
+        calls.append(1)
+        return track
+
+    cache.s2l_track(newest, "model", 68, counted)
+    assert calls == [1]
+
+
+def test_session_cache_is_one_per_folder_and_no_cache_is_today(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path) -> None:
+    a = session_cache(tmp_path / "c")
+    assert session_cache(str(tmp_path / "c")) is a
+    assert session_cache(tmp_path / "d") is not a
+    infer(_inputs(head, wav, random_weights_dir, None))
+    infer(_inputs(head, wav, random_weights_dir, None, mouth_strength=0.5))
+    assert (calls.recognise, calls.s2l) == (2, 2)
+    cache_mod.forget_session_caches()
+
+
+def test_cached_phones_come_back_as_they_went_in(wav: Path, tmp_path: Path) -> None:
+    raw = sf.read(wav, dtype="float32")[0]
+    cache = BakeCache(tmp_path / "cache")
+    cache.start_bake()
+    cache.phones(raw, "recognised words", "", lambda: list(FAKE_PHONES))
+    got = BakeCache(tmp_path / "cache").phones(raw, "recognised words", "",
+                                               lambda: pytest.fail("must hit"))
+    assert got == FAKE_PHONES
+    assert replace(BakeSettings(), mouth_strength=0.2)  # settings stay frozen dataclasses
