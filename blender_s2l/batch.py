@@ -276,7 +276,7 @@ def _sentence(text: str) -> str:
 def run_job(job: Job) -> str:
     """Open, bake, save; returns a one-line summary or raises S2LError."""
     from .blender.batch_job import bake_job
-    from .core.speech.key_poses import key_pose_source
+    from .core.speech.phones import key_pose_source
 
     if not job.object or not job.out:
         raise BakeError("The job needs an object and an output file.")
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}", flush=True)
     from .core.speech import recognise
-    from .core.speech.key_poses import NO_POCKETSPHINX, wants_words
+    from .core.speech.phones import NO_POCKETSPHINX, wants_words
 
     if not recognise.pocketsphinx_available() and any(
         wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs

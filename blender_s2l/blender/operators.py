@@ -13,7 +13,7 @@ import bpy
 
 from ..core.bake.settings import OPTIONS
 from ..core.errors import BakeError, S2LError
-from ..core.speech.key_poses import NO_POCKETSPHINX, words_unheard
+from ..core.speech.phones import NO_POCKETSPHINX, words_unheard
 from . import bake, job
 from .option_props import add_properties
 from .prefs import get_prefs

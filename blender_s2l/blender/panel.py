@@ -14,7 +14,7 @@ from ..core.errors import S2LError
 from ..core.head.keypoints import NAMES, REQUIRED
 from ..core.models import load as device_check
 from ..core.speech import recognise
-from ..core.speech.key_poses import wants_words
+from ..core.speech.phones import wants_words
 from . import bake, job, rig
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .option_props import PREFS, chosen

@@ -36,7 +36,7 @@ def test_wrong_transcript_is_a_clear_error(speech_dir: Path) -> None:
 def test_transcript_key_poses_close_the_lips_on_the_true_bilabials(speech_dir: Path) -> None:
     """The transcript route end to end, judged by ARCTIC's own labels (not by the aligner)."""
     from blender_s2l.core.animate import Animator
-    from blender_s2l.core.speech.key_poses import phones_for_line
+    from blender_s2l.core.speech.phones import phones_for_line
     from blender_s2l.training.evaluate import rest_width
     from blender_s2l.training.metrics import bilabial_closure, lip_gap
 

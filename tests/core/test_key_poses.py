@@ -15,13 +15,15 @@ from blender_s2l.core.speech.key_poses import (
     MIN_SHUT_S,
     check_phones,
     closure_from_phones,
+    open_from_phones,
+)
+from blender_s2l.core.speech.lip_closure import LIP_PAIRS, PRESSED_OFFSET
+from blender_s2l.core.speech.phones import (
     key_pose_source,
     listens_for_words,
-    open_from_phones,
     phones_for_line,
     words_unheard,
 )
-from blender_s2l.core.speech.lip_closure import LIP_PAIRS, PRESSED_OFFSET
 
 UP, LO = [a for a, _ in LIP_PAIRS], [b for _, b in LIP_PAIRS]
 

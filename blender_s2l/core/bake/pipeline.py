@@ -18,8 +18,7 @@ from ..errors import BakeError
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
-from ..speech.key_poses import key_pose_source, listens_for_words, phones_for_line
-from ..speech.phones import Phone
+from ..speech.phones import Phone, key_pose_source, listens_for_words, phones_for_line
 from .cache import BakeCache
 from .plans import KeyPlan, plan_for
 from .settings import BakeSettings

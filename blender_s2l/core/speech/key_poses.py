@@ -7,14 +7,13 @@ training targets use, and the audio model completes everything else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import S2LError
-from . import recognise
 from .phones import BILABIALS, SIL, Phone, normalise_phone
 
 MIN_SHUT_S = 0.04  # real stop closures last 50-100 ms; a shorter label still shows a closed frame
@@ -82,66 +81,3 @@ def check_phones(phones: Any) -> list[Phone]:
     except (TypeError, ValueError, IndexError) as exc:
         raise S2LError("Phones must be (start, end, label) with end >= start, in seconds.") from exc
     return out
-
-
-def wants_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
-    """Recognise Words applies only to a line with neither a phone file nor a transcript."""
-    return recognise_words and not phones_file and not transcript.strip()
-
-
-def listens_for_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
-    """Recognise Words is on by default, so where pocketsphinx is missing (the lean zip) the
-    bake falls back to the audio alone rather than failing; `words_unheard` says so."""
-    available = recognise.pocketsphinx_available()
-    return wants_words(phones_file, transcript, recognise_words) and available
-
-
-def words_unheard(phones_file: str, transcript: str, recognise_words: bool) -> bool:
-    """Recognise Words was asked for but this Python has no pocketsphinx: audio alone."""
-    available = recognise.pocketsphinx_available()
-    return wants_words(phones_file, transcript, recognise_words) and not available
-
-
-def key_pose_source(phones_file: str, transcript: str, recognise_words: bool) -> str:
-    """Where a bake's key poses come from, for its one-line report."""
-    if phones_file:
-        return "phone file"
-    if transcript.strip():
-        return "transcript"
-    if listens_for_words(phones_file, transcript, recognise_words):
-        return "recognised words"
-    return "audio only"
-
-
-NO_POCKETSPHINX = (
-    "Recognise Words skipped: pocketsphinx is not installed here, so the lips follow the audio "
-    "alone (more p, b and m are missed); install it or give a transcript."
-)
-
-
-def phones_for_line(
-    phones_file: str,
-    transcript: str,
-    audio_path: str,
-    recognise_words: bool = False,
-    progress: Callable[[float], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> list[Phone] | None:
-    """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
-    over a transcript, which is aligned to the audio; with neither, the words pocketsphinx
-    recognises if asked and installed (about 0.25x real time on 2 cores); else none."""
-    if phones_file:
-        from pathlib import Path
-
-        from .phones import read_phones
-
-        return read_phones(Path(phones_file))
-    if transcript.strip():
-        from .align import align_phones
-
-        return align_phones(audio_path, transcript)
-    if listens_for_words(phones_file, transcript, recognise_words):
-        from . import audio as audio_io
-
-        return recognise.recognise_phones(audio_io.load_audio(audio_path), progress, cancel)
-    return None

@@ -1,4 +1,5 @@
-"""Phone alignments from HTK/HTS .lab, festival/ESPS .lab, TSV and Praat TextGrid files.
+"""A line's phones: alignment files (HTK/HTS .lab, festival/ESPS .lab, TSV, Praat TextGrid),
+and which source a bake takes them from (a file, a transcript, the recognised words, or none).
 
 Every reader returns `Phone(start, end, phone)` tuples in seconds with one phone set: upper-case
 ARPAbet (the 39 CMUdict phones) without stress digits, plus "SIL" for any silence or pause label.
@@ -11,7 +12,7 @@ schwa (AH0) and an aligner's AX count the same in the metrics. A Phone is a plai
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -248,3 +249,68 @@ def phone_index_at_times(
     idx = np.searchsorted(starts, t, side="right") - 1
     ok = (idx >= 0) & (t < ends[np.clip(idx, 0, None)])
     return np.where(ok, idx, -1).astype(np.int64)
+
+
+# -- where a line's phones come from (a bake's key-pose source) ----------------------------
+def wants_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+    """Recognise Words applies only to a line with neither a phone file nor a transcript."""
+    return recognise_words and not phones_file and not transcript.strip()
+
+
+def listens_for_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+    """Recognise Words is on by default, so where pocketsphinx is missing (the lean zip) the
+    bake falls back to the audio alone rather than failing; `words_unheard` says so."""
+    from . import recognise
+
+    available = recognise.pocketsphinx_available()
+    return wants_words(phones_file, transcript, recognise_words) and available
+
+
+def words_unheard(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+    """Recognise Words was asked for but this Python has no pocketsphinx: audio alone."""
+    from . import recognise
+
+    available = recognise.pocketsphinx_available()
+    return wants_words(phones_file, transcript, recognise_words) and not available
+
+
+def key_pose_source(phones_file: str, transcript: str, recognise_words: bool) -> str:
+    """Where a bake's key poses come from, for its one-line report."""
+    if phones_file:
+        return "phone file"
+    if transcript.strip():
+        return "transcript"
+    if listens_for_words(phones_file, transcript, recognise_words):
+        return "recognised words"
+    return "audio only"
+
+
+NO_POCKETSPHINX = (
+    "Recognise Words skipped: pocketsphinx is not installed here, so the lips follow the audio "
+    "alone (more p, b and m are missed); install it or give a transcript."
+)
+
+
+def phones_for_line(
+    phones_file: str,
+    transcript: str,
+    audio_path: str,
+    recognise_words: bool = False,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[Phone] | None:
+    """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
+    over a transcript, which is aligned to the audio; with neither, the words pocketsphinx
+    recognises if asked and installed; else none."""
+    if phones_file:
+        return read_phones(Path(phones_file))
+    if transcript.strip():
+        from .align import align_phones
+
+        return align_phones(audio_path, transcript)
+    if listens_for_words(phones_file, transcript, recognise_words):
+        from . import audio as audio_io
+        from . import recognise
+
+        return recognise.recognise_phones(audio_io.load_audio(audio_path), progress, cancel)
+    return None
