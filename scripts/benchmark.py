@@ -35,7 +35,7 @@ def _speech_like(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
 
 
 def _ensure_weights(folder: str | None) -> str:
-    from blender_s2l.core.models.weights_path import WEIGHT_KINDS, weights_dir, weights_file
+    from blender_s2l.core.models.load import WEIGHT_KINDS, weights_dir, weights_file
 
     d = weights_dir(folder)
     if all(weights_file(kind, d).is_file() for kind in WEIGHT_KINDS):

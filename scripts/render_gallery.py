@@ -416,8 +416,8 @@ def draw_closeup(out: Path, a: Animated, frames: list[tuple[int | None, str]],
 
 
 def weights_note(folder: Path | None) -> str:
+    from blender_s2l.core.models.load import weights_path
     from blender_s2l.core.models.npz_weights import load_npz
-    from blender_s2l.core.models.weights_path import weights_path
 
     meta = load_npz(weights_path("s2d", folder), "s2d").metadata
     return "RANDOM (untrained) weights" if meta.get("random") else "trained weights"

@@ -24,10 +24,11 @@ for _path in (ROOT, ROOT / "scripts"):
 from mesh_raster import facing_sign, render, save_figure  # noqa: E402
 from render_gallery import part_colours  # noqa: E402
 
-from blender_s2l.core.head.inner_parts import JAW_PATH, InnerParts, load_jaw  # noqa: E402
+from blender_s2l.core.head.inner_parts import InnerParts, load_jaw  # noqa: E402
 from blender_s2l.core.head.landmarks import MOUTH  # noqa: E402
 from blender_s2l.core.head.mesh import triangulate  # noqa: E402
 from blender_s2l.core.head.mesh_features import on_face_mask  # noqa: E402
+from blender_s2l.core.models.load import weights_file  # noqa: E402
 from blender_s2l.training.checkpoint import checkpoint_file, load_s2d  # noqa: E402
 
 POSES: tuple[tuple[str, dict[str, float]], ...] = (
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     lm = v.landmark_motion(weights)
     net = s2d_predict(load_s2d(WEIGHTS, "cpu"), v.features, lm)
     on_face = on_face_mask(v.features)
-    parts = InnerParts.of_mesh(v.vertices, v.faces, v.landmarks, on_face, load_jaw(JAW_PATH))
+    jaw = load_jaw(weights_file("jaw"))
+    parts = InnerParts.of_mesh(v.vertices, v.faces, v.landmarks, on_face, jaw)
     rows = (("ICT truth", v.dense_motion(weights)), ("S2D network alone", net),
             ("with rigid inner parts", parts.dense(net, lm)))
     regions = {n: np.arange(len(v.vertices))[ict.region(n)] for n in ict.region_names}

@@ -30,7 +30,7 @@ def test_lean_zip_has_the_runtime_and_nothing_else(tmp_path: Path) -> None:
     for needed in ("blender_manifest.toml", "__init__.py", "batch.py", "core/bake/timing.py",
                    "blender/bake.py", "blender/operators.py"):
         assert needed in files
-    from blender_s2l.core.models.weights_path import BUNDLED_DIR, WEIGHT_KINDS, weights_file
+    from blender_s2l.core.models.load import BUNDLED_DIR, WEIGHT_KINDS, weights_file
 
     for kind in WEIGHT_KINDS:  # every bundled model, jaw.npz included
         path = weights_file(kind).relative_to(BUNDLED_DIR.parents[1])

@@ -21,9 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.head.inner_parts import reseal_jaw
+from ..core.models.load import BUNDLED_DIR, weights_file
 from ..core.models.npz_weights import load_npz
 from ..core.models.numpy_nets import NumpyS2D, NumpyS2L, save_numpy
-from ..core.models.weights_path import BUNDLED_DIR, weights_file
 from .checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_KINDS,

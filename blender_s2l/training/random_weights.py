@@ -12,10 +12,10 @@ import torch
 
 from ..core.head.inner_parts import N_RIGID, JawModel
 from ..core.head.landmarks import N_LANDMARKS, UPPER_FACE
+from ..core.models.load import weights_file
 from ..core.models.s2d import S2D, S2DConfig, random_s2d
 from ..core.models.s2l import S2L, S2LConfig
 from ..core.models.upper_face import UPPER_EXPRESSIONS, UpperFaceModel
-from ..core.models.weights_path import weights_file
 from .checkpoint import (
     checkpoint_file,
     s2l_checkpoint,

@@ -20,6 +20,7 @@ from blender_s2l.core.head.inner_parts import (
     rigid_params,
 )
 from blender_s2l.core.head.landmarks import INNER_LIPS, N_LANDMARKS, canonical_neutral
+from blender_s2l.core.models.load import weights_file
 
 
 def _octahedron(centre: tuple[float, float, float], half_height: float, first: int) -> tuple[
@@ -180,6 +181,6 @@ def test_jaw_file_round_trip_and_damage(tmp_path: Path) -> None:
 
 
 def test_bundled_jaw_model_loads() -> None:
-    model = load_jaw()
+    model = load_jaw(weights_file("jaw"))
     assert model.matrix.shape == (N_RIGID, N_LANDMARKS * 3)
     assert np.isfinite(model.matrix).all() and np.abs(model.matrix).max() > 0

@@ -17,7 +17,7 @@ import torch
 from blender_s2l.core.animate import Animator
 from blender_s2l.core.errors import DeviceError, WeightsError
 from blender_s2l.core.models import load as model_load
-from blender_s2l.core.models.load import load_model, to_torch
+from blender_s2l.core.models.load import BUNDLED_DIR, load_model, to_torch, weights_file
 from blender_s2l.core.models.npz_weights import REEXPORT
 from blender_s2l.core.models.numpy_nets import (
     NumpyS2D,
@@ -31,7 +31,6 @@ from blender_s2l.core.models.numpy_nets import (
 from blender_s2l.core.models.runners import TorchS2D, TorchS2L
 from blender_s2l.core.models.s2d import random_s2d
 from blender_s2l.core.models.s2l import S2L, S2LConfig
-from blender_s2l.core.models.weights_path import BUNDLED_DIR, weights_file
 from blender_s2l.demo_head.make import make_demo_head
 from blender_s2l.training.__main__ import main as training_main
 from blender_s2l.training.checkpoint import CHECKPOINT_DIR

@@ -18,6 +18,7 @@ import pytest
 from blender_s2l.core.animate import Animator
 from blender_s2l.core.errors import WeightsError
 from blender_s2l.core.head.inner_parts import load_jaw, reseal_jaw
+from blender_s2l.core.models.load import WEIGHT_KINDS, weights_file
 from blender_s2l.core.models.npz_weights import (
     HEADER,
     MAX_BYTES,
@@ -29,7 +30,6 @@ from blender_s2l.core.models.npz_weights import (
 )
 from blender_s2l.core.models.numpy_nets import load_numpy_s2d, load_numpy_s2l
 from blender_s2l.core.models.upper_face import UpperFaceModel
-from blender_s2l.core.models.weights_path import WEIGHT_KINDS, weights_file
 
 
 def _contents(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from blender_s2l.core.models.load import to_torch
+from blender_s2l.core.models.load import to_torch, weights_file
 from blender_s2l.core.models.numpy_nets import load_numpy_s2d
-from blender_s2l.core.models.weights_path import weights_file
 from blender_s2l.training.s2d import metrics
 from blender_s2l.training.s2d.data import EVAL_ID_SEED0, build_variant, ict_labels
 from blender_s2l.training.s2d.evaluate import s2d_predict
@@ -81,7 +80,7 @@ def test_rigid_inner_parts_on_held_out_identity(ict_npz: Path, tmp_path: Path) -
     def err(pred: np.ndarray, idx: np.ndarray) -> float:
         return float(np.linalg.norm(pred[:, idx] - true[:, idx], axis=-1).mean())
 
-    for jaw_model in (load_jaw(), small):
+    for jaw_model in (load_jaw(weights_file("jaw")), small):
         rigid = InnerParts.of_mesh(v.vertices, v.faces, v.landmarks, on_face, jaw_model)
         pred = rigid.dense(net, lm)
         assert err(pred, still) < 0.05  # ICT's own upper teeth and eyeballs barely move

@@ -20,7 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..models.npz_weights import NpzWeights, load_npz, reseal_npz, save_npz
-from ..models.weights_path import weights_file
 from ..motion import append_fields
 from .landmarks import INNER_LIPS, N_LANDMARKS
 from .mesh import FacesLike, components
@@ -37,7 +36,6 @@ SIDE_SHARE = 0.25
 
 N_RIGID = 6
 KIND = "jaw"
-JAW_PATH = weights_file(KIND)
 
 
 def part_labels(n_vertices: int, faces: FacesLike) -> NDArray[np.int64]:
@@ -130,7 +128,7 @@ def reseal_jaw(path: str | Path) -> bool:
     return reseal_npz(path, KIND, _jaw_shapes)
 
 
-def load_jaw(path: str | Path = JAW_PATH) -> JawModel:
+def load_jaw(path: str | Path) -> JawModel:
     """Plain arrays only (no pickle), so a tampered file cannot run code."""
     w = load_npz(path, KIND, _jaw_shapes)
     return JawModel(w.arrays["matrix"].astype(np.float64), w.arrays["pivot"].astype(np.float64))

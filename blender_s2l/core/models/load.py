@@ -1,6 +1,8 @@
 """The one way a bake gets its models, after Whisper's `load_model`: a kind, a device, a folder.
 
-Which device runs them is decided here too, with a sentence instead of a CUDA traceback. The .npz
+Where the files are (`weights_file` is the only place a name is spelled, so the bundle, the
+loader, export-numpy and the build cannot disagree) and which device runs them are decided here
+too, with a sentence instead of a CUDA traceback. The .npz
 files are the only runtime format. The CPU (and "auto") runs them with numpy and never
 imports torch; CUDA builds the torch modules from the very same arrays (their names are the
 state-dict names export-numpy wrote them under), so both devices run one set of weights and a
@@ -10,16 +12,17 @@ checksummed file is the only thing ever read.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from ..errors import DeviceError, WeightsError
 from ..head.inner_parts import JawModel, load_jaw
+from .npz_weights import REEXPORT
 from .numpy_nets import NumpyS2D, NumpyS2L, load_numpy_s2d, load_numpy_s2l
 from .runners import S2DRunner, S2LRunner, TorchS2D, TorchS2L
 from .upper_face import UpperFaceModel
-from .weights_path import weights_path
 
 if TYPE_CHECKING:
     import torch
@@ -27,6 +30,52 @@ if TYPE_CHECKING:
 __all__ = ["Models", "load_model", "load_models", "resolve_device", "to_torch"]
 
 Model = S2LRunner | S2DRunner | UpperFaceModel | JawModel
+
+
+# -- where the weights live: an explicit folder, $BLENDER_S2L_WEIGHTS, or the bundled ones --
+BUNDLED_DIR = Path(__file__).parents[1] / "weights"
+# The networks and the jaw map a bake loads; the same names in every weights folder.
+WEIGHT_KINDS = ("s2l", "s2d", "upper_face", "jaw")
+
+
+def weights_dir(override: str | Path | None = None) -> Path:
+    if override:
+        return Path(override)
+    env = os.environ.get("BLENDER_S2L_WEIGHTS")
+    return Path(env) if env else BUNDLED_DIR
+
+
+def weights_file(kind: str, folder: str | Path = BUNDLED_DIR) -> Path:
+    """The file of one kind in a folder, whether or not it is there yet (export-numpy writes
+    it)."""
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"unknown weights kind {kind!r}; one of {WEIGHT_KINDS}")
+    return Path(folder) / f"{kind}.npz"
+
+
+def _is_file(path: Path) -> bool:
+    """is_file() that answers a path the system cannot look up (too long, no permission) with
+    a WeightsError sentence instead of an OSError."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise WeightsError(f"The weights folder cannot be read: {str(path)[:80]}... "
+                           f"({(exc.strerror or type(exc).__name__).lower()}).") from None
+
+
+def weights_path(kind: str, override: str | Path | None = None) -> Path:
+    """The existing file of one kind in the folder a bake uses; else one sentence that says
+    what to do. A folder from before the .npz format holds the training checkpoints instead, and
+    only its owner can write the runtime copies (the arrays are theirs)."""
+    path = weights_file(kind, weights_dir(override))
+    if _is_file(path):
+        return path
+    if _is_file(path.with_suffix(".pt")):
+        raise WeightsError(
+            f"The weights folder {path.parent} holds {path.with_suffix('.pt').name} but no "
+            f"{path.name}: .pt checkpoints are a training format that bakes no longer load, so "
+            f"write the runtime files with `{REEXPORT}`.")
+    raise WeightsError(f"The {kind} weights are missing: {path} does not exist.")
 
 
 # Where the models run, as every surface offers it (identifier, label, description).

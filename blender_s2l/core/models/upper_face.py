@@ -177,7 +177,7 @@ class UpperFaceModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> UpperFaceModel:
         """From an upper_face.npz (None: the bundled one); plain arrays, no torch."""
-        from .weights_path import weights_file
+        from .load import weights_file
 
         w = load_npz(path or weights_file(KIND), KIND, _basis_shape)
         return cls(w.arrays["basis"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ...core.head.inner_parts import JAW_PATH
+from ...core.models.load import weights_file
 from ..checkpoint import checkpoint_file
 from .evaluate import EvalSettings, run_eval
 from .train import Trainer, TrainSettings
@@ -55,7 +55,7 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_train)
     e = subparsers.add_parser("eval-s2d", help="evaluate S2D against the RBF baseline")
     e.add_argument("--weights", default=str(checkpoint_file("s2d")))
-    e.add_argument("--jaw", default=str(JAW_PATH))
+    e.add_argument("--jaw", default=str(weights_file("jaw")))
     e.add_argument("--out", default="reports/s2d_eval.md")
     e.add_argument("--identities", type=int, default=10, help="held-out identities")
     e.add_argument("--frames", type=int, default=120)

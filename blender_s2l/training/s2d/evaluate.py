@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ...core.head.inner_parts import JAW_PATH, InnerParts, JawModel, load_jaw
+from ...core.head.inner_parts import InnerParts, JawModel, load_jaw
 from ...core.head.landmarks import LOWER_FACE, UPPER_FACE
 from ...core.head.mesh_features import mesh_features, on_face_mask
+from ...core.models.load import weights_file
 from ...core.models.s2d import S2D
 from ..checkpoint import checkpoint_file, load_checkpoint, load_s2d
 from ..ict import ICTFace, load_ict
@@ -41,7 +42,7 @@ METRICS = (
 @dataclass
 class EvalSettings:
     weights: str = str(checkpoint_file("s2d"))
-    jaw: str = str(JAW_PATH)
+    jaw: str = str(weights_file("jaw"))
     out: str = "reports/s2d_eval.md"
     n_identities: int = 10
     frames: int = 120

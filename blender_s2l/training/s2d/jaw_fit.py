@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ...core.head.inner_parts import JAW_PATH, JawModel, classify_parts, rigid_fields, rigid_params
+from ...core.head.inner_parts import JawModel, classify_parts, rigid_fields, rigid_params
 from ...core.head.landmarks import canonical_neutral
 from ...core.head.mesh_features import on_face_mask
+from ...core.models.load import weights_file
 from ..ict import ICTFace, load_ict
 from .data import TRAIN_ID_SEED0, build_variant, ict_labels
 from .sampling import ExpressionSampler
@@ -62,7 +63,8 @@ def fit_jaw(
     return JawModel(matrix, jaw_pivot())
 
 
-def main_fit(out: str = str(JAW_PATH), n_identities: int = 32, seed: int = 0) -> JawModel:
+def main_fit(out: str = str(weights_file("jaw")), n_identities: int = 32,
+             seed: int = 0) -> JawModel:
     model = fit_jaw(n_identities=n_identities, seed=seed)
     model.save(out)
     return model
