@@ -11,7 +11,7 @@ from typing import Any
 
 import bpy
 
-from ..core.bake.settings import OPTIONS
+from ..core.bake.settings import OPTIONS, PATH_SUBTYPES
 from ..core.errors import BakeError, S2LError
 from ..core.speech.phones import NO_POCKETSPHINX, words_unheard
 from . import bake, job
@@ -37,7 +37,7 @@ def params_from(op: Any, context: Context) -> bake.BakeParams:
         value = getattr(op, option.name)
         if option.prefs and (value == "" or not op.properties.is_property_set(option.name)):
             value = getattr(prefs, option.prefs)
-        elif option.subtype == "FILE_PATH" and value:
+        elif option.subtype in PATH_SUBTYPES and value:  # "//..." is relative to the .blend
             value = bpy.path.abspath(value)
         chosen[option.name] = value
     return bake.BakeParams(object_name=op.object_name, strip_name=op.strip_name,

@@ -315,3 +315,20 @@ def test_a_mesh_edited_during_the_bake_is_refused_unchanged(
     with pytest.raises(Exception, match="was edited during the bake"):
         bake.finish(running.snap, running.plan)
     assert snapshot() == before
+
+
+def test_operator_paths_are_made_absolute_against_the_blend(
+    installed: ModuleType, tmp_path: Path
+) -> None:
+    """A `//` path typed into the operator (a phones file or a weights folder) means beside the
+    .blend, as everywhere in Blender; the bake must not read it against the working folder."""
+    from types import SimpleNamespace
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    given = SimpleNamespace(
+        object_name="Head", strip_name="", strip_scene="", phones_file="//line.lab",
+        weights_dir="//weights", properties=SimpleNamespace(is_property_set=lambda name: True))
+    params = submodule(installed, "blender.operators").params_from(given, bpy.context)
+    assert Path(params.phones_file) == tmp_path / "line.lab"
+    assert Path(params.weights_dir) == tmp_path / "weights"
