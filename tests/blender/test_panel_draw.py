@@ -194,3 +194,22 @@ def test_rig_mode_is_offered_and_its_panel_draws(
     settings.mode = "COMPACT"
     assert not panel.VIEW3D_PT_s2l_rig.poll(bpy.context)
     settings.mode = "PREFS"
+
+
+def test_preferences_draw_the_cache_with_its_size_and_clear(
+    installed: ModuleType, tmp_path: Path
+) -> None:
+    """The cache section: its folder, limit, Clear (a registered operator) and how full it is."""
+    addon = bpy.context.preferences.addons[submodule(installed, "blender.prefs").ADDON_ID]
+    prefs = addon.preferences
+    (tmp_path / "cache").mkdir()
+    log: list[str] = []
+    values = {p.identifier: getattr(prefs, p.identifier) for p in prefs.bl_rna.properties
+              if p.identifier != "rna_type"}
+    values["cache_dir"] = str(tmp_path / "cache")
+    type(prefs).draw(SimpleNamespace(layout=Layout(log), **values), bpy.context)
+    for name in ("device", "default_mode", "weights_dir", "cache_dir", "cache_limit_mb"):
+        assert f"prop:{name}" in log
+    assert "op:s2l.clear_cache:on" in log
+    size = [x for x in log if x.startswith("label:Cache:")]
+    assert len(size) == 1 and "0.0 MB" in size[0] and str(tmp_path / "cache") in size[0]
