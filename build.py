@@ -56,7 +56,7 @@ PLATFORMS = {
     "windows-x64": Platform("windows-x64", ("win_amd64",)),
     "macos-arm64": Platform("macos-arm64", ("macosx_14_0_arm64", "macosx_11_0_arm64")),
 }
-PYTHONS = ("3.11", "3.13")  # Blender 4.2-5.0 ship 3.11, 5.1+ ships 3.13
+PYTHONS = ("3.11", "3.13")  # Blender 5.0 ships Python 3.11, 5.1 and later 3.13
 
 
 def blender_ext_path() -> Path:
