@@ -19,6 +19,12 @@ writes. "ok" is printed only once the output is in place and reads back as a who
 --export-weights (or a line's export cell) writes the baked take's weights once the .blend is
 saved: a .csv (Live Link Face columns) or .json file name, put beside the .blend when relative;
 `csv` or `json` alone names the file after the .blend (baked.blend -> baked.csv).
+
+--rows A-B (manifest lines, header = line 1) or --shard K/N (the K-th of N equal slices of the
+job lines) runs part of a manifest; a line whose out already reads back as a whole .blend is
+skipped ("skip line N: output exists") unless --force; --summary FILE.jsonl appends one JSON
+record per processed line, and --merge-summaries DIR folds such files into one report
+(core/bake/shard.py).
 """
 
 from __future__ import annotations
