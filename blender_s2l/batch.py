@@ -19,6 +19,12 @@ writes. "ok" is printed only once the output is in place and reads back as a who
 --export-weights (or a line's export cell) writes the baked take's weights once the .blend is
 saved: a .csv (Live Link Face columns) or .json file name, put beside the .blend when relative;
 `csv` or `json` alone names the file after the .blend (baked.blend -> baked.csv).
+
+--rows A-B (manifest lines, header = line 1) or --shard K/N (the K-th of N equal slices of the
+job lines) runs part of a manifest; a line whose out already reads back as a whole .blend is
+skipped ("skip line N: output exists") unless --force; --summary FILE.jsonl appends one JSON
+record per processed line, and --merge-summaries DIR folds such files into one report
+(core/bake/shard.py).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py
 
     sys.exit(_main())
 
-from .core.bake import manifest
+from .core.bake import manifest, shard
 from .core.bake.settings import OPTIONS, PATH_SUBTYPES, BakeSettings, Option, settings_of
 from .core.errors import BakeError, S2LError
 
@@ -59,6 +65,7 @@ class Job(BakeSettings):
     keypoints: str = ""
     export_weights: str = ""  # the take's weights after the bake: see export_path
     label: str = ""
+    line: int | None = None  # the manifest line (header = line 1); None for a single job
     problem: str = ""  # why this manifest line is refused without baking
 
 
@@ -88,6 +95,18 @@ def parser() -> argparse.ArgumentParser:
                     help="after the bake, write the take's weights to FILE (.csv: Live Link "
                          "Face, .json: every key), beside the .blend when relative; csv or "
                          "json alone names it after the .blend")
+    part = ap.add_mutually_exclusive_group()
+    part.add_argument("--rows", default="", metavar="A-B",
+                      help="with --jobs: run only manifest lines A to B (the header is line 1)")
+    part.add_argument("--shard", default="", metavar="K/N",
+                      help="with --jobs: run only the K-th of N equal slices of the job lines")
+    ap.add_argument("--force", action="store_true",
+                    help="with --jobs: bake a line even when its output already exists whole")
+    ap.add_argument("--summary", default="", metavar="FILE.jsonl",
+                    help="append one JSON record per processed line to FILE (flushed per line)")
+    ap.add_argument("--merge-summaries", nargs="+", default=None, metavar="DIR|FILE",
+                    help="fold every *.jsonl summary into one report (stdout and "
+                         "DIR/summary.json) and exit")
     return ap
 
 
@@ -155,6 +174,7 @@ def jobs_from_args(args: argparse.Namespace) -> tuple[list[Job], list[str]]:
 def manifest_job(row: manifest.Row, path: Path, base: Job) -> Job:
     """The job of one manifest line; a bad cell refuses this line alone (Job.problem)."""
     label = f"line {row.line}"
+    base = replace(base, line=row.line)
     if row.problem:
         return replace(base, label=label, problem=_sentence(row.problem))
     cell = row.values.get
@@ -313,32 +333,116 @@ def _export_weights(job: Job, take: str, out: Path) -> str:
     return f", weights -> {path}" + "".join(f"; note: {n}" for n in notes)
 
 
+def _slice_of(args: argparse.Namespace) -> shard.Slice | None:
+    """The --rows or --shard slice asked for, or None; BakeError for a bad or misplaced one."""
+    if (args.rows or args.shard or args.force) and not args.jobs:
+        flag = "--rows" if args.rows else "--shard" if args.shard else "--force"
+        raise BakeError(f"{flag} works on a manifest; give --jobs manifest.csv too.")
+    if args.rows:
+        return shard.parse_rows(args.rows)
+    if args.shard:
+        return shard.parse_shard(args.shard)
+    return None
+
+
+def output_in_place(job: Job) -> str:
+    """Why a manifest line's output does not stand as a whole .blend, or "" when it does (its
+    weights file too, when the line exports one)."""
+    from .blender.blend_file import blend_problem
+
+    out = Path(job.out)
+    if not out.is_file():
+        return "does not exist"
+    problem = blend_problem(out, job.object)
+    if problem:
+        return problem
+    path = export_path(job)
+    if path is not None and not path.is_file():
+        return f"has no weights file {path} beside it"
+    return ""
+
+
+def merge_main(paths: list[str]) -> int:
+    """--merge-summaries: one report of the slices' summaries, on stdout and in summary.json."""
+    import json
+
+    try:
+        files, folder = shard.summary_files(paths)
+    except S2LError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = shard.merge(files)
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    print(text, flush=True)
+    target = folder / "summary.json"
+    try:
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temp.write_text(text + "\n", encoding="utf-8")
+        os.replace(temp, target)
+    except OSError as exc:
+        print(f"error: {target} cannot be written: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    for bad in report["damaged"]:
+        print(f"note: {bad['file']} line {bad['line_in_file']}: {bad['problem']}",
+              file=sys.stderr)
+    return EXIT_FAILED if report["failed"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = parser()
     try:
         args = ap.parse_args(_argv() if argv is None else argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else 0
+    if args.merge_summaries:
+        return merge_main(args.merge_summaries)
     try:
+        part = _slice_of(args)
         jobs, notes = jobs_from_args(args)
+        chosen = list(range(len(jobs))) if part is None else \
+            shard.select([j.line or 0 for j in jobs], part)
     except S2LError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     for note in notes:
         print(f"note: {note}", flush=True)
+    if part is not None and not chosen:
+        print(f"note: {part.describe()} of {args.jobs} holds no job lines; nothing to do.",
+              flush=True)
+        return 0
     from .core.speech import recognise
     from .core.speech.phones import NO_POCKETSPHINX, wants_words
 
     if not recognise.pocketsphinx_available() and any(
-        wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs
-        if not j.problem
+        wants_words(jobs[i].phones_file, jobs[i].transcript, jobs[i].recognise_words)
+        for i in chosen if not jobs[i].problem
     ):
         if args.recognise_words:
             print("error: --recognise-words needs the pocketsphinx package "
                   "(pip install pocketsphinx in this Python).", file=sys.stderr)
             return EXIT_USAGE
         print(f"note: {NO_POCKETSPHINX}", flush=True)
+    try:
+        summary_file = shard.SummaryFile(Path(args.summary), args.jobs) if args.summary \
+            else None
+    except S2LError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run(args, jobs, chosen, summary_file)
+    finally:
+        if summary_file is not None:
+            summary_file.close()
+
+
+def _run(args: argparse.Namespace, jobs: list[Job], chosen: list[int],
+         summary_file: shard.SummaryFile | None) -> int:
+    """Bake the chosen jobs (refused lines are checked against the whole manifest)."""
     from .blender.batch_job import opened_file
+
+    def record(job: Job, status: str, reason: str, seconds: float) -> None:
+        if summary_file is not None:
+            summary_file.add(job.line, job.label, status, reason, seconds, job.out)
 
     opened = opened_file()  # `blender -b scene.blend`: every job starts from this file
     jobs = [job if job.scene_file or not opened else replace(job, scene_file=opened)
@@ -346,30 +450,49 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs:
         jobs = refuse_shared_outputs(jobs)
     jobs = refuse_shared_exports(jobs)
+    jobs = [jobs[i] for i in chosen]  # refused as the whole manifest refuses them
     failed = [job.label for job in jobs if job.problem]
+    skipped: list[str] = []
     for job in jobs:  # all at once, so a long batch can be stopped and its manifest mended
         if job.problem:
             print(f"FAIL {job.label}: {job.problem}", flush=True)
+            record(job, "fail", job.problem, 0.0)
     for job in jobs:
         if job.problem:
             continue
         t0 = time.perf_counter()
+        if args.jobs and not args.force:
+            standing = output_in_place(job)
+            if not standing:
+                skipped.append(job.label)
+                print(f"skip {job.label}: output exists", flush=True)
+                record(job, "skip", "output exists", time.perf_counter() - t0)
+                continue
+            if standing != "does not exist":
+                print(f"note: {job.label}: its output {job.out} {standing}; baking it again",
+                      flush=True)
         try:
             summary = run_job(job)
             print(f"ok   {job.label}: {summary} ({time.perf_counter() - t0:.1f} s)", flush=True)
+            record(job, "ok", "", time.perf_counter() - t0)
         except S2LError as exc:
             failed.append(job.label)
             print(f"FAIL {job.label}: {exc}", flush=True)
+            record(job, "fail", str(exc), time.perf_counter() - t0)
         except Exception as exc:  # one broken job must not stop the others
             failed.append(job.label)
             print(f"FAIL {job.label}: unexpected {type(exc).__name__}: {exc}", flush=True)
+            record(job, "fail", f"unexpected {type(exc).__name__}: {exc}",
+                   time.perf_counter() - t0)
     if len(jobs) > 1:
         failed_set = set(failed)
         failed = [job.label for job in jobs if job.label in failed_set]  # in the file's order
         named = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20
                                           else "")
-        print(f"summary: {len(jobs) - len(failed)} of {len(jobs)} jobs baked, {len(failed)} "
-              f"failed" + (f" ({named})" if failed else ""), flush=True)
+        baked = len(jobs) - len(failed) - len(skipped)
+        print(f"summary: {baked} of {len(jobs)} jobs baked, "
+              + (f"{len(skipped)} skipped (output exists), " if skipped else "")
+              + f"{len(failed)} failed" + (f" ({named})" if failed else ""), flush=True)
     return EXIT_FAILED if failed else 0
 
 
