@@ -86,6 +86,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--frame-start", type=int, default=None, help="where --audio starts")
     ap.add_argument("--out", default="", help=".blend to write")
     ap.add_argument("--jobs", default="", help="CSV manifest: object,strip|audio,out[,...]")
+    ap.add_argument("--all-strips", action="store_true",
+                    help="bake every sound strip of the scene onto its character (the strip's "
+                         "s2l_character property, else the mesh named like the strip's name "
+                         "before its first '.'), and save once to --out")
     for option in OPTIONS:
         if option.flag:
             _add_flag(ap, option)
@@ -396,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code else 0
     if args.merge_summaries:
         return merge_main(args.merge_summaries)
+    if args.all_strips:
+        return all_strips_main(args)
     try:
         part = _slice_of(args)
         jobs, notes = jobs_from_args(args)
@@ -410,18 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {part.describe()} of {args.jobs} holds no job lines; nothing to do.",
               flush=True)
         return 0
-    from .core.speech import recognise
-    from .core.speech.phones import NO_POCKETSPHINX, wants_words
-
-    if not recognise.pocketsphinx_available() and any(
-        wants_words(jobs[i].phones_file, jobs[i].transcript, jobs[i].recognise_words)
-        for i in chosen if not jobs[i].problem
-    ):
-        if args.recognise_words:
-            print("error: --recognise-words needs the pocketsphinx package "
-                  "(pip install pocketsphinx in this Python).", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"note: {NO_POCKETSPHINX}", flush=True)
+    if _words_missing(args, [jobs[i] for i in chosen if not jobs[i].problem]):
+        return EXIT_USAGE
     try:
         summary_file = shard.SummaryFile(Path(args.summary), args.jobs) if args.summary \
             else None
@@ -433,6 +429,74 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if summary_file is not None:
             summary_file.close()
+
+
+def _words_missing(args: argparse.Namespace, jobs: list[Job]) -> bool:
+    """Without pocketsphinx: True (after the error) when --recognise-words demands it, else a
+    note when some job would have listened for words."""
+    from .core.speech import recognise
+    from .core.speech.phones import NO_POCKETSPHINX, wants_words
+
+    if recognise.pocketsphinx_available() or not any(
+        wants_words(j.phones_file, j.transcript, j.recognise_words) for j in jobs
+    ):
+        return False
+    if args.recognise_words:
+        print("error: --recognise-words needs the pocketsphinx package "
+              "(pip install pocketsphinx in this Python).", file=sys.stderr)
+        return True
+    print(f"note: {NO_POCKETSPHINX}", flush=True)
+    return False
+
+
+_NOT_WITH_ALL_STRIPS = ("object", "strip", "audio", "jobs", "frame_start", "keypoints",
+                        "export_weights", "summary", "rows", "shard", "force")
+
+
+def all_strips_main(args: argparse.Namespace) -> int:
+    """--all-strips: every strip with a character, one ok/FAIL line each, the strips without a
+    character, one summary; the file is saved once at the end; exit 1 if any strip failed."""
+    from .blender.batch_job import bake_all_strips, opened_file
+
+    given = [n for n in _NOT_WITH_ALL_STRIPS if getattr(args, n) not in ("", None, False)]
+    scene_file = args.scene or opened_file()
+    problem = (f"--all-strips bakes the scene's own strips; leave out "
+               f"--{given[0].replace('_', '-')}." if given
+               else "--all-strips needs --out." if not args.out
+               else "--all-strips needs a scene file." if not scene_file else "")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    base = Job(out=args.out, scene_file=scene_file, label="all strips",
+               **{o.name: _flag_value(o, getattr(args, o.name)) for o in OPTIONS if o.flag})
+    if _words_missing(args, [base]):
+        return EXIT_USAGE
+    t0 = time.perf_counter()
+
+    def done(strip: Any, record: Any, why: str) -> None:
+        seconds = time.perf_counter() - t0
+        if record is None:
+            print(f"FAIL {strip.label}: {why}", flush=True)
+        else:
+            print(f"ok   {strip.label}: {strip.character} <- take {record.take}: "
+                  f"{record.written} ({record.mode.lower()}), frames {record.frame_start + 1}-"
+                  f"{record.frame_end - 1} ({seconds:.1f} s)"
+                  + "".join(f"; note: {n}" for n in record.notes), flush=True)
+
+    try:
+        result, out = bake_all_strips(
+            scene_file=scene_file, out=args.out, settings=BakeSettings(**settings_of(base)),
+            done=done, warn=lambda note: print(f"note: {note}", flush=True))
+    except S2LError as exc:
+        print(f"FAIL all strips: {exc}", flush=True)
+        return EXIT_FAILED
+    for strip in result.unassigned:
+        print(f"no character: {strip.label}", flush=True)
+    total = len(result.baked) + len(result.failed)
+    where = f" -> {out}" if out is not None else "; nothing was written"
+    print(f"summary: {len(result.baked)} of {total} strips baked, {len(result.failed)} failed, "
+          f"{len(result.unassigned)} without a character{where}", flush=True)
+    return EXIT_FAILED if result.failed or not result.baked else 0
 
 
 def _run(args: argparse.Namespace, jobs: list[Job], chosen: list[int],

@@ -14,11 +14,13 @@ from typing import Any
 
 import bpy
 
+from ..core.bake.characters import StripJob
 from ..core.bake.settings import BakeSettings
 from ..core.errors import BakeError
 from ..core.head.keypoints import load_keypoints_json
 from ..core.speech.audio import check_audio_path
 from . import bake
+from .bake_all import AllResult, bake_all
 from .blend_file import save_verified
 from .compat import all_strips, top_strips
 from .landmarks import check_editable, fit_object
@@ -84,3 +86,21 @@ def bake_job(
     record = bake.run_sync(bpy.context, params, warn=warn)
     save_verified(path, object_name)
     return record, path
+
+
+def bake_all_strips(
+    *, scene_file: str, out: str, settings: BakeSettings,
+    done: Callable[[StripJob, TakeRecord | None, str], None],
+    warn: Callable[[str], None] | None = None,
+) -> tuple[AllResult, Path | None]:
+    """Open, bake every strip onto its character, save once: what was baked and the file it is
+    in (None when nothing was baked, so nothing was written)."""
+    open_scene(scene_file)
+    path = Path(out).resolve()
+    if path.is_dir():  # before the bakes, which may take minutes
+        raise BakeError(f"The output {path} is a folder, not a file name.")
+    result = bake_all(bpy.context, settings, warn=warn, done=done)
+    if not result.baked:
+        return result, None
+    save_verified(path, result.baked[0][0].character)
+    return result, path

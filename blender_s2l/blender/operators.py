@@ -11,10 +11,11 @@ from typing import Any
 
 import bpy
 
-from ..core.bake.settings import OPTIONS, PATH_SUBTYPES
+from ..core.bake.characters import CHARACTER_PROP
+from ..core.bake.settings import OPTIONS, PATH_SUBTYPES, BakeSettings
 from ..core.errors import BakeError, S2LError
 from ..core.speech.phones import NO_POCKETSPHINX, words_unheard
-from . import bake, job
+from . import bake, bake_all, job
 from .option_props import add_properties
 from .prefs import get_prefs
 from .rna import Context, Object, OpResult
@@ -29,6 +30,12 @@ def params_from(op: Any, context: Context) -> bake.BakeParams:
     An enum is unset when the caller did not set it; a folder, when it is empty too. Options the
     operator lacks (a stand-in operator in a test) keep BakeParams' defaults.
     """
+    return bake.BakeParams(object_name=op.object_name, strip_name=op.strip_name,
+                           strip_scene=op.strip_scene, **chosen_options(op, context))
+
+
+def chosen_options(op: Any, context: Context) -> dict[str, Any]:
+    """The bake options of an operator's properties, as params_from reads them."""
     prefs = get_prefs(context)
     chosen: dict[str, Any] = {}
     for option in OPERATOR_OPTIONS:
@@ -40,8 +47,7 @@ def params_from(op: Any, context: Context) -> bake.BakeParams:
         elif option.subtype in PATH_SUBTYPES and value:  # "//..." is relative to the .blend
             value = bpy.path.abspath(value)
         chosen[option.name] = value
-    return bake.BakeParams(object_name=op.object_name, strip_name=op.strip_name,
-                           strip_scene=op.strip_scene, **chosen)
+    return chosen
 
 
 class S2L_OT_bake(bpy.types.Operator):
@@ -160,6 +166,56 @@ class S2L_OT_bake(bpy.types.Operator):
 
 # Every bake option the operator takes, after the Blender data it applies to.
 add_properties(S2L_OT_bake, OPERATOR_OPTIONS, "operator")
+
+
+class S2L_OT_bake_all(bpy.types.Operator):
+    """Bake every sound strip of the scene (and of the sequencer scene) onto the character that
+    speaks it: the strip's s2l_character property, else the mesh named like the strip's name
+    before its first '.'"""
+
+    bl_idname = "s2l.bake_all"
+    bl_label = "Bake All Strips"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    def execute(self, context: Context) -> OpResult:
+        """One synchronous loop over the strips (background and UI alike); the window's progress
+        bar shows it in the UI."""
+        if job.active() is not None:
+            self.report({"ERROR"}, "A bake is already running; wait for it to finish or press Esc.")
+            return {"CANCELLED"}
+        chosen = chosen_options(self, context)
+        settings = BakeSettings(**{k: v for k, v in chosen.items()
+                                   if k in BakeSettings.__dataclass_fields__})
+        wm = context.window_manager
+        ui = not bpy.app.background and context.window is not None
+
+        def done(strip_job: Any, record: Any, why: str) -> None:
+            if record is None:
+                self.report({"WARNING"}, f"{strip_job.strip}: {why}")
+
+        if ui:
+            wm.progress_begin(0, 100)
+        try:
+            result = bake_all.bake_all(
+                context, settings,
+                progress=(lambda f: wm.progress_update(int(f * 100))) if ui else None,
+                warn=lambda note: self.report({"WARNING"}, note), done=done)
+        finally:
+            if ui:
+                wm.progress_end()
+        for strip_job in result.unassigned:
+            self.report({"INFO"}, f"No character for the strip '{strip_job.strip}'.")
+        if not result.baked and not result.failed:
+            self.report({"ERROR"}, "No sound strip has a character: "
+                        f"{result.summary()}. Name strips 'Character.line' or set their "
+                        f"'{CHARACTER_PROP}' property.")
+            return {"CANCELLED"}
+        self.report({"WARNING"} if result.failed else {"INFO"}, f"Bake All Strips: "
+                    f"{result.summary()}.")
+        return {"FINISHED"} if result.baked else {"CANCELLED"}
+
+
+add_properties(S2L_OT_bake_all, OPERATOR_OPTIONS, "operator")
 
 
 class S2L_OT_remove_take(bpy.types.Operator):

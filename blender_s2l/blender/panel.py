@@ -194,6 +194,9 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             op.object_name = obj.name
             op.strip_name, op.strip_scene = strip_name, scene_name
             copy_to_operator(settings, op)
+        row = layout.row()
+        row.enabled = running is None
+        copy_to_operator(settings, row.operator("s2l.bake_all", icon="SEQUENCE"))
 
         if obj is not None and obj.type == "MESH":
             group = obj.vertex_groups.get(HOLD_GROUP)
