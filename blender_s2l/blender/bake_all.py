@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, fields
 
 import bpy
 
-from ..core.bake.characters import CHARACTER_PROP, StripJob, assign
+from ..core.bake.characters import CHARACTER_PROP, StripJob, assign, character_of
 from ..core.bake.settings import BakeSettings
 from ..core.errors import S2LError
 from ..core.progress import CancelFn, ProgressFn
 from . import bake
+from .compat import all_strips
 from .rna import Context
 from .storage import TakeRecord, take_from_label
 from .strips import sound_strips
@@ -45,6 +46,23 @@ def strip_jobs(context: Context) -> tuple[list[StripJob], list[StripJob]]:
     found = [(sc.name, s.name, str(s.get(CHARACTER_PROP, "") or ""))
              for sc, s in sound_strips(context)]
     return assign(found, meshes)
+
+
+def character_note(scene_name: str, strip_name: str) -> str:
+    """The panel's line about who speaks the picked strip in Bake All Strips; "" for none."""
+    scene = bpy.data.scenes.get(scene_name) if scene_name else None
+    ed = scene.sequence_editor if scene is not None else None
+    strip = next((s for s in all_strips(ed) if s.name == strip_name), None) \
+        if ed is not None else None
+    if strip is None:
+        return ""
+    assigned = str(strip.get(CHARACTER_PROP, "") or "")
+    who = character_of(strip.name, assigned, {o.name for o in bpy.data.objects
+                                              if o.type == "MESH"})
+    if not who:
+        return (f"Bake All: no character (name it Character.line or set {CHARACTER_PROP})")
+    return f"Bake All: {who} ({CHARACTER_PROP})" if assigned.strip() else \
+        f"Bake All: {who} (by its name)"
 
 
 def params_for(job: StripJob, settings: BakeSettings) -> bake.BakeParams:

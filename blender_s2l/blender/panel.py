@@ -16,6 +16,7 @@ from ..core.models import load as device_check
 from ..core.speech import recognise
 from ..core.speech.phones import wants_words
 from . import bake, job, rig
+from .bake_all import character_note
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .option_props import PREFS, chosen
 from .prefs import get_prefs
@@ -171,6 +172,9 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         if settings.target is None and obj is not None:
             col.label(text=f"Using active object: {obj.name}", icon="INFO")
         col.prop(settings, "strip", text="Sound")
+        speaker = character_note(*split_strip_id(settings.strip))
+        if speaker:
+            col.label(text=speaker, icon="USER")
         col.separator()
         for row in panel_rows():
             _draw_row(col, settings, row)

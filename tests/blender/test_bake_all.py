@@ -81,6 +81,10 @@ def test_bake_all_lists_failures_and_the_unassigned(
     assert [j.strip for j in result.unassigned] == ["Narrator.intro"]
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
     assert "2 baked, 1 failed, 1 without a character" in result.summary()
+    assert mod.character_note("Scene", "take2") == f"Bake All: Ben ({CHARACTER_PROP})"
+    assert mod.character_note("Scene", "Anna.line_1") == "Bake All: Anna (by its name)"
+    assert "no character" in mod.character_note("Scene", "Narrator.intro")
+    assert mod.character_note("", "") == ""
 
 
 @pytest.fixture
