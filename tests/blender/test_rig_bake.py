@@ -76,6 +76,16 @@ def full_state() -> dict[str, Any]:
     return out
 
 
+@pytest.fixture
+def keyed_rig(installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The common scene: a voice strip, the rigged head with its Teeth, motion made of keys."""
+    voice_scene(tmp_path)
+    head, teeth = rigged_head(installed)
+    motion_of_keys(monkeypatch, head)
+    return head, teeth
+
+
 def test_rig_bake_keys_only_the_heads_own_keys_and_the_teeth_follow(
     installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -150,12 +160,9 @@ def test_the_real_solve_is_keyed_as_planned(
 
 
 def test_remove_take_leaves_every_key_and_removes_it_from_every_object(
-    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    installed: ModuleType, keyed_rig: tuple[Any, Any],
 ) -> None:
-    voice_scene(tmp_path)
-    head, teeth = rigged_head(installed)
-    motion_of_keys(monkeypatch, head)
+    head, teeth = keyed_rig
     before = full_state()
     assert bake(take="A") == {"FINISHED"}
     assert bake(take="B", mode="COMPACT") == {"FINISHED"}  # a take of new keys beside it
@@ -195,12 +202,8 @@ def test_replace_and_a_second_take_at_another_time(
 
 
 def test_undo_restores_everything(
-    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    installed: ModuleType, keyed_rig: tuple[Any, Any],
 ) -> None:
-    voice_scene(tmp_path)
-    head, _ = rigged_head(installed)
-    motion_of_keys(monkeypatch, head)
     before = full_state()
     bpy.ops.ed.undo_push(message="before bake")
     assert bake(take="A") == {"FINISHED"}
@@ -211,12 +214,8 @@ def test_undo_restores_everything(
 
 
 def test_a_failure_on_the_teeth_rolls_back_every_object_and_keeps_the_replaced_take(
-    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    installed: ModuleType, keyed_rig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    voice_scene(tmp_path)
-    head, _ = rigged_head(installed)
-    motion_of_keys(monkeypatch, head)
     assert bake(take="A") == {"FINISHED"}
     before = full_state()
     rig = submodule(installed, "blender.rig")
@@ -267,12 +266,9 @@ def test_slider_ranges_bound_the_weights_and_the_rest(
 
 
 def test_driven_keys_are_left_out_with_a_note(
-    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    installed: ModuleType, keyed_rig: tuple[Any, Any], solved: list[Any],
 ) -> None:
-    voice_scene(tmp_path)
-    head, teeth = rigged_head(installed)
-    motion_of_keys(monkeypatch, head)
+    head, teeth = keyed_rig
     head.data.shape_keys.key_blocks["mouthSmileLeft"].driver_add("value")
     teeth.data.shape_keys.key_blocks["jawOpen"].driver_add("value")
     assert bake(take="A") == {"FINISHED"}
@@ -418,12 +414,8 @@ def test_shape_keys_linked_from_a_library(installed: ModuleType, fake: FakeAnima
 
 
 def test_a_take_name_used_by_another_bake_on_the_teeth(
-    installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    installed: ModuleType, keyed_rig: tuple[Any, Any],
 ) -> None:
-    voice_scene(tmp_path)
-    head, _ = rigged_head(installed)
-    motion_of_keys(monkeypatch, head)
     assert bake(object_name="Teeth", take="A", mode="COMPACT") == {"FINISHED"}
     refused("'Teeth' already has a take named 'A' from another bake", take="A")
     refused("'Teeth' already has a take named 'A' from another bake", take="A", replace=True)
