@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 import bpy  # noqa: E402
 
 PACKAGE = ROOT / "blender_s2l"
-WEIGHTS_DIR = next(p for p in (PACKAGE / "weights", PACKAGE / "core" / "weights")
-                   if (p / "s2l.npz").is_file())
+WEIGHTS_DIR = PACKAGE / "core" / "weights"
 WEIGHTS = str(WEIGHTS_DIR) + "/"  # the bundled folder, spelled as nothing else spells it
 RESULT_TYPES = ("Motion", "KeyPlan", "TakeRecord")
 # Exact binary fractions, so a value copied through float32 or a Blender float property is the

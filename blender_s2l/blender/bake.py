@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ..core.bake.cache import BakeCache, session_cache
 from ..core.bake.pipeline import BakeInputs, infer
 from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note
-from ..core.bake.settings import DEVICES, BakeSettings
+from ..core.bake.settings import DEVICES, BakeSettings, settings_of
 from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
 from ..core.progress import CancelFn, ProgressFn
@@ -149,7 +149,7 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
     frames, times = strip_frames(strip_timing(seq_scene, strip))
     landmarks = stored_landmarks(obj)
     audio = strip_audio(strip)
-    settings = BakeSettings(**{f.name: getattr(params, f.name) for f in fields(BakeSettings)})
+    settings = BakeSettings(**settings_of(params))
     inputs = BakeInputs(
         settings=settings, audio_path=audio.path, vertices=neutral_vertices(obj),
         faces=mesh_faces(obj.data), frames=frames, times=times, landmarks68=landmarks,

@@ -7,12 +7,12 @@ A strip that fails is reported and the others go on; the strips without a charac
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import bpy
 
 from ..core.bake.characters import CHARACTER_PROP, StripJob, assign, character_of
-from ..core.bake.settings import BakeSettings
+from ..core.bake.settings import BakeSettings, settings_of
 from ..core.errors import S2LError
 from ..core.progress import CancelFn, ProgressFn
 from . import bake
@@ -66,7 +66,7 @@ def character_note(scene_name: str, strip_name: str) -> str:
 
 
 def params_for(job: StripJob, settings: BakeSettings) -> bake.BakeParams:
-    chosen = {f.name: getattr(settings, f.name) for f in fields(BakeSettings)}
+    chosen = settings_of(settings)
     return bake.BakeParams(object_name=job.character, strip_name=job.strip,
                            strip_scene=job.scene, take=take_from_label(job.strip), **chosen)
 

@@ -8,14 +8,13 @@ a job lives here, beside the rest of the Blender layer, so the batch front end s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import bpy
 
 from ..core.bake.characters import StripJob
-from ..core.bake.settings import BakeSettings
+from ..core.bake.settings import BakeSettings, settings_of
 from ..core.errors import BakeError
 from ..core.head.keypoints import load_keypoints_json
 from ..core.speech.audio import check_audio_path
@@ -77,7 +76,7 @@ def bake_job(
         strip = add_audio_strip(audio, frame_start, take or Path(audio).stem)
     if keypoints:
         fit_from_file(object_name, keypoints)
-    chosen = {f.name: getattr(settings, f.name) for f in fields(BakeSettings)}
+    chosen = settings_of(settings)
     params = bake.BakeParams(object_name=object_name, strip_name=strip,
                              take=take or take_from_label(strip), **chosen)
     path = Path(out).resolve()

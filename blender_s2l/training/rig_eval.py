@@ -43,7 +43,7 @@ from .head_panel import (
 )
 from .ict import CM_TO_MM, ICTFace, load_ict, shared_data_dir
 from .mesh_eval import AUDIO_ONLY, KEY_POSES, Clip, load_clips
-from .mesh_lips import LipHead, mesh_lip_metrics, read_mesh_lips
+from .mesh_lips import LipHead, MeshHead, mesh_lip_metrics, read_mesh_lips
 from .s2d.data import EVAL_ID_SEED0
 
 F64 = NDArray[np.float64]
@@ -75,16 +75,7 @@ class RigCharacter:
 
     @property
     def lip_head(self) -> LipHead:
-        return _LipHead(self.head.vertices, self.head.faces, self.landmarks68, CM_TO_MM, ICT_UP)
-
-
-@dataclass(frozen=True)
-class _LipHead:
-    vertices: F64
-    faces: I64
-    landmarks68: I64
-    mm_per_unit: float
-    up: F64
+        return MeshHead(self.head.vertices, self.head.faces, self.landmarks68, CM_TO_MM, ICT_UP)
 
 
 def _part(ict: ICTFace, name: str, regions: Sequence[str], identity_mm: F64,
