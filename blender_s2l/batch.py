@@ -370,6 +370,8 @@ def merge_main(paths: list[str]) -> int:
     """--merge-summaries: one report of the slices' summaries, on stdout and in summary.json."""
     import json
 
+    from .core.files import write_atomic
+
     try:
         files, folder = shard.summary_files(paths)
     except S2LError as exc:
@@ -380,9 +382,7 @@ def merge_main(paths: list[str]) -> int:
     print(text, flush=True)
     target = folder / "summary.json"
     try:
-        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temp.write_text(text + "\n", encoding="utf-8")
-        os.replace(temp, target)
+        write_atomic(target, lambda out: out.write((text + "\n").encode("utf-8")))
     except OSError as exc:
         print(f"error: {target} cannot be written: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED

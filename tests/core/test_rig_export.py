@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from blender_s2l.core import files
 from blender_s2l.core.errors import ExportError
 from blender_s2l.core.rig import export
 
@@ -204,7 +205,7 @@ def test_unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     def denied(*a: object, **k: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files.tempfile, "mkstemp", denied)  # the shared atomic writer
     with pytest.raises(ExportError, match="cannot be written: Permission denied"):
         export.write_weights(tmp_path / "take.csv", sample())
 
@@ -231,7 +232,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp(
     def full(*a: object, **k: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export.os, "replace", full)
+    monkeypatch.setattr(files.os, "replace", full)
     with pytest.raises(ExportError, match="No space left on device; it was left as it was"):
         export.write_weights(out, sample())
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["take.csv"]

@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..files import write_atomic
 from ..models.inference import S2LTrack
 from ..speech.phones import Phone
 
@@ -325,17 +325,7 @@ class BakeCache:
 def _save_entry(path: Path, arrays: Arrays, meta: dict[str, Any]) -> None:
     meta = {**meta, "digest": _arrays_digest(meta, arrays)}
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{PREFIX}", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{META: blob}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **{META: blob}, **arrays), prefix=f".{PREFIX}")
 
 
 def _load_entry(path: Path) -> tuple[Arrays, dict[str, Any]]:

@@ -36,12 +36,9 @@ so a failed export leaves no half-written file; bad paths and values are one sen
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +47,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import files
 from ..errors import ExportError
 from .names import ARKIT_52
 
@@ -271,22 +269,10 @@ def write_atomic(path: Path, text: str) -> None:
     if not folder.is_dir():
         raise ExportError(f"The export folder {folder} is not a folder.")
     try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name[:80]}.",
-                                    suffix=_TEMP_SUFFIX)
-    except OSError as exc:
-        raise ExportError(f"{path} cannot be written: {exc.strerror or exc}.") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        # mkstemp makes the file private (0600); an export is for other programs to read
+        # A temporary file is private (0600); an export is for other programs to read.
         mode = path.stat().st_mode & 0o777 if path.is_file() else _NEW_FILE_MODE
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+        files.write_atomic(path, lambda out: out.write(text.encode("utf-8")),
+                           suffix=_TEMP_SUFFIX, mode=mode)
     except OSError as exc:
         raise ExportError(f"{path} cannot be written: {exc.strerror or exc}; it was left as "
                           "it was.") from None
-    finally:
-        with contextlib.suppress(OSError):
-            Path(temp).unlink(missing_ok=True)
