@@ -1,4 +1,5 @@
-"""Operators: s2l.bake (modal with a worker thread; synchronous in background) and s2l.remove_take.
+"""Operators: s2l.bake and s2l.bake_all (modal with a worker thread in the UI, modal.py;
+synchronous in background), s2l.set_character, s2l.remove_take and the rig map's rows.
 
 Every failure is one sentence through self.report and {'CANCELLED'}; nothing is written until
 inference has finished, so an error or Esc leaves the file as it was.
@@ -11,16 +12,20 @@ from typing import Any
 
 import bpy
 
-from ..core.bake.characters import CHARACTER_PROP
+from ..core.bake.characters import CHARACTER_PROP, StripJob
 from ..core.bake.settings import OPTIONS, PATH_SUBTYPES, BakeSettings
 from ..core.errors import BakeError, S2LError
 from ..core.speech.phones import NO_POCKETSPHINX, words_unheard
 from . import bake, bake_all, job
+from .modal import JobModal
 from .option_props import add_properties
 from .prefs import get_prefs
 from .rna import Context, Object, OpResult
+from .storage import TakeRecord
 
-STATUS = "Lip Sync: baking {pct:.0f}%  (Esc to cancel)"
+NO_RESULT = "The bake produced no result."
+ESC_STOPS = "Esc stops after this strip"
+ESC_AGAIN = "stopping after this strip; Esc again cancels it"
 OPERATOR_OPTIONS = tuple(o for o in OPTIONS if o.operator)
 
 
@@ -50,7 +55,7 @@ def chosen_options(op: Any, context: Context) -> dict[str, Any]:
     return chosen
 
 
-class S2L_OT_bake(bpy.types.Operator):
+class S2L_OT_bake(JobModal, bpy.types.Operator):
     """Bake lip-sync shape keys for a head mesh from a sound strip"""
 
     bl_idname = "s2l.bake"
@@ -62,12 +67,10 @@ class S2L_OT_bake(bpy.types.Operator):
     strip_scene: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Strip Scene", default="", description="Scene holding the strip; empty searches"
     )
-    _job: job.BakeJob | None = None
-    _timer: Any = None
 
     def execute(self, context: Context) -> OpResult:
         if job.active() is not None:
-            self.report({"ERROR"}, "A bake is already running; wait for it to finish or press Esc.")
+            self.report({"ERROR"}, job.BUSY)
             return {"CANCELLED"}
         try:
             params = params_from(self, context)
@@ -79,13 +82,8 @@ class S2L_OT_bake(bpy.types.Operator):
         self._report_done(record, params)
         return {"FINISHED"}
 
-    def invoke(self, context: Context, event: Any) -> OpResult:
-        if bpy.app.background or context.window is None:
-            return self.execute(context)
-        return self.start_modal(context)
-
     def start_modal(self, context: Context) -> OpResult:
-        """Snapshot inputs, start the worker, then poll it from a timer (see modal)."""
+        """Snapshot inputs, start the worker, then poll it from a timer (modal.JobModal)."""
         try:
             snap = bake.gather(context, params_from(self, context))
             note = bake.size_note(snap)
@@ -95,34 +93,19 @@ class S2L_OT_bake(bpy.types.Operator):
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        wm.progress_begin(0, 100)
-        context.workspace.status_text_set(STATUS.format(pct=0))
+        self._begin(context)
         return {"RUNNING_MODAL"}
 
-    def modal(self, context: Context, event: Any) -> OpResult:
-        running = self._job
-        if running is None:
-            return {"CANCELLED"}
-        if event.type == "ESC" and event.value == "PRESS":
-            running.cancel()
-            self._end(context)
-            self.report({"INFO"}, "Lip-sync bake cancelled; nothing was changed.")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        context.window_manager.progress_update(int(running.progress * 100))
-        context.workspace.status_text_set(STATUS.format(pct=running.progress * 100))
-        for area in context.screen.areas if context.screen else []:
-            if area.type == "VIEW_3D":  # the sidebar shows the percentage too
-                area.tag_redraw()
-        if not running.done:
-            return {"PASS_THROUGH"}
+    def escape(self, context: Context, running: job.BakeJob) -> OpResult:
+        running.cancel()
+        self._end(context)
+        self.report({"INFO"}, "Lip-sync bake cancelled; nothing was changed.")
+        return {"CANCELLED"}
+
+    def job_done(self, context: Context, running: job.BakeJob) -> OpResult:
         self._end(context)
         if running.error is not None or running.plan is None:
-            self.report({"ERROR"}, str(running.error or "The bake produced no result."))
+            self.report({"ERROR"}, str(running.error or NO_RESULT))
             return {"CANCELLED"}
         try:
             record = bake.finish(running.snap, running.plan)
@@ -131,25 +114,6 @@ class S2L_OT_bake(bpy.types.Operator):
             return {"CANCELLED"}
         self._report_done(record, running.snap.params)
         return {"FINISHED"}
-
-    def cancel(self, context: Context) -> None:
-        """Blender calls this when the modal operator is killed (file load, window closed)."""
-        if self._job is not None:
-            self._job.cancel()
-        self._end(context)
-
-    def _end(self, context: Context) -> None:
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        if self._job is not None:
-            job.release(self._job)
-        for area in context.screen.areas if context.screen else []:
-            area.tag_redraw()
 
     def _report_done(self, record: Any, params: bake.BakeParams) -> None:
         if words_unheard(params.phones_file, params.transcript, params.recognise_words):
@@ -168,44 +132,121 @@ class S2L_OT_bake(bpy.types.Operator):
 add_properties(S2L_OT_bake, OPERATOR_OPTIONS, "operator")
 
 
-class S2L_OT_bake_all(bpy.types.Operator):
+class S2L_OT_bake_all(JobModal, bpy.types.Operator):
     """Bake every sound strip of the scene (and of the sequencer scene) onto the character that
     speaks it: the strip's s2l_character property, else the mesh named like the strip's name
-    before its first '.'"""
+    before its first '.'. Esc stops after the strip being baked; Esc again cancels that one"""
 
     bl_idname = "s2l.bake_all"
     bl_label = "Bake All Strips"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
 
+    _run: bake_all.AllRun | None = None
+    _stopping = False  # Esc was pressed: no strip starts after the current one
+
     def execute(self, context: Context) -> OpResult:
-        """One synchronous loop over the strips (background and UI alike); the window's progress
-        bar shows it in the UI."""
+        """One synchronous loop over the strips (background mode, or no window)."""
         if job.active() is not None:
-            self.report({"ERROR"}, "A bake is already running; wait for it to finish or press Esc.")
+            self.report({"ERROR"}, job.BUSY)
             return {"CANCELLED"}
+        result = bake_all.bake_all(context, self._settings(context),
+                                   warn=self._warn, done=self._strip_done)
+        return self._summarise(result)
+
+    def start_modal(self, context: Context) -> OpResult:
+        """One worker job per strip, polled from a timer (modal.JobModal); the strips that fail
+        before their inference starts are reported on the way."""
+        if job.active() is not None:
+            self.report({"ERROR"}, job.BUSY)
+            return {"CANCELLED"}
+        self._run = bake_all.AllRun(context, self._settings(context), warn=self._warn,
+                                    done=self._strip_done)
+        self._stopping = False
+        if not self._start_next(context, self._run):
+            return self._summarise(self._run.result)
+        self._begin(context)
+        return {"RUNNING_MODAL"}
+
+    def escape(self, context: Context, running: job.BakeJob) -> OpResult:
+        """The first Esc lets the strip being baked finish and starts no other; the second one
+        cancels that strip too (nothing is written for it)."""
+        run = self._run
+        if run is None:
+            return {"CANCELLED"}
+        if not self._stopping:
+            self._stopping = True
+            running.esc = ESC_AGAIN
+            self.report({"INFO"}, f"Bake All Strips stops after '{running.snap.inputs.label}'; "
+                        "Esc again cancels it too.")
+            self._show(context, running)
+            return {"RUNNING_MODAL"}
+        running.cancel()
+        self.report({"INFO"}, f"{running.snap.inputs.label}: cancelled, left as it was.")
+        run.stop()
+        self._end(context)
+        return self._summarise(run.result)
+
+    def job_done(self, context: Context, running: job.BakeJob) -> OpResult:
+        """Write the strip's take on the main thread, then start the next strip, or sum up."""
+        run = self._run
+        if run is None:
+            return {"CANCELLED"}
+        job.release(running)
+        self._job = None
+        if running.error is not None or running.plan is None:
+            run.fail(str(running.error or NO_RESULT))
+        else:
+            plan = running.plan
+            record = run.attempt(lambda: bake.finish(running.snap, plan))
+            if record is not None:
+                run.baked(record)
+        if self._start_next(context, run):
+            self._show(context, self._job)
+            return {"PASS_THROUGH"}
+        self._show(context, None, run.fraction)
+        self._end(context)
+        return self._summarise(run.result)
+
+    def _start_next(self, context: Context, run: bake_all.AllRun) -> bool:
+        """Start the next strip's inference on the worker; False when no strip is left (or Esc
+        asked to stop). A strip that fails before inference is recorded and skipped."""
+        while run.current is not None:
+            if self._stopping:
+                run.stop()
+                return False
+            started = run.attempt(lambda: self._start_strip(context, run))
+            if started is not None:
+                self._job = started
+                return True
+        return False
+
+    def _start_strip(self, context: Context, run: bake_all.AllRun) -> job.BakeJob:
+        snap = bake.gather(context, run.params())
+        note = bake.size_note(snap)
+        if note is not None:
+            run.note(note)
+        started = job.start(snap, run.span)
+        started.what = f"strip {run.index + 1} of {len(run.todo)} ({snap.inputs.label})"
+        started.esc = ESC_STOPS
+        return started
+
+    def _settings(self, context: Context) -> BakeSettings:
         chosen = chosen_options(self, context)
-        settings = BakeSettings(**{k: v for k, v in chosen.items()
-                                   if k in BakeSettings.__dataclass_fields__})
-        wm = context.window_manager
-        ui = not bpy.app.background and context.window is not None
+        return BakeSettings(**{k: v for k, v in chosen.items()
+                               if k in BakeSettings.__dataclass_fields__})
 
-        def done(strip_job: Any, record: Any, why: str) -> None:
-            if record is None:
-                self.report({"WARNING"}, f"{strip_job.strip}: {why}")
+    def _warn(self, note: str) -> None:
+        self.report({"WARNING"}, note)
 
-        if ui:
-            wm.progress_begin(0, 100)
-        try:
-            result = bake_all.bake_all(
-                context, settings,
-                progress=(lambda f: wm.progress_update(int(f * 100))) if ui else None,
-                warn=lambda note: self.report({"WARNING"}, note), done=done)
-        finally:
-            if ui:
-                wm.progress_end()
+    def _strip_done(self, strip_job: StripJob, record: TakeRecord | None, why: str) -> None:
+        if record is None:
+            self.report({"WARNING"}, f"{strip_job.strip}: {why}")
+
+    def _summarise(self, result: bake_all.AllResult) -> OpResult:
+        """The one summary; FINISHED (one undo step) whenever a strip was baked."""
         for strip_job in result.unassigned:
             self.report({"INFO"}, f"No character for the strip '{strip_job.strip}'.")
-        if not result.baked and not result.failed:
+        if not result.baked and not result.failed and not result.stopped:
             self.report({"ERROR"}, "No sound strip has a character: "
                         f"{result.summary()}. Name strips 'Character.line' or set their "
                         f"'{CHARACTER_PROP}' property.")
@@ -216,6 +257,54 @@ class S2L_OT_bake_all(bpy.types.Operator):
 
 
 add_properties(S2L_OT_bake_all, OPERATOR_OPTIONS, "operator")
+
+# Blender keeps only pointers to dynamic enum strings: hold them so they are not collected.
+_MESH_ITEMS: list[tuple[str, str, str]] = []
+
+
+def _mesh_items(self: Any, context: Context | None) -> list[tuple[str, str, str]]:
+    _MESH_ITEMS.clear()
+    _MESH_ITEMS.extend((o.name, o.name, "Mesh object") for o in bpy.data.objects
+                       if o.type == "MESH")
+    return _MESH_ITEMS
+
+
+class S2L_OT_set_character(bpy.types.Operator):
+    """Set which mesh object speaks this sound strip in Bake All Strips (the strip's
+    s2l_character property), or clear it so the strip's name decides"""
+
+    bl_idname = "s2l.set_character"
+    bl_label = "Set Character"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+    bl_property = "character"  # what the search popup searches
+
+    strip_name: bpy.props.StringProperty(name="Strip", default="")  # type: ignore[valid-type]
+    strip_scene: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Strip Scene", default="", description="Scene holding the strip; empty searches"
+    )
+    character: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Character", items=_mesh_items, description="The mesh object that speaks the strip"
+    )
+    clear: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Clear", default=False,
+        description="Remove the strip's s2l_character: its name decides again",
+    )
+
+    def invoke(self, context: Context, event: Any) -> OpResult:
+        if self.clear or context.window is None:
+            return self.execute(context)
+        context.window_manager.invoke_search_popup(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: Context) -> OpResult:
+        try:
+            message = bake_all.set_character(context, self.strip_scene, self.strip_name,
+                                             "" if self.clear else self.character)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
 
 
 class S2L_OT_remove_take(bpy.types.Operator):

@@ -16,7 +16,7 @@ from ..core.models import load as device_check
 from ..core.speech import recognise
 from ..core.speech.phones import wants_words
 from . import bake, job, rig
-from .bake_all import character_note
+from .bake_all import assigned_character, character_note, picked_strip
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .option_props import PREFS, chosen
 from .prefs import get_prefs
@@ -35,8 +35,9 @@ def target_object(context: Context) -> Object | None:
 
 def bake_blocker(context: Context) -> str | None:
     """Why Bake is disabled right now, in one sentence; None when it can run (cheap checks)."""
-    if job.active() is not None:
-        return "A bake is running (Esc cancels it)."
+    running = job.active()
+    if running is not None:
+        return f"A bake is running ({running.esc})."
     obj = target_object(context)
     if obj is None:
         return "Select a head mesh."
@@ -138,6 +139,22 @@ def _group_rows(box: Any, obj: Object, take: str) -> None:
         row.label(text=f"    also {member.name}")
 
 
+def _speaker_row(col: Any, scene_name: str, strip_name: str) -> None:
+    """Who speaks the picked strip in Bake All Strips, with Set (a search over the mesh
+    objects) and Clear of the strip's own s2l_character."""
+    strip = picked_strip(scene_name, strip_name)
+    if strip is None:
+        return
+    row = col.row(align=True)
+    row.label(text=character_note(scene_name, strip_name), icon="USER")
+    op = row.operator("s2l.set_character", text="", icon="VIEWZOOM")
+    op.strip_scene, op.strip_name, op.clear = scene_name, strip_name, False
+    sub = row.row(align=True)
+    sub.enabled = bool(assigned_character(strip))
+    op = sub.operator("s2l.set_character", text="", icon="X")
+    op.strip_scene, op.strip_name, op.clear = scene_name, strip_name, True
+
+
 class S2L_UL_rig_map(bpy.types.UIList):
     """Rows of the head's rig map: rig name -> the head's shape key."""
 
@@ -172,9 +189,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
         if settings.target is None and obj is not None:
             col.label(text=f"Using active object: {obj.name}", icon="INFO")
         col.prop(settings, "strip", text="Sound")
-        speaker = character_note(*split_strip_id(settings.strip))
-        if speaker:
-            col.label(text=speaker, icon="USER")
+        _speaker_row(col, *split_strip_id(settings.strip))
         col.separator()
         for row in panel_rows():
             _draw_row(col, settings, row)
@@ -185,7 +200,7 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
 
         running = job.active()
         if running is not None:
-            layout.label(text=f"Baking... {running.progress * 100:.0f}% (Esc cancels)", icon="TIME")
+            layout.label(text=job.status_line(running), icon="TIME")
         blocker = bake_blocker(context)
         row = layout.row()
         row.scale_y = 1.4

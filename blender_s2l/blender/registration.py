@@ -20,6 +20,7 @@ from .operators import (
     S2L_OT_remove_take,
     S2L_OT_rig_map_add,
     S2L_OT_rig_map_remove,
+    S2L_OT_set_character,
 )
 from .panel import S2L_UL_rig_map, VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks, VIEW3D_PT_s2l_rig
 from .prefs import S2L_OT_clear_cache, S2LPreferences
@@ -28,7 +29,7 @@ from .rig_export import S2L_OT_export_weights
 
 CLASSES: tuple[Any, ...] = (
     S2LPreferences, S2LSettings, S2LRigMapRow, S2LRigSettings, S2L_OT_bake, S2L_OT_bake_all,
-    S2L_OT_remove_take,
+    S2L_OT_set_character, S2L_OT_remove_take,
     S2L_OT_rig_map_add, S2L_OT_rig_map_remove, S2L_OT_assign_keypoint, S2L_OT_fit_landmarks,
     S2L_OT_clear_landmarks, S2L_OT_adjust_landmark, S2L_OT_add_hold_group, S2L_UL_rig_map,
     VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks, VIEW3D_PT_s2l_rig, S2L_OT_export_weights,

@@ -213,3 +213,33 @@ def test_preferences_draw_the_cache_with_its_size_and_clear(
     assert "op:s2l.clear_cache:on" in log
     size = [x for x in log if x.startswith("label:Cache:")]
     assert len(size) == 1 and "0.0 MB" in size[0] and str(tmp_path / "cache") in size[0]
+
+
+def test_the_picked_strips_character_is_set_and_cleared_in_the_panel(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who speaks the picked strip in Bake All, with Set (always) and Clear (only when the
+    strip's own s2l_character is set); while a Bake All runs the panel says what Esc does."""
+    from blender_helpers import write_wav
+
+    grid_head("Anna")
+    scene = bpy.context.scene
+    strip = scene.sequence_editor_create().strips.new_sound(
+        "Anna.line_1", str(write_wav(tmp_path / "a.wav", 1.0)), 1, 10)
+    scene.s2l.strip = f"{scene.name}\tAnna.line_1"
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Bake All: Anna (by its name)" in log
+    assert "op:s2l.set_character:on" in log and "op:s2l.set_character:off" in log
+    strip["s2l_character"] = "Anna"
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Bake All: Anna (s2l_character)" in log
+    assert log.count("op:s2l.set_character:on") == 2
+    job = submodule(installed, "blender.job")
+    snap = SimpleNamespace(audio=SimpleNamespace(cleanup=lambda: None))
+    running = job.BakeJob(snap, (0.5, 1.0))
+    running.what, running.esc = "strip 2 of 2 (Anna.line_1)", "Esc stops after this strip"
+    running._task(0.5)  # halfway through its half of the bar
+    monkeypatch.setattr(job, "_ACTIVE", running)
+    log = draw(installed, "VIEW3D_PT_s2l")
+    assert "label:Baking strip 2 of 2 (Anna.line_1)... 75% (Esc stops after this strip)" in log
+    assert "op:s2l.bake_all:off" in log
