@@ -297,6 +297,9 @@ class S2L_OT_set_character(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context: Context) -> OpResult:
+        if not self.clear and not self.properties.is_property_set("character"):
+            self.report({"ERROR"}, "Name the mesh object that speaks the strip, or clear it.")
+            return {"CANCELLED"}
         try:
             message = bake_all.set_character(context, self.strip_scene, self.strip_name,
                                              "" if self.clear else self.character)

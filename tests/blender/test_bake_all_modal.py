@@ -206,12 +206,17 @@ def test_set_character_sets_and_clears_one_strip(fake: FakeAnimator, tmp_path: P
     assert bake_all.character_note("Scene", "Anna.line_1") == f"Bake All: Ben ({CHARACTER_PROP})"
     with pytest.raises(TypeError):
         bpy.ops.s2l.set_character(strip_name="Anna.line_1", character="Cam")
+    with pytest.raises(RuntimeError, match="Name the mesh object"):  # not the first mesh
+        bpy.ops.s2l.set_character(strip_name="Anna.line_3")
+    assert CHARACTER_PROP not in line_3
     with pytest.raises(RuntimeError, match="Pick a sound strip first"):
         bpy.ops.s2l.set_character(character="Ben")
-    assert bpy.ops.s2l.bake_all(mode="PER_FRAME") == {"FINISHED"}
+    # invoke without a window (background) runs execute: Bake All in one go
+    assert bpy.ops.s2l.bake_all("INVOKE_DEFAULT", mode="PER_FRAME") == {"FINISHED"}
     assert takes("Ben") == ["Anna_line_1", "take2"] and takes("Anna") == ["Anna_line_3"]
 
-    assert bpy.ops.s2l.set_character(strip_name="take2", clear=True) == {"FINISHED"}
+    assert bpy.ops.s2l.set_character("INVOKE_DEFAULT", strip_name="take2",
+                                     clear=True) == {"FINISHED"}
     assert CHARACTER_PROP not in strips["take2"] and line_1[CHARACTER_PROP] == "Ben"
     assert "no character" in bake_all.character_note("Scene", "take2")
     bpy.ops.s2l.set_character(strip_name="Anna.line_1", clear=True)
