@@ -134,9 +134,12 @@ def expand(value: str, variables: Mapping[str, str]) -> str:
 
 
 def _strings(params: Mapping[str, Any], key: str) -> list[str]:
+    """A list parameter. The Worker formats a non-string item with Go's %v, which Python's
+    str() does not always match (1.0 is "1" there), so only strings are accepted here."""
     value = params.get(key, [])
     assert isinstance(value, list), f"{key} must be a list, not {value!r}"
-    return [v if isinstance(v, str) else str(v) for v in value]
+    assert all(isinstance(v, str) for v in value), f"{key} holds a non-string: {value!r}"
+    return list(value)
 
 
 _READ = {"blender-render": {"exe", "exeArgs", "argsBefore", "blendfile", "args"},

@@ -58,9 +58,11 @@ def _load_submit() -> Any:
 submit = _load_submit()
 
 BATCH_PY = ROOT / "blender_s2l" / "batch.py"
-GOOD = 30  # job lines that bake; two more fail: a missing audio file and a missing object
-MISSING_AUDIO, NO_OBJECT = 9, 20  # their manifest lines (the header is line 1)
-LAST = GOOD + 3  # 32 job lines: 2..33
+GOOD = 30  # job lines that bake; four more fail (their manifest lines; the header is line 1):
+MISSING_AUDIO, NO_OBJECT = 9, 20  # found when their bake starts
+DUPLICATE_OUT, BAD_MODE = 33, 34  # refused before any bake: line 12's out, a mode "SIDEWAYS"
+BAD = (MISSING_AUDIO, NO_OBJECT, DUPLICATE_OUT, BAD_MODE)
+LAST = GOOD + len(BAD) + 1  # 34 job lines: 2..35
 
 
 def job(settings: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -290,8 +292,8 @@ def _wav(path: Path, seconds: float, seed: int) -> None:
 
 @pytest.fixture
 def lines(tmp_path: Path) -> Path:
-    """A scene (the demo head, landmarks stored) and a 32-line manifest of 1 s lines: 30 that
-    bake, line 9 with a missing audio file and line 20 naming a missing object."""
+    """A scene (the demo head, landmarks stored) and a 34-line manifest of 1 s lines: 30 that
+    bake, and four bad ones (see BAD)."""
     bpy = pytest.importorskip("bpy", reason="needs the bpy module (real Blender)")
     from blender_s2l.blender.storage import store_landmarks
     from blender_s2l.demo_head.make import make_demo_head
@@ -309,14 +311,22 @@ def lines(tmp_path: Path) -> Path:
     rows = []
     for line in range(2, LAST + 1):
         name = f"line_{line:02d}"
-        if line == MISSING_AUDIO:
-            rows.append(f"Head,audio/{name}.wav,out/{name}.blend")
-            continue
-        _wav(folder / "audio" / f"{name}.wav", 1.0, line)
-        rows.append(f"{'Nobody' if line == NO_OBJECT else 'Head'},audio/{name}.wav,"
-                    f"out/{name}.blend")
-    (folder / "jobs.csv").write_text("object,audio,out\n" + "\n".join(rows) + "\n")
+        if line != MISSING_AUDIO:
+            _wav(folder / "audio" / f"{name}.wav", 1.0, line)
+        obj = "Nobody" if line == NO_OBJECT else "Head"
+        out = "line_12" if line == DUPLICATE_OUT else name
+        mode = "SIDEWAYS" if line == BAD_MODE else ""
+        rows.append(f"{obj},audio/{name}.wav,out/{out}.blend,{mode}")
+    (folder / "jobs.csv").write_text("object,audio,out,mode\n" + "\n".join(rows) + "\n")
     return folder
+
+
+def mend(manifest: Path) -> None:
+    """The four bad lines made good, every line where it was."""
+    text = manifest.read_text().replace("Nobody,", "Head,").replace(",SIDEWAYS", ",")
+    lines = text.splitlines()
+    lines[DUPLICATE_OUT - 1] = lines[DUPLICATE_OUT - 1].replace("out/line_12.", "out/line_33.")
+    manifest.write_text("\n".join(lines) + "\n")
 
 
 def oks(log: str) -> list[int]:
@@ -346,26 +356,26 @@ def test_every_compiled_task_runs_for_real_and_a_killed_task_resumes(
     with fake_manager(tmp_path) as (url, jobs):
         assert submit.main(["--manager", url, "--manifest", str(lines / "jobs.csv"),
                             "--summary-dir", str(sums), "--batch-script", str(BATCH_PY),
-                            "--scene", str(lines / "scene.blend"), "--rows-per-task", "8",
+                            "--scene", str(lines / "scene.blend"), "--rows-per-task", "10",
                             "--no-recognise-words"]) == 0
     capsys.readouterr()
     (compiled,) = jobs
     *bakes, merge = in_dependency_order(compiled["tasks"])
-    assert spans(compiled["tasks"]) == [(2, 9), (10, 17), (18, 25), (26, 33)]
+    assert spans(compiled["tasks"]) == [(2, 11), (12, 21), (22, 31), (32, 35)]
     # The Manager's variables for a Linux worker, and the worker's own environment and folder.
     variables = {"blender": str(write_blender(tmp_path)), "blenderArgs": "-b -y"}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     worker = tmp_path / "worker"
     worker.mkdir()
     out = lines / "out"
-    good = [n for n in range(2, LAST + 1) if n not in (MISSING_AUDIO, NO_OBJECT)]
+    good = [n for n in range(2, LAST + 1) if n not in BAD]
     argv = command_line(bakes[0]["commands"][0], variables)
     assert argv[:5] == [variables["blender"], "-b", "-y", "--background", "--python-exit-code"]
     assert argv[6:9] == [str(lines / "scene.blend"), "--python", str(BATCH_PY)]
 
     # The first task is killed (SIGKILL, as a lost worker's Blender) once three lines are done.
     proc = task_process(bakes[0], variables, worker, env)
-    first_summary = sums / "rows_2-9.jsonl"
+    first_summary = sums / "rows_2-11.jsonl"
     deadline = time.monotonic() + 120
     while len(summary_records(first_summary)) < 3 and proc.poll() is None:
         assert time.monotonic() < deadline, "the first task made no progress"
@@ -384,9 +394,9 @@ def test_every_compiled_task_runs_for_real_and_a_killed_task_resumes(
     codes = {}
     for task in bakes:
         codes[task["name"]], logs[task["name"]] = run_task(task, variables, worker, env)
-    assert codes == {"bake-rows-2-9": 1, "bake-rows-10-17": 0, "bake-rows-18-25": 1,
-                     "bake-rows-26-33": 0}, logs
-    retry = logs["bake-rows-2-9"]
+    assert codes == {"bake-rows-2-11": 1, "bake-rows-12-21": 1, "bake-rows-22-31": 0,
+                     "bake-rows-32-35": 1}, logs
+    retry = logs["bake-rows-2-11"]
     assert sorted(skips(retry)) == sorted(whole)  # nothing baked twice ...
     assert {n: (out / f"line_{n:02d}.blend").stat().st_mtime_ns for n in whole} == before
     baked = Counter(n for log in logs.values() for n in oks(log))
@@ -395,19 +405,27 @@ def test_every_compiled_task_runs_for_real_and_a_killed_task_resumes(
     assert re.search(rf"^FAIL line {MISSING_AUDIO}: The audio file .* does not exist", retry,
                      re.M), retry
     assert f"FAIL line {NO_OBJECT}: There is no object named 'Nobody'." in \
-        logs["bake-rows-18-25"]
-    assert "summary: 7 of 8 jobs baked, 1 failed (line 20)" in logs["bake-rows-18-25"]
+        logs["bake-rows-12-21"]
+    assert "summary: 9 of 10 jobs baked, 1 failed (line 20)" in logs["bake-rows-12-21"]
+    # refused before any bake; the duplicate's first writer is in another task
+    last = logs["bake-rows-32-35"]
+    assert re.search(rf"^FAIL line {DUPLICATE_OUT}: Its out .*line_12.blend is already written "
+                     r"by line 12; each line needs its own out\.$", last, re.M), last
+    assert re.search(rf"^FAIL line {BAD_MODE}: .*SIDEWAYS", last, re.M), last
+    assert "summary: 2 of 4 jobs baked, 2 failed (line 33, line 34)" in last
 
     # The merge (Flamenco runs it once every bake task is done; here it runs regardless).
     code, merge_log = run_task(merge, variables, worker, env)
     assert code == 1, merge_log  # lines are still failed
     report = json.loads((sums / "summary.json").read_text())
     unreported = len(whole - set(oks(killed_log)))
-    assert report["counts"] == {"ok": GOOD - unreported, "fail": 2, "skip": unreported}
-    assert report["lines"] == GOOD + 2 and report["damaged"] == []
-    assert [(f["line"], f["file"]) for f in report["failed"]] == [
-        (MISSING_AUDIO, str(sums / "rows_2-9.jsonl")), (NO_OBJECT, str(sums / "rows_18-25.jsonl"))]
+    assert report["counts"] == {"ok": GOOD - unreported, "fail": len(BAD), "skip": unreported}
+    assert report["lines"] == GOOD + len(BAD) and report["damaged"] == []
+    assert [(f["line"], Path(f["file"]).name) for f in report["failed"]] == [
+        (MISSING_AUDIO, "rows_2-11.jsonl"), (NO_OBJECT, "rows_12-21.jsonl"),
+        (DUPLICATE_OUT, "rows_32-35.jsonl"), (BAD_MODE, "rows_32-35.jsonl")]
     assert "does not exist" in report["failed"][0]["reason"]
+    assert "Nobody" in report["failed"][1]["reason"]
     assert {d["line"] for d in report["duplicates"]} >= set(oks(killed_log))
 
     # Every output is whole and holds its take; nothing else but a killed save's temp file.
@@ -417,22 +435,27 @@ def test_every_compiled_task_runs_for_real_and_a_killed_task_resumes(
     strays = sorted(p.name for p in out.iterdir() if not re.fullmatch(r"line_\d\d\.blend", p.name))
     assert len(strays) <= 1 and all(s.endswith(".s2l-tmp") for s in strays), strays
 
-    # Mend the two lines (same line numbers) and requeue what failed: only they bake.
+    # Mend the bad lines (every line where it was) and requeue what failed: only they bake.
     shutil.copy(lines / "audio" / "line_02.wav", lines / "audio" / f"line_{MISSING_AUDIO:02d}.wav")
     manifest = lines / "jobs.csv"
-    manifest.write_text(manifest.read_text().replace("Nobody,", "Head,"))
-    for task in (bakes[0], bakes[2]):
+    mend(manifest)
+    for task, mended in ((bakes[0], [MISSING_AUDIO]), (bakes[1], [NO_OBJECT]),
+                         (bakes[3], [DUPLICATE_OUT, BAD_MODE])):
         code, log = run_task(task, variables, worker, env)
-        assert code == 0 and oks(log) in ([MISSING_AUDIO], [NO_OBJECT]), log
+        assert code == 0 and oks(log) == mended, log
     code, merge_log = run_task(merge, variables, worker, env)
     assert code == 0, merge_log
     report = json.loads((sums / "summary.json").read_text())
-    assert report["counts"] == {"ok": GOOD + 2 - unreported, "fail": 0, "skip": unreported}
+    assert report["counts"] == {"ok": GOOD + len(BAD) - unreported, "fail": 0,
+                                "skip": unreported}
+    for n in BAD:
+        bpy.ops.wm.open_mainfile(filepath=str(out / f"line_{n:02d}.blend"))
+        assert list(read_takes(bpy.data.objects["Head"])) == [f"line_{n:02d}"], n
 
     # A range starting past the manifest's end (a --rows typed by hand) fails its task alone.
-    past = compile_job(job({"manifest": str(manifest), "rows": "30-40", "rows_per_task": 8,
+    past = compile_job(job({"manifest": str(manifest), "rows": "30-40", "rows_per_task": 6,
                             "summary_dir": str(tmp_path / "past"),
                             "batch_script": str(BATCH_PY)}), tmp_path)
     code, log = run_task(past["tasks"][1], variables, worker, env)
-    assert code == 2 and "starts past the end of the manifest, whose last job line is 33" in log
+    assert code == 2 and "starts past the end of the manifest, whose last job line is 35" in log
 
