@@ -227,7 +227,8 @@ function compile(scriptPath, context, registry, submitted) {
         jobType: submitted.type,
         priority: submitted.priority,
         status: "under-construction",
-        created: new Date(),
+        // A Go time.Time in the Manager, not a JS Date: only formatTimestampLocal() takes it.
+        created: strict("job.created (a Go time.Time)", {}, new Set()),
         settings: Object.assign({}, submitted.settings || {}),
         metadata: Object.assign({}, submitted.metadata || {}),
         storage: strict("job.storage", {
