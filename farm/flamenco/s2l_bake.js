@@ -127,8 +127,9 @@ function runBatch(settings, blendfile, batchArgs) {
     });
 }
 
-// The batch flags of the bake options; a default the extension shares is passed as given,
-// except recognise_words "auto", which leaves batch.py its own default.
+// The batch flags of the bake options, every value spelled out (the defaults above are
+// batch.py's own, which a test holds), except recognise_words "auto": no flag, so batch.py
+// decides (on where pocketsphinx is installed).
 function bakeFlags(s) {
     const flags = [
         "--mode", s.mode,
