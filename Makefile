@@ -9,7 +9,7 @@ demo: setup
 	$(PY) -m blender_s2l.demo --out out
 
 test: setup
-	$(PY) -m ruff check blender_s2l tests build.py
+	$(PY) -m ruff check blender_s2l tests build.py scripts farm
 	$(PY) -m mypy blender_s2l
 	$(PY) -m pytest -q tests
 

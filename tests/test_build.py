@@ -39,6 +39,9 @@ def test_lean_zip_has_the_runtime_and_nothing_else(tmp_path: Path) -> None:
     assert not [f for f in files if f.startswith("training/") or "__pycache__" in f]
     assert "demo.py" not in files and not [f for f in files if f.startswith("demo_head/")]
     assert not [f for f in files if f.startswith("wheels/")]
+    # the farm's job type, its submitter and the benchmarks stay in the repository
+    assert not [f for f in files if f.startswith(("farm/", "scripts/")) or f.endswith(".js")
+                or Path(f).name in ("submit.py", "bench_farm.py")]
 
 
 def fake_wheel(folder: Path, name: str) -> Path:
