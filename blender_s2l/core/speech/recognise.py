@@ -6,26 +6,33 @@ which words exist, so the /p b m/ of the words it hears are the most reliable cl
 without a transcript (measured in reports/stage_selection.md, candidates R and R2). With a
 narrowed search it costs a fraction of the audio's length (BENCHMARKS.md), so bakes use it by
 default wherever pocketsphinx is installed.
+
+A line is cut into pieces at its quietest moments and each piece is heard on its own: decoded
+with the cepstral mean of the piece itself (not whatever the previous piece left in the
+decoder), then its words aligned. So a piece's phones do not depend on which pieces came before
+or on which process heard it, and the pieces are heard side by side in helper processes
+(workers.py), one a core.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import threading
 from functools import cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import Cancelled, S2LError
-from ..progress import CANCELLED, CancelFn, ProgressFn
+from ..errors import S2LError
+from ..progress import CancelFn, ProgressFn, Task, as_task
 from . import audio as audio_io
-from .align import align_audio_segments
+from .align import align_audio, aligner, join_parts
 from .phones import SIL, Phone
 
-CHUNK_S = 20.0  # recognised piece by piece: bounded memory, and progress and cancel between pieces
+CHUNK_S = 20.0  # heard piece by piece: bounded memory, pieces side by side, cancel between them
 SEARCH_S = 5.0  # each cut goes to the quietest 10 ms in the last SEARCH_S of a piece
-BLOCK_S = 0.5  # audio fed to the decoder between two looks at cancel
+MIN_PIECE_S = 0.05  # shorter pieces hold no word
 FRAME = audio_io.HOP_LENGTH
 # Stretches whose loudest 10 ms is this far under the clip's loudest hold no speech: pocketsphinx
 # hears words even in digital silence, and a word it invents in a pause would shut the lips there.
@@ -40,6 +47,10 @@ DECODER_SETTINGS: dict[str, Any] = {
     "fwdflat": False,
     "bestpath": False,
 }
+NEEDS_POCKETSPHINX = (
+    "Recognising words needs the pocketsphinx package (pip install pocketsphinx); "
+    "or give the line's transcript or a phone alignment file."
+)
 
 
 @cache
@@ -71,66 +82,79 @@ def chunk_bounds(
 
 def recognise_phones(
     wav: NDArray[np.float32],
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | Task | None = None,
     cancel: CancelFn | None = None,
+    processes: int | None = None,
 ) -> list[Phone]:
     """Phones (seconds, ARPAbet) of the words pocketsphinx hears in 16 kHz mono samples; [] when it
-    hears none. A piece whose words cannot be aligned is left out rather than failing the bake."""
+    hears none. A piece whose words cannot be aligned is left out rather than failing the bake.
+
+    processes: how many helper processes may hear pieces at once (None: one a usable core,
+    workers.usable_cores; 0: none, all in this process). The phones are the same either way."""
     try:
-        from pocketsphinx import Decoder
+        import pocketsphinx  # noqa: F401 (the helpers import it too; fail here, in one sentence)
     except ImportError as exc:
-        raise S2LError(
-            "Recognising words needs the pocketsphinx package (pip install pocketsphinx); "
-            "or give the line's transcript or a phone alignment file."
-        ) from exc
+        raise S2LError(NEEDS_POCKETSPHINX) from exc
+    from . import workers
+
+    task = as_task(progress, cancel)
+    task.check()
     rate = audio_io.SAMPLE_RATE
-    decoder = Decoder(samprate=rate, **DECODER_SETTINGS)
     # The recogniser gets the sound as it is (it normalises its own cepstra); only the gate
     # against invented words looks at the level, relative to the clip's loudest moment.
     quiet = max(_loudest_frame_rms(wav) * 10 ** (-QUIET_DB / 20), 1e-6)
-    bounds = chunk_bounds(wav, CHUNK_S)
-    segments: list[tuple[float, float, str]] = []
-    for i, (a, b) in enumerate(bounds):
-        if cancel is not None and cancel():
-            raise Cancelled(CANCELLED)
-
-        def within(f: float, i: int = i) -> None:
-            if progress is not None:
-                progress(0.7 * (i + f) / len(bounds))
-
-        loud = _loudest_frame_rms(wav[a:b]) >= quiet
-        hyp = _decode(decoder, wav[a:b], cancel, within) if loud else None
-        if hyp is not None and hyp.hypstr.strip():
-            segments.append((a / rate, b / rate, hyp.hypstr))
-        within(1.0)
-    phones = align_audio_segments(wav, segments, pad_s=0.0, skip_unaligned=True)
+    bounds = [(a, b) for a, b in chunk_bounds(wav)
+              if b - a >= MIN_PIECE_S * rate and _loudest_frame_rms(wav[a:b]) >= quiet]
+    heard = workers.hear_pieces([wav[a:b] for a, b in bounds], task, processes)
+    parts = [[Phone(p.start + a / rate, p.end + a / rate, p.phone) for p in piece]
+             for (a, _), piece in zip(bounds, heard, strict=True)]
     phones = [
         p if _loudest_frame_rms(wav[int(p.start * rate) : int(p.end * rate)]) >= quiet
         else p._replace(phone=SIL)
-        for p in phones
+        for p in join_parts(len(wav) / rate, parts)
     ]
-    if progress is not None:
-        progress(1.0)
+    task(1.0)
     return phones
 
 
-def _decode(
-    decoder: Any, piece: NDArray[np.float32], cancel: CancelFn | None, progress: ProgressFn
-) -> Any:
-    """The decoder's hypothesis for one piece, fed in BLOCK_S blocks so that Esc is heard within
-    a fraction of a second and the bar moves during a line of one piece (on development speech,
-    the same closures as one whole-piece call)."""
+class Decoders:
+    """One process's pocketsphinx decoders, loaded once (each costs about a third of a second)
+    and reset before every piece, so a piece is heard as by new ones."""
+
+    def __init__(self) -> None:
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as exc:
+            raise S2LError(NEEDS_POCKETSPHINX) from exc
+        self.recogniser = Decoder(samprate=audio_io.SAMPLE_RATE, **DECODER_SETTINGS)
+        self.aligner = aligner()
+        self.lock = threading.Lock()  # one piece at a time through a decoder
+
+
+@cache
+def local_decoders() -> Decoders:
+    """This process's decoders, when pieces are heard here (no helper processes)."""
+    return Decoders()
+
+
+def hear_piece(piece: NDArray[np.float32], decoders: Decoders) -> list[Phone]:
+    """Phones (seconds from the piece's start) of the words heard in one piece; [] for none, or
+    when its words do not fit its audio."""
     pcm = (np.clip(piece, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
-    step = int(BLOCK_S * audio_io.SAMPLE_RATE) * 2  # bytes of 16-bit samples
-    decoder.start_utt()
-    for k in range(0, len(pcm), step):
-        if cancel is not None and cancel():
-            decoder.end_utt()
-            raise Cancelled(CANCELLED)
-        decoder.process_raw(pcm[k : k + step])
-        progress(min(1.0, (k + step) / len(pcm)))
-    decoder.end_utt()
-    return decoder.hyp()
+    with decoders.lock:
+        dec = decoders.recogniser
+        dec.reinit_feat()  # the piece's own cepstral mean, nothing left from another piece
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        hyp = dec.hyp()
+        words = hyp.hypstr.strip() if hyp is not None else ""
+        if not words:
+            return []
+        try:
+            return align_audio(piece, words, "a piece", decoders.aligner)
+        except S2LError:
+            return []
 
 
 def _loudest_frame_rms(x: NDArray[np.float32]) -> float:
