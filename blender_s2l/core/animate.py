@@ -118,11 +118,7 @@ class Animator:
         duration = len(wav) / audio_io.SAMPLE_RATE
         task.check()
 
-        def compute() -> S2LTrack:
-            return run_s2l(self.s2l, audio_io.log_mel(wav), progress=task, cancel=task.cancel)
-
-        out = compute() if cache is None else cache.s2l_track(
-            wav, self.s2l_identity, self.s2l.config.n_landmarks, compute)
+        out = self._s2l_output(wav, task, cache)
         track = out.disp - self._rest
         if s.smoothing > 0:
             track = smooth_track(track, s.smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
@@ -151,6 +147,22 @@ class Animator:
         disp[outside] = 0.0
         contact[outside] = 0.0
         return disp, contact.astype(np.float32)
+
+    def _s2l_output(self, wav: NDArray[np.float32], task: Task,
+                    cache: BakeCache | None) -> S2LTrack:
+        """S2L's output for loudness-normalised samples, from the cache when it holds them."""
+        def compute() -> S2LTrack:
+            return run_s2l(self.s2l, audio_io.log_mel(wav), progress=task, cancel=task.cancel)
+
+        if cache is None:
+            return compute()
+        return cache.s2l_track(wav, self.s2l_identity, self.s2l.config.n_landmarks, compute)
+
+    def hear_speech(self, audio: AudioInput, cache: BakeCache) -> None:
+        """Put the sound's S2L output in the cache ahead of the bake that will use it (a bake
+        runs this while the recogniser's helpers decode the words)."""
+        wav = audio_io.normalise_loudness(audio_io.load_audio(audio))
+        self._s2l_output(wav, Task(), cache)
 
     def landmarks(
         self,

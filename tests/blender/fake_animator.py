@@ -41,6 +41,9 @@ class FakeAnimator:
         self.block = threading.Event()  # set: animate waits until cancelled
         self.started = threading.Event()
 
+    def hear_speech(self, audio: Any, cache: Any) -> None:
+        """The real one fills the cache with S2L's output; the fake has none to keep."""
+
     def animate(self, audio: Any, vertices: Any, faces: Any, landmarks68: Any = None,
                 fps: float = 30.0, seed: int = 0, **kw: Any) -> Any:
         times = np.asarray(kw["frame_times"], dtype=np.float64)

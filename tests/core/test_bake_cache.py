@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from blender_s2l.core.bake import pipeline
 from blender_s2l.core.bake.cache import BakeCache, session_cache
 from blender_s2l.core.bake.pipeline import BakeInputs, infer
 from blender_s2l.core.bake.settings import BakeSettings
+from blender_s2l.core.errors import S2LError
 from blender_s2l.core.speech import align, recognise
 from blender_s2l.core.speech.phones import Phone
 from blender_s2l.demo_head.make import make_demo_head
@@ -115,7 +117,34 @@ def test_downstream_settings_hit_and_the_motion_is_the_same(
     fresh = BakeCache(tmp_path / "cache")
     infer(_inputs(head, wav, random_weights_dir, fresh, mouth_strength=2.0))
     assert (calls.recognise, calls.s2l) == (0, 0)
-    assert fresh.hits == 2
+    assert fresh.misses == 0 and fresh.hits >= 2  # S2L is looked up twice
+
+
+def test_the_networks_run_while_the_words_are_heard(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recogniser's helpers decode while this process loads the models and runs S2L into
+    the cache; the bake then uses that S2L output instead of running it again."""
+    s2l_when_heard: list[int] = []
+
+    def slow_recognise(wav: Any, progress: Any = None, cancel: Any = None) -> list[Phone]:
+        deadline = time.monotonic() + 20.0
+        while calls.s2l == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        s2l_when_heard.append(calls.s2l)
+        return list(FAKE_PHONES)
+
+    monkeypatch.setattr(recognise, "recognise_phones", slow_recognise)
+    plan = infer(_inputs(head, wav, random_weights_dir, BakeCache(tmp_path / "cache")))
+    assert s2l_when_heard == [1] and calls.s2l == 1
+    plain = infer(_inputs(head, wav, random_weights_dir, None))
+    np.testing.assert_array_equal(plan.motion.landmarks, plain.motion.landmarks)
+
+
+def test_models_that_fail_to_load_while_words_are_heard_say_so(
+        head: Any, wav: Path, calls: Calls, tmp_path: Path) -> None:
+    with pytest.raises(S2LError, match="weights"):
+        infer(_inputs(head, wav, tmp_path / "no-weights-here", BakeCache(tmp_path / "cache")))
 
 
 def test_the_same_sound_in_another_container_hits_and_a_changed_sound_misses(
@@ -297,7 +326,7 @@ def test_damaged_entries_are_ignored_removed_and_said_once(
     # Removed and written again whole: the next session hits.
     again = BakeCache(folder)
     infer(_inputs(head, wav, random_weights_dir, again))
-    assert again.hits == 2 and (calls.recognise, calls.s2l) == (3, 3)
+    assert again.misses == 0 and (calls.recognise, calls.s2l) == (3, 3)
 
 
 def test_the_limit_evicts_the_oldest_and_clear_removes_only_the_caches_files(

@@ -7,6 +7,7 @@ UI or inline in batch, and never touches Blender data. See ARCHITECTURE.md for t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -80,14 +81,17 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
     """Audio + mesh -> key plan, by the plan type the settings' mode names."""
     task = as_task(progress, cancel)
     s = inputs.settings
-    anim = load_animator(s.device, s.weights_dir)
-    share = WORDS_SHARE if listens_for_words(s.phones_file, s.transcript, s.recognise_words) \
-        else 0.0
+    listening = listens_for_words(s.phones_file, s.transcript, s.recognise_words)
+    share = WORDS_SHARE if listening else 0.0
     hearing = task.part(0.0, share)
     cache = inputs.cache
     if cache is not None:
         cache.start_bake()
-    phones = line_phones(s, str(inputs.audio_path), hearing, cache)
+    if listening:  # the recogniser's helpers decode; this process readies the networks meanwhile
+        anim, phones = _while_hearing(inputs, hearing)
+    else:
+        anim = load_animator(s.device, s.weights_dir)
+        phones = line_phones(s, str(inputs.audio_path), hearing, cache)
     motion = anim.animate(
         inputs.audio_path, inputs.vertices, inputs.faces, inputs.landmarks68,
         settings=s, frame_times=inputs.times, phones=phones, hold=inputs.hold,
@@ -100,6 +104,33 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
     plan = plan_for(s.mode).build(motion, inputs)
     task(1.0)
     return plan
+
+
+def _while_hearing(inputs: BakeInputs, hearing: Task) -> tuple[Any, list[Phone] | None]:
+    """(animator, phones): the words are heard (helper processes, recognise.py) while a thread
+    here loads the models and puts the sound's S2L output in the cache, the part of the bake
+    that does not need the words."""
+    s = inputs.settings
+    ready: list[Any] = []
+    failed: list[BaseException] = []
+
+    def prepare() -> None:
+        try:
+            ready.append(load_animator(s.device, s.weights_dir))
+            if inputs.cache is not None and not hearing.cancelled():
+                ready[0].hear_speech(inputs.audio_path, inputs.cache)
+        except BaseException as exc:  # raised again on the bake's thread, below
+            failed.append(exc)
+
+    thread = threading.Thread(target=prepare, name="s2l-prepare", daemon=True)
+    thread.start()
+    try:
+        phones = line_phones(s, str(inputs.audio_path), hearing, inputs.cache)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return ready[0], phones
 
 
 def line_phones(s: BakeSettings, audio_path: str, hearing: Task,

@@ -77,6 +77,16 @@ def hear_pieces(pieces: Sequence[NDArray[np.float32]], task: Task,
     return [heard[i] for i in range(len(pieces))]
 
 
+def warm_up(seconds: float) -> None:
+    """Start the helpers a line of this length will use, without waiting for them: they load
+    pocketsphinx while the bake loads its models and reads the sound."""
+    from .recognise import CHUNK_S
+
+    n = min(max(1, int(np.ceil(seconds / CHUNK_S))), usable_cores())
+    with _POOL.lock:
+        _POOL.start(n)
+
+
 def shutdown() -> None:
     """End the helpers now (tests; the helpers otherwise end with this process)."""
     _POOL.close()
@@ -159,8 +169,9 @@ class _Pool:
         with self.lock:
             self.calls += 1
             call = self.calls
-            helpers = self._start(n)
-            todo = list(range(len(pieces)))
+            helpers = self.start(n)
+            # Longest first: the last piece to finish is a short one, so no core waits long.
+            todo = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
             heard: dict[int, list[Phone]] = {}
             seconds_per_sample = GUESS_S_PER_S / SAMPLE_RATE
             shown = 0.0
@@ -217,7 +228,7 @@ class _Pool:
                 done += len(pieces[i]) * min((now - sent) / expected, 0.95)
         return done / total
 
-    def _start(self, n: int) -> list[_Helper]:
+    def start(self, n: int) -> list[_Helper]:
         """n live helpers (fewer when some cannot start), stale replies dropped."""
         self.helpers = [h for h in self.helpers if h.alive()]
         while not self.replies.empty():
