@@ -68,8 +68,11 @@ for i, (wav, words) in enumerate(lines):
 """
 
 
+REPO = ROOT  # the checkout whose extension is measured (--repo)
+
+
 def env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT))
+    return dict(os.environ, PYTHONPATH=str(REPO))
 
 
 def speech(seconds: float, rate: int = 16000) -> np.ndarray[Any, Any]:
@@ -130,15 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="paired runs of each row")
     ap.add_argument("--lengths", default="10,60", help="line lengths in seconds")
+    ap.add_argument("--paths", default="batch,operator", help="batch, operator or both")
+    ap.add_argument("--words", default="on,off", help="Recognise Words: on, off or both")
+    ap.add_argument("--repo", type=Path, default=ROOT,
+                    help="measure the extension of another checkout (e.g. an older commit's "
+                         "worktree) with this script and scene")
     args = ap.parse_args(argv)
+    global REPO
+    REPO = args.repo.resolve()
+    paths = {x.strip() for x in args.paths.split(",")}
+    choices = [w.strip() == "on" for w in args.words.split(",") if w.strip()]
     lengths = [float(x) for x in args.lengths.split(",") if x.strip()]
     work = Path(tempfile.mkdtemp(prefix="s2l_line_"))
     scene = work / "scene.blend"
     subprocess.run([sys.executable, "-c", SCENE, str(scene), "1"], check=True, env=env(),
                    capture_output=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"<!-- {' '.join(sys.argv)}; load average {load:.2f} at the start; {os.cpu_count()} "
-          f"cores -->", flush=True)
+    print(f"<!-- {' '.join(sys.argv)}; extension of {REPO}; load average {load:.2f} at the "
+          f"start; {os.cpu_count()} cores -->", flush=True)
     start = [timed([sys.executable, "-c", START_ONLY, str(scene)]) for _ in range(args.runs)]
     print(f"Blender's own start-up (import bpy, open the scene, exit): {span(start)} s\n")
     print("| path | line | Recognise Words | first bake (s) | re-bake, Mouth Strength 0.6 (s) | "
@@ -146,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|", flush=True)
     sizes: list[float] = []
     seed = 0
-    for seconds in lengths:
-        for words in (True, False):
+    for seconds in lengths if "batch" in paths else []:
+        for words in choices:
             first, again = [], []
             for _ in range(args.runs):
                 seed += 1
@@ -164,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{span(first)} | {span(again)} | {span(beyond)} |", flush=True)
     import json
 
-    for seconds in lengths:
-        for words in (True, False):
+    for seconds in lengths if "operator" in paths else []:
+        for words in choices:
             lines = []
             for _ in range(args.runs):
                 seed += 1
@@ -181,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| operator in a running Blender | {seconds:g} s | "
                   f"{'on' if words else 'off'} | {span(first)} | {span(again)} | - |",
                   flush=True)
-    print(f"\nCache on disk with Recognise Words: {span(sizes)} MB per minute of audio.")
+    if sizes:
+        print(f"\nCache on disk with Recognise Words: {span(sizes)} MB per minute of audio.")
     print("Each cell: median (min-max) of the runs; first bakes of the operator after the "
           "first in its Blender have the models loaded already.")
     return 0

@@ -77,16 +77,6 @@ def hear_pieces(pieces: Sequence[NDArray[np.float32]], task: Task,
     return [heard[i] for i in range(len(pieces))]
 
 
-def warm_up(seconds: float) -> None:
-    """Start the helpers a line of this length will use, without waiting for them: they load
-    pocketsphinx while the bake loads its models and reads the sound."""
-    from .recognise import CHUNK_S
-
-    n = min(max(1, int(np.ceil(seconds / CHUNK_S))), usable_cores())
-    with _POOL.lock:
-        _POOL.start(n)
-
-
 def shutdown() -> None:
     """End the helpers now (tests; the helpers otherwise end with this process)."""
     _POOL.close()
