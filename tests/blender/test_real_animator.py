@@ -84,6 +84,9 @@ def test_recognise_words_bakes_the_heard_key_poses_in_blender(
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode="PER_FRAME",
                             device="CPU",  # Recognise Words is on by default
                             weights_dir=str(random_weights_dir)) == {"FINISHED"}
+    # heard in a helper process that imported the installed copy, not in Blender's process
+    helpers = submodule(real, "core.speech.workers")._POOL.helpers
+    assert helpers and all(h.alive() for h in helpers)
     core = submodule(real, "core.animate")
     heard = submodule(real, "core.speech.recognise").recognise_phones(
         submodule(real, "core.speech.audio").load_audio(wav))
