@@ -41,23 +41,37 @@ def speak(text: str, wav: Path) -> str:
     raise S2LError("Neither flite nor espeak-ng is installed; run scripts/setup.sh first.")
 
 
-def build_scene(path: Path, subdivisions: int) -> None:
-    """A fresh file with the demo head (landmarks stored), a camera and a light."""
+def add_demo_head(name: str = "Head", subdivisions: int = 0) -> Any:
+    """The demo head as a mesh object in the current scene, its landmarks stored: the scene of
+    the demo, the batch and farm tests and the benchmarks."""
     import bpy
 
     from .blender.storage import store_landmarks
     from .demo_head.make import make_demo_head
 
-    bpy.ops.wm.read_homefile(use_empty=True)
     head = make_demo_head(subdivisions)
-    mesh = bpy.data.meshes.new("DemoHead")
+    mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(head.vertices.astype(np.float64).tolist(), [], [list(f) for f in head.faces])
-    mesh.shade_smooth()
-    obj = bpy.data.objects.new("DemoHead", mesh)
+    obj = bpy.data.objects.new(name, mesh)
     scene: Any = bpy.context.scene
     scene.collection.objects.link(obj)
     store_landmarks(obj, head.landmark_vertices)
-    lm = head.vertices[head.landmark_vertices]
+    return obj
+
+
+def build_scene(path: Path, subdivisions: int) -> None:
+    """A fresh file with the demo head (landmarks stored), a camera and a light."""
+    import bpy
+
+    from .blender.storage import stored_landmarks
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    obj = add_demo_head("DemoHead", subdivisions)
+    obj.data.shade_smooth()
+    scene: Any = bpy.context.scene
+    co = np.zeros(len(obj.data.vertices) * 3)
+    obj.data.vertices.foreach_get("co", co)
+    lm = co.reshape(-1, 3)[np.asarray(stored_landmarks(obj), dtype=np.int64)]
     mouth = lm[48:68].mean(0)
     cam_data = bpy.data.cameras.new("Camera")
     cam_data.lens = 85

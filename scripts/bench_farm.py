@@ -77,17 +77,11 @@ sys.exit(code)
 SCENE = r"""
 import sys
 import bpy
-from blender_s2l.blender.storage import store_landmarks
-from blender_s2l.demo_head.make import make_demo_head
+from blender_s2l.demo import add_demo_head
 bpy.ops.wm.read_homefile(use_empty=True)
-head = make_demo_head(int(sys.argv[2]))
-mesh = bpy.data.meshes.new("Head")
-mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
-obj = bpy.data.objects.new("Head", mesh)
-bpy.context.scene.collection.objects.link(obj)
-store_landmarks(obj, head.landmark_vertices)
+obj = add_demo_head("Head", int(sys.argv[2]))
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
-print(len(head.vertices))
+print(len(obj.data.vertices))
 """
 
 

@@ -25,8 +25,7 @@ import bpy
 import blender_s2l
 from blender_s2l import batch
 from blender_s2l.blender import bake, job
-from blender_s2l.blender.storage import store_landmarks
-from blender_s2l.demo_head.make import make_demo_head
+from blender_s2l.demo import add_demo_head
 
 weights, tmp, *files = sys.argv[1:]
 
@@ -39,12 +38,7 @@ def state():
 
 
 bpy.ops.wm.read_homefile(use_empty=True)
-head = make_demo_head(0)
-mesh = bpy.data.meshes.new("Head")
-mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
-obj = bpy.data.objects.new("Head", mesh)
-bpy.context.scene.collection.objects.link(obj)
-store_landmarks(obj, head.landmark_vertices)
+add_demo_head()
 scene_file = os.path.join(tmp, "scene.blend")
 bpy.ops.wm.save_as_mainfile(filepath=scene_file)
 blender_s2l.register()

@@ -107,17 +107,11 @@ def test_module_cli_exits_nonzero_with_one_line(tmp_path: Path) -> None:
 
 def demo_head_scene_file(tmp_path: Path) -> Path:
     """A saved scene: the demo head (landmarks stored) and a 1 s "Voice" strip."""
-    from blender_s2l.blender.storage import store_landmarks
-    from blender_s2l.demo_head.make import make_demo_head
+    from blender_s2l.demo import add_demo_head
 
     bpy.ops.wm.read_homefile(use_empty=True)
     voice_scene(tmp_path, seconds=1.0)
-    head = make_demo_head(0)
-    mesh = bpy.data.meshes.new("Head")
-    mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
-    obj = bpy.data.objects.new("Head", mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    store_landmarks(obj, head.landmark_vertices)
+    add_demo_head()
     scene = tmp_path / "scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(scene))
     return scene

@@ -295,18 +295,12 @@ def lines(tmp_path: Path) -> Path:
     """A scene (the demo head, landmarks stored) and a 34-line manifest of 1 s lines: 30 that
     bake, and four bad ones (see BAD)."""
     bpy = pytest.importorskip("bpy", reason="needs the bpy module (real Blender)")
-    from blender_s2l.blender.storage import store_landmarks
-    from blender_s2l.demo_head.make import make_demo_head
+    from blender_s2l.demo import add_demo_head
 
     folder = tmp_path / "lines"
     (folder / "audio").mkdir(parents=True)
     bpy.ops.wm.read_homefile(use_empty=True)
-    head = make_demo_head(0)
-    mesh = bpy.data.meshes.new("Head")
-    mesh.from_pydata(head.vertices.astype(float).tolist(), [], [list(f) for f in head.faces])
-    obj = bpy.data.objects.new("Head", mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    store_landmarks(obj, head.landmark_vertices)
+    add_demo_head()
     bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))
     rows = []
     for line in range(2, LAST + 1):
