@@ -113,3 +113,23 @@ def test_a_farm_core_gets_one_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     assert workers.usable_cores() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
     assert workers.usable_cores() >= 1
+
+
+def test_word_from_a_helper_that_ended_before_the_line_costs_no_helper(
+        long_line: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed helper's reader says "gone" a moment after it is killed, possibly after the next
+    line has begun: that word is about the old helper, and the new ones keep working."""
+    here = recognise_phones(long_line, processes=2)
+    old = list(workers._POOL.helpers)
+    workers.shutdown()
+    real_start = workers._Pool.start
+
+    def start_then_stale(pool: workers._Pool, n: int) -> list[workers._Helper]:
+        got = real_start(pool, n)
+        for h in old:
+            pool.replies.put((h, None))
+        return got
+
+    monkeypatch.setattr(workers._Pool, "start", start_then_stale)
+    assert recognise_phones(long_line, processes=2) == here
+    assert len(workers._POOL.helpers) == 2 and all(h.alive() for h in workers._POOL.helpers)

@@ -103,7 +103,7 @@ def recognise_phones(
     # The recogniser gets the sound as it is (it normalises its own cepstra); only the gate
     # against invented words looks at the level, relative to the clip's loudest moment.
     quiet = max(_loudest_frame_rms(wav) * 10 ** (-QUIET_DB / 20), 1e-6)
-    bounds = [(a, b) for a, b in chunk_bounds(wav)
+    bounds = [(a, b) for a, b in chunk_bounds(wav, CHUNK_S, SEARCH_S)
               if b - a >= MIN_PIECE_S * rate and _loudest_frame_rms(wav[a:b]) >= quiet]
     heard = workers.hear_pieces([wav[a:b] for a, b in bounds], task, processes)
     parts = [[Phone(p.start + a / rate, p.end + a / rate, p.phone) for p in piece]

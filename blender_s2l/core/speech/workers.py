@@ -180,6 +180,8 @@ class _Pool:
                         helper, msg = self.replies.get(timeout=POLL_S)
                     except queue.Empty:
                         helper, msg = None, None
+                    if helper not in helpers:  # a helper ended before this call began
+                        helper = None
                     if helper is not None and (msg is None or not helper.alive()):
                         if helper.busy is not None:
                             todo.insert(0, helper.busy[0])  # heard here instead
