@@ -23,6 +23,9 @@ class Motion:
     # (T,) in [0, 1]: how far each frame's lips must be shut (labelled or heard /p b m/, times
     # Lip Closure); a solve onto the character's own keys weights the lips by it.
     closure: NDArray[np.float32] | None = None
+    # Share of the line's speech whose key poses come from its transcript (line_align.py);
+    # None when the bake had no transcript.
+    aligned: float | None = None
     _dense: NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property
