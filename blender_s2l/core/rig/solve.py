@@ -61,6 +61,7 @@ from ..head.hold_still import motion_weights
 from ..head.landmarks import MOUTH, to_canonical
 from ..head.lip_contact import LOWER_INNER, UPPER_INNER
 from ..motion import Motion
+from .jaw import BoneTrack, bone_track, check_jaw_rig, without_skinning
 
 if TYPE_CHECKING:
     from ..bake.pipeline import BakeInputs
@@ -543,8 +544,24 @@ def rig_plan(motion: Motion, inputs: BakeInputs) -> RigPlan:
     except S2LError as exc:
         raise BakeError(f"The rig solve cannot find the mouth: {exc}") from None
     regions = face_regions(inputs.vertices, lm, ids)
-    result = solve(motion, d, r, regions=regions, key_names=keys)
-    worst = max_error_mm(motion, d, result.weights, regions.face, result.fit_rms_mm)
+    target, track, notes = jaw_target(motion, rig, inputs)
+    result = solve(target, d, r, regions=regions, key_names=keys)
+    worst = max_error_mm(target, d, result.weights, regions.face, result.fit_rms_mm)
     return RigPlan(frames, motion, worst, keys, result.weights, result.rest,
                    canonical=list(rig.canonical), rig_set=rig.rig_set,
-                   notes=[*rig.notes, *result.notes])
+                   notes=[*rig.notes, *notes, *result.notes], jaw=track)
+
+
+def jaw_target(motion: Motion, rig: RigTarget, inputs: BakeInputs
+               ) -> tuple[Motion, BoneTrack | None, list[str]]:
+    """(the motion the shape keys must make, the jaw bone's track or None, notes): with a jaw
+    bone the dense motion minus what the bone moves through skinning (core/rig/jaw.py)."""
+    if rig.jaw is None:
+        return motion, None, []
+    if motion.jaw is None:
+        return motion, None, [f"The jaw bone '{rig.jaw.bone}' is not keyed: this bake has no "
+                              "jaw motion (the jaw map jaw.npz is missing from the weights)."]
+    check_jaw_rig(rig.jaw, motion.n_vertices)
+    track = bone_track(motion.jaw, rig.jaw, motion.mm_per_unit)
+    target = without_skinning(motion, track, inputs.vertices, rig.jaw.skin)
+    return target, track, list(track.notes)
