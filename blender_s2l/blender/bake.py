@@ -334,6 +334,7 @@ def _discard(obj: Object, record: TakeRecord) -> None:
     action = bpy.data.actions.get(record.action) if record.action else None
     if action is not None:
         bpy.data.actions.remove(action)
+    rig.rest_bones(obj, record)
     if key is not None and obj.type == "MESH":
         for name in record.keys:
             kb = key.key_blocks.get(name)

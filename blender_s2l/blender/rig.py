@@ -288,11 +288,13 @@ def jaw_rig(head: Object, armature: Object, bone: str) -> tuple[JawRig, list[str
     translate = not data_bone.use_connect and not any(pose_bone.lock_location)
     anim = armature.animation_data
     prefix = f'pose.bones["{bpy.utils.escape_identifier(bone)}"].'
+    posed = (prefix + "rotation_", prefix + "location")
     if anim is not None and anim.action is not None and any(
-            fc.data_path.startswith(prefix)
+            fc.data_path.startswith(posed)
             for fc in slot_fcurves(anim.action, anim.action_slot)):
         notes.append(f"The jaw bone '{bone}' of '{armature.name}' is also keyed in its action "
-                     f"'{anim.action.name}', which plays over the take.")
+                     f"'{anim.action.name}', whose rotation or location of it plays over the "
+                     "take.")
     if not skin.any():
         notes.append(f"'{head.name}' is not skinned to the jaw bone '{bone}' (no Armature "
                      "modifier or no weights in its vertex group): the bone is keyed for what "
@@ -515,6 +517,12 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     wanted = sorted({n for r in records for n in r.animated if key.key_blocks.get(n)})
     track = rest_track(key)
     action = track.strips[0].action if track is not None and len(track.strips) else None
+    if action is not None:  # a key no take animates any more keeps what it last played: rest
+        paths = {value_path(kb.name): kb for kb in key.key_blocks}
+        for fc in slot_fcurves(action, track.strips[0].action_slot):
+            kb = paths.get(fc.data_path)
+            if kb is not None and kb.name not in wanted:
+                kb.value = rest_value(kb)
     if not wanted:
         if track is not None:
             key.animation_data.nla_tracks.remove(track)
@@ -559,6 +567,20 @@ def discard(obj: Object, record: TakeRecord) -> None:
     user's)."""
     remove_track(anim_owner(obj), record.track)
     remove_action(record.action)
+    rest_bones(obj, record)
+
+
+def rest_bones(obj: Object, record: TakeRecord) -> None:
+    """The pose keeps what a removed take last played: its bones go back to their rest pose
+    (an action or track of the user's that animates them sets them again when it plays)."""
+    if obj.type == "ARMATURE" and obj.pose is not None:
+        for name in record.bones:
+            bone = obj.pose.bones.get(name)
+            if bone is not None:
+                bone.location = (0.0, 0.0, 0.0)
+                bone.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+                bone.rotation_euler = (0.0, 0.0, 0.0)
+                bone.rotation_axis_angle = (0.0, 0.0, 1.0, 0.0)
 
 
 # -- panel ----------------------------------------------------------------------------------------

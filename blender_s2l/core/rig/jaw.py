@@ -34,6 +34,8 @@ F64 = NDArray[np.float64]
 # The fitted motion's shift of the bone's head, at its largest, from which a location is keyed
 # (mm): below it the rotation about the head is the jaw's motion and the keys make the rest.
 TRANSLATE_MM = 0.5
+# Vertices with less of the bone's motion than this are left out of the skinned fit.
+SKIN_MIN = 0.05
 
 
 @dataclass
@@ -125,6 +127,35 @@ def bone_track(jaw: JawMotion, rig: JawRig, mm_per_unit: float) -> BoneTrack:
     pose[:, :3, 3] = location
     mesh = q_inv[None] @ pose @ q[None]
     return BoneTrack(rig.bone, rot, location, bool(keys_location), mesh, notes)
+
+
+def skinned_jaw_motion(motion: Motion, vertices: NDArray[np.floating[Any]],
+                       skin: NDArray[np.floating[Any]], pivot: NDArray[np.floating[Any]]
+                       ) -> JawMotion:
+    """The jaw's rigid motion (about `pivot`) that, through the skin, best makes the dense motion
+    of the skinned vertices: per frame, the least squares of s_v (t + w x (x_v - pivot)) against
+    the motion d_v, each vertex counted by its share s_v (the vertices the bone moves most
+    count most). Linear in the six parameters, like the jaw map it replaces on a skinned head:
+    the map is fitted to the lower teeth, and carried out to the chin it opens the skin further
+    than the dense motion does (on the demo head the chin 8.1 mm where the motion moves it 4.9)."""
+    s = np.asarray(skin, dtype=np.float64)
+    sel = np.flatnonzero(s > SKIN_MIN)
+    x = np.asarray(vertices, dtype=np.float64)[sel]
+    y = x - np.asarray(pivot, dtype=np.float64)
+    n = len(sel)
+    fields = np.zeros((6, n, 3))
+    for k in range(3):
+        fields[k, :, k] = 1.0
+        axis = np.zeros(3)
+        axis[k] = 1.0
+        fields[3 + k] = np.cross(axis[None, :], y)
+    row = np.repeat(s[sel], 3)  # each row counted by its share ...
+    a = (fields * s[sel][None, :, None]).reshape(6, -1).T * row[:, None]  # ... of the motion
+    basis = np.asarray(motion.basis[:, sel], dtype=np.float64).reshape(motion.basis.shape[0], -1)
+    b = (np.asarray(motion.codes, dtype=np.float64) @ basis).T * row[:, None]
+    params: F64 = np.linalg.lstsq(a, b, rcond=None)[0].T  # (T, 6)
+    return JawMotion(rotation=params[:, 3:], translation=params[:, :3],
+                     pivot=np.asarray(pivot, dtype=np.float64))
 
 
 def skin_fields(vertices: NDArray[np.floating[Any]], skin: NDArray[np.floating[Any]]

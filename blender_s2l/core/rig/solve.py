@@ -61,7 +61,14 @@ from ..head.hold_still import motion_weights
 from ..head.landmarks import MOUTH, to_canonical
 from ..head.lip_contact import LOWER_INNER, UPPER_INNER
 from ..motion import Motion
-from .jaw import BoneTrack, bone_track, check_jaw_rig, without_skinning
+from .jaw import (
+    SKIN_MIN,
+    BoneTrack,
+    bone_track,
+    check_jaw_rig,
+    skinned_jaw_motion,
+    without_skinning,
+)
 
 if TYPE_CHECKING:
     from ..bake.pipeline import BakeInputs
@@ -87,6 +94,9 @@ SUPPORT_LOOSER = 10.0  # the sparse pass's tolerance, relative to the refit's
 SUPPORT_RATE_HZ = 15.0  # the sparse pass's frames, per second at least
 CHUNK_VERTICES = 4096
 PROBE_FRAMES = 32  # frames whose worst vertex is measured for the plan's max error
+# A head skinned to its jaw bone: the bone's motion is fitted to the skinned vertices' dense
+# motion (core/rig/jaw.py:skinned_jaw_motion) rather than taken from the jaw map.
+JAW_FROM_SKIN = True
 QUIET = 1e-12  # a key whose offset is below this share of the largest key's moves nothing
 
 
@@ -562,6 +572,9 @@ def jaw_target(motion: Motion, rig: RigTarget, inputs: BakeInputs
         return motion, None, [f"The jaw bone '{rig.jaw.bone}' is not keyed: this bake has no "
                               "jaw motion (the jaw map jaw.npz is missing from the weights)."]
     check_jaw_rig(rig.jaw, motion.n_vertices)
-    track = bone_track(motion.jaw, rig.jaw, motion.mm_per_unit)
+    jaw = motion.jaw
+    if JAW_FROM_SKIN and np.count_nonzero(np.asarray(rig.jaw.skin) > SKIN_MIN) >= 3:
+        jaw = skinned_jaw_motion(motion, inputs.vertices, rig.jaw.skin, jaw.pivot)
+    track = bone_track(jaw, rig.jaw, motion.mm_per_unit)
     target = without_skinning(motion, track, inputs.vertices, rig.jaw.skin)
     return target, track, list(track.notes)
