@@ -355,7 +355,7 @@ def remove_take(obj: Object, take: str,
         takes.pop(take, None)
         _discard(member, record)
         write_takes(member, takes)
-        if record.animated:
+        if record.animated or record.bones:
             extra = (pending or {}).get(member.session_uid)
             rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
         key = rig.anim_owner(member)

@@ -19,7 +19,8 @@ take also keys that bone's pose from the jaw's fitted motion (core/rig/jaw.py) i
 the armature's own, on the armature's own NLA track `s2l.<take>` (a member of the take's group
 like the teeth): its rotation in the bone's rotation mode, and its location where the motion
 shifts the bone's head. The shape keys are then solved for what the bone's skinning leaves.
-Outside the take the bone's channels fall to the tracks below, or to the rest pose.
+Outside the take the bone's channels fall to the tracks below: the armature's own `s2l.(rest)`
+holds the bones its takes key at their rest pose (`sync_bone_rest`).
 """
 
 from __future__ import annotations
@@ -482,6 +483,50 @@ def bone_channels(pose_bone: Any, track: BoneTrack) -> list[Channel]:
     return out
 
 
+def rest_channels(pose_bone: Any) -> list[Channel]:
+    """The bone's rotation (in its rotation mode) and location at rest, one frame."""
+    base = f'pose.bones["{bpy.utils.escape_identifier(pose_bone.name)}"]'
+    mode = pose_bone.rotation_mode
+    prop, rest = (("rotation_quaternion", [1.0, 0.0, 0.0, 0.0]) if mode == "QUATERNION"
+                  else ("rotation_axis_angle", [0.0, 0.0, 1.0, 0.0]) if mode == "AXIS_ANGLE"
+                  else ("rotation_euler", [0.0, 0.0, 0.0]))
+    out: list[Channel] = [(f"{base}.{prop}", i, np.array([v])) for i, v in enumerate(rest)]
+    return out + [(f"{base}.location", i, np.zeros(1)) for i in range(3)]
+
+
+def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
+    """The armature's rest track: the bones its takes key, at their rest pose, under its
+    takes, so that where no take plays (muted, or outside every take) the jaw is at rest
+    rather than where a take last left it; it goes with the last take. It is made with the
+    first take (on top of the user's tracks, under the take) and then changed in place."""
+    records = [r for r in takes if r.bones]
+    pose = armature.pose
+    wanted = sorted({b for r in records for b in r.bones
+                     if pose is not None and pose.bones.get(b) is not None})
+    anim = armature.animation_data
+    track = anim.nla_tracks.get(REST_TRACK) if anim is not None else None
+    action = track.strips[0].action if track is not None and len(track.strips) else None
+    channels = [c for b in wanted for c in rest_channels(pose.bones[b])]
+    if track is None or not wanted or action is None:
+        if track is not None:
+            anim.nla_tracks.remove(track)
+        if action is not None and action.users == 0:
+            bpy.data.actions.remove(action)
+        if wanted:
+            action, slot = key_object_action(
+                armature, storage.action_name(armature.name, "(rest)"), REST_TRACK,
+                np.array([REST_FRAME]), channels)
+            add_track(armature, REST_TRACK, REST_FRAME, action, slot, "HOLD",
+                      prev=_below(armature, {r.track for r in records}))
+        return
+    bag = action_channelbag(action, track.strips[0].action_slot)
+    for fc in list(bag.fcurves):
+        bag.fcurves.remove(fc)
+    for path, index, values in channels:
+        fc = bag.fcurves.new(path, index=index, group_name=REST_TRACK)
+        fc.keyframe_points.insert(REST_FRAME, float(values[0]))
+
+
 def key_bone_take(armature: Object, plan: KeyPlan, record: TakeRecord, track_name: str) -> None:
     """Key the plan's jaw bone on the armature in an action of its own, on a new track of the
     armature (named track_name until the take it replaces is gone)."""
@@ -498,6 +543,7 @@ def key_bone_take(armature: Object, plan: KeyPlan, record: TakeRecord, track_nam
         bone_channels(pose_bone, plan.jaw))
     record.action = action.name
     record.frame_start, record.frame_end = int(np.floor(frames[0])), int(np.ceil(frames[-1]))
+    sync_bone_rest(armature, [*read_takes(armature).values(), record])
     record.track = add_track(armature, track_name, record.frame_start, action, slot,
                              "NOTHING").name
 
@@ -509,7 +555,11 @@ def rest_track(key: Any) -> Any:
 
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     """Make the object's rest track hold exactly the keys its rig takes animate (and go when
-    none does). It is made under the lowest rig take, so every take plays over it."""
+    none does). It is made under the lowest rig take, so every take plays over it. On an
+    armature it holds the bones its takes key at their rest pose (`sync_bone_rest`)."""
+    if obj.type == "ARMATURE":
+        sync_bone_rest(obj, takes)
+        return
     key = anim_owner(obj) if obj.type == "MESH" else None
     if key is None:
         return

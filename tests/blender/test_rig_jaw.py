@@ -174,7 +174,7 @@ def test_the_jaw_bone_is_keyed_in_a_take_and_the_mouth_opens_once(
     rec, r_rec = storage.read_takes(head)["A"], storage.read_takes(rig)["A"]
     assert r_rec.bones == ["jaw"] and r_rec.group and r_rec.group == rec.group
     assert r_rec.action == "s2l.Rig.A" and r_rec.animated == []
-    assert [t.name for t in rig.animation_data.nla_tracks] == ["s2l.A"]
+    assert [t.name for t in rig.animation_data.nla_tracks] == ["s2l.(rest)", "s2l.A"]
     assert rig.animation_data.action == user_action  # still the user's, untouched
     paths = {fc.data_path for layer in bpy.data.actions["s2l.Rig.A"].layers
              for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves}
@@ -219,12 +219,13 @@ def test_the_jaw_bone_is_keyed_in_a_take_and_the_mouth_opens_once(
     assert err_face < 0.5 and err_lower < 1.0
     # re-bake replaces exactly the take; removing it leaves the user's action as it was
     assert bake(phones, replace=True, mouth_strength=0.5) == {"FINISHED"}
-    assert [t.name for t in rig.animation_data.nla_tracks] == ["s2l.A"]
+    assert [t.name for t in rig.animation_data.nla_tracks] == ["s2l.(rest)", "s2l.A"]
     assert sorted(a.name for a in bpy.data.actions if a.name.startswith("s2l.Rig")) == [
-        "s2l.Rig.A"]
+        "s2l.Rig.(rest)", "s2l.Rig.A"]
     assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
     assert storage.read_takes(rig) == {} and storage.read_takes(head) == {}
-    assert list(rig.animation_data.nla_tracks) == [] and "s2l.Rig.A" not in bpy.data.actions
+    assert list(rig.animation_data.nla_tracks) == []
+    assert not [a.name for a in bpy.data.actions if a.name.startswith("s2l.Rig")]
     assert rig.animation_data.action == user_action
     assert sorted((fc.data_path, fc.array_index) for layer in user_action.layers
                   for strip in layer.strips for bag in strip.channelbags
@@ -238,11 +239,21 @@ def test_a_head_not_skinned_to_the_bone_keys_it_and_the_keys_make_the_whole_moti
 ) -> None:
     _, phones = line_scene(tmp_path)
     head, rig, lm = jaw_rig(bundled, skin=False)
+    rig.pose.bones["jaw"].rotation_mode = "ZXY"  # keyed as Euler angles in that order
     plans = capture_plans(bundled, monkeypatch)
     assert bake(phones) == {"FINISHED"}
     plan = plans[-1]
     storage = submodule(bundled, "blender.storage")
     assert storage.read_takes(rig)["A"].bones == ["jaw"]
+    paths = {(fc.data_path, fc.array_index) for layer in bpy.data.actions["s2l.Rig.A"].layers
+             for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves}
+    assert {('pose.bones["jaw"].rotation_euler', i) for i in range(3)} <= paths
+    assert not any("quaternion" in p for p, _ in paths)
+    for t in (len(plan.frames) // 3, len(plan.frames) // 2):  # the pose is the track's
+        bpy.context.scene.frame_set(int(plan.frames[t]))
+        basis = np.array(rig.pose.bones["jaw"].matrix_basis)
+        assert np.abs(basis[:3, :3] - plan.jaw.rotation[t]).max() < 1e-5
+        assert np.abs(basis[:3, 3] - plan.jaw.location[t]).max() < 1e-7
     assert any("is not skinned to the jaw bone 'jaw'" in n for n in
                storage.read_takes(head)["A"].notes)
     f = int(plan.frames[len(plan.frames) // 2])
@@ -294,3 +305,29 @@ def test_pose_mode_and_a_linked_armature_are_refused_and_nothing_changes(
                                            "keyed"):
         bake(phones)
     assert snapshot() == before and linked_rig.animation_data is None
+
+
+def test_mute_and_undo(bundled: ModuleType, tmp_path: Path) -> None:
+    """The armature's track mutes on its own (the panel's toggle beside the head's take);
+    one undo step takes the whole rig take away, bone included."""
+    _, phones = line_scene(tmp_path)
+    head, rig, _ = jaw_rig(bundled)
+    before = snapshot()
+    bpy.ops.ed.undo_push(message="before bake")
+    assert bake(phones) == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="Bake Lip Sync")
+    track = rig.animation_data.nla_tracks["s2l.A"]
+    f = START + 9  # inside the first /m/, where the jaw is open
+    bpy.context.scene.frame_set(f)
+    assert rig.pose.bones["jaw"].rotation_quaternion.angle > np.radians(0.5)
+    opened = evaluated_co(head, f)
+    track.mute = True
+    muted = evaluated_co(head, f)
+    assert np.allclose(rig.pose.bones["jaw"].matrix_basis, np.eye(4), atol=1e-7)  # rest
+    assert np.abs(muted - opened).max() > 1e-4  # the bone's share is gone from the mesh
+    track.mute = False
+    bpy.ops.ed.undo()
+    rig = bpy.data.objects["Rig"]
+    assert snapshot() == before
+    assert rig.animation_data is None or not rig.animation_data.nla_tracks
+    assert "s2l.Rig.A" not in bpy.data.actions

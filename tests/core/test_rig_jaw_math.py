@@ -93,3 +93,27 @@ def test_the_jaw_map_reads_the_same_motion_in_the_mesh_space() -> None:
         dx = inv.apply_vectors(dy).astype(np.float64)
         mine = jaw.translation[t] + np.cross(jaw.rotation[t], x - jaw.pivot)
         assert np.allclose(mine, dx, atol=1e-6)
+
+
+def test_the_bone_motion_fitted_to_a_skinned_motion_is_that_motion() -> None:
+    """skinned_jaw_motion: a dense motion that is a skinned rigid motion (small, linear) is
+    read back exactly; without translation, about the given pivot alone."""
+    from blender_s2l.core.head.inner_parts import rigid_fields
+    from blender_s2l.core.rig.jaw import skinned_jaw_motion
+
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=(40, 3)) * 0.05
+    skin = np.clip(rng.uniform(-0.3, 1.2, size=40), 0, 1).astype(np.float32)
+    pivot = np.array([0.0, 0.03, -0.02])
+    params = rng.normal(size=(6, 6)) * 0.01
+    for translate in (True, False):
+        p = params.copy()
+        if not translate:
+            p[:, :3] = 0.0
+        basis = (rigid_fields(v, pivot) * skin[None, :, None]).astype(np.float32)
+        motion = Motion(frame_times=np.arange(6) / 30.0,
+                        landmarks=np.zeros((6, 68, 3), np.float32), codes=p.astype(np.float32),
+                        basis=basis, mm_per_unit=1000.0)
+        jaw = skinned_jaw_motion(motion, v, skin, pivot, translate)
+        assert np.allclose(jaw.rotation, p[:, 3:], atol=1e-5)
+        assert np.allclose(jaw.translation, p[:, :3], atol=1e-5)

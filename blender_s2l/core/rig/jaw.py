@@ -130,14 +130,15 @@ def bone_track(jaw: JawMotion, rig: JawRig, mm_per_unit: float) -> BoneTrack:
 
 
 def skinned_jaw_motion(motion: Motion, vertices: NDArray[np.floating[Any]],
-                       skin: NDArray[np.floating[Any]], pivot: NDArray[np.floating[Any]]
-                       ) -> JawMotion:
+                       skin: NDArray[np.floating[Any]], pivot: NDArray[np.floating[Any]],
+                       translate: bool = True) -> JawMotion:
     """The jaw's rigid motion (about `pivot`) that, through the skin, best makes the dense motion
     of the skinned vertices: per frame, the least squares of s_v (t + w x (x_v - pivot)) against
     the motion d_v, each vertex counted by its share s_v (the vertices the bone moves most
     count most). Linear in the six parameters, like the jaw map it replaces on a skinned head:
     the map is fitted to the lower teeth, and carried out to the chin it opens the skin further
-    than the dense motion does (on the demo head the chin 8.1 mm where the motion moves it 4.9)."""
+    than the dense motion does (on the demo head the chin 8.1 mm where the motion moves it 4.9).
+    translate=False: a rotation about `pivot` alone (a bone that cannot move, about its head)."""
     s = np.asarray(skin, dtype=np.float64)
     sel = np.flatnonzero(s > SKIN_MIN)
     x = np.asarray(vertices, dtype=np.float64)[sel]
@@ -149,11 +150,13 @@ def skinned_jaw_motion(motion: Motion, vertices: NDArray[np.floating[Any]],
         axis = np.zeros(3)
         axis[k] = 1.0
         fields[3 + k] = np.cross(axis[None, :], y)
+    used = slice(0, 6) if translate else slice(3, 6)
     row = np.repeat(s[sel], 3)  # each row counted by its share ...
-    a = (fields * s[sel][None, :, None]).reshape(6, -1).T * row[:, None]  # ... of the motion
+    a = (fields[used] * s[sel][None, :, None]).reshape(len(fields[used]), -1).T * row[:, None]
     basis = np.asarray(motion.basis[:, sel], dtype=np.float64).reshape(motion.basis.shape[0], -1)
-    b = (np.asarray(motion.codes, dtype=np.float64) @ basis).T * row[:, None]
-    params: F64 = np.linalg.lstsq(a, b, rcond=None)[0].T  # (T, 6)
+    b = (np.asarray(motion.codes, dtype=np.float64) @ basis).T * row[:, None]  # ... of the motion
+    params = np.zeros((motion.n_frames, 6))
+    params[:, used] = np.linalg.lstsq(a, b, rcond=None)[0].T
     return JawMotion(rotation=params[:, 3:], translation=params[:, :3],
                      pivot=np.asarray(pivot, dtype=np.float64))
 

@@ -574,7 +574,9 @@ def jaw_target(motion: Motion, rig: RigTarget, inputs: BakeInputs
     check_jaw_rig(rig.jaw, motion.n_vertices)
     jaw = motion.jaw
     if JAW_FROM_SKIN and np.count_nonzero(np.asarray(rig.jaw.skin) > SKIN_MIN) >= 3:
-        jaw = skinned_jaw_motion(motion, inputs.vertices, rig.jaw.skin, jaw.pivot)
+        head = np.linalg.inv(np.asarray(rig.jaw.to_bone, dtype=np.float64))[:3, 3]
+        jaw = skinned_jaw_motion(motion, inputs.vertices, rig.jaw.skin,
+                                 jaw.pivot if rig.jaw.translate else head, rig.jaw.translate)
     track = bone_track(jaw, rig.jaw, motion.mm_per_unit)
     target = without_skinning(motion, track, inputs.vertices, rig.jaw.skin)
     return target, track, list(track.notes)
