@@ -579,4 +579,10 @@ def jaw_target(motion: Motion, rig: RigTarget, inputs: BakeInputs
                                  jaw.pivot if rig.jaw.translate else head, rig.jaw.translate)
     track = bone_track(jaw, rig.jaw, motion.mm_per_unit)
     target = without_skinning(motion, track, inputs.vertices, rig.jaw.skin)
-    return target, track, list(track.notes)
+    skinned = target is not motion
+    angle = float(np.degrees(np.arccos(np.clip(
+        (np.trace(track.rotation, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0))).max())
+    how = (f"to move the skin weighted to it as the bake does (up to {angle:.1f} degrees); "
+           "the shape keys make the rest" if skinned
+           else f"from the lower teeth's fitted jaw motion (up to {angle:.1f} degrees)")
+    return target, track, [f"The jaw bone '{rig.jaw.bone}' is keyed {how}.", *track.notes]
