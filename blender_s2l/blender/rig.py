@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from ..core.bake.plans import KeyPlan, RigPlan
 from ..core.errors import BakeError
-from ..core.rig.jaw import BoneTrack, JawRig
+from ..core.rig.jaw import BoneTrack, JawRig, axis_angles, quaternions
 from ..core.rig.target import RigTarget
 from . import storage
 from .compat import action_channelbag, slot_fcurves
@@ -296,6 +296,9 @@ def jaw_rig(head: Object, armature: Object, bone: str) -> tuple[JawRig, list[str
         notes.append(f"The jaw bone '{bone}' of '{armature.name}' is also keyed in its action "
                      f"'{anim.action.name}', whose rotation or location of it plays over the "
                      "take.")
+    if any(c.enabled and c.influence > 0 for c in pose_bone.constraints):
+        notes.append(f"The jaw bone '{bone}' of '{armature.name}' has constraints, which may "
+                     "override the pose the take keys.")
     if not skin.any():
         notes.append(f"'{head.name}' is not skinned to the jaw bone '{bone}' (no Armature "
                      "modifier or no weights in its vertex group): the bone is keyed for what "
@@ -450,29 +453,22 @@ def bone_channels(pose_bone: Any, track: BoneTrack) -> list[Channel]:
     """The bone's F-curves over the plan's frames and one rest frame either side: its rotation
     in its own rotation mode (quaternions kept on one hemisphere, Euler angles continuous),
     and its location when the track keys it."""
-    from mathutils import Euler, Matrix, Quaternion
+    from mathutils import Euler, Matrix
 
     base = f'pose.bones["{bpy.utils.escape_identifier(pose_bone.name)}"]'
     mode = pose_bone.rotation_mode
     rows: list[list[float]] = []
-    if mode in ("QUATERNION", "AXIS_ANGLE"):
-        prev = Quaternion()
-        for r in track.rotation:
-            q = Matrix(r.tolist()).to_quaternion()
-            q.make_compatible(prev)
-            prev = q
-            if mode == "QUATERNION":
-                rows.append([q.w, q.x, q.y, q.z])
-            else:
-                axis, angle = q.to_axis_angle()
-                rows.append([angle, axis.x, axis.y, axis.z])
-        prop, rest = (("rotation_quaternion", [1.0, 0.0, 0.0, 0.0]) if mode == "QUATERNION"
-                      else ("rotation_axis_angle", [0.0, 0.0, 1.0, 0.0]))
+    if mode == "QUATERNION":
+        rows = quaternions(track.rotation).tolist()
+        prop, rest = "rotation_quaternion", [1.0, 0.0, 0.0, 0.0]
+    elif mode == "AXIS_ANGLE":
+        rows = axis_angles(track.rotation).tolist()
+        prop, rest = "rotation_axis_angle", [0.0, 0.0, 1.0, 0.0]
     else:
-        prev_e = Euler((0.0, 0.0, 0.0), mode)
+        prev = Euler((0.0, 0.0, 0.0), mode)
         for r in track.rotation:
-            e = Matrix(r.tolist()).to_euler(mode, prev_e)
-            prev_e = e
+            e = Matrix(r.tolist()).to_euler(mode, prev)
+            prev = e
             rows.append([e.x, e.y, e.z])
         prop, rest = "rotation_euler", [0.0, 0.0, 0.0]
     values = np.array([rest, *rows, rest], dtype=np.float64)

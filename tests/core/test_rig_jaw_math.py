@@ -117,3 +117,23 @@ def test_the_bone_motion_fitted_to_a_skinned_motion_is_that_motion() -> None:
         jaw = skinned_jaw_motion(motion, v, skin, pivot, translate)
         assert np.allclose(jaw.rotation, p[:, 3:], atol=1e-5)
         assert np.allclose(jaw.translation, p[:, :3], atol=1e-5)
+
+
+def test_quaternions_and_axis_angles_read_back_the_rotations() -> None:
+    """Float64 all the way (a small angle through float32 acos is off by 10 %), quaternions on
+    one hemisphere, axis-angle as Blender keys it."""
+    from blender_s2l.core.rig.jaw import axis_angles, quaternions
+
+    rng = np.random.default_rng(6)
+    w = np.concatenate([rng.normal(size=(20, 3)), 1e-3 * rng.normal(size=(5, 3)),
+                        [[np.pi - 1e-3, 0, 0], [0, 0, 0]]])
+    r = rotations(w)
+    q = quaternions(r)
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0)
+    assert np.all(np.einsum("ti,ti->t", q[1:], q[:-1]) >= 0)
+    back = rotations(2 * np.arctan2(np.linalg.norm(q[:, 1:], axis=1), q[:, 0])[:, None]
+                     * q[:, 1:] / np.maximum(np.linalg.norm(q[:, 1:], axis=1), 1e-300)[:, None])
+    assert np.allclose(back, r, atol=1e-12)
+    aa = axis_angles(r)
+    assert np.allclose(rotations(aa[:, :1] * aa[:, 1:]), r, atol=1e-12)
+    assert np.allclose(aa[-1], [0.0, *aa[-2, 1:]])  # no turn: the axis before it

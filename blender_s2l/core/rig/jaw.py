@@ -73,6 +73,48 @@ def rotations(rotvec: NDArray[np.floating[Any]]) -> F64:
     return out
 
 
+def quaternions(rot: NDArray[np.floating[Any]]) -> F64:
+    """(T, 4) unit quaternions (w, x, y, z) of (T, 3, 3) rotations, in float64 (Blender's
+    mathutils works in float32, which loses a small angle read back through acos), each on the
+    hemisphere of the one before so that keys between them interpolate the short way."""
+    r = np.asarray(rot, dtype=np.float64)
+    out = np.empty((len(r), 4))
+    for t, m in enumerate(r):
+        tr = np.trace(m)
+        if tr > 0:
+            k = 2.0 * np.sqrt(tr + 1.0)
+            q = [0.25 * k, (m[2, 1] - m[1, 2]) / k, (m[0, 2] - m[2, 0]) / k,
+                 (m[1, 0] - m[0, 1]) / k]
+        else:
+            i = int(np.argmax(np.diag(m)))
+            j, n = (i + 1) % 3, (i + 2) % 3
+            k = 2.0 * np.sqrt(max(1.0 + m[i, i] - m[j, j] - m[n, n], 1e-300))
+            q = [0.0, 0.0, 0.0, 0.0]
+            q[0] = (m[n, j] - m[j, n]) / k
+            q[1 + i] = 0.25 * k
+            q[1 + j] = (m[j, i] + m[i, j]) / k
+            q[1 + n] = (m[n, i] + m[i, n]) / k
+        out[t] = np.asarray(q) / np.linalg.norm(q)
+        if (out[t] @ out[t - 1] if t > 0 else out[t, 0]) < 0:
+            out[t] = -out[t]
+    return out
+
+
+def axis_angles(rot: NDArray[np.floating[Any]]) -> F64:
+    """(T, 4) (angle, axis x, y, z) of (T, 3, 3) rotations, as Blender's axis-angle mode keys
+    them; a frame without rotation keeps the axis before it (+Y at first, Blender's rest)."""
+    q = quaternions(rot)
+    out = np.empty((len(q), 4))
+    axis = np.array([0.0, 1.0, 0.0])
+    for t, (w, *v) in enumerate(q):
+        size = float(np.linalg.norm(v))
+        if size > 1e-12:
+            axis = np.asarray(v) / size * (1.0 if w >= 0 else -1.0)
+        out[t, 0] = 2.0 * np.arctan2(size, abs(w))  # 0 to pi
+        out[t, 1:] = axis
+    return out
+
+
 def nearest_rotations(m: F64) -> F64:
     """The proper rotation nearest each (T, 3, 3) matrix (polar factor): a rotation conjugated
     by a non-uniformly scaled object is not quite one."""
