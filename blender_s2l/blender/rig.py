@@ -613,7 +613,6 @@ def discard(obj: Object, record: TakeRecord) -> None:
     user's)."""
     remove_track(anim_owner(obj), record.track)
     remove_action(record.action)
-    rest_bones(obj, record)
 
 
 def rest_bones(obj: Object, record: TakeRecord) -> None:

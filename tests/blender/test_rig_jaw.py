@@ -338,3 +338,35 @@ def test_mute_and_undo(bundled: ModuleType, tmp_path: Path) -> None:
     assert snapshot() == before
     assert rig.animation_data is None or not rig.animation_data.nla_tracks
     assert "s2l.Rig.A" not in bpy.data.actions
+
+
+def test_a_failure_on_the_armature_rolls_back_every_object(
+    bundled: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bake that fails while keying the bone leaves the head, the armature and the take it
+    was replacing as they were."""
+    _, phones = line_scene(tmp_path)
+    head, rig, _ = jaw_rig(bundled)
+    assert bake(phones) == {"FINISHED"}
+    storage = submodule(bundled, "blender.storage")
+
+    def state() -> dict[str, Any]:
+        return {**snapshot(), "rig tracks": [t.name for t in rig.animation_data.nla_tracks],
+                "head tracks": tracks(head), "rig take": storage.read_takes(rig),
+                "pose": [tuple(rig.pose.bones["jaw"].rotation_quaternion)]}
+
+    before = state()
+    pkg_rig = submodule(bundled, "blender.rig")
+    original = pkg_rig.key_bone_take
+
+    def fail(armature: Any, *a: Any) -> None:
+        original(armature, *a)
+        raise submodule(bundled, "core.errors").BakeError("Simulated failure.")
+
+    monkeypatch.setattr(pkg_rig, "key_bone_take", fail)
+    with pytest.raises(RuntimeError, match="Simulated failure"):
+        bake(phones, replace=True)
+    assert state() == before
+    with pytest.raises(RuntimeError, match="Simulated failure"):
+        bake(phones, take="B")
+    assert state() == before
