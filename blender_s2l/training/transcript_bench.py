@@ -235,7 +235,7 @@ def real_set(shared: Path, cache: Path) -> list[tuple[str, str, NDArray[np.float
             out.append((clip, case, audio, text, truth))
         if timed != plain:
             out.append((clip, "timed rows", audio, timed, truth))
-        out.append((clip, "another clip's transcript (must refuse)", audio, other, truth))
+        out.append((clip, "another clip's transcript (refused or flagged)", audio, other, truth))
     return out
 
 
