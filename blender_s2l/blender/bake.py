@@ -7,8 +7,9 @@ takes coexist, the user's action and keys are never touched, and removing a take
 exactly its keys, track and action. The object records what it owns in a custom property.
 
 A rig take (mode RIG, `rig.py`) adds no key: it keys the character's own shape keys, on the head
-and on every other mesh of the character that shares them, a take on each; removing it removes
-its tracks and actions from all of them and never a key.
+and on every other mesh of the character that shares them, a take on each, and the jaw bone of
+the head's armature in a take on the armature; removing it removes its tracks and actions from
+all of them and never a key or a bone.
 """
 
 from __future__ import annotations
@@ -144,7 +145,9 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
     others = [o for o, _ in found.character.others] if found is not None else []
     for other in others:
         check_object(other)
-    check_take_free(obj, others, take, params.replace, found is not None)
+    armature = rig.armature_of(obj) if found is not None and found.target.jaw else None
+    check_take_free(obj, [*others, *([armature] if armature else [])], take, params.replace,
+                    found is not None)
     check_strip(seq_scene, strip, target_scene)
     frames, times = strip_frames(strip_timing(seq_scene, strip))
     landmarks = stored_landmarks(obj)
@@ -237,7 +240,8 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     if not used:
         raise BakeError(f"The bake moved none of the shape keys of '{head.name}' (is the sound "
                         "silent?), so no take was written.")
-    group = uuid.uuid4().hex if character.others else ""
+    armature = character.armature if plan.jaw is not None else None
+    group = uuid.uuid4().hex if character.others or armature is not None else ""
     notes = list(dict.fromkeys(  # the solve may repeat the gather's notes
         [*plan.motion.notes, *character.notes, *getattr(plan, "notes", [])]))
     pending = storage.track_name(take) + " (new)"
@@ -253,6 +257,11 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
                 notes=notes if obj == head else [])
             written.append((obj, record))
             rig.key_take(obj, plan, record, pending)
+        if armature is not None and plan.jaw is not None:
+            record = TakeRecord(take=take, strip=strip_name, mode=plan.mode,
+                                bones=[plan.jaw.bone], group=group)
+            written.append((armature, record))
+            rig.key_bone_take(armature, plan, record, pending)
     except Exception:
         for obj, record in written:
             rig.discard(obj, record)
@@ -261,7 +270,7 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     if take in read_takes(head):
         remove_take(head, take, pending={o.session_uid: r for o, r in written})
     for obj, record in written:
-        track = obj.data.shape_keys.animation_data.nla_tracks[record.track]
+        track = rig.anim_owner(obj).animation_data.nla_tracks[record.track]
         track.name = record.track = storage.track_name(take)
         track.strips[0].name = record.track
         action = bpy.data.actions[record.action]
@@ -317,7 +326,7 @@ WRITERS: dict[str, TakeWriter] = {
 
 
 def _discard(obj: Object, record: TakeRecord) -> None:
-    key = obj.data.shape_keys
+    key = rig.anim_owner(obj)
     if key is not None and key.animation_data is not None:
         track = key.animation_data.nla_tracks.get(record.track) if record.track else None
         if track is not None:
@@ -325,7 +334,8 @@ def _discard(obj: Object, record: TakeRecord) -> None:
     action = bpy.data.actions.get(record.action) if record.action else None
     if action is not None:
         bpy.data.actions.remove(action)
-    if key is not None:
+    rig.rest_bones(obj, record)
+    if key is not None and obj.type == "MESH":
         for name in record.keys:
             kb = key.key_blocks.get(name)
             if kb is not None:
@@ -345,10 +355,10 @@ def remove_take(obj: Object, take: str,
         takes.pop(take, None)
         _discard(member, record)
         write_takes(member, takes)
-        if record.animated:
+        if record.animated or record.bones:
             extra = (pending or {}).get(member.session_uid)
             rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
-        key = member.data.shape_keys
+        key = rig.anim_owner(member)
         if not takes and member.get(storage.BASIS_PROP):
             del member[storage.BASIS_PROP]
             only_basis = key is not None and len(key.key_blocks) == 1
@@ -413,11 +423,17 @@ def finish(snap: Snapshot, plan: KeyPlan) -> TakeRecord:
                         f"keys of '{obj.name}', so nothing was written.")
     character = rig.Character(notes=list(target.notes), armature=rig.armature_of(obj))
     rig.check_armature(character.armature)
+    if plan.jaw is not None:
+        if character.armature is None:
+            raise BakeError(f"The armature of '{obj.name}' was removed during the bake.")
+        rig.check_jaw_armature(character.armature)
     for name, uid in snap.other_uids.items():
         other = _find(uid)
         if other is None:
             raise BakeError(f"The object '{name}' was removed during the bake.")
         check_object(other)
         character.others.append((other, target.others[name]))
-    check_take_free(obj, [o for o, _ in character.others], snap.take, True, True)
+    jaw_armature = [character.armature] if plan.jaw is not None else []
+    check_take_free(obj, [*(o for o, _ in character.others), *jaw_armature], snap.take, True,
+                    True)
     return write_take(obj, plan, snap.take, snap.inputs.label, character)

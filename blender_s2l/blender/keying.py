@@ -1,9 +1,11 @@
-"""What every take writes on a shape-key datablock, and how it goes again.
+"""What every take writes on a shape-key datablock (or, for a rig take's jaw bone, on the
+armature), and how it goes again.
 
-A take's animation is one slotted action (slot of type KEY) whose F-curves key shape-key values
-from (frames, values), played by an NLA track of its own: the datablock's active action stays the
-user's, so takes coexist and a take can be removed exactly. Both kinds of take use these (new
-shape keys in `bake.py`, the character's own keys in `rig.py`).
+A take's animation is one slotted action (slot of type KEY; OBJECT on the armature) whose
+F-curves key shape-key values (or the bone's pose) from (frames, values), played by an NLA track
+of its own: the datablock's active action stays the user's, so takes coexist and a take can be
+removed exactly. Both kinds of take use these (new shape keys in `bake.py`, the character's own
+keys and jaw bone in `rig.py`).
 """
 
 from __future__ import annotations
@@ -51,20 +53,44 @@ def key_action(key: Any, name: str, group: str,
         first, last = np.inf, -np.inf
         for key_name, frames, values in curves:
             check_finite(values, f"The keyframes of '{key_name}'")
-            fc = bag.fcurves.new(value_path(key_name), group_name=group)
-            n = len(frames)
-            fc.keyframe_points.add(n)
-            co = np.empty(2 * n, dtype=np.float32)
-            co[0::2], co[1::2] = frames, values
-            fc.keyframe_points.foreach_set("co", co)
-            fc.keyframe_points.foreach_set("interpolation",
-                                           np.full(n, _LINEAR, dtype=np.int32))
-            fc.update()
+            _fill(bag.fcurves.new(value_path(key_name), group_name=group), frames, values)
             first, last = min(first, float(frames[0])), max(last, float(frames[-1]))
     except BaseException:
         bpy.data.actions.remove(action)
         raise
     return action, slot, float(first), float(last)
+
+
+def _fill(fc: Any, frames: NDArray[np.float64], values: NDArray[np.floating[Any]]) -> None:
+    n = len(frames)
+    fc.keyframe_points.add(n)
+    co = np.empty(2 * n, dtype=np.float32)
+    co[0::2], co[1::2] = frames, values
+    fc.keyframe_points.foreach_set("co", co)
+    fc.keyframe_points.foreach_set("interpolation", np.full(n, _LINEAR, dtype=np.int32))
+    fc.update()
+
+
+# (data path, array index, values) of one F-curve of an object's own property
+Channel = tuple[str, int, NDArray[np.float64]]
+
+
+def key_object_action(obj: Any, name: str, group: str, frames: NDArray[np.float64],
+                      channels: Iterable[Channel]) -> tuple[Action, ActionSlot]:
+    """A new action for the object `obj` itself (a slot of type OBJECT: a pose bone's
+    channels), one LINEAR F-curve a channel over the same frames. On failure no action is left
+    behind."""
+    action = bpy.data.actions.new(name)
+    try:
+        slot = action.slots.new("OBJECT", obj.name)
+        bag = action_channelbag(action, slot)
+        for path, index, values in channels:
+            check_finite(values, f"The keyframes of '{group}'")
+            _fill(bag.fcurves.new(path, index=index, group_name=group), frames, values)
+    except BaseException:
+        bpy.data.actions.remove(action)
+        raise
+    return action, slot
 
 
 def add_track(key: Any, name: str, start: float, action: Action, slot: ActionSlot,
@@ -84,6 +110,7 @@ def add_track(key: Any, name: str, start: float, action: Action, slot: ActionSlo
 
 
 def remove_track(key: Any, track_name: str) -> None:
+    """Remove the named NLA track of `key` (a shape-key datablock or an object), if there."""
     if key is not None and key.animation_data is not None and track_name:
         track = key.animation_data.nla_tracks.get(track_name)
         if track is not None:

@@ -130,7 +130,7 @@ def _group_rows(box: Any, obj: Object, take: str) -> None:
         if member == obj:
             continue
         row = box.row(align=True)
-        key = member.data.shape_keys
+        key = rig.anim_owner(member)
         anim = key.animation_data if key is not None else None
         track = anim.nla_tracks.get(record.track) if anim is not None else None
         if track is not None:
@@ -333,6 +333,12 @@ class VIEW3D_PT_s2l_rig(bpy.types.Panel):
         except S2LError as exc:
             layout.label(text=str(exc), icon="ERROR")
             return
-        text = f"Jaw bone: {found.partition('/')[2]}" if found else "No bone named like a jaw"
-        layout.label(text=f"{text} (not keyed yet: the shape keys open the jaw)",
-                     icon="BONE_DATA")
+        if not found:
+            layout.label(text="No bone named like a jaw: the shape keys open the jaw",
+                         icon="BONE_DATA")
+            return
+        bone = found[len(armature.name) + 1:]
+        skinned = rig.skin_modifier(obj, armature, bone) is not None
+        how = ("keyed; the shape keys make the rest" if skinned
+               else "keyed; the head has no Armature modifier and group for it")
+        layout.label(text=f"Jaw bone: {bone} ({how})", icon="BONE_DATA")

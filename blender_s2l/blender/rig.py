@@ -13,6 +13,14 @@ animates its property's default wherever no strip plays (1.0 for a shape key's v
 so one track of the object's own, `s2l.(rest)`, under its rig takes, holds every key they
 animate at its rest value (0, within its slider range); it follows the object's rig takes
 (`sync_rest`) and goes with the last one. No shape key is ever added or removed.
+
+The jaw bone (`jaw_rig`, `key_bone_take`): when the head has an armature with a jaw bone, the
+take also keys that bone's pose from the jaw's fitted motion (core/rig/jaw.py) in an action of
+the armature's own, on the armature's own NLA track `s2l.<take>` (a member of the take's group
+like the teeth): its rotation in the bone's rotation mode, and its location where the motion
+shifts the bone's head. The shape keys are then solved for what the bone's skinning leaves.
+Outside the take the bone's channels fall to the tracks below: the armature's own `s2l.(rest)`
+holds the bones its takes key at their rest pose (`sync_bone_rest`).
 """
 
 from __future__ import annotations
@@ -28,10 +36,19 @@ from numpy.typing import NDArray
 
 from ..core.bake.plans import KeyPlan, RigPlan
 from ..core.errors import BakeError
+from ..core.rig.jaw import BoneTrack, JawRig, axis_angles, quaternions
 from ..core.rig.target import RigTarget
 from . import storage
 from .compat import action_channelbag, slot_fcurves
-from .keying import add_track, key_action, remove_action, remove_track, value_path
+from .keying import (
+    Channel,
+    add_track,
+    key_action,
+    key_object_action,
+    remove_action,
+    remove_track,
+    value_path,
+)
 from .rna import Object
 from .storage import TakeRecord, read_takes
 
@@ -205,6 +222,90 @@ def check_armature(armature: Object | None) -> None:
                         "Mode to bake onto the rig.")
 
 
+def check_jaw_armature(armature: Object) -> None:
+    """Refuse an armature whose jaw bone a take could not key (nothing is changed)."""
+    if armature.library is not None or not armature.is_editable:
+        raise BakeError(f"The armature '{armature.name}' is linked from a library, so its jaw "
+                        "bone cannot be keyed; make it local (Object > Library Override) "
+                        "first.")
+    anim = armature.animation_data
+    if anim is not None and anim.use_tweak_mode:
+        raise BakeError(f"The armature '{armature.name}' is in NLA tweak mode; leave it first.")
+
+
+def skin_modifier(head: Object, armature: Object, bone: str) -> Any:
+    """The head's Armature modifier that deforms it by the bone's vertex group, or None: a
+    modifier of that armature, shown in the viewport, using vertex groups, a group named like
+    the bone and the bone deforming."""
+    data_bone = armature.data.bones.get(bone)
+    if head.vertex_groups.get(bone) is None or data_bone is None or not data_bone.use_deform:
+        return None
+    return next((m for m in head.modifiers if m.type == "ARMATURE" and m.object == armature
+                 and m.show_viewport and m.use_vertex_groups), None)
+
+
+def skin_share(head: Object, armature: Object, bone: str) -> tuple[NDArray[np.float32],
+                                                                   list[str]]:
+    """(V,) each head vertex's share of the bone's motion through the head's Armature modifier
+    (its weight in the bone's group over its weights in all deforming bones' groups, times the
+    modifier's own group, as Blender blends bones), 0 without such a modifier or group; and
+    notes."""
+    n = len(head.data.vertices)
+    zeros = np.zeros(n, dtype=np.float32)
+    mod = skin_modifier(head, armature, bone)
+    if mod is None:
+        return zeros, []
+    group = head.vertex_groups[bone]
+    bones = armature.data.bones
+    deform = {g.index for g in head.vertex_groups
+              if (b := bones.get(g.name)) is not None and b.use_deform}
+    total = np.zeros(n)
+    mine = np.zeros(n)
+    for v in head.data.vertices:
+        for g in v.groups:
+            if g.group in deform:
+                total[v.index] += g.weight
+                if g.group == group.index:
+                    mine[v.index] += g.weight
+    share = np.where(total > 1e-4, mine / np.maximum(total, 1e-12), 0.0)
+    if mod.vertex_group:
+        w = group_weights(head, mod.vertex_group).astype(np.float64)
+        share *= (1.0 - w) if mod.invert_vertex_group else w
+    notes = []
+    if mod.use_deform_preserve_volume:
+        notes.append(f"The Armature modifier '{mod.name}' of '{head.name}' preserves volume; "
+                     "the shape keys were solved for plain (linear) skinning.")
+    return share.astype(np.float32), notes
+
+
+def jaw_rig(head: Object, armature: Object, bone: str) -> tuple[JawRig, list[str]]:
+    """What the bake needs of the jaw bone: the head's space -> the bone's rest frame, the
+    head's skin weights on it, and whether the bone may move; with notes."""
+    data_bone = armature.data.bones[bone]
+    pose_bone = armature.pose.bones[bone]
+    to_bone = (data_bone.matrix_local.inverted_safe() @ armature.matrix_world.inverted_safe()
+               @ head.matrix_world)
+    skin, notes = skin_share(head, armature, bone)
+    translate = not data_bone.use_connect and not any(pose_bone.lock_location)
+    anim = armature.animation_data
+    prefix = f'pose.bones["{bpy.utils.escape_identifier(bone)}"].'
+    posed = (prefix + "rotation_", prefix + "location")
+    if anim is not None and anim.action is not None and any(
+            fc.data_path.startswith(posed)
+            for fc in slot_fcurves(anim.action, anim.action_slot)):
+        notes.append(f"The jaw bone '{bone}' of '{armature.name}' is also keyed in its action "
+                     f"'{anim.action.name}', whose rotation or location of it plays over the "
+                     "take.")
+    if any(c.enabled and c.influence > 0 for c in pose_bone.constraints):
+        notes.append(f"The jaw bone '{bone}' of '{armature.name}' has constraints, which may "
+                     "override the pose the take keys.")
+    if not skin.any():
+        notes.append(f"'{head.name}' is not skinned to the jaw bone '{bone}' (no Armature "
+                     "modifier or no weights in its vertex group): the bone is keyed for what "
+                     "it carries, and the shape keys make the whole motion.")
+    return JawRig(bone, np.array(to_bone, dtype=np.float64), skin, translate), notes
+
+
 def find_jaw_bone(armature: Object | None, chosen: str) -> str:
     """The jaw's control bone as "armature/bone": the one picked in the panel, else the bone
     named like a jaw on common rigs (see JAW_BONES), else ""."""
@@ -298,11 +399,17 @@ def find_rig(head: Object, rig_map: str = "", jaw_bone: str = "") -> FoundRig:
             others.append((obj, shared))
     settings = getattr(head, "s2l_rig", None)
     picked = jaw_bone or (settings.jaw_bone if settings is not None else "")
+    found_bone = find_jaw_bone(armature, picked)
+    jaw = None
+    if found_bone and armature is not None:
+        check_jaw_armature(armature)
+        jaw, jaw_notes = jaw_rig(head, armature, found_bone[len(armature.name) + 1:])
+        notes.extend(jaw_notes)
     target = RigTarget(
         rig_set=rig_set, key_names=key_names, canonical=[c for _, c in keep],
         deltas=key_offsets(head, key_names), ranges=ranges,
         others={obj.name: shared for obj, shared in others},
-        jaw_bone=find_jaw_bone(armature, picked), notes=notes)
+        jaw_bone=found_bone, jaw=jaw, notes=notes)
     return FoundRig(target, Character(others, armature, list(notes)))
 
 
@@ -336,6 +443,107 @@ def key_take(obj: Object, plan: KeyPlan, record: TakeRecord, track_name: str) ->
     record.track = add_track(key, track_name, record.frame_start, action, slot, "NOTHING").name
 
 
+def anim_owner(obj: Object) -> Any:
+    """Where a take of the object lives: the armature itself (its jaw bone's take), else the
+    mesh's shape keys (None without them)."""
+    return obj if obj.type == "ARMATURE" else getattr(obj.data, "shape_keys", None)
+
+
+def bone_channels(pose_bone: Any, track: BoneTrack) -> list[Channel]:
+    """The bone's F-curves over the plan's frames and one rest frame either side: its rotation
+    in its own rotation mode (quaternions kept on one hemisphere, Euler angles continuous),
+    and its location when the track keys it."""
+    from mathutils import Euler, Matrix
+
+    base = f'pose.bones["{bpy.utils.escape_identifier(pose_bone.name)}"]'
+    mode = pose_bone.rotation_mode
+    rows: list[list[float]] = []
+    if mode == "QUATERNION":
+        rows = quaternions(track.rotation).tolist()
+        prop, rest = "rotation_quaternion", [1.0, 0.0, 0.0, 0.0]
+    elif mode == "AXIS_ANGLE":
+        rows = axis_angles(track.rotation).tolist()
+        prop, rest = "rotation_axis_angle", [0.0, 0.0, 1.0, 0.0]
+    else:
+        prev = Euler((0.0, 0.0, 0.0), mode)
+        for r in track.rotation:
+            e = Matrix(r.tolist()).to_euler(mode, prev)
+            prev = e
+            rows.append([e.x, e.y, e.z])
+        prop, rest = "rotation_euler", [0.0, 0.0, 0.0]
+    values = np.array([rest, *rows, rest], dtype=np.float64)
+    out: list[Channel] = [(f"{base}.{prop}", i, values[:, i]) for i in range(values.shape[1])]
+    if track.keys_location:
+        loc = np.concatenate([np.zeros((1, 3)), track.location, np.zeros((1, 3))])
+        out += [(f"{base}.location", i, loc[:, i]) for i in range(3)]
+    return out
+
+
+def rest_channels(pose_bone: Any) -> list[Channel]:
+    """The bone's rotation (in its rotation mode) and location at rest, one frame."""
+    base = f'pose.bones["{bpy.utils.escape_identifier(pose_bone.name)}"]'
+    mode = pose_bone.rotation_mode
+    prop, rest = (("rotation_quaternion", [1.0, 0.0, 0.0, 0.0]) if mode == "QUATERNION"
+                  else ("rotation_axis_angle", [0.0, 0.0, 1.0, 0.0]) if mode == "AXIS_ANGLE"
+                  else ("rotation_euler", [0.0, 0.0, 0.0]))
+    out: list[Channel] = [(f"{base}.{prop}", i, np.array([v])) for i, v in enumerate(rest)]
+    return out + [(f"{base}.location", i, np.zeros(1)) for i in range(3)]
+
+
+def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
+    """The armature's rest track: the bones its takes key, at their rest pose, under its
+    takes, so that where no take plays (muted, or outside every take) the jaw is at rest
+    rather than where a take last left it; it goes with the last take. It is made with the
+    first take (on top of the user's tracks, under the take) and then changed in place."""
+    records = [r for r in takes if r.bones]
+    pose = armature.pose
+    wanted = sorted({b for r in records for b in r.bones
+                     if pose is not None and pose.bones.get(b) is not None})
+    anim = armature.animation_data
+    track = anim.nla_tracks.get(REST_TRACK) if anim is not None else None
+    action = track.strips[0].action if track is not None and len(track.strips) else None
+    channels = [c for b in wanted for c in rest_channels(pose.bones[b])]
+    if track is None or not wanted or action is None:
+        if track is not None:
+            anim.nla_tracks.remove(track)
+        if action is not None and action.users == 0:
+            bpy.data.actions.remove(action)
+        if wanted:
+            action, slot = key_object_action(
+                armature, storage.action_name(armature.name, "(rest)"), REST_TRACK,
+                np.array([REST_FRAME]), channels)
+            add_track(armature, REST_TRACK, REST_FRAME, action, slot, "HOLD",
+                      prev=_below(armature, {r.track for r in records}))
+        return
+    bag = action_channelbag(action, track.strips[0].action_slot)
+    for fc in list(bag.fcurves):
+        bag.fcurves.remove(fc)
+    for path, index, values in channels:
+        fc = bag.fcurves.new(path, index=index, group_name=REST_TRACK)
+        fc.keyframe_points.insert(REST_FRAME, float(values[0]))
+
+
+def key_bone_take(armature: Object, plan: KeyPlan, record: TakeRecord, track_name: str) -> None:
+    """Key the plan's jaw bone on the armature in an action of its own, on a new track of the
+    armature (named track_name until the take it replaces is gone)."""
+    if not isinstance(plan, RigPlan) or plan.jaw is None:
+        raise TypeError("Only a rig plan with a jaw track keys a jaw bone.")
+    pose_bone = armature.pose.bones.get(plan.jaw.bone) if armature.pose is not None else None
+    if pose_bone is None:
+        raise BakeError(f"The armature '{armature.name}' no longer has the bone "
+                        f"'{plan.jaw.bone}'; bake again.")
+    f = np.asarray(plan.frames, dtype=np.float64)
+    frames = np.concatenate([[f[0] - 1], f, [f[-1] + 1]])
+    action, slot = key_object_action(
+        armature, storage.action_name(armature.name, record.take), plan.jaw.bone, frames,
+        bone_channels(pose_bone, plan.jaw))
+    record.action = action.name
+    record.frame_start, record.frame_end = int(np.floor(frames[0])), int(np.ceil(frames[-1]))
+    sync_bone_rest(armature, [*read_takes(armature).values(), record])
+    record.track = add_track(armature, track_name, record.frame_start, action, slot,
+                             "NOTHING").name
+
+
 def rest_track(key: Any) -> Any:
     anim = key.animation_data if key is not None else None
     return None if anim is None else anim.nla_tracks.get(REST_TRACK)
@@ -343,14 +551,24 @@ def rest_track(key: Any) -> Any:
 
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     """Make the object's rest track hold exactly the keys its rig takes animate (and go when
-    none does). It is made under the lowest rig take, so every take plays over it."""
-    key = obj.data.shape_keys
+    none does). It is made under the lowest rig take, so every take plays over it. On an
+    armature it holds the bones its takes key at their rest pose (`sync_bone_rest`)."""
+    if obj.type == "ARMATURE":
+        sync_bone_rest(obj, takes)
+        return
+    key = anim_owner(obj) if obj.type == "MESH" else None
     if key is None:
         return
     records = list(takes)
     wanted = sorted({n for r in records for n in r.animated if key.key_blocks.get(n)})
     track = rest_track(key)
     action = track.strips[0].action if track is not None and len(track.strips) else None
+    if action is not None:  # a key no take animates any more keeps what it last played: rest
+        paths = {value_path(kb.name): kb for kb in key.key_blocks}
+        for fc in slot_fcurves(action, track.strips[0].action_slot):
+            kb = paths.get(fc.data_path)
+            if kb is not None and kb.name not in wanted:
+                kb.value = rest_value(kb)
     if not wanted:
         if track is not None:
             key.animation_data.nla_tracks.remove(track)
@@ -391,9 +609,23 @@ def _below(key: Any, take_tracks: set[str]) -> Any:
 
 
 def discard(obj: Object, record: TakeRecord) -> None:
-    """Remove what a rig take owns: its track and action (the keys are the user's)."""
-    remove_track(obj.data.shape_keys, record.track)
+    """Remove what a rig take owns: its track and action (the keys and bones are the
+    user's)."""
+    remove_track(anim_owner(obj), record.track)
     remove_action(record.action)
+
+
+def rest_bones(obj: Object, record: TakeRecord) -> None:
+    """The pose keeps what a removed take last played: its bones go back to their rest pose
+    (an action or track of the user's that animates them sets them again when it plays)."""
+    if obj.type == "ARMATURE" and obj.pose is not None:
+        for name in record.bones:
+            bone = obj.pose.bones.get(name)
+            if bone is not None:
+                bone.location = (0.0, 0.0, 0.0)
+                bone.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+                bone.rotation_euler = (0.0, 0.0, 0.0)
+                bone.rotation_axis_angle = (0.0, 0.0, 1.0, 0.0)
 
 
 # -- panel ----------------------------------------------------------------------------------------

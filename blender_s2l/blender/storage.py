@@ -64,7 +64,8 @@ class TakeRecord:
     A take owns the shape keys in `keys` (it created them; they go with it), its action and its
     NLA track. A rig take creates no key: `animated` names the character's own keys it keys,
     which outlive it. One rig bake writes a take on every object of the character that shares
-    the head's keys (teeth, tongue...); those takes carry the same `group`.
+    the head's keys (teeth, tongue...), and one on the armature keying its jaw bone (`bones`);
+    those takes carry the same `group`.
     """
 
     take: str
@@ -72,6 +73,7 @@ class TakeRecord:
     mode: str
     keys: list[str] = field(default_factory=list)  # created by the take, removed with it
     animated: list[str] = field(default_factory=list)  # the user's own keys, never removed
+    bones: list[str] = field(default_factory=list)  # on an armature: the jaw bone it keys
     group: str = ""  # shared by the takes one bake wrote on several objects ("" for one)
     action: str = ""
     track: str = ""
@@ -83,6 +85,8 @@ class TakeRecord:
     @property
     def written(self) -> str:
         """What the take wrote, for a report: "3 shape keys" or "12 of its own keys keyed"."""
+        if self.bones:
+            return f"the bone {', '.join(repr(b) for b in self.bones)} keyed"
         if self.animated:
             return f"{len(self.animated)} of its own shape keys keyed"
         return f"{len(self.keys)} shape keys"

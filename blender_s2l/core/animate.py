@@ -21,7 +21,7 @@ from .bake.settings import BakeSettings, check_values
 from .errors import S2LError
 from .head.find_landmarks import resolve_landmarks
 from .head.hold_still import check_hold, motion_weights
-from .head.inner_parts import InnerParts, JawModel
+from .head.inner_parts import InnerParts, JawModel, jaw_motion
 from .head.landmarks import canonical_neutral, to_canonical
 from .head.lip_contact import LipContact, contact_weight
 from .head.mesh import FacesLike, validate_mesh
@@ -274,6 +274,7 @@ class Animator:
             landmark_source=source,
             notes=notes,
             closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
+            jaw=None if self.jaw is None else jaw_motion(self.jaw, disp, sim),
         )
 
 

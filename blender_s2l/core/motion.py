@@ -10,6 +10,17 @@ from numpy.typing import NDArray
 
 
 @dataclass
+class JawMotion:
+    """The jaw's rigid motion in the mesh's own space (the lower teeth's, read from the landmark
+    motion by the fitted jaw map, `jaw.npz`): every frame turns the mesh about `pivot` by the
+    rotation vector `rotation` (radians; axis times angle), then shifts it by `translation`."""
+
+    rotation: NDArray[np.float64]  # (T, 3)
+    translation: NDArray[np.float64]  # (T, 3) mesh units
+    pivot: NDArray[np.float64]  # (3,) mesh units
+
+
+@dataclass
 class Motion:
     """dense == einsum('tj,jvc->tvc', codes, basis); all positions in the mesh's own space."""
 
@@ -23,6 +34,11 @@ class Motion:
     # (T,) in [0, 1]: how far each frame's lips must be shut (labelled or heard /p b m/, times
     # Lip Closure); a solve onto the character's own keys weights the lips by it.
     closure: NDArray[np.float32] | None = None
+    # Share of the line's speech whose key poses come from its transcript (line_align.py);
+    # None when the bake had no transcript.
+    aligned: float | None = None
+    # The jaw's rigid motion (None without a jaw map): a rig bake keys the jaw bone from it.
+    jaw: JawMotion | None = None
     _dense: NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         fetch_speech,
         mesh_eval,
         rig_eval,
+        transcript_bench,
         tune_closure,
         upper_face,
     )
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blender_s2l.training")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (align, fetch_speech, corpus_cli, s2l_cli, s2l_average, s2d_cli, evaluate_cli,
-                   mesh_eval, rig_eval, tune_closure, upper_face, export_numpy):
+                   mesh_eval, rig_eval, tune_closure, upper_face, export_numpy, transcript_bench):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     try:

@@ -30,6 +30,8 @@ from ..core.animate import Animator
 from ..core.bake.pipeline import BakeInputs
 from ..core.bake.settings import BakeSettings
 from ..core.motion import Motion
+from ..core.rig import solve as rig_solve
+from ..core.rig.jaw import JawRig
 from ..core.rig.solve import rig_plan
 from ..core.rig.target import RigTarget
 from .head_panel import (
@@ -116,6 +118,62 @@ def rig_target(character: RigCharacter) -> RigTarget:
     )
 
 
+JAW_SOURCES = ("none", "skin", "map")
+
+
+def jaw_rig(character: RigCharacter) -> JawRig:
+    """A jaw bone for the ICT head, as a rigger would make it: its head at the jaw's hinge side
+    (between landmarks 3 and 13, where the jaw map turns), the head mesh skinned to it by how far
+    the pack's jawOpen moves each vertex, 1 from the chin's share up (the chin and lower lip
+    ride the jaw, the cheeks partly, the upper face not)."""
+    head = character.head
+    lm = head.vertices[character.landmarks68]
+    hinge = 0.5 * (lm[3] + lm[13])
+    to_bone = np.eye(4)
+    to_bone[:3, 3] = -hinge
+    moved = np.linalg.norm(head.deltas[character.key_names.index("jawOpen")], axis=1)
+    skin = np.clip(moved / moved[character.landmarks68[8]], 0.0, 1.0).astype(np.float32)
+    return JawRig("jaw", to_bone, skin, translate=True)
+
+
+def lower_face(character: RigCharacter) -> I64:
+    """The face region's vertices below the nose tip (landmark 33): lips, chin, lower cheeks."""
+    v = character.head.vertices
+    up = np.asarray(ICT_UP, np.float64)
+    below = (v[character.face] - v[character.landmarks68[33]]) @ up < 0
+    out: I64 = character.face[below]
+    return out
+
+
+def skinned_motion(dense: Motion, weights: NDArray[np.float32], deltas: NDArray[np.float32],
+                   mesh: F64, skin: NDArray[np.float32], rest: F64) -> Motion:
+    """The motion Blender evaluates from keys and a skinned jaw bone, low-rank: the keys make
+    y = rest + sum_k w_k delta_k, then linear blend skinning moves y by s (A y - y), A = [L c]
+    the bone's motion of the mesh (tests/blender/test_rig_jaw.py holds Blender to it). With
+    M = L - I: s (M rest + c) is 12 fields, s M delta_k is 9 fields a key, amounts w_k M_ij."""
+    t, k = weights.shape
+    x = np.asarray(rest, np.float64)
+    m = np.asarray(mesh, np.float64) - np.eye(4)[None]
+    s = np.asarray(skin, np.float64)[:, None]
+    fields = [np.asarray(deltas, np.float32)]
+    codes = [np.asarray(weights, np.float32)]
+    xh = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    rest_fields = np.zeros((3, 4, len(x), 3), np.float32)
+    for i in range(3):
+        rest_fields[i, :, :, i] = (s * xh).T
+    fields.append(rest_fields.reshape(12, len(x), 3))
+    codes.append(m[:, :3, :].reshape(t, 12).astype(np.float32))
+    key_fields = np.zeros((k, 3, 3, len(x), 3), np.float32)
+    for i in range(3):
+        key_fields[:, i, :, :, i] = (np.asarray(deltas, np.float64) * s[None]).transpose(0, 2, 1)
+    fields.append(key_fields.reshape(k * 9, len(x), 3))
+    codes.append((weights[:, :, None] * m[:, None, :3, :3].reshape(t, 1, 9)).reshape(t, k * 9)
+                 .astype(np.float32))
+    return Motion(frame_times=dense.frame_times, landmarks=dense.landmarks,
+                  codes=np.concatenate(codes, axis=1), basis=np.concatenate(fields),
+                  mm_per_unit=dense.mm_per_unit)
+
+
 def rig_motion(dense: Motion, weights: NDArray[np.float32], deltas: NDArray[np.float32]) -> Motion:
     """The motion the rig makes: what Blender evaluates from the keyed weights."""
     return Motion(frame_times=dense.frame_times, landmarks=dense.landmarks,
@@ -137,9 +195,15 @@ def evaluate_clip(anim: Animator, character: RigCharacter, target: RigTarget, cl
     plan = rig_plan(dense, inputs)
     solve_s = time.perf_counter() - t0
     rig = rig_motion(dense, plan.weights, target.deltas)
+    if target.jaw is not None and plan.jaw is not None:
+        rig = skinned_motion(dense, plan.weights, target.deltas, plan.jaw.mesh,
+                             target.jaw.skin, head.vertices)
     face = character.face
     err = np.linalg.norm((rig.dense[:, face] - dense.dense[:, face]).astype(np.float64),
                          axis=2) * CM_TO_MM
+    lower = lower_face(character)
+    err_lower = np.linalg.norm((rig.dense[:, lower] - dense.dense[:, lower]).astype(np.float64),
+                               axis=2) * CM_TO_MM
     lips = character.lip_head
     m_dense = mesh_lip_metrics(read_mesh_lips(dense, lips), clip.phones, clip.times, clip.quiet)
     m_rig = mesh_lip_metrics(read_mesh_lips(rig, lips), clip.phones, clip.times, clip.quiet)
@@ -148,6 +212,7 @@ def evaluate_clip(anim: Animator, character: RigCharacter, target: RigTarget, cl
         "clip": clip.name, "mode": mode, "frames": len(clip.times),
         "face_error_mean_mm": float(err.mean()), "face_error_p95_mm": float(np.percentile(err, 95)),
         "face_error_max_mm": float(err.max()), "n_bilabial": m_dense["n_bilabial"],
+        "lower_face_error_mean_mm": float(err_lower.mean()),
         "meet_dense": m_dense["n_meet"], "meet_rig": m_rig["n_meet"],
         "crossing_rig_mm": m_rig["worst_crossing_mm"], "keys_used": used,
         "solve_s": solve_s,
@@ -192,8 +257,10 @@ def detail(rows: Sequence[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     anim = Animator.load(weights_dir=args.weights)
     character = ict_character()
-    target = rig_target(character)
     clips = load_clips(args.speech, args.alignments, recognise=False)
+    if args.jaw != ["none"]:
+        return run_jaw(args, anim, character, clips)
+    target = rig_target(character)
     start = time.time()
     rows = [evaluate_clip(anim, character, target, clip, mode)
             for clip in clips for mode in MODES]
@@ -209,10 +276,65 @@ def run(args: argparse.Namespace) -> int:
         "the ICT 'face' region, every frame. Lips meet: `mesh_lips` (mean inner gap <= 0.5 mm "
         "on some frame of the phone +-1) on each mesh.\n\n"
         f"{table}\n\n## Every clip\n\n{detail(rows)}\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    out = args.out or Path("reports/rig_eval.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     print(table)
+    return 0
+
+
+JAW_WORDS = {
+    "none": "no jaw bone (the keys make the whole motion)",
+    "skin": "a skinned jaw bone keyed as the bake does (its motion fitted to the skinned "
+            "vertices' dense motion; the default)",
+    "map": "a skinned jaw bone keyed from the jaw map (the lower teeth's fitted motion)",
+}
+
+
+def run_jaw(args: argparse.Namespace, anim: Animator, character: RigCharacter,
+            clips: Sequence[Clip]) -> int:
+    """The same evaluation with a jaw bone skinned to the head (`jaw_rig`), for each source of
+    the bone's motion asked for; the lower face's error beside the face's."""
+    sections = []
+    start = time.time()
+    rows_all: dict[str, list[dict[str, Any]]] = {}
+    for source in args.jaw:
+        target = rig_target(character)
+        if source != "none":
+            target.jaw = jaw_rig(character)
+        rig_solve.JAW_FROM_SKIN = source != "map"
+        try:
+            rows = [evaluate_clip(anim, character, target, clip, mode)
+                    for clip in clips for mode in MODES]
+        finally:
+            rig_solve.JAW_FROM_SKIN = True
+        rows_all[source] = rows
+        lower = {mode: np.average([r["lower_face_error_mean_mm"] for r in rows
+                                   if r["mode"] == mode],
+                                  weights=[r["frames"] for r in rows if r["mode"] == mode])
+                 for mode in MODES}
+        sections.append(f"### {JAW_WORDS[source]}\n\n{summary(rows)}\n\nLower face (the face "
+                        "below the nose tip) error, mean: " + ", ".join(
+                            f"{mode} {value:.3f} mm" for mode, value in lower.items()) + "\n")
+    skin = jaw_rig(character).skin
+    text = (
+        "# The RIG bake with a jaw bone against the dense bake\n\n"
+        f"`python -m blender_s2l.training evaluate-rig --jaw {' '.join(args.jaw)}` "
+        f"({time.strftime('%Y-%m-%d')}, {time.time() - start:.0f} s on this machine). The "
+        "character of `rig_eval.md` (ICT held-out identity "
+        f"{character.seed}, 53 ARKit-named keys), its head skinned to a jaw bone whose head is "
+        "between landmarks 3 and 13 (`rig_eval.jaw_rig`: each vertex's weight is how far the "
+        "pack's jawOpen moves it over how far it moves the chin, at most 1; "
+        f"{int((skin > 0.5).sum())} of {len(skin)} vertices above 0.5). The rig's mesh is what "
+        "Blender evaluates: rest + weights x key offsets, then the bone through linear blend "
+        "skinning (`rig_eval.skinned_motion`; tests/blender/test_rig_jaw.py holds Blender's "
+        "Armature modifier to it within 1e-6 m).\n\n" + "\n".join(sections))
+    out = args.out or Path("reports/rig_eval_jaw.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(rows_all, indent=1))
+    print(text)
     return 0
 
 
@@ -223,5 +345,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--speech", type=Path, nargs="+",
                    default=[shared_data_dir() / "speech", Path("cache/real_speech")])
     p.add_argument("--alignments", type=Path, default=Path("reports/alignments"))
-    p.add_argument("--out", type=Path, default=Path("reports/rig_eval.md"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="reports/rig_eval.md, or reports/rig_eval_jaw.md with --jaw")
+    p.add_argument("--jaw", nargs="+", choices=JAW_SOURCES, default=["none"],
+                   help="with a skinned jaw bone: its motion from the skin (skin) or the jaw "
+                        "map (map); none for no bone; several for a table each")
     p.set_defaults(func=run)

@@ -275,3 +275,37 @@ def test_rig_job_with_a_rig_map(fake: FakeAnimator, tmp_path: Path,
     take = takes_in(out)["Voice"]
     assert take.mode == "RIG" and "MouthWide_custom" in take.animated
     assert read_takes(bpy.data.objects["Teeth"])["Voice"].group == take.group
+
+
+def test_a_transcript_that_fits_in_part_bakes_and_says_how_much(
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The manifest's transcripts: one aligned in part bakes with a note saying how much; one
+    refused (another line's) fails alone, in one sentence, and writes nothing."""
+    import blender_s2l.core.speech.line_align as line_align
+    from blender_s2l.core.errors import S2LError
+    from blender_s2l.core.speech.phones import Phone
+
+    def fake_align(wav: Any, transcript: str, *args: Any) -> Any:
+        if "another" in transcript:
+            raise S2LError("The transcript does not match line.wav: only 3% of its sounds and "
+                           "the audio's agree. Is it this line's transcript?")
+        return line_align.LineAlignment([Phone(0.0, 0.2, "SIL"), Phone(0.2, 0.3, "M")], 0.6,
+                                        ("The transcript was aligned to 60% of the speech.",))
+
+    monkeypatch.setattr(line_align, "align_line", fake_align)
+    scene = scene_file(tmp_path)
+    (tmp_path / "jobs.csv").write_text(
+        "object,strip,out,take,transcript\n"
+        "Head,Voice,a.blend,first,\"ANNA: [laughs] Mm, maybe.\"\n"
+        "Head,Voice,b.blend,second,another line's words\n")
+    rc = batch.main([str(scene), "--jobs", str(tmp_path / "jobs.csv")])
+    out = capsys.readouterr().out
+    assert rc == 1
+    ok = next(row for row in out.splitlines() if row.startswith("ok   line 2"))
+    assert "key poses: transcript" in ok and "note: The transcript was aligned to 60%" in ok
+    fail = next(row for row in out.splitlines() if row.startswith("FAIL line 3"))
+    assert "Is it this line's transcript?" in fail and "Traceback" not in out
+    assert (tmp_path / "a.blend").is_file() and not (tmp_path / "b.blend").exists()
+    assert [(p.start, p.phone) for p in fake.calls[-1]["phones"]] == [(0.0, "SIL"), (0.2, "M")]

@@ -185,7 +185,7 @@ def test_rig_mode_is_offered_and_its_panel_draws(
     assert "op:s2l.bake:on" in log and "label:5 ARKit keys, also on Teeth" in log
     log = draw(installed, "VIEW3D_PT_s2l_rig")
     assert "list:S2L_UL_rig_map:rows" in log and "search:jaw_bone:bones" in log
-    assert "label:Jaw bone: jaw (not keyed yet: the shape keys open the jaw)" in log
+    assert "label:Jaw bone: jaw (keyed; the head has no Armature modifier and group for it)" in log
     assert "op:s2l.rig_map_add:on" in log and "op:s2l.rig_map_remove:on" in log
     assert bpy.ops.s2l.bake(object_name="Head", mode="RIG") == {"FINISHED"}
     log = draw(installed, "VIEW3D_PT_s2l")

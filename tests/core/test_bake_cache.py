@@ -23,8 +23,9 @@ from blender_s2l.core.bake.cache import BakeCache, session_cache
 from blender_s2l.core.bake.pipeline import BakeInputs, infer
 from blender_s2l.core.bake.settings import BakeSettings
 from blender_s2l.core.errors import S2LError
-from blender_s2l.core.speech import align, recognise
-from blender_s2l.core.speech.phones import Phone
+from blender_s2l.core.speech import line_align, recognise
+from blender_s2l.core.speech.line_align import LineAlignment
+from blender_s2l.core.speech.phones import LinePhones, Phone
 from blender_s2l.demo_head.make import make_demo_head
 
 FAKE_PHONES = [Phone(0.10, 0.20, "M"), Phone(0.20, 0.40, "AA"), Phone(0.50, 0.60, "P")]
@@ -59,9 +60,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         c.recognise += 1
         return list(FAKE_PHONES)
 
-    def fake_align(path: Any, transcript: str) -> list[Phone]:
+    def fake_align(wav: Any, transcript: str, *args: Any) -> LineAlignment:
         c.align += 1
-        return [Phone(0.1, 0.3, "B"), Phone(0.3, 0.5, "IY")]
+        return LineAlignment([Phone(0.1, 0.3, "B"), Phone(0.3, 0.5, "IY")], 0.75,
+                             ("aligned to 75%",))
 
     def counting_s2l(*args: Any, **kwargs: Any) -> Any:
         c.s2l += 1
@@ -69,7 +71,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
 
     monkeypatch.setattr(recognise, "recognise_phones", fake_recognise)
     monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: True)
-    monkeypatch.setattr(align, "align_phones", fake_align)
+    monkeypatch.setattr(line_align, "align_line", fake_align)
     monkeypatch.setattr(animate_mod, "run_s2l", counting_s2l)
     return c
 
@@ -163,9 +165,13 @@ def test_the_same_sound_in_another_container_hits_and_a_changed_sound_misses(
 def test_a_new_transcript_misses_the_phones_but_not_the_speech_model(
         head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path) -> None:
     cache = BakeCache(tmp_path / "cache")
-    infer(_inputs(head, wav, random_weights_dir, cache, transcript="bee"))
-    infer(_inputs(head, wav, random_weights_dir, cache, transcript="bee", mouth_strength=0.4))
+    first = infer(_inputs(head, wav, random_weights_dir, cache, transcript="bee"))
+    again = infer(_inputs(head, wav, random_weights_dir, cache, transcript="bee",
+                          mouth_strength=0.4))
     assert (calls.align, calls.s2l, calls.recognise) == (1, 1, 0)
+    for plan in (first, again):  # a re-bake tells how much was aligned, as the first did
+        assert plan.motion.aligned == 0.75
+        assert "aligned to 75%" in plan.motion.notes
     infer(_inputs(head, wav, random_weights_dir, cache, transcript="a bee"))
     assert (calls.align, calls.s2l) == (2, 1)
     infer(_inputs(head, wav, random_weights_dir, cache))  # recognised words: another source
@@ -178,9 +184,9 @@ def test_a_changed_phones_file_is_never_stale(wav: Path, calls: Calls, tmp_path:
     lab.write_text("0.0 0.1 sil\n0.1 0.2 m\n0.2 0.4 aa\n")
     s = BakeSettings(phones_file=str(lab))
     task = pipeline.as_task(None, None)
-    first = pipeline.line_phones(s, str(wav), task, cache)
+    first = pipeline.line_phones(s, str(wav), task, cache).phones or []
     lab.write_text("0.0 0.1 sil\n0.1 0.3 b\n0.3 0.4 iy\n")
-    second = pipeline.line_phones(s, str(wav), task, cache)
+    second = pipeline.line_phones(s, str(wav), task, cache).phones or []
     assert [p.phone for p in first] != [p.phone for p in second]
     assert [p.phone for p in second][1] == "B"
 
@@ -374,8 +380,8 @@ def test_cached_phones_come_back_as_they_went_in(wav: Path, tmp_path: Path) -> N
     raw = sf.read(wav, dtype="float32")[0]
     cache = BakeCache(tmp_path / "cache")
     cache.start_bake()
-    cache.phones(raw, "recognised words", "", lambda: list(FAKE_PHONES))
-    got = BakeCache(tmp_path / "cache").phones(raw, "recognised words", "",
+    cache.phones(raw, "transcript", "words", lambda: LinePhones(list(FAKE_PHONES), 0.5, ("n",)))
+    got = BakeCache(tmp_path / "cache").phones(raw, "transcript", "words",
                                                lambda: pytest.fail("must hit"))
-    assert got == FAKE_PHONES
+    assert got == LinePhones(FAKE_PHONES, 0.5, ("n",))
     assert replace(BakeSettings(), mouth_strength=0.2)  # settings stay frozen dataclasses

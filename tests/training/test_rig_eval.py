@@ -53,3 +53,26 @@ def test_one_clip_the_rig_follows_the_dense_bake(
     assert row["meet_rig"] >= row["meet_dense"] - 1
     assert 0 < row["keys_used"] <= 53
     assert np.isfinite([row["face_error_max_mm"], row["crossing_rig_mm"]]).all()
+
+
+def test_the_skinned_rig_motion_is_keys_then_linear_blend_skinning() -> None:
+    """skinned_motion, low-rank, is y + s (A y - y) with y = rest + sum_k w_k delta_k."""
+    from blender_s2l.core.motion import Motion
+    from blender_s2l.core.rig.jaw import rotations
+
+    rng = np.random.default_rng(0)
+    t, k, v = 5, 4, 30
+    rest = rng.normal(size=(v, 3))
+    deltas = (rng.normal(size=(k, v, 3)) * 0.1).astype(np.float32)
+    weights = rng.uniform(size=(t, k)).astype(np.float32)
+    skin = rng.uniform(size=v).astype(np.float32)
+    mesh = np.tile(np.eye(4), (t, 1, 1))
+    mesh[:, :3, :3] = rotations(rng.normal(size=(t, 3)) * 0.1)
+    mesh[:, :3, 3] = rng.normal(size=(t, 3)) * 0.1
+    dense = Motion(frame_times=np.arange(t) / 30.0, landmarks=np.zeros((t, 68, 3), np.float32),
+                   codes=np.zeros((t, 1), np.float32), basis=np.zeros((1, v, 3), np.float32),
+                   mm_per_unit=10.0)
+    got = rig_eval.skinned_motion(dense, weights, deltas, mesh, skin, rest).dense
+    y = rest[None] + np.einsum("tk,kvc->tvc", weights, deltas)
+    moved = np.einsum("tij,tvj->tvi", mesh[:, :3, :3], y) + mesh[:, None, :3, 3] - y
+    assert np.allclose(got, y + skin[None, :, None] * moved - rest[None], atol=1e-5)

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from ..files import write_atomic
 from ..models.inference import S2LTrack
-from ..speech.phones import Phone
+from ..speech.phones import LinePhones, Phone
 
 FORMAT = 1
 PREFIX = "s2l-cache-"
@@ -46,7 +46,7 @@ META = "__meta__"
 DEFAULT_LIMIT_MB = 1024
 MEMORY_LIMIT_BYTES = 256 * 1024 * 1024
 # Bump when recognition or alignment changes what it returns for the same sound and words.
-PHONES_VERSION = 2  # 2: each piece heard with its own cepstral mean
+PHONES_VERSION = 3  # 2: each piece heard with its own cepstral mean; 3: transcripts in pieces
 MAX_META_BYTES = 1024 * 1024
 
 Arrays = dict[str, NDArray[Any]]
@@ -160,8 +160,9 @@ class BakeCache:
 
     # -- what is cached ----------------------------------------------------------------------
     def phones(self, raw_wav: NDArray[Any], source: str, transcript: str,
-               compute: Callable[[], list[Phone] | None]) -> list[Phone] | None:
-        """The phones of a line from a transcript or recognised words, computed once."""
+               compute: Callable[[], LinePhones]) -> LinePhones:
+        """The phones of a line from a transcript or recognised words, computed once (with
+        what the user was told about them, so a re-bake tells it again)."""
         parts = {"audio": audio_digest(raw_wav), "source": source,
                  "transcript": transcript if source == "transcript" else "",
                  "recogniser": recogniser_identity()}
@@ -169,15 +170,20 @@ class BakeCache:
         found = self._get(key, "phones", _check_phones)
         if found is not None:
             arrays, meta = found
-            return [Phone(float(s), float(e), str(p)) for s, e, p in
-                    zip(arrays["start"], arrays["end"], meta["labels"], strict=True)]
-        phones = compute()
-        if phones is None:
-            return None
-        arrays = {"start": np.array([p[0] for p in phones], np.float64),
-                  "end": np.array([p[1] for p in phones], np.float64)}
-        self._put(key, "phones", arrays, {"labels": [str(p[2]) for p in phones]})
-        return phones
+            aligned = meta.get("aligned")
+            return LinePhones(
+                [Phone(float(s), float(e), str(p)) for s, e, p in
+                 zip(arrays["start"], arrays["end"], meta["labels"], strict=True)],
+                float(aligned) if isinstance(aligned, (int, float)) else None,
+                tuple(str(n) for n in meta.get("notes", [])))
+        line = compute()
+        if line.phones is None:
+            return line
+        arrays = {"start": np.array([p[0] for p in line.phones], np.float64),
+                  "end": np.array([p[1] for p in line.phones], np.float64)}
+        self._put(key, "phones", arrays, {"labels": [str(p[2]) for p in line.phones],
+                                          "aligned": line.aligned, "notes": list(line.notes)})
+        return line
 
     def s2l_track(self, wav: NDArray[Any], model_id: str, n_landmarks: int,
                   compute: Callable[[], S2LTrack]) -> S2LTrack:

@@ -19,7 +19,7 @@ from ..errors import BakeError
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
-from ..speech.phones import Phone, key_pose_source, listens_for_words, phones_for_line
+from ..speech.phones import LinePhones, find_line_phones, key_pose_source, uses_pocketsphinx
 from .cache import BakeCache
 from .plans import KeyPlan, plan_for
 from .settings import BakeSettings
@@ -81,32 +81,33 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
     """Audio + mesh -> key plan, by the plan type the settings' mode names."""
     task = as_task(progress, cancel)
     s = inputs.settings
-    listening = listens_for_words(s.phones_file, s.transcript, s.recognise_words)
+    listening = uses_pocketsphinx(s.phones_file, s.transcript, s.recognise_words)
     share = WORDS_SHARE if listening else 0.0
     hearing = task.part(0.0, share)
     cache = inputs.cache
     if cache is not None:
         cache.start_bake()
-    if listening:  # the recogniser's helpers decode; this process readies the networks meanwhile
-        anim, phones = _while_hearing(inputs, hearing)
+    if listening:  # pocketsphinx's helpers decode; this process readies the networks meanwhile
+        anim, found = _while_hearing(inputs, hearing)
     else:
         anim = load_animator(s.device, s.weights_dir)
-        phones = line_phones(s, str(inputs.audio_path), hearing, cache)
+        found = line_phones(s, str(inputs.audio_path), hearing, cache)
     motion = anim.animate(
         inputs.audio_path, inputs.vertices, inputs.faces, inputs.landmarks68,
-        settings=s, frame_times=inputs.times, phones=phones, hold=inputs.hold,
+        settings=s, frame_times=inputs.times, phones=found.phones, hold=inputs.hold,
         progress=task.part(share, 0.9), cancel=task.cancel, cache=cache,
     )
     task.check()
-    if cache is not None and (notes := cache.take_notes()):
-        motion = replace(motion, notes=tuple(dict.fromkeys((*motion.notes, *notes))))
+    notes = (*found.notes, *(cache.take_notes() if cache is not None else ()))
+    motion = replace(motion, notes=tuple(dict.fromkeys((*motion.notes, *notes))),
+                     aligned=found.aligned)
     check_motion(motion, inputs.label)
     plan = plan_for(s.mode).build(motion, inputs)
     task(1.0)
     return plan
 
 
-def _while_hearing(inputs: BakeInputs, hearing: Task) -> tuple[Any, list[Phone] | None]:
+def _while_hearing(inputs: BakeInputs, hearing: Task) -> tuple[Any, LinePhones]:
     """(animator, phones): the words are heard (helper processes, recognise.py) while a thread
     here loads the models and puts the sound's S2L output in the cache, the part of the bake
     that does not need the words."""
@@ -134,17 +135,17 @@ def _while_hearing(inputs: BakeInputs, hearing: Task) -> tuple[Any, list[Phone] 
 
 
 def line_phones(s: BakeSettings, audio_path: str, hearing: Task,
-                cache: BakeCache | None) -> list[Phone] | None:
-    """`phones_for_line`, through the cache where the phones cost something to find (a
+                cache: BakeCache | None) -> LinePhones:
+    """`find_line_phones`, through the cache where the phones cost something to find (a
     transcript aligned, words recognised); a phones file is read each time, so never stale."""
     source = key_pose_source(s.phones_file, s.transcript, s.recognise_words)
     if cache is None or source not in ("transcript", "recognised words"):
-        return phones_for_line(s.phones_file, s.transcript, audio_path, s.recognise_words,
-                               hearing, hearing.cancel)
+        return find_line_phones(s.phones_file, s.transcript, audio_path, s.recognise_words,
+                                hearing, hearing.cancel)
     from ..speech import audio as audio_io
 
     raw = audio_io.load_audio(audio_path)
-    found = cache.phones(raw, source, s.transcript.strip(), lambda: phones_for_line(
+    found = cache.phones(raw, source, s.transcript.strip(), lambda: find_line_phones(
         s.phones_file, s.transcript, audio_path, s.recognise_words, hearing, hearing.cancel))
     hearing(1.0)
     return found

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from ..errors import BakeError
 from ..motion import Motion
+from ..rig.jaw import BoneTrack
 from ..rig.solve import rig_plan
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class RigPlan(KeyPlan):
     canonical: list[str] = field(default_factory=list)  # the rig set's name of each key
     rig_set: str = ""  # "ARKIT", "VISEMES" or "VRM" (core/rig/names.py)
     notes: list[str] = field(default_factory=list)  # sentences for the user about the solve
+    jaw: BoneTrack | None = None  # the jaw bone's pose at each frame (core/rig/jaw.py)
 
     @property
     def n_shapes(self) -> int:

@@ -20,8 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..models.npz_weights import NpzWeights, load_npz, reseal_npz, save_npz
-from ..motion import append_fields
-from .landmarks import INNER_LIPS, N_LANDMARKS
+from ..motion import JawMotion, append_fields
+from .landmarks import INNER_LIPS, N_LANDMARKS, Similarity
 from .mesh import FacesLike, components
 from .mesh_features import fan_triangles, polygons_by_size
 
@@ -116,6 +116,20 @@ class JawModel:
     def save(self, path: str | Path) -> None:
         arrays = {"matrix": self.matrix.astype(np.float32), "pivot": self.pivot.astype(np.float32)}
         save_npz(path, NpzWeights(KIND, {}, arrays, {}))
+
+
+def jaw_motion(model: JawModel, landmark_motion: NDArray[np.floating[Any]],
+               sim: Similarity) -> JawMotion:
+    """The jaw's rigid motion in the mesh's space, from canonical landmark motion (T, 68, 3) and
+    the mesh's similarity to the canonical face (x_canon = s R x + c). The map's small rotation
+    w (canonical) about its pivot p moves a point y by t + w x (y - p); in the mesh that is
+    R^T t / s + (R^T w) x (x - x_p), x_p the pivot in the mesh: the same angle about the
+    rotated axis."""
+    params = model.params(landmark_motion)
+    r = np.asarray(sim.rotation, dtype=np.float64)
+    pivot = sim.inverse().apply(model.pivot[None, :]).astype(np.float64)[0]
+    return JawMotion(rotation=params[:, 3:] @ r, translation=params[:, :3] @ r / sim.scale,
+                     pivot=pivot)
 
 
 def _jaw_shapes(_config: dict[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -61,6 +61,14 @@ from ..head.hold_still import motion_weights
 from ..head.landmarks import MOUTH, to_canonical
 from ..head.lip_contact import LOWER_INNER, UPPER_INNER
 from ..motion import Motion
+from .jaw import (
+    SKIN_MIN,
+    BoneTrack,
+    bone_track,
+    check_jaw_rig,
+    skinned_jaw_motion,
+    without_skinning,
+)
 
 if TYPE_CHECKING:
     from ..bake.pipeline import BakeInputs
@@ -86,6 +94,9 @@ SUPPORT_LOOSER = 10.0  # the sparse pass's tolerance, relative to the refit's
 SUPPORT_RATE_HZ = 15.0  # the sparse pass's frames, per second at least
 CHUNK_VERTICES = 4096
 PROBE_FRAMES = 32  # frames whose worst vertex is measured for the plan's max error
+# A head skinned to its jaw bone: the bone's motion is fitted to the skinned vertices' dense
+# motion (core/rig/jaw.py:skinned_jaw_motion) rather than taken from the jaw map.
+JAW_FROM_SKIN = True
 QUIET = 1e-12  # a key whose offset is below this share of the largest key's moves nothing
 
 
@@ -543,8 +554,35 @@ def rig_plan(motion: Motion, inputs: BakeInputs) -> RigPlan:
     except S2LError as exc:
         raise BakeError(f"The rig solve cannot find the mouth: {exc}") from None
     regions = face_regions(inputs.vertices, lm, ids)
-    result = solve(motion, d, r, regions=regions, key_names=keys)
-    worst = max_error_mm(motion, d, result.weights, regions.face, result.fit_rms_mm)
+    target, track, notes = jaw_target(motion, rig, inputs)
+    result = solve(target, d, r, regions=regions, key_names=keys)
+    worst = max_error_mm(target, d, result.weights, regions.face, result.fit_rms_mm)
     return RigPlan(frames, motion, worst, keys, result.weights, result.rest,
                    canonical=list(rig.canonical), rig_set=rig.rig_set,
-                   notes=[*rig.notes, *result.notes])
+                   notes=[*rig.notes, *notes, *result.notes], jaw=track)
+
+
+def jaw_target(motion: Motion, rig: RigTarget, inputs: BakeInputs
+               ) -> tuple[Motion, BoneTrack | None, list[str]]:
+    """(the motion the shape keys must make, the jaw bone's track or None, notes): with a jaw
+    bone the dense motion minus what the bone moves through skinning (core/rig/jaw.py)."""
+    if rig.jaw is None:
+        return motion, None, []
+    if motion.jaw is None:
+        return motion, None, [f"The jaw bone '{rig.jaw.bone}' is not keyed: this bake has no "
+                              "jaw motion (the jaw map jaw.npz is missing from the weights)."]
+    check_jaw_rig(rig.jaw, motion.n_vertices)
+    jaw = motion.jaw
+    if JAW_FROM_SKIN and np.count_nonzero(np.asarray(rig.jaw.skin) > SKIN_MIN) >= 3:
+        head = np.linalg.inv(np.asarray(rig.jaw.to_bone, dtype=np.float64))[:3, 3]
+        jaw = skinned_jaw_motion(motion, inputs.vertices, rig.jaw.skin,
+                                 jaw.pivot if rig.jaw.translate else head, rig.jaw.translate)
+    track = bone_track(jaw, rig.jaw, motion.mm_per_unit)
+    target = without_skinning(motion, track, inputs.vertices, rig.jaw.skin)
+    skinned = target is not motion
+    angle = float(np.degrees(np.arccos(np.clip(
+        (np.trace(track.rotation, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0))).max())
+    how = (f"to move the skin weighted to it as the bake does (up to {angle:.1f} degrees); "
+           "the shape keys make the rest" if skinned
+           else f"from the lower teeth's fitted jaw motion (up to {angle:.1f} degrees)")
+    return target, track, [f"The jaw bone '{rig.jaw.bone}' is keyed {how}.", *track.notes]

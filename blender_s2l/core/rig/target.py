@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from .jaw import JawRig
+
 
 @dataclass
 class RigTarget:
@@ -27,4 +29,5 @@ class RigTarget:
     # the head, by head key name: they get the same weights in takes of their own.
     others: dict[str, list[str]] = field(default_factory=dict)
     jaw_bone: str = ""  # "armature/bone" keyed from the jaw motion, or "" when there is none
+    jaw: JawRig | None = None  # that bone's matrices and skin weights, when it is keyed
     notes: list[str] = field(default_factory=list)  # keys left out and why

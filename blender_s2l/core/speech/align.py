@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ..errors import S2LError
 from . import audio as audio_io
 from .phones import ARPABET, SIL, Phone, normalise_phone
+from .transcript import read_transcript_file, spoken_words
 
 
 def align_phones(wav_path: str | Path, transcript: str) -> list[Phone]:
@@ -95,7 +96,8 @@ def join_parts(duration: float, parts: Sequence[Sequence[Phone]]) -> list[Phone]
 
 def align_audio(wav: NDArray[np.float32], transcript: str, name: str = "the audio",
                 decoder: Any = None) -> list[Phone]:
-    """Phones of the transcript in 16 kHz mono samples; words missing from pocketsphinx's
+    """Phones of the transcript in 16 kHz mono samples, all or nothing (a transcript that does
+    not fit raises; line_align.align_line degrades instead); words missing from pocketsphinx's
     dictionary (names, archaic forms) get festival's letter-to-sound pronunciation.
 
     decoder: one from `aligner()` to use again (loading one costs a third of a second); its
@@ -103,15 +105,41 @@ def align_audio(wav: NDArray[np.float32], transcript: str, name: str = "the audi
     words = transcript_words(transcript)
     if not words:
         raise S2LError("The transcript is empty.")
-    pcm = (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
     dec = aligner() if decoder is None else decoder
-    dec.reinit_feat()
-    missing = [w for w in dict.fromkeys(words) if dec.lookup_word(w) is None]
-    known = {w: _possessive(w, dec.lookup_word(w[:-2])) for w in missing if w.endswith("'s")}
-    known = {w: pron for w, pron in known.items() if pron}
-    guessed = pronunciations([w for w in missing if w not in known])
+    known = word_pronunciations(words, dec)
+    guessed = pronunciations([w for w in dict.fromkeys(words) if w not in known])
     for word, pron in {**known, **guessed}.items():
-        dec.add_word(word, pron, True)
+        if dec.lookup_word(word) is None:
+            dec.add_word(word, pron, True)
+    return align_words(wav, words, name, dec)
+
+
+def word_pronunciations(words: Sequence[str], decoder: Any) -> dict[str, str]:
+    """The words pocketsphinx's dictionary can pronounce (possessives of words it knows
+    included), with their phones."""
+    found: dict[str, str] = {}
+    for word in dict.fromkeys(words):
+        pron = decoder.lookup_word(word)
+        if pron is None and word.endswith("'s"):
+            pron = _possessive(word, decoder.lookup_word(word[:-2])) or None
+        if pron:
+            found[word] = pron
+    return found
+
+
+def align_words(wav: NDArray[np.float32], words: Sequence[str], name: str,
+                decoder: Any) -> list[Phone]:
+    """Phones of words the decoder can already pronounce (`add_word` done) in the samples."""
+    return align_word_spans(wav, words, name, decoder)[0]
+
+
+def align_word_spans(wav: NDArray[np.float32], words: Sequence[str], name: str,
+                     decoder: Any) -> tuple[list[Phone], list[tuple[float, float]]]:
+    """align_words, and the (start, end) of each word in order, to check it against times
+    known otherwise."""
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    dec = decoder
+    dec.reinit_feat()
     dec.set_align_text(" ".join(words))
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
@@ -128,18 +156,26 @@ def align_audio(wav: NDArray[np.float32], transcript: str, name: str = "the audi
         ) from exc
     if alignment is None:
         raise S2LError(f"pocketsphinx could not align {name} with its transcript.")
-    phones = [
-        Phone(p.start / 100.0, (p.start + p.duration) / 100.0, normalise_phone(p.name))
-        for word in alignment
-        for p in word
-    ]
+    phones: list[Phone] = []
+    spans: list[tuple[float, float]] = []
+    for word in alignment:
+        found = [Phone(p.start / 100.0, (p.start + p.duration) / 100.0, normalise_phone(p.name))
+                 for p in word]
+        phones.extend(found)
+        if found and any(p.phone != SIL for p in found):
+            spans.append((found[0].start, found[-1].end))
     if not phones:
         raise S2LError(f"pocketsphinx found no phones in {name}.")
-    return phones
+    return phones, spans
 
 
-def aligner() -> Any:
-    """A pocketsphinx decoder set up for forced alignment."""
+# Beams wide enough for speech the default search loses (a robotic voice, a word said oddly):
+# a piece that fails with the defaults is tried again with these (a few times slower).
+WIDE_BEAMS = {"beam": 1e-80, "pbeam": 1e-80, "wbeam": 1e-60}
+
+
+def aligner(wide: bool = False) -> Any:
+    """A pocketsphinx decoder set up for forced alignment (wide: with WIDE_BEAMS)."""
     try:
         from pocketsphinx import Decoder
     except ImportError as exc:
@@ -147,22 +183,14 @@ def aligner() -> Any:
             "Aligning a transcript needs the pocketsphinx package (pip install pocketsphinx); "
             "or give a phone alignment file instead."
         ) from exc
-    return Decoder(samprate=audio_io.SAMPLE_RATE, bestpath=False)
+    return Decoder(samprate=audio_io.SAMPLE_RATE, bestpath=False,
+                   **(WIDE_BEAMS if wide else {}))
 
 
 def transcript_words(transcript: str) -> list[str]:
-    """Lower-case words as pocketsphinx's dictionary spells them: punctuation other than an
-    inner apostrophe (don't, beauty's) is a word break; digits are spelled out one by one."""
-    text = transcript.lower()
-    for digit, word in _DIGITS.items():
-        text = text.replace(digit, f" {word} ")
-    return [w.strip("'") for w in re.findall(r"[a-z']+", text) if w.strip("'")]
-
-
-_DIGITS = {
-    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four",
-    "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine",
-}
+    """Lower-case words as spoken and as pocketsphinx's dictionary spells them (tags dropped,
+    numbers and symbols written out: transcript.py)."""
+    return spoken_words(transcript)
 
 
 def pronunciations(words: Sequence[str]) -> dict[str, str]:
@@ -216,4 +244,4 @@ def transcript_arg(value: str) -> str:
     path = Path(value[1:])
     if not path.is_file():
         raise S2LError(f"The transcript file {path} does not exist.")
-    return path.read_text()
+    return read_transcript_file(path)

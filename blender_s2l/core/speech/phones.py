@@ -257,6 +257,16 @@ def wants_words(phones_file: str, transcript: str, recognise_words: bool) -> boo
     return recognise_words and not phones_file and not transcript.strip()
 
 
+def uses_pocketsphinx(phones_file: str, transcript: str, recognise_words: bool) -> bool:
+    """Whether finding the line's phones runs pocketsphinx (a transcript aligned, or words
+    recognised): the part of a bake that other work can overlap."""
+    from . import recognise
+
+    if phones_file or not recognise.pocketsphinx_available():
+        return False
+    return bool(transcript.strip()) or recognise_words
+
+
 def listens_for_words(phones_file: str, transcript: str, recognise_words: bool) -> bool:
     """Recognise Words is on by default, so where pocketsphinx is missing (the lean zip) the
     bake falls back to the audio alone rather than failing; `words_unheard` says so."""
@@ -285,10 +295,54 @@ def key_pose_source(phones_file: str, transcript: str, recognise_words: bool) ->
     return "audio only"
 
 
+NO_ALIGNER = (
+    "The transcript was not used: aligning it needs the pocketsphinx package, which is not "
+    "installed here, so the lips follow the audio alone."
+)
 NO_POCKETSPHINX = (
     "Recognise Words skipped: pocketsphinx is not installed here, so the lips follow the audio "
     "alone (more p, b and m are missed); install it or give a transcript."
 )
+
+
+class LinePhones(NamedTuple):
+    """A line's key-pose phones and what the user should hear about how they were found."""
+
+    phones: list[Phone] | None
+    aligned: float | None = None  # share of the speech aligned from a transcript; None: none
+    notes: tuple[str, ...] = ()
+
+
+def find_line_phones(
+    phones_file: str,
+    transcript: str,
+    audio_path: str,
+    recognise_words: bool = False,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> LinePhones:
+    """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
+    over a transcript, which is aligned to the audio where it fits (line_align.py); with
+    neither, the words pocketsphinx recognises if asked and installed; else none."""
+    if phones_file:
+        return LinePhones(read_phones(Path(phones_file)))
+    if transcript.strip():
+        from . import audio as audio_io
+        from . import recognise
+        from .line_align import align_line
+
+        if not recognise.pocketsphinx_available():
+            return LinePhones(None, 0.0, (NO_ALIGNER,))
+        found = align_line(audio_io.load_audio(audio_path), transcript, Path(audio_path).name,
+                           progress, cancel)
+        return LinePhones(found.phones, found.aligned, found.notes)
+    if listens_for_words(phones_file, transcript, recognise_words):
+        from . import audio as audio_io
+        from . import recognise
+
+        return LinePhones(recognise.recognise_phones(audio_io.load_audio(audio_path), progress,
+                                                     cancel))
+    return LinePhones(None)
 
 
 def phones_for_line(
@@ -299,18 +353,6 @@ def phones_for_line(
     progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> list[Phone] | None:
-    """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
-    over a transcript, which is aligned to the audio; with neither, the words pocketsphinx
-    recognises if asked and installed; else none."""
-    if phones_file:
-        return read_phones(Path(phones_file))
-    if transcript.strip():
-        from .align import align_phones
-
-        return align_phones(audio_path, transcript)
-    if listens_for_words(phones_file, transcript, recognise_words):
-        from . import audio as audio_io
-        from . import recognise
-
-        return recognise.recognise_phones(audio_io.load_audio(audio_path), progress, cancel)
-    return None
+    """find_line_phones' phones alone."""
+    return find_line_phones(phones_file, transcript, audio_path, recognise_words, progress,
+                            cancel).phones

@@ -1,0 +1,152 @@
+"""Transcripts as people write them: what is spoken, and an alignment that degrades instead of
+failing (line_align.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_s2l.core.errors import S2LError
+from blender_s2l.core.speech import audio as audio_io
+from blender_s2l.core.speech import line_align, recognise
+from blender_s2l.core.speech.phones import BILABIALS, SIL, Phone, find_line_phones, read_phones
+from blender_s2l.core.speech.transcript import (
+    read_transcript_file,
+    spoken_words,
+    timed_segments,
+)
+
+ARCTIC = "he turned sharply and faced gregson across the table"
+needs_pocketsphinx = pytest.mark.skipif(not recognise.pocketsphinx_available(),
+                                        reason="pocketsphinx is not installed")
+
+
+@pytest.mark.parametrize(("written", "spoken"), [
+    ("ANNA: [laughter] Hello <cough> there (sighs) {music}", "hello there"),
+    (">> SPEAKER_2: Yes.", "yes"),
+    ("Uh, I- I want to- to go, y'know.", "uh i want to go you know"),
+    ("Dr. Smith paid $1,999.50 in 1999 & got 50% off.",
+     "doctor smith paid one thousand nine hundred ninety nine dollars fifty in nineteen ninety "
+     "nine and got fifty percent off"),
+    ("Meet me at 10:30 on the 3rd, or the 21st, for £20.",
+     "meet me at ten thirty on the third or the twenty first for twenty pounds"),
+    ("He said no. It's 2005 and 3.5 is 007!",
+     "he said no it's two thousand five and three point five is zero zero seven"),
+    ("The CAFÉ’s crème brûlée -- WELL-KNOWN?!", "the cafe's creme brulee well known"),
+])
+def test_spoken_words_are_what_a_speaker_says(written: str, spoken: str) -> None:
+    assert spoken_words(written) == spoken.split()
+
+
+def test_timed_transcripts_give_their_segments() -> None:
+    rows = timed_segments("6.680\t7.160\tHello?\n7.634\t8.155\tOh, hello.")
+    assert rows is not None and [(r.start, r.end, r.text) for r in rows] == [
+        (6.68, 7.16, "Hello?"), (7.634, 8.155, "Oh, hello.")]
+    srt = timed_segments("1\n00:00:01,000 --> 00:00:02,500\nHello there\nfriend\n\n"
+                         "2\n00:01:03.250 --> 00:01:04.000\nBye")
+    assert srt is not None and [(r.start, r.end, r.text) for r in srt] == [
+        (1.0, 2.5, "Hello there friend"), (63.25, 64.0, "Bye")]
+    assert timed_segments("He was born in 1999 and 2000 people came.") is None
+
+
+def test_transcript_files_in_any_common_encoding(tmp_path: Path) -> None:
+    text = "Café – naïve “quotes”"
+    for name, data in (("bom.txt", b"\xef\xbb\xbf" + text.encode()),
+                       ("utf16.txt", text.encode("utf-16")),
+                       ("cp1252.txt", text.encode("cp1252"))):
+        (tmp_path / name).write_bytes(data)
+        assert read_transcript_file(tmp_path / name) == text
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)))
+    assert read_transcript_file(tmp_path / "binary.txt")  # decodes to something, never raises
+
+
+@pytest.fixture
+def arctic(speech_dir: Path) -> tuple[np.ndarray, list[Phone]]:
+    wav = audio_io.load_audio(speech_dir / "cmu_arctic" / "arctic_a0009.wav")
+    return wav, read_phones(speech_dir / "cmu_arctic" / "arctic_a0009_phone.lab")
+
+
+def _bilabials_found(got: list[Phone], truth: list[Phone]) -> float:
+    """Share of true /p b m/ that an aligned bilabial overlaps."""
+    labials = [t for t in truth if t.phone in BILABIALS]
+    hit = [any(g.phone in BILABIALS and g.start < t.end and g.end > t.start for g in got)
+           for t in labials]
+    return float(np.mean(hit))
+
+
+@needs_pocketsphinx
+def test_a_messy_transcript_aligns_all_the_speech(arctic: tuple[np.ndarray, list[Phone]]
+                                                  ) -> None:
+    wav, truth = arctic
+    got = line_align.align_line(
+        wav, "NARRATOR: [breath] He turned SHARPLY, <cough> and faced Gregson... across the "
+        "table!")
+    assert got.aligned == 1.0 and not got.notes
+    assert _bilabials_found(got.phones, truth) == 1.0
+
+
+@needs_pocketsphinx
+def test_a_stretch_the_transcript_does_not_fit_is_filled_not_fatal(
+        arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    """Two readings of the line with a pause between, and a transcript whose second half is
+    other words (an ad-lib): no error, less than all of it aligned, phones to the end."""
+    wav, _ = arctic
+    gap = np.zeros(audio_io.SAMPLE_RATE, np.float32)
+    twice = np.concatenate([wav, gap, wav])
+    got = line_align.align_line(
+        twice, f"{ARCTIC}, zebras quietly chewed yellow hay outside the old barn")
+    assert 0.0 < got.aligned < 1.0 and "aligned to" in got.notes[0]
+    speech = [p for p in got.phones if p.phone != SIL]
+    second = len(wav) / audio_io.SAMPLE_RATE + 1.0
+    assert any(p.start > second for p in speech)  # the second reading has phones too
+    assert got.phones[-1].end == pytest.approx(len(twice) / audio_io.SAMPLE_RATE)
+
+
+@needs_pocketsphinx
+def test_another_lines_transcript_is_flagged_and_a_wholly_unrelated_one_refused(
+        arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    wav, _ = arctic
+    got = line_align.align_line(wav, "Wow, our cozy yellow ox would choose you, Lou, too.")
+    assert any("check that it is this line's" in n for n in got.notes)
+    with pytest.raises(S2LError, match="does not match"):
+        line_align.align_line(wav, "zoo " * 12)
+
+
+def test_bad_transcripts_get_one_sentence(arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    wav, _ = arctic
+    with pytest.raises(S2LError, match="English letters"):
+        line_align.align_line(wav, "Он резко повернулся")
+    long = np.tile(wav, 30)  # 100 s of audio for a 9-word transcript
+    with pytest.raises(S2LError, match="far longer than its transcript"):
+        line_align.align_line(long, ARCTIC)
+
+
+@needs_pocketsphinx
+def test_a_transcript_of_tags_alone_falls_back_to_the_heard_words(
+        arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    wav, _ = arctic
+    got = line_align.align_line(wav, "[laughter] <breath>")
+    assert got.aligned == 0.0 and "no spoken words" in got.notes[0]
+    assert any(p.phone != SIL for p in got.phones)
+
+
+def test_without_pocketsphinx_a_transcript_is_a_note_not_a_failure(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(recognise, "pocketsphinx_available", lambda: False)
+    got = find_line_phones("", "Hello there.", str(tmp_path / "unused.wav"))
+    assert got.phones is None and got.aligned == 0.0 and "pocketsphinx" in got.notes[0]
+
+
+def test_heard_phones_anchor_the_transcripts_words() -> None:
+    words = [line_align._Word("bob", ["B", "AA", "B"]), line_align._Word("ate", ["EY", "T"]),
+             line_align._Word("pie", ["P", "AY"])]
+    heard = [Phone(0.0, 0.1, "B"), Phone(0.1, 0.2, "AA"), Phone(0.2, 0.3, "P"),
+             Phone(0.3, 0.35, "K"), Phone(0.8, 0.9, "EY"), Phone(0.9, 1.0, "T"),
+             Phone(1.5, 1.6, "P"), Phone(1.6, 1.8, "AY")]
+    score = line_align._anchor(words, heard)
+    assert score == pytest.approx(6 / 8)
+    assert [(w.start, w.end) for w in words] == [(0.0, 0.2), (0.8, 1.0), (1.5, 1.8)]
+    pieces = line_align._pieces_at(words, 2.0, [(0.55, 1), (1.25, 2)])
+    assert [len(p.words) for p in pieces] == [3]  # pieces under MIN_PIECE_S are not cut
