@@ -37,8 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import S2LError
+from ..core.speech import align
 from ..core.speech import audio as audio_io
-from ..core.speech import languages
 from ..core.speech.languages import align_language, ipa_to_arpabet
 from ..core.speech.phones import BILABIALS, SIL, Phone
 
@@ -276,17 +276,17 @@ def run(langs: Sequence[str], rates: Sequence[int], bake: bool) -> dict[str, Tal
 
         anim = Animator.load(device="cpu")
     tallies: dict[str, Tally] = {}
-    # counts the sentences the first search lost (align_language's second try)
-    with mock.patch.object(languages, "_wide_aligner", wraps=languages._wide_aligner) as wide:
+    # counts the sentences the first search lost (align_language's second try, wide beams)
+    with mock.patch.object(align, "aligner", wraps=align.aligner) as made:
         for spec in langs:
             lang, _, voice = spec.partition(":")
             t = tallies.setdefault(spec, Tally())
-            before = wide.call_count
             for wpm in rates:
                 for text in SENTENCES[lang]:
                     wav, ipa = espeak.speak(text, voice or lang, wpm)
                     measure(t, anim, wav, truth_arpabet(ipa), text, lang)
-            t.second_try = wide.call_count - before
+            t.second_try = sum(bool(c.kwargs.get("wide")) for c in made.call_args_list)
+            made.reset_mock()
     return tallies
 
 

@@ -285,62 +285,42 @@ def align_language(wav: NDArray[np.float32] | str | Path, transcript: str,
     """Phones of a transcript in any language, aligned to 16 kHz mono samples (or a file).
 
     English goes through align.py as today; other languages give each word its espeak-ng
-    pronunciation and force-align the word list with the decoder and steps of
-    align.align_audio. Two things differ, both because a foreign word fits the English model
-    loosely: a noise floor at -60 dBFS under the sound (digital silence, as in a synthetic
-    voice's stop closures, made pocketsphinx lose every Spanish test sentence), and a second
-    try with wider beams when the first search loses the path."""
+    pronunciation and force-align the word list as align.align_audio does, with two
+    differences, both because a foreign word fits the English model loosely: a noise floor at
+    -60 dBFS under the sound (digital silence, as in a synthetic voice's stop closures, made
+    pocketsphinx lose every Spanish test sentence), and a second try with align.py's wide
+    beams when the first search loses the path."""
     from . import audio as audio_io
-    from .align import aligner
+    from .align import align_audio, align_words, aligner
 
     samples = audio_io.load_audio(wav) if isinstance(wav, (str, Path)) else wav
     if is_english(language):
-        from .align import align_audio
-
         return align_audio(samples, transcript)
     words = pronounce(transcript, language)
-    floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, len(samples))
-    pcm = (np.clip(samples + floor, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
-    for decoder in (aligner, _wide_aligner):
-        phones = _force_align(decoder(), words, pcm)
-        if phones:
-            return phones
+    noisy = with_noise_floor(samples)
+    for wide in (False, True):
+        decoder = aligner(wide=wide)
+        add_words(decoder, words)
+        try:
+            return align_words(noisy, [token for token, _ in words], "the audio", decoder)
+        except S2LError:
+            continue
     raise S2LError("pocketsphinx could not align the audio with its transcript.")
 
 
 NOISE_FLOOR = 1e-3  # -60 dBFS: below a real recording's own noise, above digital silence
-_WIDE_BEAMS = {"beam": 1e-80, "pbeam": 1e-80, "wbeam": 1e-60}
 
 
-def _wide_aligner() -> Any:
-    """align.aligner() with wider search beams (slower; kept for a second try)."""
-    from pocketsphinx import Decoder
-
-    from . import audio as audio_io
-
-    return Decoder(samprate=audio_io.SAMPLE_RATE, bestpath=False, **_WIDE_BEAMS)
+def with_noise_floor(samples: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The samples with seeded white noise at NOISE_FLOOR added (the same every time)."""
+    floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, len(samples))
+    return (samples + floor).astype(np.float32)
 
 
-def _force_align(dec: Any, words: list[tuple[str, str]], pcm: bytes) -> list[Phone]:
-    """align.align_audio's two passes (words, then phones within them); [] when lost."""
-    from .phones import normalise_phone
-
-    new = dict(words)
+def add_words(decoder: Any, words: list[tuple[str, str]]) -> None:
+    """pronounce()'s words into a pocketsphinx decoder. `add_word(..., update=True)` rebuilds
+    the search each time (six times slower for a line's worth of words), so only the last
+    new word does."""
+    new = {token: pron for token, pron in words if decoder.lookup_word(token) is None}
     for k, (token, pron) in enumerate(new.items()):
-        dec.add_word(token, pron, k == len(new) - 1)  # rebuilding the search once is enough
-    dec.set_align_text(" ".join(token for token, _ in words))
-    try:
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
-        dec.set_alignment()
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
-        alignment = dec.get_alignment()
-    except RuntimeError:
-        return []
-    if alignment is None:
-        return []
-    return [Phone(p.start / 100.0, (p.start + p.duration) / 100.0, normalise_phone(p.name))
-            for word in alignment for p in word]
+        decoder.add_word(token, pron, k == len(new) - 1)
