@@ -19,6 +19,7 @@ from ..errors import BakeError
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
+from ..speech.languages import is_english
 from ..speech.phones import LinePhones, find_line_phones, key_pose_source, uses_pocketsphinx
 from .cache import BakeCache
 from .plans import KeyPlan, plan_for
@@ -141,11 +142,15 @@ def line_phones(s: BakeSettings, audio_path: str, hearing: Task,
     source = key_pose_source(s.phones_file, s.transcript, s.recognise_words)
     if cache is None or source not in ("transcript", "recognised words"):
         return find_line_phones(s.phones_file, s.transcript, audio_path, s.recognise_words,
-                                hearing, hearing.cancel)
+                                hearing, hearing.cancel, s.language)
     from ..speech import audio as audio_io
 
     raw = audio_io.load_audio(audio_path)
-    found = cache.phones(raw, source, s.transcript.strip(), lambda: find_line_phones(
-        s.phones_file, s.transcript, audio_path, s.recognise_words, hearing, hearing.cancel))
+    # English keys stay as they were; another language's words are other phones
+    words = s.transcript.strip() if is_english(s.language) else \
+        f"{s.language.lower()}:{s.transcript.strip()}"
+    found = cache.phones(raw, source, words, lambda: find_line_phones(
+        s.phones_file, s.transcript, audio_path, s.recognise_words, hearing, hearing.cancel,
+        s.language))
     hearing(1.0)
     return found

@@ -282,30 +282,15 @@ def pronounce(transcript: str, language: str) -> list[tuple[str, str]]:
 
 def align_language(wav: NDArray[np.float32] | str | Path, transcript: str,
                    language: str) -> list[Phone]:
-    """Phones of a transcript in any language, aligned to 16 kHz mono samples (or a file).
-
-    English goes through align.py as today; other languages give each word its espeak-ng
-    pronunciation and force-align the word list as align.align_audio does, with two
-    differences, both because a foreign word fits the English model loosely: a noise floor at
-    -60 dBFS under the sound (digital silence, as in a synthetic voice's stop closures, made
-    pocketsphinx lose every Spanish test sentence), and a second try with align.py's wide
-    beams when the first search loses the path."""
+    """Phones of a transcript in any language, aligned to 16 kHz mono samples (or a file), as
+    a bake aligns them (line_align.align_line). Other languages give each word its espeak-ng
+    pronunciation and are aligned over a noise floor at -60 dBFS: digital silence, as in a
+    synthetic voice's stop closures, made pocketsphinx lose every Spanish test sentence."""
     from . import audio as audio_io
-    from .align import align_audio, align_words, aligner
+    from .line_align import align_line
 
     samples = audio_io.load_audio(wav) if isinstance(wav, (str, Path)) else wav
-    if is_english(language):
-        return align_audio(samples, transcript)
-    words = pronounce(transcript, language)
-    noisy = with_noise_floor(samples)
-    for wide in (False, True):
-        decoder = aligner(wide=wide)
-        add_words(decoder, words)
-        try:
-            return align_words(noisy, [token for token, _ in words], "the audio", decoder)
-        except S2LError:
-            continue
-    raise S2LError("pocketsphinx could not align the audio with its transcript.")
+    return align_line(samples, transcript, "the audio", language=language).phones
 
 
 NOISE_FLOOR = 1e-3  # -60 dBFS: below a real recording's own noise, above digital silence
