@@ -290,6 +290,9 @@ class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
         op = row.operator("s2l.adjust_landmark", text="To Selected", icon="EYEDROPPER")
         op.object_name, op.index = obj.name, context.scene.s2l.landmark_index
         layout.operator("s2l.clear_landmarks", icon="X").object_name = obj.name
+        row = layout.row()
+        row.enabled = not editing
+        row.operator("s2l.cut_mouth", icon="MOD_EDGESPLIT").object_name = obj.name
 
 
 class VIEW3D_PT_s2l_rig(bpy.types.Panel):

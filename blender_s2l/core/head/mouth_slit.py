@@ -57,6 +57,8 @@ FUSED = ("The mouth of '{name}' has no opening between the lips: the lips will s
 NO_CUT = ("No path along the inner lips of '{name}' joins the mouth corners (landmarks 60 and "
           "64), so its mouth cannot be cut: check the inner-lip landmarks (60-67), or cut the "
           "lips apart in Edit Mode.")
+PARTLY_OPEN = ("The lips of '{name}' are open in places and joined in others along the lip "
+               "line, so Cut Mouth cannot cut them: cut the joined parts apart in Edit Mode.")
 TOO_FEW = ("The lip line of '{name}' has {n} vertices between the mouth corners; a cut needs 3 "
            "for the inner-lip landmarks 61-63: subdivide the mouth first.")
 
@@ -165,8 +167,11 @@ def find_mouth(vertices: NDArray[np.floating[Any]], faces: FacesLike,
     n_local = len(keep)
     faces_of = dict(zip((e[:, 0] * n_local + e[:, 1]).tolist(), e_faces.tolist(), strict=True))
     steps = np.sort(local[np.stack([path[:-1], path[1:]], axis=1)], axis=1)
-    if max(faces_of.get(int(a) * n_local + int(b), 0) for a, b in steps) < 2:
+    sheets = [faces_of.get(int(a) * n_local + int(b), 0) for a, b in steps]
+    if max(sheets) < 2:
         return Mouth(False, none, (0, 0, 0), up)  # the line is an open border: lips apart
+    if min(sheets) < 2:
+        raise MeshError(PARTLY_OPEN.format(name=name))
     if len(path) - 2 < len(COLUMNS):
         raise MeshError(TOO_FEW.format(name=name, n=len(path) - 2))
     return Mouth(True, path, _columns(v[path], mids), up)
