@@ -136,7 +136,8 @@ def find_mouth(vertices: NDArray[np.floating[Any]], faces: FacesLike,
     keep = np.flatnonzero(np.linalg.norm(v - centre, axis=1) < REACH * width)
     local = np.full(len(v), -1, dtype=np.int64)
     local[keep] = np.arange(len(keep))
-    directed = polygon_edges(pf)
+    near_mouth = (np.where(pf >= 0, local[pf], -1) >= 0).any(axis=1)  # the rest is not read
+    directed = polygon_edges(pf[near_mouth])
     undirected, n_faces = np.unique(np.sort(directed, axis=1), axis=0, return_counts=True)
     inside = (local[undirected] >= 0).all(axis=1)
     e, e_faces = local[undirected[inside]], n_faces[inside]
