@@ -66,18 +66,18 @@ def fit_from_file(object_name: str, path: str) -> None:
     fit_object(obj)
 
 
-def cut_mouth_of(object_name: str) -> str:
+def cut_mouth_of(object_name: str, bag: bool) -> str:
     """--cut-mouth: cut the object's fused mouth open (an open one is left); what was done."""
     obj = bpy.data.objects.get(object_name)
     if obj is None:
         raise BakeError(f"There is no object named '{object_name}'.")
-    return cut_mouth(obj).message
+    return cut_mouth(obj, bag).message
 
 
 def bake_job(
     *, scene_file: str, object_name: str, strip: str, audio: str, frame_start: int | None,
     take: str, keypoints: str, out: str, settings: BakeSettings, cut_mouth: bool = False,
-    warn: Callable[[str], None] | None = None,
+    mouth_bag: bool = True, warn: Callable[[str], None] | None = None,
 ) -> tuple[TakeRecord, Path]:
     """Open, (fit, cut the mouth,) bake, save: the take written and the file it is in (read
     back whole)."""
@@ -87,7 +87,7 @@ def bake_job(
     if keypoints:
         fit_from_file(object_name, keypoints)
     if cut_mouth:
-        said = cut_mouth_of(object_name)
+        said = cut_mouth_of(object_name, mouth_bag)
         if warn is not None:
             warn(said)
     chosen = settings_of(settings)

@@ -136,11 +136,14 @@ class S2L_OT_cut_mouth(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
 
     object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    bag: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name=mouth.BAG_LABEL, default=True, description=mouth.BAG_TIP,
+    )
 
     def execute(self, context: Context) -> OpResult:
         """FINISHED (one undo step) only when the mesh was cut; an open mouth is said and left."""
         try:
-            result = mouth.cut_mouth(resolve_object(context, self.object_name))
+            result = mouth.cut_mouth(resolve_object(context, self.object_name), self.bag)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

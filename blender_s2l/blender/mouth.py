@@ -5,8 +5,11 @@ the mesh along it (`split_edges`: the new vertices copy every custom data layer 
 they come from, so UVs, shape keys, vertex groups and attributes come along; the corner vertices
 have one cut edge each and stay shared, so the mouth's ends stay closed), and the stored
 landmarks and key points follow the lips: 61-63 onto the upper lip's copies, 65-67 onto the
-lower's. Everything that can fail is worked out before the mesh is written, so a refusal leaves
-the object as it was.
+lower's. Optionally (on by default) the opening's border is rolled a little into the mouth and
+closed by a simple bag with a dark material, so an open mouth is not see-through; its new
+vertices copy the layers of the border vertex they grow from, moved by the same offset in every
+shape key (else a shape key would pull the bag back onto the lips). Everything that can fail is
+worked out before the mesh is written, so a refusal leaves the object as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bmesh
+import bpy
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,6 +31,7 @@ from ..core.head.mouth_slit import (
     cut_landmark_vertices,
     find_mouth,
     fused_note,
+    mouth_bag,
     split_sides,
 )
 from .landmarks import check_editable, show_landmarks
@@ -41,8 +46,14 @@ from .storage import (
 
 ORIGIN_LAYER = "s2l_cut_origin"  # a temporary vertex layer: the vertex each one was split from
 ALREADY_OPEN = "The mouth of '{name}' is already open; nothing was changed."
-CUT_DONE = ("Cut the mouth of '{name}' open along {n} edges between the mouth corners; "
+CUT_DONE = ("Cut the mouth of '{name}' open along {n} edges between the mouth corners{bag}; "
             "landmarks 61-63 are on the upper lip, 65-67 on the lower.")
+WITH_BAG = ", with an inner lip roll and a dark mouth bag behind"
+BAG_LABEL = "Lip Roll and Mouth Bag"
+BAG_TIP = ("Roll the cut lips' borders a little into the mouth and close them with a dark bag, "
+           "so an open mouth is not see-through")
+BAG_MATERIAL = "s2l.mouth_bag"
+BAG_COLOUR = (0.06, 0.015, 0.015, 1.0)
 EDIT_MODE = "'{name}' is in Edit Mode; switch to Object Mode to cut its mouth."
 SHARED = "The mesh of '{name}' is shared by {n} users; make it single-user before cutting it."
 LANDMARKS_CLASH = ("After the cut, two landmarks of '{name}' would be on one vertex; adjust the "
@@ -91,10 +102,10 @@ def mouth_warning(obj: Object) -> str | None:
     return fused_note(obj.name) if mouth.fused else None
 
 
-def cut_mouth(obj: Object) -> CutResult:
+def cut_mouth(obj: Object, bag: bool = True) -> CutResult:
     """Cut the object's fused mouth open (the API behind the Cut Mouth button and batch
-    --cut-mouth); an open mouth is left as it is. Raises S2LError with one sentence, the
-    object unchanged."""
+    --cut-mouth), with an inner lip roll and a mouth bag unless bag=False; an open mouth is
+    left as it is. Raises S2LError with one sentence, the object unchanged."""
     check_cuttable(obj)
     mouth, pos, idx = read_mouth(obj)
     if not mouth.fused:
@@ -114,13 +125,90 @@ def cut_mouth(obj: Object) -> CutResult:
             new_idx = cut_landmark_vertices(idx, mouth, sides)
             if len(set(new_idx.tolist())) != len(new_idx):
                 raise MeshError(LANDMARKS_CLASH.format(name=obj.name))
+        slot = _bag_slot(mesh)
+        if bag:
+            _add_bag(bm, mouth, sides, new_neutral, pos, slot)
         bm.verts.layers.int.remove(bm.verts.layers.int[ORIGIN_LAYER])
         bm.to_mesh(mesh)
     finally:
         bm.free()
+    if bag:
+        _bag_material(mesh, slot)
     mesh.update()
     _store(obj, new_idx, new_pos, mouth, sides)
-    return CutResult(True, CUT_DONE.format(name=obj.name, n=len(mouth.path) - 1))
+    return CutResult(True, CUT_DONE.format(name=obj.name, n=len(mouth.path) - 1,
+                                           bag=WITH_BAG if bag else ""))
+
+
+def _add_bag(bm: Any, mouth: Mouth, sides: Sides, neutral: NDArray[np.float64],
+             positions: NDArray[Any], slot: int) -> None:
+    """Roll the opening's border into the mouth and close it with a bag (core mouth_bag says
+    where): a ring of faces continuing each lip, a ring for the bag's side, an n-gon for its
+    back; each face wound as the lip face it grows from, the bag's in material `slot`."""
+    bm.verts.ensure_lookup_table()
+    ids = [int(mouth.path[0]), *sides.upper.tolist(), int(mouth.path[-1]),
+           *sides.lower[::-1].tolist()]
+    sign = np.array([0.0, *[1.0] * len(sides.upper), 0.0, *[-1.0] * len(sides.lower)])
+    border = [bm.verts[i] for i in ids]
+    roll_at, back_at = mouth_bag(neutral[ids], sign, positions)
+    shapes = list(bm.verts.layers.shape.values())
+    uv_layers = list(bm.loops.layers.uv.values())
+
+    def grow(src: Any, where: NDArray[np.float64]) -> Any:
+        vert = bm.verts.new(where.tolist(), src)  # src's layers: groups, attributes, keys
+        offset = vert.co - src.co
+        for layer in shapes:
+            vert[layer] = src[layer] + offset
+        return vert
+
+    roll = [grow(v, p) for v, p in zip(border, roll_at, strict=True)]
+    back = [grow(v, p) for v, p in zip(roll, back_at, strict=True)]
+    k = len(border)
+    along = 0
+    for i in range(k):
+        j = (i + 1) % k
+        lip = bm.edges.get((border[i], border[j])).link_faces[0]
+        corner = {loop.vert: loop for loop in lip.loops}
+        forward = corner[border[i]].link_loop_next.vert == border[j]
+        along += 1 if forward else -1
+        a, b = (i, j) if forward else (j, i)  # the lip face runs a -> b: the new faces b -> a
+        face = bm.faces.new((border[b], border[a], roll[a], roll[b]), lip)
+        for layer in uv_layers:  # the lip's border texture, drawn into the roll
+            for loop, src in zip(face.loops, (border[b], border[a], border[a], border[b]),
+                                 strict=True):
+                loop[layer].uv = corner[src][layer].uv
+        side = bm.faces.new((roll[b], roll[a], back[a], back[b]), lip)
+        side.material_index = slot
+    cap = bm.faces.new(back[::-1] if along >= 0 else back)
+    cap.material_index = slot
+    cap.smooth = True
+
+
+def _bag_slot(mesh: Any) -> int:
+    """The material slot the bag takes: the bag material's, else a new last one (after an
+    empty first slot on a mesh without materials, which keeps its faces as they were)."""
+    for i, mat in enumerate(mesh.materials):
+        if mat is not None and mat.name == BAG_MATERIAL:
+            return i
+    return max(len(mesh.materials), 1)
+
+
+def _bag_material(mesh: Any, slot: int) -> None:
+    """Put the dark bag material in its slot (made once per file)."""
+    if slot < len(mesh.materials):
+        return
+    mat = bpy.data.materials.get(BAG_MATERIAL)
+    if mat is None:
+        mat = bpy.data.materials.new(BAG_MATERIAL)
+        mat.diffuse_color = BAG_COLOUR
+        mat.roughness = 0.6
+        tree = getattr(mat, "node_tree", None)
+        bsdf = tree.nodes.get("Principled BSDF") if tree is not None else None
+        if bsdf is not None:
+            bsdf.inputs["Base Color"].default_value = BAG_COLOUR
+    if len(mesh.materials) == 0:
+        mesh.materials.append(None)
+    mesh.materials.append(mat)
 
 
 def _split(bm: Any, mouth: Mouth) -> tuple[NDArray[np.int64], list[list[int]]]:

@@ -104,6 +104,15 @@ def jaw_weight(co: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + 10.0 * co[:, 0], 0.0, 1.0)
 
 
+def boundary_edges(obj: Any) -> int:
+    """How many edges have one polygon (an open mouth without a bag has its lips' borders)."""
+    count: dict[tuple[int, int], int] = {}
+    for p in obj.data.polygons:
+        for e in p.edge_keys:
+            count[e] = count.get(e, 0) + 1
+    return sum(1 for n in count.values() if n == 1)
+
+
 def faces_of(obj: Any) -> list[set[int]]:
     return [set(p.vertices) for p in obj.data.polygons]
 
@@ -143,9 +152,11 @@ def test_cut_mouth_opens_a_fused_head_and_carries_its_data(fake: FakeAnimator,
     assert mouth_slit.fused_note("Head") in notes
     bpy.ops.s2l.remove_take(object_name="Head", take="before")
 
-    assert bpy.ops.s2l.cut_mouth(object_name="Head") == {"FINISHED"}
+    open_edges = boundary_edges(obj)
+    assert bpy.ops.s2l.cut_mouth(object_name="Head", bag=False) == {"FINISHED"}
     co = mesh_co(obj)
     assert len(co) == n_before + len(path) - 2  # one copy per inner vertex; corners shared
+    assert boundary_edges(obj) == open_edges + 2 * (len(path) - 1)  # both lips' borders
     new = np.arange(n_before, len(co))
     assert np.allclose(co[new], co[path[1:-1]])
     # UVs, the shape key and the vertex group are their originals' at the new vertices.
@@ -187,12 +198,28 @@ def test_cut_mouth_moves_stored_vertices_and_key_points_and_undoes(fake: FakeAni
     obj, lm = fused_head(pkg, fitted=False)
     storage.write_keypoints(obj, {62: int(lm[62]), 66: int(lm[66]), 30: int(lm[30])})
     bpy.ops.ed.undo_push(message="before cut")
-    n_before = len(obj.data.vertices)
-    assert bpy.ops.s2l.cut_mouth(object_name="Head") == {"FINISHED"}
+    n_before, open_edges = len(obj.data.vertices), boundary_edges(obj)
+    path = submodule(pkg, "blender.mouth").read_mouth(obj)[0].path
+    inner = len(path) - 2
+    assert bpy.ops.s2l.cut_mouth(object_name="Head") == {"FINISHED"}  # with the roll and bag
     bpy.ops.ed.undo_push(message="Cut Mouth")
     obj = bpy.data.objects["Head"]
     after = storage.stored_landmarks(obj)
-    assert after.shape == (68,) and len(obj.data.vertices) > n_before
+    ring = 2 * inner + 2  # the opening's border: both lips' copies and the two corners
+    assert len(obj.data.vertices) == n_before + inner + 2 * ring  # a roll ring, a bag ring
+    assert boundary_edges(obj) == open_edges  # the bag closes the opening: not see-through
+    slots = [m.name if m else "" for m in obj.data.materials]
+    assert slots == ["", "s2l.mouth_bag"]
+    bag_faces = [p for p in obj.data.polygons if p.material_index == 1]
+    assert len(bag_faces) == ring + 1 and max(len(p.vertices) for p in bag_faces) == ring
+    # Each new vertex moves in the shape key as the border vertex it grew from.
+    co = mesh_co(obj)
+    smile = np.zeros(3 * len(co), dtype=np.float32)
+    obj.data.shape_keys.key_blocks["Smile"].data.foreach_get("co", smile)
+    delta = smile.reshape(-1, 3) - co
+    grown = delta[n_before + inner:]
+    border = delta[np.r_[path, n_before:n_before + inner]]
+    assert np.abs(grown[:, None] - border[None]).sum(-1).min(axis=1).max() < 1e-6
     for a, b in zip(UPPER, LOWER, strict=True):
         assert side(obj, int(after[a])) > 0.0 > side(obj, int(after[b]))
     keep = [k for k in range(68) if k not in UPPER + LOWER]

@@ -52,6 +52,13 @@ MAX_CUT = 3.0
 # towards the middle of its side's polygons, so that the closest surface point is on its lip.
 NUDGE = 0.05
 
+# The inner lip roll and mouth bag a cut may add (mouth widths): the lips' new borders roll this
+# far back into the mouth, curling apart by ROLL_CURL; the bag's back lies BAG_DEPTH behind the
+# roll, narrowed towards the middle by BAG_NARROW, and open BAG_OPEN up and down, so a bag has
+# room inside before the mouth opens (tapering to nothing at the corners).
+ROLL, ROLL_CURL = 0.06, 0.02
+BAG_DEPTH, BAG_NARROW, BAG_OPEN = 0.45, 0.7, 0.12
+
 FUSED = ("The mouth of '{name}' has no opening between the lips: the lips will stretch into a "
          "sheet when it opens. Use Cut Mouth (panel) or --cut-mouth (batch).")
 NO_CUT = ("No path along the inner lips of '{name}' joins the mouth corners (landmarks 60 and "
@@ -97,6 +104,35 @@ def face_up(positions: NDArray[np.floating[Any]]) -> F64:
     up = sim.inverse().apply_vectors(np.array([[0.0, 1.0, 0.0]]))[0].astype(np.float64)
     out: F64 = up / float(np.linalg.norm(up))
     return out
+
+
+def face_front(positions: NDArray[np.floating[Any]]) -> F64:
+    """Unit mesh-space direction of the canonical face's +Z (out of the face)."""
+    sim = to_canonical(np.asarray(positions, np.float64))
+    out = sim.inverse().apply_vectors(np.array([[0.0, 0.0, 1.0]]))[0].astype(np.float64)
+    front: F64 = out / float(np.linalg.norm(out))
+    return front
+
+
+def mouth_bag(ring: NDArray[np.floating[Any]], sign: NDArray[Any],
+              positions: NDArray[np.floating[Any]]) -> tuple[F64, F64]:
+    """(roll, back): where the inner lip roll and the back of the mouth bag go, one point per
+    point of the opening's border `ring` (K, 3), whose `sign` is +1 on the upper lip, -1 on the
+    lower and 0 at the corners. A fused mouth's borders coincide at rest, so the roll curls them
+    apart and the bag is open inside: its faces have an area, and an opened mouth shows a dark
+    inside rather than the back of the head."""
+    p = np.asarray(ring, dtype=np.float64)
+    pos = np.asarray(positions, dtype=np.float64)
+    up, front = face_up(pos), face_front(pos)
+    a, b = pos[CORNERS[0]], pos[CORNERS[1]]
+    width = float(np.linalg.norm(b - a))
+    t = np.clip((p - a) @ (b - a) / width**2, 0.0, 1.0)
+    lift = (np.asarray(sign, dtype=np.float64) * np.sin(np.pi * t))[:, None] * up[None]
+    roll = p - ROLL * width * front + ROLL_CURL * width * lift
+    centre = 0.5 * (a + b)
+    back = (centre + BAG_NARROW * (p - centre) - (ROLL + BAG_DEPTH) * width * front
+            + BAG_OPEN * width * lift)
+    return roll, back
 
 
 def landmark_vertices(vertices: F64, faces: FacesLike, positions: F64,
