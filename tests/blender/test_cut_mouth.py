@@ -226,9 +226,11 @@ def test_cut_mouth_moves_stored_vertices_and_key_points_and_undoes(fake: FakeAni
     np.testing.assert_array_equal(after[keep], lm[keep])
     kp = storage.read_keypoints(obj)
     assert kp == {62: int(after[62]), 66: int(after[66]), 30: int(lm[30])}
+    assert bpy.ops.s2l.cut_mouth(object_name="Head") == {"CANCELLED"}  # the bag keeps it open
+    assert len(obj.data.vertices) == n_before + inner + 2 * ring
     bpy.ops.ed.undo()
     obj = bpy.data.objects["Head"]
-    assert len(obj.data.vertices) == n_before
+    assert len(obj.data.vertices) == n_before and len(obj.data.materials) == 0
     np.testing.assert_array_equal(storage.stored_landmarks(obj), lm)
 
 
@@ -270,6 +272,11 @@ def test_cut_mouth_refuses_in_one_sentence_and_changes_nothing(fake: FakeAnimato
     with pytest.raises(RuntimeError, match="No path along the inner lips of 'Head'"):
         bpy.ops.s2l.cut_mouth(object_name="Head")
     assert len(obj.data.vertices) == n
+    # A mesh two objects share.
+    twin = bpy.data.objects.new("Twin", obj.data)
+    bpy.context.scene.collection.objects.link(twin)
+    with pytest.raises(RuntimeError, match="is shared by 2 users; make it single-user"):
+        bpy.ops.s2l.cut_mouth(object_name="Head")
     # Linked from a library.
     path = tmp_path / "lib.blend"
     bpy.ops.wm.read_homefile(use_empty=True)
@@ -311,3 +318,17 @@ def test_batch_cut_mouth(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert batch.main([str(tmp_path / "cut.blend"), "--object", "Head", "--strip", "Voice",
                        "--out", str(tmp_path / "again.blend"), "--cut-mouth", "--replace"]) == 0
     assert "is already open; nothing was changed" in capsys.readouterr().out
+
+
+def test_fit_on_a_fused_head_says_so(fake: FakeAnimator, capfd: pytest.CaptureFixture[str]) -> None:
+    pkg = _pkg(fake)
+    obj, lm = fused_head(pkg)
+    storage = submodule(pkg, "blender.storage")
+    obj.data.pop(storage.LANDMARK_POS_PROP)
+    for k in (36, 45, 30, 48, 54, 8, 62, 66):  # 62 and 66: one vertex of the welded lips
+        bpy.ops.s2l.assign_keypoint(object_name="Head", point=str(k), vertex=int(lm[k]))
+    capfd.readouterr()
+    assert bpy.ops.s2l.fit_landmarks(object_name="Head") == {"FINISHED"}
+    said = capfd.readouterr()
+    note = submodule(pkg, "core.head.mouth_slit").fused_note("Head")
+    assert note in said.out + said.err
