@@ -109,3 +109,23 @@ def test_a_mouth_without_a_path_is_one_sentence() -> None:
     with pytest.raises(MeshError, match="No path along the inner lips of 'Head'"):
         ms.find_mouth(v, cut, pos, idx, "Head")
     assert ms.mouth_note(v, cut, pos, "Head") == ms.fused_note("Head")  # still fused
+
+
+def test_the_bag_lies_behind_the_lips_and_is_open_inside() -> None:
+    v, faces, pos, idx = fused_mouth()
+    mouth = ms.find_mouth(v, faces, pos, idx)
+    inner = mouth.inner
+    ring = v[[mouth.path[0], *inner, mouth.path[-1], *inner[::-1]]]
+    sign = np.array([0.0, *[1.0] * len(inner), 0.0, *[-1.0] * len(inner)])
+    roll, back = ms.mouth_bag(ring, sign, pos)
+    front = ms.face_front(pos)
+    assert front @ np.array([0.0, 0.0, 1.0]) > 0.99
+    depth_roll, depth_back = (ring - roll) @ front, (ring - back) @ front
+    width = 2 * CORNER_X
+    np.testing.assert_allclose(depth_roll, ms.ROLL * width, rtol=1e-6)
+    # the back is narrowed towards the middle, where this curved lip line stands further out
+    np.testing.assert_allclose(depth_back - depth_roll, ms.BAG_DEPTH * width, rtol=0.1)
+    lift = (back - ring) @ mouth.up
+    upper, lower = lift[1:1 + len(inner)], lift[2 + len(inner):]
+    assert upper.min() > 0.0 > lower.max()  # open inside: the upper half up, the lower down
+    assert abs(lift[0]) < 1e-6 and abs(lift[1 + len(inner)]) < 1e-6  # not at the corners
