@@ -52,6 +52,8 @@ WITH_BAG = ", with an inner lip roll and a dark mouth bag behind"
 BAG_LABEL = "Lip Roll and Mouth Bag"
 BAG_TIP = ("Roll the cut lips' borders a little into the mouth and close them with a dark bag, "
            "so an open mouth is not see-through")
+NO_BAG = ("The cut lips' borders do not run corner to corner, so no mouth bag can close them; "
+          "untick Bag (batch --no-mouth-bag) to cut without one.")
 BAG_MATERIAL = "s2l.mouth_bag"
 BAG_COLOUR = (0.06, 0.015, 0.015, 1.0)
 EDIT_MODE = "'{name}' is in Edit Mode; switch to Object Mode to cut its mouth."
@@ -167,7 +169,10 @@ def _add_bag(bm: Any, mouth: Mouth, sides: Sides, neutral: NDArray[np.float64],
     along = 0
     for i in range(k):
         j = (i + 1) % k
-        lip = bm.edges.get((border[i], border[j])).link_faces[0]
+        edge = bm.edges.get((border[i], border[j]))
+        if edge is None or len(edge.link_faces) != 1:
+            raise MeshError(NO_BAG)
+        lip = edge.link_faces[0]
         corner = {loop.vert: loop for loop in lip.loops}
         forward = corner[border[i]].link_loop_next.vert == border[j]
         along += 1 if forward else -1
