@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import BakeError
+from ..head.mouth_slit import mouth_note
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
@@ -43,6 +44,7 @@ class BakeInputs:
     landmarks68: NDArray[Any] | None = None  # (68,) vertex indices or (68, 3) positions
     hold: NDArray[np.float64] | None = None  # the user's hold-still weights
     label: str = ""  # how messages name the sound (the strip's name)
+    mesh_name: str = ""  # how messages name the mesh (the object's name)
     rig: RigTarget | None = None  # the character's own keys, for the RIG mode
     # Phones and S2L tracks of lines already heard (cache.py); None computes everything.
     cache: BakeCache | None = None
@@ -99,7 +101,10 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
         progress=task.part(share, 0.9), cancel=task.cancel, cache=cache,
     )
     task.check()
-    notes = (*found.notes, *(cache.take_notes() if cache is not None else ()))
+    fused = mouth_note(inputs.vertices, inputs.faces, inputs.landmarks68,
+                       inputs.mesh_name or "the mesh")
+    notes = (*found.notes, *(cache.take_notes() if cache is not None else ()),
+             *((fused,) if fused else ()))
     motion = replace(motion, notes=tuple(dict.fromkeys((*motion.notes, *notes))),
                      aligned=found.aligned)
     check_motion(motion, inputs.label)
