@@ -155,7 +155,10 @@ def align_line(
                      "heard in the audio: check that it is this line's.")
     aligning = task.part(0.6, 1.0)
     line = _Piece(0.0, duration, words)
-    trust = english and score >= DOUBTFUL_MATCH
+    # How far the heard phones may overrule an alignment: English words heard well (2) mark
+    # ad-libs and misplaced words; heard poorly (1), only misplaced ones; another language's
+    # words, which the English recogniser cannot hear as said, never (0).
+    trust = (2 if score >= DOUBTFUL_MATCH else 1) if english else 0
     if whole is not None and _fits(line, whole[1], trust):
         aligning(1.0)
         return LineAlignment(whole[0], 1.0, notes)
@@ -413,7 +416,7 @@ def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float
 
 
 def _align_piece(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: int,
-                 trust: bool, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
+                 trust: int, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
     """[(piece, its phones)], or (piece, None) for a stretch the transcript did not fit."""
     task.check()
     if not piece.words:
@@ -428,7 +431,7 @@ def _align_piece(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, dep
 
 
 def _split(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: int,
-           trust: bool, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
+           trust: int, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
     """A piece that did not fit, cut and aligned again: first at the pauses inside it, else at
     the anchored word edge nearest its middle (a stretch of words that were never heard, an
     ad-lib, then gets a piece of its own)."""
@@ -450,20 +453,20 @@ def _split(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: in
             for done in _align_piece(wav, part, decoder, depth - 1, trust, task)]
 
 
-def _fits(piece: _Piece, spans: list[tuple[float, float]], trust_heard: bool) -> bool:
+def _fits(piece: _Piece, spans: list[tuple[float, float]], trust: int) -> bool:
     """Whether the aligned words sit where they were heard. A forced alignment always places
     every word somewhere: given a transcript that lacks a sentence the actor said, it stretches
     the words around it over the sentence, far from where they were heard; given an ad-lib, it
     lays the script's words over other speech. Where the recogniser follows this voice well
-    (trust_heard), a run of RUN_WORDS script words none of which was heard, lasting RUN_S or
+    (trust 2), a run of RUN_WORDS script words none of which was heard, lasting RUN_S or
     more, is such an ad-lib."""
-    if len(spans) != len(piece.words):
-        return True  # cannot pair them up; trust the aligner
+    if trust == 0 or len(spans) != len(piece.words):
+        return True  # nothing to judge it by, or cannot pair them up: trust the aligner
     off = [abs(s + piece.start - w.start) > MAX_SHIFT_S
            for w, (s, _) in zip(piece.words, spans, strict=True) if w.anchored]
     if len(off) >= 2 and sum(off) * 3 > len(off):
         return False
-    if trust_heard:
+    if trust == 2:
         run_start = 0
         for k, w in enumerate([*piece.words, None]):
             if w is None or w.anchored:
