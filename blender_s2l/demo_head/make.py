@@ -327,3 +327,25 @@ def write_preset_table() -> None:
         h = make_demo_head(level)
         heads.append((f"demo_head_{h.resolution}", h.vertices, h.faces, h.landmark_vertices))
     write_demo_heads(heads)
+
+
+def lip_weld(head: DemoHead) -> NDArray[np.int64]:
+    """A vertex -> vertex map that shuts the demo head's mouth slit: each lower-lip edge vertex
+    goes onto the nearest upper-lip one. Scans, sculpts and game heads come with their lips
+    fused like this; tests of what Fit, the pick checks and Cut Mouth make of such a mouth build
+    it from here (apply the map to the faces and drop those that collapse)."""
+    from ..core.head.fitting import _boundary_loops
+    from ..core.head.mesh import padded_faces
+
+    v = head.vertices.astype(np.float64)
+    lm = head.landmark_vertices
+    centre = 0.5 * (v[lm[54]] + v[lm[48]])
+    slit = min(_boundary_loops(padded_faces(head.faces)),
+               key=lambda loop: float(np.linalg.norm(v[loop].mean(0) - centre)))
+    upper = set(head.parts["lip_upper"].tolist())
+    top = np.array([i for i in slit if i in upper])
+    weld = np.arange(len(v))
+    for i in slit:
+        if i not in upper:
+            weld[i] = top[np.argmin(np.linalg.norm(v[top] - v[i], axis=1))]
+    return weld

@@ -28,20 +28,12 @@ def welded_demo_head() -> tuple[np.ndarray, list[list[int]], np.ndarray]:
     lip edge vertex merged into the nearest upper one, unused vertices dropped. Facing inner-lip
     landmarks may now share a vertex (61/67, 62/66, 63/65)."""
     make = importlib.import_module("blender_s2l.demo_head.make")
-    fitting = importlib.import_module("blender_s2l.core.head.fitting")
     mesh_mod = importlib.import_module("blender_s2l.core.head.mesh")
     h = make.make_demo_head(0)
     v = h.vertices.astype(np.float64)
     pf = mesh_mod.padded_faces(h.faces)
     lm = h.landmark_vertices
-    centre = 0.5 * (v[lm[54]] + v[lm[48]])
-    slit = min(fitting._boundary_loops(pf), key=lambda lp: np.linalg.norm(v[lp].mean(0) - centre))
-    upper = set(h.parts["lip_upper"].tolist())
-    top = np.array([i for i in slit if i in upper])
-    target = np.arange(len(v))
-    for i in slit:
-        if i not in upper:
-            target[i] = top[np.argmin(np.linalg.norm(v[top] - v[i], axis=1))]
+    target = make.lip_weld(h)
     faces = []
     for row in pf:
         poly = [int(c) for c in dict.fromkeys(target[row[row >= 0]].tolist())]

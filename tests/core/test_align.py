@@ -36,13 +36,13 @@ def test_wrong_transcript_is_a_clear_error(speech_dir: Path) -> None:
 def test_transcript_key_poses_close_the_lips_on_the_true_bilabials(speech_dir: Path) -> None:
     """The transcript route end to end, judged by ARCTIC's own labels (not by the aligner)."""
     from blender_s2l.core.animate import Animator
-    from blender_s2l.core.speech.phones import phones_for_line
+    from blender_s2l.core.speech.phones import find_line_phones
     from blender_s2l.training.evaluate import rest_width
     from blender_s2l.training.metrics import bilabial_closure, lip_gap
 
     wav = speech_dir / "cmu_arctic" / "arctic_a0009.wav"
     truth = read_phones(speech_dir / "cmu_arctic" / "arctic_a0009_phone.lab")
-    phones = phones_for_line("", TEXT, str(wav))
+    phones = find_line_phones("", TEXT, str(wav)).phones
     assert phones is not None
     anim = Animator.load(device="cpu")
     lm = anim.landmarks(wav, fps=30.0, phones=phones)

@@ -19,9 +19,9 @@ from blender_s2l.core.speech.key_poses import (
 )
 from blender_s2l.core.speech.lip_closure import LIP_PAIRS, PRESSED_OFFSET
 from blender_s2l.core.speech.phones import (
+    find_line_phones,
     key_pose_source,
     listens_for_words,
-    phones_for_line,
     words_unheard,
 )
 
@@ -49,11 +49,11 @@ def test_bad_phones_are_one_sentence_errors() -> None:
 def test_phones_for_line_prefers_the_file_and_reports_missing_ones(tmp_path: Path) -> None:
     lab = tmp_path / "line.lab"
     lab.write_text("0 1000000 sil\n1000000 1800000 m\n1800000 3000000 aa\n")
-    got = phones_for_line(str(lab), "ignored words", "unused.wav")
+    got = find_line_phones(str(lab), "ignored words", "unused.wav").phones
     assert got is not None and [p.phone for p in got] == ["SIL", "M", "AA"]
-    assert phones_for_line("", "  ", "unused.wav") is None
+    assert find_line_phones("", "  ", "unused.wav").phones is None
     with pytest.raises(S2LError):
-        phones_for_line(str(tmp_path / "missing.lab"), "", "unused.wav")
+        find_line_phones(str(tmp_path / "missing.lab"), "", "unused.wav")
 
 
 def test_recognise_words_only_for_bare_lines_and_only_with_pocketsphinx(
@@ -75,7 +75,7 @@ def test_recognise_words_only_for_bare_lines_and_only_with_pocketsphinx(
         assert not listens_for_words("", "words", True) and not words_unheard("", "words", True)
         want = "recognised words" if available else "audio only"
         assert key_pose_source("", "", True) == want
-        assert phones_for_line("", "", "line.wav", True) == (heard if available else None)
+        assert find_line_phones("", "", "line.wav", True).phones == (heard if available else None)
     assert key_pose_source("", "", False) == "audio only"
     assert key_pose_source("a.lab", "words", True) == "phone file"
     assert key_pose_source("", "words", True) == "transcript"

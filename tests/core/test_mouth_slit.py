@@ -135,20 +135,13 @@ def test_the_bag_lies_behind_the_lips_and_is_open_inside() -> None:
 def test_the_cut_follows_the_welded_seam_of_the_demo_head(level: int) -> None:
     """The demo head with its slit welded shut: the cut runs on the weld, corner to corner
     (at 11k vertices its seam strays 6 mm from the line through the landmarks)."""
-    from blender_s2l.core.head.fitting import _boundary_loops
     from blender_s2l.core.head.mesh import padded_faces
-    from blender_s2l.demo_head.make import make_demo_head
+    from blender_s2l.demo_head.make import lip_weld, make_demo_head
 
     h = make_demo_head(level)
     v, pf, lm = h.vertices.astype(np.float64), padded_faces(h.faces), h.landmark_vertices
-    centre = 0.5 * (v[lm[54]] + v[lm[48]])
-    slit = min(_boundary_loops(pf), key=lambda lp: np.linalg.norm(v[lp].mean(0) - centre))
-    upper = set(h.parts["lip_upper"].tolist())
-    top = np.array([i for i in slit if i in upper])
-    weld = np.arange(len(v))
-    for i in slit:
-        if i not in upper:
-            weld[i] = top[np.argmin(np.linalg.norm(v[top] - v[i], axis=1))]
+    weld = lip_weld(h)
+    top = np.unique(weld[weld != np.arange(len(v))])
     faces = np.where(pf >= 0, weld[np.maximum(pf, 0)], -1)
     ok = np.array([len(set(r[r >= 0].tolist())) == (r >= 0).sum() for r in faces])
     idx = weld[lm]

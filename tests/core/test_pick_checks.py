@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from blender_s2l.core.errors import LandmarkError
-from blender_s2l.core.head.fitting import _boundary_loops, fit_landmarks
+from blender_s2l.core.head.fitting import fit_landmarks
 from blender_s2l.core.head.keypoints import OPTIONAL, REQUIRED
 from blender_s2l.core.head.mesh import padded_faces
-from blender_s2l.demo_head.make import DemoHead, make_demo_head
+from blender_s2l.demo_head.make import DemoHead, lip_weld, make_demo_head
 
 ALL_KP = REQUIRED + OPTIONAL
 
@@ -36,16 +36,7 @@ def _welded(h: DemoHead) -> tuple[np.ndarray, np.ndarray]:
     upper-edge one (faces renumbered, collapsed ones dropped)."""
     v = h.vertices.astype(np.float64)
     pf = padded_faces(h.faces)
-    width = np.linalg.norm(v[h.landmark_vertices[54]] - v[h.landmark_vertices[48]])
-    centre = 0.5 * (v[h.landmark_vertices[54]] + v[h.landmark_vertices[48]])
-    slit = min(_boundary_loops(pf), key=lambda lp: np.linalg.norm(v[lp].mean(0) - centre))
-    assert np.linalg.norm(v[slit] - centre, axis=1).max() < width
-    upper = set(h.parts["lip_upper"].tolist())
-    top = np.array([i for i in slit if i in upper])
-    target = np.arange(len(v))
-    for i in slit:
-        if i not in upper:
-            target[i] = top[np.argmin(np.linalg.norm(v[top] - v[i], axis=1))]
+    target = lip_weld(h)
     f = np.where(pf >= 0, target[np.where(pf >= 0, pf, 0)], -1)
     tris = [[c for c in dict.fromkeys(row.tolist()) if c >= 0] for row in f]
     faces = [t + [-1] * (4 - len(t)) for t in tris if len(t) >= 3]

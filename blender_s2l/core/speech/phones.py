@@ -345,16 +345,3 @@ def find_line_phones(
                                                      cancel))
     return LinePhones(None)
 
-
-def phones_for_line(
-    phones_file: str,
-    transcript: str,
-    audio_path: str,
-    recognise_words: bool = False,
-    progress: Callable[[float], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    language: str = "en",
-) -> list[Phone] | None:
-    """find_line_phones' phones alone."""
-    return find_line_phones(phones_file, transcript, audio_path, recognise_words, progress,
-                            cancel, language).phones
