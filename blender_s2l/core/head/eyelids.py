@@ -1,0 +1,468 @@
+"""Blinks on the user's own eyelids: the upper lid slides over the eye to meet the lower lid.
+
+The upper-face model's blink is landmark motion learnt on the ICT face (four lid points an eye),
+and S2D spreads it over whatever lid a mesh has. On a coarse lid the few edge vertices between
+the landmarks follow the net's smooth guess, so the edge zig-zags, dips through the lower lid or
+leaves the outer corner open; on a scan whose eyes are closed the same motion pushes skin that
+already touches into the eye. So, as lip contact does for the lips, the blink is built here on
+the mesh itself:
+
+- the eye opening is found: skin hidden behind an eyeball part (a sphere-like separate part
+  behind the eye) or a hole in the skin (boundary edges) between the eye corners;
+- its border splits into the upper and lower lid edge (nearer the upper or the lower landmark
+  curve 36-37-38-39 / 36-41-40-39, and the same for the other eye);
+- every upper-edge vertex gets its own target, the point of the lower edge at the same place
+  across the eye (its share of the corner-to-corner line), and travels there by turning about
+  the eyeball's centre (so it slides over the eye instead of cutting through it) plus the small
+  rest of the way; the skin above follows, fading with surface distance from the edge, so the
+  lid stays smooth however few or many its vertices.
+
+The path is written as two fields an eye with amounts w and w^2 (w the model's blink weight):
+exact at rest, half and full blink, and a low-rank addition every bake mode keys. The net is
+then given the brows alone: its blink is replaced, not corrected.
+
+An eye whose lids already touch in the neutral (a scan with closed eyes) gets no blink, and a
+mesh whose opening cannot be found keeps the net's blink; both say so in the motion's notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from ..motion import append_fields
+from .inner_parts import part_labels
+from .landmarks import N_LANDMARKS
+from .lip_contact import surface_points
+from .mesh import FacesLike, fan_triangles, padded_faces, polygon_edges, unique_edges
+from .mesh_features import polygon_graph
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+
+UP = np.array([0.0, 1.0, 0.0])  # canonical +Y
+FORWARD = np.array([0.0, 0.0, 1.0])  # canonical +Z, out of the face
+# (name, corner, upper lid, upper lid, corner, lower lid, lower lid): the landmark curves of
+# each eye run corner -> corner; "right"/"left" are the subject's (canonical -X / +X), which
+# the upper-face model calls eyeBlink_R / eyeBlink_L.
+EYES: tuple[tuple[str, tuple[int, int, int, int], tuple[int, int, int, int]], ...] = (
+    ("right", (36, 37, 38, 39), (36, 41, 40, 39)),
+    ("left", (42, 43, 44, 45), (42, 47, 46, 45)),
+)
+# All sizes are shares of the eye's width (corner to corner), so any unit and any face size work.
+# Skin and parts further than this from the eye's centre are not the eye's.
+NEAR_SHARE = 0.9
+# A separate part is the eyeball when a sphere fits it this well (rms over radius) with a radius
+# in this range: lashes, tear films and teeth do not.
+BALL_FIT = 0.1
+BALL_RADIUS = (0.25, 0.75)
+# Without an eyeball part the lid turns about a point this far behind the corners' midpoint with
+# this radius: the ICT mean head's eyeball (its centre and radius over its eye width).
+CENTRE_DEPTH_SHARE = 0.28
+# The upper lid moves fully at its edge, fading to nothing this far up its surface (its crease).
+REACH_SHARE = 0.45
+# Lids whose edges are nowhere further apart than this rest closed: no blink.
+CLOSED_SHARE = 0.05
+# Skin this far behind a surface in front of it (a share of the eye width) is hidden by it.
+VISIBLE_TOLERANCE = 0.02
+# An opening border needs this many vertices a lid to be an eye opening.
+MIN_EDGE_VERTICES = 2
+
+CLOSED_NOTE = ("The {eyes} closed in this mesh's neutral (the upper and lower lids touch), so "
+               "the bake adds no blinks to {them}.")
+NOT_FOUND_NOTE = ("No eye opening was found between the eyelid landmarks of the {eyes}, so "
+                  "{its} blinks follow the landmark motion; check landmarks 36-47.")
+
+
+def _smoothstep(x: F64) -> F64:
+    t = np.clip(x, 0.0, 1.0)
+    out: F64 = t * t * (3.0 - 2.0 * t)
+    return out
+
+
+def _rotate(points: F64, centre: F64, axis: F64, angles: F64) -> F64:
+    """Each point turned by its own angle (radians) about the line through centre along axis."""
+    x = points - centre
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    along = (x @ axis)[:, None] * axis[None]
+    out: F64 = centre + along + cos * (x - along) + sin * np.cross(axis[None], x)
+    return out
+
+
+def _sphere(points: F64) -> tuple[F64, float, float]:
+    """Least-squares sphere (centre, radius, rms distance from it) through the points."""
+    a = np.concatenate([2.0 * points, np.ones((len(points), 1))], axis=1)
+    b = np.sum(points * points, axis=1)
+    sol = np.linalg.lstsq(a, b, rcond=None)[0]
+    centre = sol[:3]
+    radius = float(np.sqrt(max(sol[3] + centre @ centre, 0.0)))
+    rms = float(np.sqrt(np.mean((np.linalg.norm(points - centre, axis=1) - radius) ** 2)))
+    return centre, radius, rms
+
+
+@dataclass(frozen=True)
+class EyeFrame:
+    """An eye's own axes from its landmarks: across (corner to corner), up, forward."""
+
+    origin: F64  # the first corner
+    across: F64
+    up: F64
+    forward: F64
+    width: float
+    upper_guide: F64  # (4, 2) (share across, height) of the upper landmark curve
+    lower_guide: F64
+
+    @classmethod
+    def of(cls, lm: F64, upper: tuple[int, ...], lower: tuple[int, ...]) -> EyeFrame:
+        origin, end = lm[upper[0]], lm[upper[-1]]
+        across = end - origin
+        width = float(np.linalg.norm(across))
+        across = across / max(width, 1e-12)
+        up = UP - (UP @ across) * across
+        up /= max(float(np.linalg.norm(up)), 1e-12)
+        forward = np.cross(across, up)
+        if forward @ FORWARD < 0:
+            forward = -forward
+        frame = cls(origin, across, up, forward, width, np.zeros((4, 2)), np.zeros((4, 2)))
+        return cls(origin, across, up, forward, width, frame.flat(lm[list(upper)]),
+                   frame.flat(lm[list(lower)]))
+
+    def flat(self, points: F64) -> F64:
+        """(N, 2): share of the way across the eye, and height (canonical mm) above the corners."""
+        x = points - self.origin
+        out: F64 = np.stack([x @ self.across / max(self.width, 1e-12), x @ self.up], axis=1)
+        return out
+
+
+def curve_at(ts: F64, curve_t: F64, curve: F64) -> F64:
+    """Points of a polyline (sorted by its share across, curve_t) at the shares ts."""
+    out: F64 = np.stack([np.interp(ts, curve_t, curve[:, k]) for k in range(3)], axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class Eye:
+    """One eye's blink on one mesh: its lid edges and its two fields."""
+
+    name: str
+    upper: I64  # upper lid edge vertices
+    lower: I64  # lower lid edge vertices, sorted across the eye
+    frame: EyeFrame
+    fields: F32  # (2, V, 3) canonical mm at amounts w and w^2
+
+    def lower_curve(self, vertices: F64) -> tuple[F64, F64]:
+        """The lower edge as (shares across, points) from given vertex positions."""
+        pts = np.asarray(vertices, np.float64)[self.lower]
+        return self.frame.flat(pts)[:, 0], pts
+
+    def edge_gaps(self, vertices: F64) -> F64:
+        """Height of each upper-edge vertex above the lower edge at its place across the eye
+        (canonical mm along the eye's up; negative: crossed), for given vertex positions."""
+        v = np.asarray(vertices, np.float64)
+        lt, lp = self.lower_curve(v)
+        up = self.frame.flat(v[self.upper])
+        below = self.frame.flat(curve_at(up[:, 0], lt, lp))
+        out: F64 = up[:, 1] - below[:, 1]
+        return out
+
+
+def _eyeball(v: F64, on_face: B, labels: I64, frame: EyeFrame) -> tuple[F64, bool]:
+    """The centre the lid turns about: the eyeball part's (a sphere fitted to the largest
+    sphere-like separate part at the eye), else a point behind the corners; and whether a part
+    was found."""
+    mid = frame.origin + 0.5 * frame.width * frame.across
+    best: tuple[int, F64] | None = None
+    for part in np.unique(labels[~on_face]):
+        idx = np.flatnonzero(labels == part)
+        if len(idx) < 8:
+            continue
+        c, r, rms = _sphere(v[idx])
+        if (np.linalg.norm(c - mid) < NEAR_SHARE * frame.width
+                and BALL_RADIUS[0] * frame.width < r < BALL_RADIUS[1] * frame.width
+                and rms < BALL_FIT * r and (best is None or len(idx) > best[0])):
+            best = (len(idx), c)
+    if best is None:
+        return mid - CENTRE_DEPTH_SHARE * frame.width * frame.forward, False
+    return best[1], True
+
+
+def _pairs_by_cell(q: F64, lo: F64, hi: F64, cell: float) -> tuple[I64, I64]:
+    """(point, box) index pairs whose grid cells meet: each 2-D point against the boxes (lo, hi)
+    that may hold it, without testing every pair."""
+    blo = np.floor(lo / cell).astype(np.int64)
+    bhi = np.floor(hi / cell).astype(np.int64)
+    nx, ny = bhi[:, 0] - blo[:, 0] + 1, bhi[:, 1] - blo[:, 1] + 1
+    counts = nx * ny
+    box = np.repeat(np.arange(len(lo)), counts)
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    span = 1 << 31
+    key = (blo[box, 0] + k % nx[box]) * span + (blo[box, 1] + k // nx[box])
+    order = np.argsort(key, kind="stable")
+    key, box = key[order], box[order]
+    pq = np.floor(q / cell).astype(np.int64)
+    pkey = pq[:, 0] * span + pq[:, 1]
+    start = np.searchsorted(key, pkey, "left")
+    n = np.searchsorted(key, pkey, "right") - start
+    point = np.repeat(np.arange(len(q)), n)
+    at = np.repeat(start, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    return point, box[at]
+
+
+def visible_from_front(v: F64, triangles: I64, ids: I64, frame: EyeFrame) -> B:
+    """Which of the vertices `ids` no triangle covers from in front (seen along the eye's
+    forward axis): the skin a viewer sees, not the lid's underside nor the socket."""
+    if len(ids) == 0 or len(triangles) == 0:
+        return np.ones(len(ids), bool)
+    q = np.stack([(v - frame.origin) @ frame.across,
+                  (v - frame.origin) @ frame.up], axis=1)
+    depth = (v - frame.origin) @ frame.forward
+    tq = q[triangles]  # (M, 3, 2)
+    cell = max(float(np.median(np.ptp(tq, axis=1).max(axis=1))), 1e-6)
+    point, tri = _pairs_by_cell(q[ids], tq.min(axis=1), tq.max(axis=1), cell)
+    t = triangles[tri]
+    own = np.any(t == ids[point][:, None], axis=1)
+    point, tri, t = point[~own], tri[~own], t[~own]
+    a, b, c = q[t[:, 0]], q[t[:, 1]], q[t[:, 2]]
+    p = q[ids[point]]
+    v0, v1, v2 = b - a, c - a, p - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    ok = np.abs(den) > 1e-12
+    den = np.where(ok, den, 1.0)
+    s = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+    r = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
+    inside = ok & (s >= 0) & (r >= 0) & (s + r <= 1)
+    z = (1 - s - r) * depth[t[:, 0]] + s * depth[t[:, 1]] + r * depth[t[:, 2]]
+    covered = inside & (z > depth[ids[point]] + VISIBLE_TOLERANCE * frame.width)
+    out = np.ones(len(ids), bool)
+    out[point[covered]] = False
+    return out
+
+
+def _path(graph: Any, stops: list[int]) -> I64:
+    """Vertices of the shortest path through the stops in order (local indices)."""
+    out: list[int] = [stops[0]]
+    for a, b in pairwise(stops):
+        _, pred = dijkstra(graph, indices=b, return_predecessors=True)
+        node = a
+        while node != b:
+            node = int(pred[node])
+            if node < 0:
+                return np.zeros(0, np.int64)
+            out.append(node)
+    return np.asarray(out, np.int64)
+
+
+def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: Any,
+             name: str, upper_lm: tuple[int, ...], lower_lm: tuple[int, ...]) -> Eye | str:
+    """One eye's blink, or "closed" / "not found"."""
+    frame = EyeFrame.of(lm, upper_lm, lower_lm)
+    if not frame.width > 0:
+        return "not found"
+    mid = frame.origin + 0.5 * frame.width * frame.across
+    dist = np.linalg.norm(v - mid, axis=1)
+    near = dist < NEAR_SHARE * frame.width
+    tris = fan_triangles(padded_faces(faces))
+    occluders = tris[np.any(dist[tris] < 1.5 * NEAR_SHARE * frame.width, axis=1)]
+    skin = np.flatnonzero(near & on_face)
+    seen = skin[visible_from_front(v, occluders, skin, frame)]
+    if len(seen) < 8:
+        return "not found"
+    # The lids' edges: shortest paths over the visible skin through each lid's landmarks hug
+    # the opening (it lies between the landmarks and cannot be crossed).
+    sub = graph[seen][:, seen]
+    # Each landmark's nearest visible vertex on its own lid's side of the eye's midline.
+    flat = frame.flat(v[seen])
+    middle = 0.5 * (np.interp(flat[:, 0], *frame.upper_guide.T)
+                    + np.interp(flat[:, 0], *frame.lower_guide.T))
+    sides = (flat[:, 1] >= middle, flat[:, 1] <= middle)
+    anchors: list[int] = []
+    for side, marks in ((0, upper_lm), (1, lower_lm)):
+        for j, k in enumerate(marks):
+            ok = sides[side] if 0 < j < 3 else np.ones(len(seen), bool)
+            d = np.where(ok, np.linalg.norm(v[seen] - lm[k], axis=1), np.inf)
+            anchors.append(int(np.argmin(d)))
+    up_path, low_path = _path(sub, anchors[:4]), _path(sub, anchors[4:])
+    lm_gap = float(np.max(frame.upper_guide[1:3, 1] - frame.lower_guide[1:3, 1]))
+    if len(up_path) < MIN_EDGE_VERTICES or len(low_path) < MIN_EDGE_VERTICES:
+        return "closed" if lm_gap < CLOSED_SHARE * frame.width else "not found"
+    # Visible skin beside hidden skin or a hole, between the two paths, is lid edge too (a
+    # coarse lid's path may step over it).
+    edges = unique_edges(faces)
+    counts = np.zeros(len(v), np.int64)
+    np.add.at(counts, polygon_edges(padded_faces(faces)).reshape(-1), 1)
+    shown = np.zeros(len(v), bool)
+    shown[seen] = True
+    rim = np.zeros(len(v), bool)
+    cut = shown[edges[:, 0]] != shown[edges[:, 1]]
+    rim[edges[cut].reshape(-1)] = True
+    rim[_boundary(faces, len(v))] = True
+    rim &= shown
+    up_ids, low_ids = seen[up_path], seen[low_path]
+    up_flat, low_flat = frame.flat(v[up_ids]), frame.flat(v[low_ids])
+    uo, lo_ = np.argsort(up_flat[:, 0]), np.argsort(low_flat[:, 0])
+    extra = np.setdiff1d(np.flatnonzero(rim), np.concatenate([up_ids, low_ids]))
+    ef = frame.flat(v[extra])
+    top = np.interp(ef[:, 0], up_flat[uo, 0], up_flat[uo, 1])
+    bottom = np.interp(ef[:, 0], low_flat[lo_, 0], low_flat[lo_, 1])
+    between = (ef[:, 0] > 0) & (ef[:, 0] < 1) & (ef[:, 1] < top) & (ef[:, 1] > bottom)
+    middle = 0.5 * (top + bottom)
+    upper = np.unique(np.concatenate([up_ids, extra[between & (ef[:, 1] >= middle)]]))
+    lower = np.unique(np.concatenate([low_ids, extra[between & (ef[:, 1] < middle)]]))
+    lower = lower[np.argsort(frame.flat(v[lower])[:, 0], kind="stable")]
+    return _blink_fields(v, frame, name, upper, lower, on_face, labels, graph, near, shown)
+
+
+def _boundary(faces: FacesLike, n: int) -> I64:
+    """Vertices on a hole's rim (edges that only one polygon uses)."""
+    key = np.sort(polygon_edges(padded_faces(faces)), axis=1)
+    uniq, counts = np.unique(key, axis=0, return_counts=True)
+    out: I64 = np.unique(uniq[counts == 1].reshape(-1))
+    return out[out < n]
+
+
+def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on_face: B,
+                  labels: I64, graph: Any, near: B, shown: B) -> Eye | str:
+    """The two fields that carry the upper lid onto the lower one (or "closed")."""
+    lt = frame.flat(v[lower])[:, 0]
+    up_flat = frame.flat(v[upper])
+    target = curve_at(up_flat[:, 0], lt, v[lower])
+    opening = float(np.max(up_flat[:, 1] - frame.flat(target)[:, 1]))
+    if opening < CLOSED_SHARE * frame.width:
+        return "closed"
+    centre, _ = _eyeball(v, on_face, labels, frame)
+    axis = frame.across
+    # Each edge vertex's own turn about the eye, and what remains of its way after it.
+    x0, x1 = v[upper] - centre, target - centre
+    x0p = x0 - (x0 @ axis)[:, None] * axis
+    x1p = x1 - (x1 @ axis)[:, None] * axis
+    angle = np.arctan2(np.cross(x0p, x1p) @ axis, np.sum(x0p * x1p, axis=1))
+    rest = target - _rotate(v[upper], centre, axis, angle)
+    # The skin above follows the edge at its place across the eye, fading up the lid; the
+    # corners (share 0 and 1) do not turn.
+    order = np.argsort(up_flat[:, 0], kind="stable")
+    st = np.concatenate([[0.0], up_flat[order, 0], [1.0]])
+    sa = np.concatenate([[0.0], angle[order], [0.0]])
+    sr = np.concatenate([np.zeros((1, 3)), rest[order], np.zeros((1, 3))])
+    reach = REACH_SHARE * frame.width
+    local = np.flatnonzero(near & on_face)
+    sub = graph[local][:, local]
+    pos = np.full(len(v), -1)
+    pos[local] = np.arange(len(local))
+    d_up = np.full(len(v), np.inf)
+    d_low = np.full(len(v), np.inf)
+    d_up[local] = dijkstra(sub, indices=pos[upper], limit=reach, min_only=True)
+    d_low[local] = dijkstra(sub, indices=pos[lower], limit=reach, min_only=True)
+    lid = np.flatnonzero(np.isfinite(d_up) & (d_up < d_low) & shown)
+    lid = np.setdiff1d(lid, upper)
+    fade = 1.0 - _smoothstep(d_up[lid] / reach)
+    share = frame.flat(v[lid])[:, 0]
+    who = np.concatenate([upper, lid])
+    ang = np.concatenate([angle, fade * np.interp(share, st, sa)])
+    res = np.concatenate([rest, fade[:, None] * curve_at(share, st, sr)])
+    p0 = v[who]
+
+    def path(w: float) -> F64:
+        out: F64 = _rotate(p0, centre, axis, w * ang) - p0 + w * res
+        return out
+
+    half, full = path(0.5), path(1.0)
+    fields = np.zeros((2, len(v), 3))
+    fields[0, who] = 4.0 * half - full
+    fields[1, who] = 2.0 * full - 4.0 * half
+    return Eye(name, upper.astype(np.int64), lower.astype(np.int64), frame,
+               fields.astype(np.float32))
+
+
+def eye_words(names: list[str]) -> dict[str, str]:
+    """How a note names one eye or both."""
+    if len(names) == 2:
+        return {"eyes": "eyes", "them": "them", "its": "their"}
+    return {"eyes": f"{names[0]} eye", "them": "it", "its": "its"}
+
+
+@dataclass(frozen=True)
+class Eyelids:
+    """A mesh's blinks: per eye (right, left) its fields, or why the eye has none."""
+
+    eyes: tuple[Eye | str, Eye | str]  # Eye, "closed" or "not found"
+    landmark_fields: F32  # (2 * blinking eyes, 68, 3) the fields at the landmark points
+
+    @classmethod
+    def of_mesh(
+        cls,
+        vertices_canon: NDArray[np.floating[Any]],
+        faces: FacesLike,
+        landmarks_canon: NDArray[np.floating[Any]],
+        landmark_vertices: NDArray[np.integer[Any]] | None,
+        on_face: NDArray[np.bool_],
+    ) -> Eyelids:
+        v = np.asarray(vertices_canon, dtype=np.float64)
+        lm = np.asarray(landmarks_canon, dtype=np.float64)
+        if lm.shape != (N_LANDMARKS, 3):
+            return cls(("not found", "not found"), np.zeros((0, N_LANDMARKS, 3), np.float32))
+        labels = part_labels(len(v), faces)
+        graph = polygon_graph(v, faces).tocsr()
+        found = tuple(find_eye(v, faces, lm, np.asarray(on_face, bool), labels, graph, name,
+                               up, low) for name, up, low in EYES)
+        eyes: tuple[Eye | str, Eye | str] = (found[0], found[1])
+        idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
+        points = surface_points(v, faces, lm, idx)
+        fields = [e.fields for e in eyes if isinstance(e, Eye)]
+        lm_fields = (points.sample(np.concatenate(fields)) if fields
+                     else np.zeros((0, N_LANDMARKS, 3)))
+        return cls(eyes, lm_fields.astype(np.float32))
+
+    @property
+    def blinking(self) -> list[int]:
+        """Which eyes (0 right, 1 left) blink by their fields."""
+        return [k for k, e in enumerate(self.eyes) if isinstance(e, Eye)]
+
+    @property
+    def net_blinks(self) -> list[int]:
+        """Which eyes keep the landmark-driven blink (no opening found)."""
+        return [k for k, e in enumerate(self.eyes) if e == "not found"]
+
+    @property
+    def fields(self) -> F32:
+        parts = [e.fields for e in self.eyes if isinstance(e, Eye)]
+        if not parts:
+            return np.zeros((0, 0, 3), np.float32)
+        return np.concatenate(parts).astype(np.float32)
+
+    def notes(self) -> tuple[str, ...]:
+        """Sentences for the user: eyes closed in the neutral, eyes whose opening was not found."""
+        out = []
+        for kind, text in (("closed", CLOSED_NOTE), ("not found", NOT_FOUND_NOTE)):
+            names = [EYES[k][0] for k, e in enumerate(self.eyes) if e == kind]
+            if names:
+                words = eye_words(names)
+                if kind == "closed":
+                    words["eyes"] += " are" if len(names) == 2 else " is"
+                out.append(text.format(**words))
+        return tuple(out)
+
+    def amounts(self, blink: NDArray[np.floating[Any]]) -> F64:
+        """(T, 2 * blinking eyes) field amounts from the blink weights (T, 2): right, left."""
+        w = np.clip(np.asarray(blink, np.float64), 0.0, 1.0)
+        cols = [np.stack([w[:, k], w[:, k] ** 2], axis=1) for k in self.blinking]
+        out: F64 = np.concatenate(cols, axis=1) if cols else np.zeros((len(w), 0))
+        return out
+
+    def extend(
+        self,
+        basis: NDArray[np.floating[Any]],
+        codes: NDArray[np.floating[Any]],
+        blink: NDArray[np.floating[Any]],
+    ) -> tuple[F32, F32, F64]:
+        """Basis and codes with the blinking eyes' fields appended, and their amounts."""
+        amounts = self.amounts(blink)
+        if amounts.shape[1] == 0:
+            return (np.asarray(basis, np.float32), np.asarray(codes, np.float32), amounts)
+        return (*append_fields(basis, codes, self.fields, amounts), amounts)
