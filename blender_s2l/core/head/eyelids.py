@@ -315,7 +315,10 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     middle = 0.5 * (top + bottom)
     upper = np.unique(np.concatenate([up_ids, extra[between & (ef[:, 1] >= middle)]]))
     lower = np.unique(np.concatenate([low_ids, extra[between & (ef[:, 1] < middle)]]))
+    upper = np.setdiff1d(upper, lower)  # the corners end both paths and stay
     lower = lower[np.argsort(frame.flat(v[lower])[:, 0], kind="stable")]
+    if len(upper) == 0:
+        return "closed"
     return _blink_fields(v, frame, name, upper, lower, on_face, labels, graph, near, shown)
 
 
@@ -334,7 +337,10 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     up_flat = frame.flat(v[upper])
     target = curve_at(up_flat[:, 0], lt, v[lower])
     opening = float(np.max(up_flat[:, 1] - frame.flat(target)[:, 1]))
-    if opening < CLOSED_SHARE * frame.width:
+    lm_gap = float(np.max(frame.upper_guide[1:3, 1] - frame.lower_guide[1:3, 1]))
+    # Closed lids overlap (the upper one hides the lower one's edge, so the edges found lie
+    # apart); the landmarks on them still touch.
+    if min(opening, lm_gap) < CLOSED_SHARE * frame.width:
         return "closed"
     centre, _ = _eyeball(v, on_face, labels, frame)
     axis = frame.across

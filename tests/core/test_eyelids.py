@@ -1,0 +1,182 @@
+"""Blinks on the mesh's own lids: the upper lid edge meets the lower one, never below it.
+
+Read as an animator would: every upper-lid edge vertex against the lower lid edge at the same
+place across the eye (its share of the corner-to-corner line), along the face's up axis, in mm.
+The lower edge is read here from its vertices, not from the module's own measure.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from blender_s2l.core.animate import Animator
+from blender_s2l.core.head.eyelids import EYES, Eye, Eyelids
+from blender_s2l.core.head.mesh_features import mesh_features, on_face_mask
+from blender_s2l.core.models.upper_face import BLINK_COLUMNS, UpperFaceModel
+from blender_s2l.demo_head.make import build_canonical
+
+F64 = NDArray[np.float64]
+UP = np.array([0.0, 1.0, 0.0])
+COARSE = 20  # the demo head's grid at about 1.1k vertices, the issue's low-poly lid
+RATE = 16000
+
+
+@cache
+def coarse_head() -> tuple[F64, Any, NDArray[np.int64]]:
+    """The demo head on its coarsest grid (canonical mm: the bake's own frame)."""
+    v, faces, lm, _ = build_canonical(COARSE)
+    return v, faces, lm
+
+
+def lids_of(v: F64, faces: Any, lm: NDArray[np.int64]) -> Eyelids:
+    return Eyelids.of_mesh(v, faces, v[lm], lm, on_face_mask(mesh_features(v, faces, v[lm], lm)))
+
+
+def edge_heights(eye: Eye, pos: F64, lm_pos: F64) -> F64:
+    """Height (along UP) of each upper-edge vertex above the lower edge at its share across."""
+    _, upper_lm, _ = next(e for e in EYES if e[0] == eye.name)
+    a, b = lm_pos[upper_lm[0]], lm_pos[upper_lm[-1]]
+    across = (b - a) / np.linalg.norm(b - a)
+
+    def share(p: F64) -> F64:
+        out: F64 = (p - a) @ across
+        return out
+
+    low = pos[eye.lower]
+    order = np.argsort(share(low))
+    s_up = share(pos[eye.upper])
+    below = np.interp(s_up, share(low)[order], low[order] @ UP)
+    out: F64 = pos[eye.upper] @ UP - below
+    return out
+
+
+def check_full_blink(v: F64, faces: Any, lm: NDArray[np.int64]) -> None:
+    lids = lids_of(v, faces, lm)
+    eyes = [e for e in lids.eyes if isinstance(e, Eye)]
+    assert len(eyes) == 2, lids.eyes
+    for eye in eyes:
+        _, upper_lm, _ = next(e for e in EYES if e[0] == eye.name)
+        corners = [upper_lm[0], upper_lm[-1]]
+        rest = edge_heights(eye, v, v[lm])
+        assert rest.max() > 3.0  # an open eye
+        # The edge spans the eye.
+        width = np.linalg.norm(v[lm[corners[1]]] - v[lm[corners[0]]])
+        share = eye.frame.flat(v[eye.upper])[:, 0]
+        assert share.min() < 1 / 3 and share.max() > 2 / 3  # inner to outer third
+        assert 0.2 * width < np.ptp(v[eye.lower] @ eye.frame.across) + 1e-9
+        closed = v + eye.fields[0] + eye.fields[1]
+        h = edge_heights(eye, closed, v[lm])
+        assert np.abs(h).max() <= 0.3, (eye.name, h)
+        assert h.min() >= -1e-6, (eye.name, h)  # never below the lower lid
+        half = edge_heights(eye, v + 0.5 * eye.fields[0] + 0.25 * eye.fields[1], v[lm])
+        assert half.min() >= -1e-6 and half.max() < rest.max()
+        # Only the upper lid moves: the lower edge and the far skin stay.
+        moved = np.abs(eye.fields).sum(axis=(0, 2)) > 0
+        assert not moved[eye.lower].any()
+        assert np.all(np.linalg.norm(v[moved] - v[lm[corners]].mean(axis=0),
+                                     axis=1) < width)
+
+
+def test_a_coarse_lid_meets_the_lower_lid_across_its_width() -> None:
+    check_full_blink(*coarse_head())
+
+
+def test_the_ict_mean_head_meets_too(ict_npz: Any) -> None:
+    from blender_s2l.training.head_panel import _ict_parts
+    from blender_s2l.training.ict import load_ict
+
+    ict = load_ict()
+    parts = _ict_parts(ict)
+    check_full_blink(ict.neutral[parts.keep].astype(np.float64), parts.faces,
+                     parts.landmarks68)
+
+
+@pytest.fixture(scope="module")
+def anim() -> Animator:
+    return Animator.load("cpu")
+
+
+def voice() -> NDArray[np.float32]:
+    t = np.arange(int(1.0 * RATE)) / RATE
+    out: NDArray[np.float32] = (0.2 * np.sign(np.sin(2 * np.pi * 140 * t))
+                                * np.clip(np.sin(2 * np.pi * 2 * t), 0, 1)).astype(np.float32)
+    return out
+
+
+TIMES = np.arange(0.0, 12.0, 1 / 30)
+
+
+def with_upper(anim: Animator, keep: str) -> Animator:
+    """The same models with only the blink rows ("blink") or only the brows ("brows")."""
+    basis = anim.upper.basis.copy()
+    blink = list(BLINK_COLUMNS)
+    others = [k for k in range(len(basis)) if k not in blink]
+    basis[others if keep == "blink" else blink] = 0.0
+    out = Animator(anim.s2l, anim.s2d, UpperFaceModel(basis), jaw=anim.jaw)
+    return out
+
+
+def test_blinks_in_a_bake_close_and_rest(anim: Animator) -> None:
+    """The bake's blinks on the coarse head: lids at rest where the blink weight is 0 (within
+    0.01 mm), never crossed, and the landmark track blinks with them."""
+    from blender_s2l.core.models.upper_face import sample_upper_face_weights
+
+    v, faces, lm = coarse_head()
+    blinker = with_upper(anim, "blink")
+    mo = blinker.animate(voice(), v, faces, lm, sample_rate=RATE, frame_times=TIMES,
+                         mouth_strength=0.0, seed=3)
+    w = sample_upper_face_weights(TIMES, 3)[:, list(BLINK_COLUMNS)]
+    assert w.max() > 0.8 and (w.max(axis=1) == 0).sum() > 10
+    lids = lids_of(v, faces, lm)
+    dense = mo.dense.astype(np.float64)
+    still = w.max(axis=1) == 0
+    assert np.abs(dense[still]).max() <= 0.01
+    for k, eye in enumerate(lids.eyes):
+        assert isinstance(eye, Eye)
+        for t in np.flatnonzero(w[:, k] > 0.5):
+            assert edge_heights(eye, v + dense[t], v[lm]).min() >= -1e-3
+        t = int(np.argmax(w[:, k]))
+        lm_up = list(EYES[k][1][1:3])
+        assert np.all((mo.landmarks[t, lm_up] - v[lm[lm_up]]) @ UP < -2.0)
+
+
+def test_a_closed_eye_neutral_gets_no_blink_and_a_note(anim: Animator) -> None:
+    v, faces, lm = coarse_head()
+    lids = lids_of(v, faces, lm)
+    shut = v + sum(e.fields[0] + e.fields[1] for e in lids.eyes if isinstance(e, Eye))
+    found = lids_of(shut, faces, lm)
+    assert found.eyes == ("closed", "closed")
+    mo = anim.animate(voice(), shut, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3)
+    assert any("closed in this mesh's neutral" in n for n in mo.notes), mo.notes
+    browser = with_upper(anim, "brows")
+    ref = browser.animate(voice(), shut, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3)
+    assert np.allclose(mo.dense, ref.dense, atol=1e-5)
+
+
+def test_ict_closed_eyes_are_found_closed(ict_npz: Any) -> None:
+    from blender_s2l.training.head_panel import _ict_parts
+    from blender_s2l.training.ict import load_ict
+
+    ict = load_ict()
+    parts = _ict_parts(ict)
+    v = ict.neutral[parts.keep].astype(np.float64)
+    v = v + sum(ict.expression_deltas[ict.expression_index(n)][parts.keep]
+                for n in ("eyeBlink_L", "eyeBlink_R"))
+    lids = lids_of(v, parts.faces, parts.landmarks68)
+    assert lids.eyes == ("closed", "closed")
+    assert lids.notes() == ("The eyes are closed in this mesh's neutral (the upper and lower "
+                            "lids touch), so the bake adds no blinks to them.",)
+
+
+def test_eyelids_false_keeps_the_networks_blink(anim: Animator) -> None:
+    v, faces, lm = coarse_head()
+    a = anim.animate(voice(), v, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3)
+    b = anim.animate(voice(), v, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3,
+                     eyelids=False)
+    assert not np.allclose(a.dense, b.dense, atol=1e-3)
+    assert a.notes == b.notes == ()
