@@ -66,8 +66,12 @@ BALL_RADIUS = (0.25, 0.75)
 # Without an eyeball part the lid turns about a point this far behind the corners' midpoint with
 # this radius: the ICT mean head's eyeball (its centre and radius over its eye width).
 CENTRE_DEPTH_SHARE = 0.28
-# The upper lid moves fully at its edge, fading to nothing this far up its surface (its crease).
+# The upper lid turns whole this far up its surface from the edge (its firm part slides over
+# the eye as one), fading to nothing at REACH (above its crease).
+HOLD_SHARE = 0.1
 REACH_SHARE = 0.45
+# Hidden skin this near the upper edge along the surface closes with it.
+TUCK_SHARE = 0.15
 # Lids whose edges are nowhere further apart than this rest closed: no blink.
 CLOSED_SHARE = 0.05
 # Skin this far behind a surface in front of it (a share of the eye width) is hidden by it.
@@ -335,8 +339,7 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     """The two fields that carry the upper lid onto the lower one (or "closed")."""
     lt = frame.flat(v[lower])[:, 0]
     up_flat = frame.flat(v[upper])
-    target = curve_at(up_flat[:, 0], lt, v[lower])
-    opening = float(np.max(up_flat[:, 1] - frame.flat(target)[:, 1]))
+    opening = float(np.max(up_flat[:, 1] - frame.flat(curve_at(up_flat[:, 0], lt, v[lower]))[:, 1]))
     lm_gap = float(np.max(frame.upper_guide[1:3, 1] - frame.lower_guide[1:3, 1]))
     # Closed lids overlap (the upper one hides the lower one's edge, so the edges found lie
     # apart); the landmarks on them still touch.
@@ -344,18 +347,6 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
         return "closed"
     centre, _ = _eyeball(v, on_face, labels, frame)
     axis = frame.across
-    # Each edge vertex's own turn about the eye, and what remains of its way after it.
-    x0, x1 = v[upper] - centre, target - centre
-    x0p = x0 - (x0 @ axis)[:, None] * axis
-    x1p = x1 - (x1 @ axis)[:, None] * axis
-    angle = np.arctan2(np.cross(x0p, x1p) @ axis, np.sum(x0p * x1p, axis=1))
-    rest = target - _rotate(v[upper], centre, axis, angle)
-    # The skin above follows the edge at its place across the eye, fading up the lid; the
-    # corners (share 0 and 1) do not turn.
-    order = np.argsort(up_flat[:, 0], kind="stable")
-    st = np.concatenate([[0.0], up_flat[order, 0], [1.0]])
-    sa = np.concatenate([[0.0], angle[order], [0.0]])
-    sr = np.concatenate([np.zeros((1, 3)), rest[order], np.zeros((1, 3))])
     reach = REACH_SHARE * frame.width
     local = np.flatnonzero(near & on_face)
     sub = graph[local][:, local]
@@ -365,11 +356,32 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     d_low = np.full(len(v), np.inf)
     d_up[local] = dijkstra(sub, indices=pos[upper], limit=reach, min_only=True)
     d_low[local] = dijkstra(sub, indices=pos[lower], limit=reach, min_only=True)
-    lid = np.flatnonzero(np.isfinite(d_up) & (d_up < d_low) & shown)
-    lid = np.setdiff1d(lid, upper)
-    fade = 1.0 - _smoothstep(d_up[lid] / reach)
+    upper_side = np.isfinite(d_up) & (d_up < d_low)
+    # Hidden skin just behind the upper edge (the lid's underside, skin the eyeball pokes
+    # through) closes onto the lower edge with it, so no triangle of the shut lid dips behind
+    # the eyeball.
+    tucked = np.flatnonzero(upper_side & ~shown & (d_up < TUCK_SHARE * frame.width))
+    exact = np.concatenate([upper, np.setdiff1d(tucked, upper)])
+    ex_flat = frame.flat(v[exact])
+    target = curve_at(ex_flat[:, 0], lt, v[lower])
+    # Each of them turns about the eye onto its target, then goes the small rest of the way.
+    x0, x1 = v[exact] - centre, target - centre
+    x0p = x0 - (x0 @ axis)[:, None] * axis
+    x1p = x1 - (x1 @ axis)[:, None] * axis
+    angle = np.arctan2(np.cross(x0p, x1p) @ axis, np.sum(x0p * x1p, axis=1))
+    rest = target - _rotate(v[exact], centre, axis, angle)
+    # The skin above follows the edge at its place across the eye, fading up the lid; the
+    # corners (share 0 and 1) do not turn.
+    n_up = len(upper)
+    order = np.argsort(up_flat[:, 0], kind="stable")
+    st = np.concatenate([[0.0], up_flat[order, 0], [1.0]])
+    sa = np.concatenate([[0.0], angle[:n_up][order], [0.0]])
+    sr = np.concatenate([np.zeros((1, 3)), rest[:n_up][order], np.zeros((1, 3))])
+    lid = np.setdiff1d(np.flatnonzero(upper_side & shown), exact)
+    hold = HOLD_SHARE * frame.width
+    fade = 1.0 - _smoothstep((d_up[lid] - hold) / (reach - hold))
     share = frame.flat(v[lid])[:, 0]
-    who = np.concatenate([upper, lid])
+    who = np.concatenate([exact, lid])
     ang = np.concatenate([angle, fade * np.interp(share, st, sa)])
     res = np.concatenate([rest, fade[:, None] * curve_at(share, st, sr)])
     p0 = v[who]
