@@ -39,18 +39,36 @@ from blender_s2l.demo_head.make import (  # noqa: E402
     build_canonical,
     resolution_for,
 )
+from blender_s2l.training.head_panel import _retopo_landmarks  # noqa: E402
+from blender_s2l.training.s2d.remesh import voronoi_remesh  # noqa: E402
 
 F64 = NDArray[np.float64]
-COARSEST = 20  # the demo head's smallest grid resolution (resolution_for's lower bound is 12)
+COARSEST = 20  # the demo head's grid at about the issue's low-poly head size
+DEMO_CELL_MM, ICT_CELL_MM = 10.0, 5.0  # cells that leave the eye a few vertices wide
+DECIMATE_SEEDS = (1, 2)
 
 
-def heads() -> list[tuple[str, F64, Any, NDArray[np.int64]]]:
-    """(name, vertices, faces, landmark vertices) of every head that can be built here."""
-    out = []
-    for label, res in ((f"demo head ({SIZE_TARGETS[0]} target)", resolution_for(SIZE_TARGETS[0])),
-                       ("demo head, coarsest grid", COARSEST)):
-        v, faces, lm, _ = build_canonical(res)
-        out.append((f"{label}, {len(v)} vertices", v, faces, lm))
+def remeshed(v: F64, faces: Any, lm: NDArray[np.int64], cell_mm: float,
+             seed: int) -> tuple[F64, Any, F64]:
+    """The head re-meshed into surface Voronoi cells (irregular triangles, as a decimated or
+    re-topologised head has), with its landmark points carried onto the new surface."""
+    pattern = voronoi_remesh(v, faces, cell_mm, np.random.default_rng(seed))
+    new = pattern.apply(v).astype(np.float64)
+    cluster = np.asarray(pattern.averaging.T.tocsr()[lm].argmax(axis=1)).reshape(-1)
+    return new, pattern.faces, _retopo_landmarks(new, pattern.faces, cluster, v[lm])
+
+
+def heads() -> list[tuple[str, F64, Any, NDArray[Any]]]:
+    """(name, vertices, faces, landmark vertices or points) of every head built here."""
+    out: list[tuple[str, F64, Any, NDArray[Any]]] = []
+    v, faces, lm, _ = build_canonical(resolution_for(SIZE_TARGETS[0]))
+    out.append((f"demo head ({len(v)} vertices, as `make demo` builds it)", v, faces, lm))
+    c = build_canonical(COARSEST)
+    out.append((f"demo head on its coarsest grid ({len(c[0])} vertices)", c[0], c[1], c[2]))
+    for seed in DECIMATE_SEEDS:
+        d = remeshed(v, faces, lm, DEMO_CELL_MM, seed)
+        out.append((f"demo head re-meshed into {DEMO_CELL_MM:g} mm cells, seed {seed} "
+                    f"({len(d[0])} vertices)", *d))
     from blender_s2l.core.errors import S2LError
     from blender_s2l.training.head_panel import _ict_parts
     from blender_s2l.training.ict import load_ict
@@ -62,20 +80,28 @@ def heads() -> list[tuple[str, F64, Any, NDArray[np.int64]]]:
         return out
     parts = _ict_parts(ict)
     v = ict.neutral[parts.keep].astype(np.float64)
-    out.insert(0, (f"ICT mean, {len(v)} vertices", v, parts.faces, parts.landmarks68))
+    out.insert(0, (f"ICT mean ({len(v)} vertices)", v, parts.faces, parts.landmarks68))
+    for seed in DECIMATE_SEEDS:
+        d = remeshed(v, parts.faces, parts.landmarks68, ICT_CELL_MM, seed)
+        out.insert(1 + seed - DECIMATE_SEEDS[0], (
+            f"ICT mean re-meshed into {ICT_CELL_MM:g} mm cells, seed {seed} ({len(d[0])} "
+            "vertices)", *d))
     closed = v + sum(ict.expression_deltas[ict.expression_index(n)][parts.keep]
                      for n in ("eyeBlink_L", "eyeBlink_R"))
     out.append(("ICT mean, eyes closed in the neutral", closed, parts.faces, parts.landmarks68))
     return out
 
 
-def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[np.int64]) -> dict[str, Any]:
-    sim = to_canonical(v[lm])
+def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> dict[str, Any]:
+    """Both eyes at full blink, as the network made it and as the bake makes it now."""
+    idx = lm if np.issubdtype(lm.dtype, np.integer) else None
+    points = v[lm] if idx is not None else lm
+    sim = to_canonical(points)
     vc = sim.apply(v).astype(np.float64)
-    lmc = vc[lm]
-    feats = mesh_features(vc, faces, lmc, lm)
+    lmc = sim.apply(points).astype(np.float64)
+    feats = mesh_features(vc, faces, lmc, idx)
     on_face = on_face_mask(feats)
-    lids = Eyelids.of_mesh(vc, faces, lmc, lm, on_face)
+    lids = Eyelids.of_mesh(vc, faces, lmc, idx, on_face)
     weights = np.zeros((1, len(UPPER_EXPRESSIONS)), np.float32)
     weights[:, list(BLINK_COLUMNS)] = 1.0
     disp = anim.upper.motion_of(weights)

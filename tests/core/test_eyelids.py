@@ -18,7 +18,15 @@ from blender_s2l.core.animate import Animator
 from blender_s2l.core.head.eyelids import EYES, Eye, Eyelids
 from blender_s2l.core.head.mesh_features import mesh_features, on_face_mask
 from blender_s2l.core.models.upper_face import BLINK_COLUMNS, UpperFaceModel
-from blender_s2l.demo_head.make import build_canonical
+from blender_s2l.demo_head.make import (
+    OBJECT_ROTATION,
+    OBJECT_SCALE,
+    SIZE_TARGETS,
+    build_canonical,
+    resolution_for,
+    to_object_space,
+)
+from blender_s2l.demo_head.shape import RAY_ORIGIN
 
 F64 = NDArray[np.float64]
 UP = np.array([0.0, 1.0, 0.0])
@@ -33,8 +41,25 @@ def coarse_head() -> tuple[F64, Any, NDArray[np.int64]]:
     return v, faces, lm
 
 
-def lids_of(v: F64, faces: Any, lm: NDArray[np.int64]) -> Eyelids:
-    return Eyelids.of_mesh(v, faces, v[lm], lm, on_face_mask(mesh_features(v, faces, v[lm], lm)))
+@cache
+def remeshed_head() -> tuple[F64, Any, F64]:
+    """The demo head re-meshed into 10 mm surface cells (irregular triangles, about 1.5k
+    vertices, a few across each eye: a decimated head), its landmark points carried over."""
+    from blender_s2l.training.head_panel import _retopo_landmarks
+    from blender_s2l.training.s2d.remesh import voronoi_remesh
+
+    v, faces, lm, _ = build_canonical(resolution_for(SIZE_TARGETS[0]))
+    pattern = voronoi_remesh(v, faces, 10.0, np.random.default_rng(1))
+    new = pattern.apply(v).astype(np.float64)
+    cluster = np.asarray(pattern.averaging.T.tocsr()[lm].argmax(axis=1)).reshape(-1)
+    return new, pattern.faces, _retopo_landmarks(new, pattern.faces, cluster, v[lm])
+
+
+def lids_of(v: F64, faces: Any, lm: NDArray[Any]) -> Eyelids:
+    """lm: landmark vertex indices, or points on the surface."""
+    idx = lm if np.issubdtype(lm.dtype, np.integer) else None
+    pts = v[lm] if idx is not None else lm
+    return Eyelids.of_mesh(v, faces, pts, idx, on_face_mask(mesh_features(v, faces, pts, idx)))
 
 
 def edge_heights(eye: Eye, pos: F64, lm_pos: F64) -> F64:
@@ -55,35 +80,40 @@ def edge_heights(eye: Eye, pos: F64, lm_pos: F64) -> F64:
     return out
 
 
-def check_full_blink(v: F64, faces: Any, lm: NDArray[np.int64]) -> None:
-    lids = lids_of(v, faces, lm)
+def check_full_blink(v: F64, faces: Any, lm_in: NDArray[Any]) -> None:
+    lids = lids_of(v, faces, lm_in)
+    lm_pos = v[lm_in] if np.issubdtype(lm_in.dtype, np.integer) else lm_in
     eyes = [e for e in lids.eyes if isinstance(e, Eye)]
     assert len(eyes) == 2, lids.eyes
     for eye in eyes:
         _, upper_lm, _ = next(e for e in EYES if e[0] == eye.name)
         corners = [upper_lm[0], upper_lm[-1]]
-        rest = edge_heights(eye, v, v[lm])
+        rest = edge_heights(eye, v, lm_pos)
         assert rest.max() > 3.0  # an open eye
         # The edge spans the eye.
-        width = np.linalg.norm(v[lm[corners[1]]] - v[lm[corners[0]]])
+        width = np.linalg.norm(lm_pos[corners[1]] - lm_pos[corners[0]])
         share = eye.frame.flat(v[eye.upper])[:, 0]
         assert share.min() < 1 / 3 and share.max() > 2 / 3  # inner to outer third
         assert 0.2 * width < np.ptp(v[eye.lower] @ eye.frame.across) + 1e-9
         closed = v + eye.fields[0] + eye.fields[1]
-        h = edge_heights(eye, closed, v[lm])
+        h = edge_heights(eye, closed, lm_pos)
         assert np.abs(h).max() <= 0.3, (eye.name, h)
         assert h.min() >= -1e-6, (eye.name, h)  # never below the lower lid
-        half = edge_heights(eye, v + 0.5 * eye.fields[0] + 0.25 * eye.fields[1], v[lm])
+        half = edge_heights(eye, v + 0.5 * eye.fields[0] + 0.25 * eye.fields[1], lm_pos)
         assert half.min() >= -1e-6 and half.max() < rest.max()
         # Only the upper lid moves: the lower edge and the far skin stay.
         moved = np.abs(eye.fields).sum(axis=(0, 2)) > 0
         assert not moved[eye.lower].any()
-        assert np.all(np.linalg.norm(v[moved] - v[lm[corners]].mean(axis=0),
+        assert np.all(np.linalg.norm(v[moved] - lm_pos[corners].mean(axis=0),
                                      axis=1) < width)
 
 
 def test_a_coarse_lid_meets_the_lower_lid_across_its_width() -> None:
     check_full_blink(*coarse_head())
+
+
+def test_a_decimated_lid_meets_too() -> None:
+    check_full_blink(*remeshed_head())
 
 
 def test_the_ict_mean_head_meets_too(ict_npz: Any) -> None:
@@ -122,27 +152,37 @@ def with_upper(anim: Animator, keep: str) -> Animator:
 
 
 def test_blinks_in_a_bake_close_and_rest(anim: Animator) -> None:
-    """The bake's blinks on the coarse head: lids at rest where the blink weight is 0 (within
-    0.01 mm), never crossed, and the landmark track blinks with them."""
+    """The bake's blinks on the coarse head as Blender holds it (metres, +Z up, facing -Y):
+    lids at rest where the blink weight is 0 (within 0.01 mm), the upper edge never below the
+    lower one, shut as far as the weight asks, and the landmark track blinks with them."""
     from blender_s2l.core.models.upper_face import sample_upper_face_weights
 
     v, faces, lm = coarse_head()
-    blinker = with_upper(anim, "blink")
-    mo = blinker.animate(voice(), v, faces, lm, sample_rate=RATE, frame_times=TIMES,
-                         mouth_strength=0.0, seed=3)
+    obj = to_object_space(v).astype(np.float64)
+
+    def in_mm(p: F64) -> F64:  # object space back to the canonical mm the eyes were found in
+        out: F64 = (p @ OBJECT_ROTATION) / OBJECT_SCALE + RAY_ORIGIN
+        return out
+
+    mo = with_upper(anim, "blink").animate(voice(), obj, faces, lm, sample_rate=RATE,
+                                           frame_times=TIMES, mouth_strength=0.0, seed=3)
     w = sample_upper_face_weights(TIMES, 3)[:, list(BLINK_COLUMNS)]
     assert w.max() > 0.8 and (w.max(axis=1) == 0).sum() > 10
     lids = lids_of(v, faces, lm)
     dense = mo.dense.astype(np.float64)
     still = w.max(axis=1) == 0
-    assert np.abs(dense[still]).max() <= 0.01
+    assert np.abs(dense[still]).max() / OBJECT_SCALE <= 0.01
     for k, eye in enumerate(lids.eyes):
         assert isinstance(eye, Eye)
+        rest = edge_heights(eye, v, v[lm])
         for t in np.flatnonzero(w[:, k] > 0.5):
-            assert edge_heights(eye, v + dense[t], v[lm]).min() >= -1e-3
+            h = edge_heights(eye, in_mm(obj + dense[t]), v[lm])
+            assert h.min() >= -1e-3
+            assert h.max() <= (1.0 - w[t, k]) * rest.max() + 0.3
         t = int(np.argmax(w[:, k]))
         lm_up = list(EYES[k][1][1:3])
-        assert np.all((mo.landmarks[t, lm_up] - v[lm[lm_up]]) @ UP < -2.0)
+        drop = (in_mm(mo.landmarks[t, lm_up].astype(np.float64)) - v[lm[lm_up]]) @ UP
+        assert np.all(drop < -2.0)
 
 
 def test_a_closed_eye_neutral_gets_no_blink_and_a_note(anim: Animator) -> None:
