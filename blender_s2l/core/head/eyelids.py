@@ -39,7 +39,7 @@ from ..motion import append_fields
 from .inner_parts import part_labels
 from .landmarks import N_LANDMARKS
 from .lip_contact import surface_points
-from .mesh import FacesLike, fan_triangles, padded_faces, polygon_edges, unique_edges
+from .mesh import FacesLike, fan_triangles, padded_faces, polygon_edges
 from .mesh_features import polygon_graph
 
 F32 = NDArray[np.float32]
@@ -264,8 +264,9 @@ def _path(graph: Any, stops: list[int]) -> I64:
 
 
 def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: Any,
-             name: str, upper_lm: tuple[int, ...], lower_lm: tuple[int, ...]) -> Eye | str:
-    """One eye's blink, or "closed" / "not found"."""
+             topology: tuple[I64, I64], name: str, upper_lm: tuple[int, ...],
+             lower_lm: tuple[int, ...]) -> Eye | str:
+    """One eye's blink, or "closed" / "not found". topology: mesh_edges(faces)."""
     frame = EyeFrame.of(lm, upper_lm, lower_lm)
     if not frame.width > 0:
         return "not found"
@@ -298,15 +299,13 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
         return "closed" if lm_gap < CLOSED_SHARE * frame.width else "not found"
     # Visible skin beside hidden skin or a hole, between the two paths, is lid edge too (a
     # coarse lid's path may step over it).
-    edges = unique_edges(faces)
-    counts = np.zeros(len(v), np.int64)
-    np.add.at(counts, polygon_edges(padded_faces(faces)).reshape(-1), 1)
+    edges, hole_rim = topology
     shown = np.zeros(len(v), bool)
     shown[seen] = True
     rim = np.zeros(len(v), bool)
     cut = shown[edges[:, 0]] != shown[edges[:, 1]]
     rim[edges[cut].reshape(-1)] = True
-    rim[_boundary(faces, len(v))] = True
+    rim[hole_rim] = True
     rim &= shown
     up_ids, low_ids = seen[up_path], seen[low_path]
     up_flat, low_flat = frame.flat(v[up_ids]), frame.flat(v[low_ids])
@@ -326,12 +325,15 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     return _blink_fields(v, frame, name, upper, lower, on_face, labels, graph, near, shown)
 
 
-def _boundary(faces: FacesLike, n: int) -> I64:
-    """Vertices on a hole's rim (edges that only one polygon uses)."""
-    key = np.sort(polygon_edges(padded_faces(faces)), axis=1)
-    uniq, counts = np.unique(key, axis=0, return_counts=True)
-    out: I64 = np.unique(uniq[counts == 1].reshape(-1))
-    return out[out < n]
+def mesh_edges(faces: FacesLike, n: int) -> tuple[I64, I64]:
+    """Undirected polygon edges (E, 2), and the vertices on a hole's rim (edges that only one
+    polygon uses); by 1-D keys, which sort far faster than rows."""
+    e = polygon_edges(padded_faces(faces))
+    key = np.minimum(e[:, 0], e[:, 1]) * n + np.maximum(e[:, 0], e[:, 1])
+    uniq, counts = np.unique(key, return_counts=True)
+    edges = np.stack([uniq // n, uniq % n], axis=1)
+    rim: I64 = np.unique(edges[counts == 1].reshape(-1))
+    return edges, rim
 
 
 def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on_face: B,
@@ -427,8 +429,9 @@ class Eyelids:
             return cls(("not found", "not found"), np.zeros((0, N_LANDMARKS, 3), np.float32))
         labels = part_labels(len(v), faces)
         graph = polygon_graph(v, faces).tocsr()
-        found = tuple(find_eye(v, faces, lm, np.asarray(on_face, bool), labels, graph, name,
-                               up, low) for name, up, low in EYES)
+        topology = mesh_edges(faces, len(v))
+        found = tuple(find_eye(v, faces, lm, np.asarray(on_face, bool), labels, graph, topology,
+                               name, up, low) for name, up, low in EYES)
         eyes: tuple[Eye | str, Eye | str] = (found[0], found[1])
         idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
         points = surface_points(v, faces, lm, idx)
