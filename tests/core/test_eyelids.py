@@ -220,3 +220,29 @@ def test_eyelids_false_keeps_the_networks_blink(anim: Animator) -> None:
                      eyelids=False)
     assert not np.allclose(a.dense, b.dense, atol=1e-3)
     assert a.notes == b.notes == ()
+
+
+def test_lashes_ride_the_lid_and_the_eyeball_stays() -> None:
+    """A separate lash strip along the upper edge (a part of its own, as game heads have)
+    moves with the lid; the eyeball part does not move."""
+    v, faces, lm = coarse_head()
+    lids = lids_of(v, faces, lm)
+    eye = lids.eyes[1]
+    assert isinstance(eye, Eye)
+    edge = v[eye.upper][np.argsort(eye.frame.flat(v[eye.upper])[:, 0])]
+    out = eye.frame.forward * 0.6
+    root, tip = edge + out, edge + 2.0 * out + 0.8 * eye.frame.up
+    first = len(v)
+    n = len(edge)
+    strip = [(first + k, first + k + 1, first + n + k + 1, first + n + k) for k in range(n - 1)]
+    lashed = np.concatenate([v, root, tip])
+    lids2 = lids_of(lashed, [*faces, *strip], lm)
+    eye2 = lids2.eyes[1]
+    assert isinstance(eye2, Eye)
+    full = eye2.fields[0] + eye2.fields[1]
+    lash = np.arange(first, first + 2 * n)
+    assert np.linalg.norm(full[lash], axis=1).min() > 1.0
+    ball = np.flatnonzero(np.linalg.norm(lashed - lashed[lm[42:48]].mean(axis=0), axis=1) < 30)
+    ball = ball[~on_face_mask(mesh_features(lashed, [*faces, *strip], lashed[lm], lm))[ball]]
+    ball = np.setdiff1d(ball, lash)
+    assert len(ball) > 20 and np.abs(full[ball]).max() == 0.0

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from ..motion import append_fields
 from .inner_parts import part_labels
@@ -63,6 +64,10 @@ NEAR_SHARE = 0.9
 # in this range: lashes, tear films and teeth do not.
 BALL_FIT = 0.1
 BALL_RADIUS = (0.25, 0.75)
+# ... and its vertices' mean lies this near its centre (a share of its radius).
+BALL_CENTRED = 0.5
+# A separate part this near the lid skin (median distance) lies on it and moves with it.
+ATTACHED_SHARE = 0.1
 # Without an eyeball part the lid turns about a point this far behind the corners' midpoint with
 # this radius: the ICT mean head's eyeball (its centre and radius over its eye width).
 CENTRE_DEPTH_SHARE = 0.28
@@ -177,24 +182,25 @@ class Eye:
         return out
 
 
-def _eyeball(v: F64, on_face: B, labels: I64, frame: EyeFrame) -> tuple[F64, bool]:
+def _eyeball(v: F64, on_face: B, labels: I64, frame: EyeFrame) -> tuple[F64, B]:
     """The centre the lid turns about: the eyeball part's (a sphere fitted to the largest
-    sphere-like separate part at the eye), else a point behind the corners; and whether a part
-    was found."""
+    sphere-like separate part at the eye), else a point behind the corners; and the vertices of
+    every sphere-like part at the eye (eyeballs and the shells round them)."""
     mid = frame.origin + 0.5 * frame.width * frame.across
     best: tuple[int, F64] | None = None
+    balls = np.zeros(len(v), bool)
     for part in np.unique(labels[~on_face]):
         idx = np.flatnonzero(labels == part)
         if len(idx) < 8:
             continue
-        c, r, rms = _sphere(v[idx])
-        if (np.linalg.norm(c - mid) < NEAR_SHARE * frame.width
-                and BALL_RADIUS[0] * frame.width < r < BALL_RADIUS[1] * frame.width
-                and rms < BALL_FIT * r and (best is None or len(idx) > best[0])):
-            best = (len(idx), c)
+        c, ball = _ball_like(v[idx], frame)
+        if ball and np.linalg.norm(c - mid) < NEAR_SHARE * frame.width:
+            balls[idx] = True
+            if best is None or len(idx) > best[0]:
+                best = (len(idx), c)
     if best is None:
-        return mid - CENTRE_DEPTH_SHARE * frame.width * frame.forward, False
-    return best[1], True
+        return mid - CENTRE_DEPTH_SHARE * frame.width * frame.forward, balls
+    return best[1], balls
 
 
 def _pairs_by_cell(q: F64, lo: F64, hi: F64, cell: float) -> tuple[I64, I64]:
@@ -274,7 +280,12 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     dist = np.linalg.norm(v - mid, axis=1)
     near = dist < NEAR_SHARE * frame.width
     tris = fan_triangles(padded_faces(faces))
-    occluders = tris[np.any(dist[tris] < 1.5 * NEAR_SHARE * frame.width, axis=1)]
+    # Skin and eyeballs hide what lies behind them; lashes and other thin parts do not count
+    # (they hang over the lid's edge without being the eye's opening).
+    centre, balls = _eyeball(v, on_face, labels, frame)
+    solid = on_face | balls
+    occluders = tris[np.any(dist[tris] < 1.5 * NEAR_SHARE * frame.width, axis=1)
+                     & np.all(solid[tris], axis=1)]
     skin = np.flatnonzero(near & on_face)
     seen = skin[visible_from_front(v, occluders, skin, frame)]
     if len(seen) < 8:
@@ -322,7 +333,8 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     lower = lower[np.argsort(frame.flat(v[lower])[:, 0], kind="stable")]
     if len(upper) == 0:
         return "closed"
-    return _blink_fields(v, frame, name, upper, lower, on_face, labels, graph, near, shown)
+    return _blink_fields(v, frame, name, upper, lower, on_face, labels, graph, near, shown,
+                         centre)
 
 
 def mesh_edges(faces: FacesLike, n: int) -> tuple[I64, I64]:
@@ -337,8 +349,9 @@ def mesh_edges(faces: FacesLike, n: int) -> tuple[I64, I64]:
 
 
 def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on_face: B,
-                  labels: I64, graph: Any, near: B, shown: B) -> Eye | str:
-    """The two fields that carry the upper lid onto the lower one (or "closed")."""
+                  labels: I64, graph: Any, near: B, shown: B, centre: F64) -> Eye | str:
+    """The two fields that carry the upper lid onto the lower one, turning about the eye's
+    centre (or "closed")."""
     lt = frame.flat(v[lower])[:, 0]
     up_flat = frame.flat(v[upper])
     opening = float(np.max(up_flat[:, 1] - frame.flat(curve_at(up_flat[:, 0], lt, v[lower]))[:, 1]))
@@ -347,7 +360,6 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     # apart); the landmarks on them still touch.
     if min(opening, lm_gap) < CLOSED_SHARE * frame.width:
         return "closed"
-    centre, _ = _eyeball(v, on_face, labels, frame)
     axis = frame.across
     reach = REACH_SHARE * frame.width
     local = np.flatnonzero(near & on_face)
@@ -396,8 +408,37 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     fields = np.zeros((2, len(v), 3))
     fields[0, who] = 4.0 * half - full
     fields[1, who] = 2.0 * full - 4.0 * half
+    _carry_to_parts(v, fields, on_face, labels, near, frame)
     return Eye(name, upper.astype(np.int64), lower.astype(np.int64), frame,
                fields.astype(np.float32))
+
+
+def _ball_like(points: F64, frame: EyeFrame) -> tuple[F64, bool]:
+    """A sphere's centre fitted to a part, and whether the part is an eyeball (or a shell
+    around one): it fits the sphere, of an eyeball's size, and lies all round its centre (a
+    lash strip along the lid may fit a sphere too, but lies to one side of it)."""
+    c, r, rms = _sphere(points)
+    ball = bool(BALL_RADIUS[0] * frame.width < r < BALL_RADIUS[1] * frame.width
+                and rms < BALL_FIT * r
+                and np.linalg.norm(points.mean(axis=0) - c) < BALL_CENTRED * r)
+    return c, ball
+
+
+def _carry_to_parts(v: F64, fields: F64, on_face: B, labels: I64, near: B,
+                    frame: EyeFrame) -> None:
+    """Lashes and other thin separate parts lying on the lids move with the skin under them
+    (the network moved them before, and now blinks no more); eyeballs stay."""
+    skin = np.flatnonzero(near & on_face)
+    if len(skin) == 0:
+        return
+    tree = cKDTree(v[skin])
+    for part in np.unique(labels[near & ~on_face]):
+        idx = np.flatnonzero(labels == part)
+        if len(idx) >= 8 and _ball_like(v[idx], frame)[1]:
+            continue
+        dist, nearest = tree.query(v[idx])
+        if np.median(dist) < ATTACHED_SHARE * frame.width:
+            fields[:, idx] = fields[:, skin[nearest]]
 
 
 def eye_words(names: list[str]) -> dict[str, str]:
