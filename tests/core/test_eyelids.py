@@ -210,7 +210,7 @@ def test_ict_closed_eyes_are_found_closed(ict_npz: Any) -> None:
     lids = lids_of(v, parts.faces, parts.landmarks68)
     assert lids.eyes == ("closed", "closed")
     assert lids.notes() == ("The eyes are closed in this mesh's neutral (the upper and lower "
-                            "lids touch), so the bake adds no blinks to them.",)
+                            "lids touch or are one surface), so the bake adds no blinks to them.",)
 
 
 def test_eyelids_false_keeps_the_networks_blink(anim: Animator) -> None:
@@ -246,3 +246,28 @@ def test_lashes_ride_the_lid_and_the_eyeball_stays() -> None:
     ball = ball[~on_face_mask(mesh_features(lashed, [*faces, *strip], lashed[lm], lm))[ball]]
     ball = np.setdiff1d(ball, lash)
     assert len(ball) > 20 and np.abs(full[ball]).max() == 0.0
+
+
+def test_a_scan_with_closed_eyes_and_open_landmarks_gets_no_blink() -> None:
+    """A scan's closed eye is one surface (no eyeball, no hole, nothing hidden), and landmarks
+    fitted from a prior may still sit apart as on an open eye: no blink, a note."""
+    v, faces, lm, parts = build_canonical(resolution_for(SIZE_TARGETS[0]))
+    keep = np.ones(len(v), bool)
+    keep[np.concatenate([parts["eye_left"], parts["eye_right"]])] = False
+    index = np.cumsum(keep) - 1
+    skin_faces = [tuple(int(i) for i in index[list(f)]) for f in faces if keep[list(f)].all()]
+    v, lm = v[keep].copy(), index[lm]
+    for eye in (slice(36, 42), slice(42, 48)):
+        centre = v[lm[eye]].mean(axis=0)
+        width = np.ptp(v[lm[eye], 0])
+        d = np.linalg.norm(v[:, :2] - centre[:2], axis=1)
+        ring = (d > 0.55 * width) & (d < 0.9 * width) & (v[:, 2] > centre[2] - 10.0)
+        a = np.c_[np.ones(ring.sum()), v[ring, :2], v[ring, :2] ** 2]
+        coef = np.linalg.lstsq(a, v[ring, 2], rcond=None)[0]
+        inside = (d < 0.55 * width) & (v[:, 2] > centre[2] - 20.0)
+        fill = np.c_[np.ones(inside.sum()), v[inside, :2], v[inside, :2] ** 2] @ coef
+        v[inside, 2] = np.maximum(v[inside, 2], fill)
+    assert np.all((v[lm[[37, 38, 43, 44]]] - v[lm[[41, 40, 47, 46]]]) @ UP > 3.0)
+    lids = lids_of(v, skin_faces, lm)
+    assert lids.eyes == ("closed", "closed")
+    assert "closed in this mesh's neutral" in lids.notes()[0]

@@ -77,6 +77,8 @@ HOLD_SHARE = 0.1
 REACH_SHARE = 0.45
 # Hidden skin this near the upper edge along the surface closes with it.
 TUCK_SHARE = 0.15
+# The lid edges' ends this near a corner (a share of the width) may touch without being shut.
+CORNER_SHARE = 0.05
 # Lids whose edges are nowhere further apart than this rest closed: no blink.
 CLOSED_SHARE = 0.05
 # Skin this far behind a surface in front of it (a share of the eye width) is hidden by it.
@@ -84,8 +86,8 @@ VISIBLE_TOLERANCE = 0.02
 # An opening border needs this many vertices a lid to be an eye opening.
 MIN_EDGE_VERTICES = 2
 
-CLOSED_NOTE = ("The {eyes} closed in this mesh's neutral (the upper and lower lids touch), so "
-               "the bake adds no blinks to {them}.")
+CLOSED_NOTE = ("The {eyes} closed in this mesh's neutral (the upper and lower lids touch or "
+               "are one surface), so the bake adds no blinks to {them}.")
 NOT_FOUND_NOTE = ("No eye opening was found between the eyelid landmarks of the {eyes}, so "
                   "{its} blinks follow the landmark motion; check landmarks 36-47.")
 
@@ -319,6 +321,12 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     rim[hole_rim] = True
     rim &= shown
     up_ids, low_ids = seen[up_path], seen[low_path]
+    # An open eye's lid edges border its opening (hidden skin, an eyeball or a hole); lids that
+    # are one visible surface (a scan with closed eyes, whatever its landmarks say) do not.
+    lid_edges = np.concatenate([up_ids, low_ids])
+    inner = np.abs(frame.flat(v[lid_edges])[:, 0] - 0.5) < 0.5 - CORNER_SHARE
+    if not rim[lid_edges[inner]].any():
+        return "closed"
     up_flat, low_flat = frame.flat(v[up_ids]), frame.flat(v[low_ids])
     uo, lo_ = np.argsort(up_flat[:, 0]), np.argsort(low_flat[:, 0])
     extra = np.setdiff1d(np.flatnonzero(rim), np.concatenate([up_ids, low_ids]))
