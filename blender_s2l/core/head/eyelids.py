@@ -7,22 +7,25 @@ leaves the outer corner open; on a scan whose eyes are closed the same motion pu
 already touches into the eye. So, as lip contact does for the lips, the blink is built here on
 the mesh itself:
 
-- the eye opening is found: skin hidden behind an eyeball part (a sphere-like separate part
-  behind the eye) or a hole in the skin (boundary edges) between the eye corners;
-- its border splits into the upper and lower lid edge (nearer the upper or the lower landmark
-  curve 36-37-38-39 / 36-41-40-39, and the same for the other eye);
+- the lid edges are found on the skin a viewer sees from the front (skin behind an eyeball part
+  or behind the lid itself is hidden): the shortest path over it through each lid's landmarks
+  (36-37-38-39 and 36-41-40-39, the same for the other eye) hugs the eye's opening, which it
+  cannot cross; visible skin bordering the opening (hidden skin or a hole) between the two
+  paths is edge too, as a coarse lid's path may step over it;
 - every upper-edge vertex gets its own target, the point of the lower edge at the same place
   across the eye (its share of the corner-to-corner line), and travels there by turning about
   the eyeball's centre (so it slides over the eye instead of cutting through it) plus the small
-  rest of the way; the skin above follows, fading with surface distance from the edge, so the
-  lid stays smooth however few or many its vertices.
+  rest of the way; hidden skin just behind the edge closes with it; the skin above follows,
+  fading with surface distance from the edge, so the lid stays smooth however few or many its
+  vertices; lashes modelled as parts of their own ride the skin under them.
 
 The path is written as two fields an eye with amounts w and w^2 (w the model's blink weight):
 exact at rest, half and full blink, and a low-rank addition every bake mode keys. The net is
 then given the brows alone: its blink is replaced, not corrected.
 
-An eye whose lids already touch in the neutral (a scan with closed eyes) gets no blink, and a
-mesh whose opening cannot be found keeps the net's blink; both say so in the motion's notes.
+An eye whose lids already touch in the neutral, or whose lids border no opening at all (a scan
+with closed eyes is one surface there, whatever its fitted landmarks say), gets no blink; an eye
+whose edges cannot be traced keeps the net's blink; both say so in the motion's notes.
 """
 
 from __future__ import annotations
@@ -50,9 +53,9 @@ B = NDArray[np.bool_]
 
 UP = np.array([0.0, 1.0, 0.0])  # canonical +Y
 FORWARD = np.array([0.0, 0.0, 1.0])  # canonical +Z, out of the face
-# (name, corner, upper lid, upper lid, corner, lower lid, lower lid): the landmark curves of
-# each eye run corner -> corner; "right"/"left" are the subject's (canonical -X / +X), which
-# the upper-face model calls eyeBlink_R / eyeBlink_L.
+# (name, upper lid curve, lower lid curve), each landmark curve running corner to corner;
+# "right"/"left" are the subject's (canonical -X / +X), which the upper-face model calls
+# eyeBlink_R / eyeBlink_L.
 EYES: tuple[tuple[str, tuple[int, int, int, int], tuple[int, int, int, int]], ...] = (
     ("right", (36, 37, 38, 39), (36, 41, 40, 39)),
     ("left", (42, 43, 44, 45), (42, 47, 46, 45)),
@@ -68,9 +71,9 @@ BALL_RADIUS = (0.25, 0.75)
 BALL_CENTRED = 0.5
 # A separate part this near the lid skin (median distance) lies on it and moves with it.
 ATTACHED_SHARE = 0.1
-# Without an eyeball part the lid turns about a point this far behind the corners' midpoint with
-# this radius: the ICT mean head's eyeball (its centre and radius over its eye width).
-CENTRE_DEPTH_SHARE = 0.28
+# Without an eyeball part the lid turns about a point this far behind the corners' midpoint:
+# where the ICT mean head's eyeball centre lies (over its eye width, rounded).
+CENTRE_DEPTH_SHARE = 0.3
 # The upper lid turns whole this far up its surface from the edge (its firm part slides over
 # the eye as one), fading to nothing at REACH (above its crease).
 HOLD_SHARE = 0.1
