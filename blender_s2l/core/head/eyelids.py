@@ -479,6 +479,7 @@ class Eyelids:
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         if lm.shape != (N_LANDMARKS, 3):
             return cls(("not found", "not found"), np.zeros((0, N_LANDMARKS, 3), np.float32))
+        faces = padded_faces(faces)  # once: every step below reads the polygons
         labels = part_labels(len(v), faces)
         graph = polygon_graph(v, faces).tocsr()
         topology = mesh_edges(faces, len(v))
