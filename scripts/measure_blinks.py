@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,30 @@ def heads() -> list[tuple[str, F64, Any, NDArray[Any]]]:
     return out
 
 
-def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> dict[str, Any]:
-    """Both eyes at full blink, as the network made it and as the bake makes it now."""
+@dataclass(frozen=True)
+class Blinks:
+    """One head in canonical mm: its neutral, its lids, and its network blink at weight 1."""
+
+    vertices: F64
+    landmarks: F64
+    faces: Any
+    on_face: NDArray[np.bool_]
+    lids: Eyelids
+    network: F64  # (V, 3) vertices at the network's full blink (brows still)
+
+    @property
+    def eyes(self) -> list[Eye]:
+        return [e for e in self.lids.eyes if isinstance(e, Eye)]
+
+    def now(self, weight: float) -> F64:
+        """Vertices at the bake's blink of this weight, both eyes (brows still)."""
+        out: F64 = self.vertices + sum((weight * e.fields[0] + weight**2 * e.fields[1]
+                                        for e in self.eyes), np.zeros_like(self.vertices))
+        return out
+
+
+def blinks(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> Blinks:
+    """The head aligned to the canonical face, as a bake sees it, with both blinks."""
     idx = lm if np.issubdtype(lm.dtype, np.integer) else None
     points = v[lm] if idx is not None else lm
     sim = to_canonical(points)
@@ -111,17 +134,27 @@ def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> dict[str, A
         parts = InnerParts.of_mesh(vc, faces, lmc, on_face, anim.jaw)
         basis, codes = parts.extend(basis, codes, disp)
     net = vc + np.einsum("tj,jvc->tvc", codes, basis)[0]
-    row: dict[str, Any] = {"eyes": [e if isinstance(e, str) else "found" for e in lids.eyes],
-                           "notes": lids.notes()}
-    eyes = [e for e in lids.eyes if isinstance(e, Eye)]
-    if not eyes:
+    return Blinks(vc, lmc, faces, on_face, lids, net)
+
+
+def open_and_crossed(b: Blinks, positions: F64) -> tuple[float, float]:
+    """The largest height of an upper-edge vertex above the lower edge, and the largest depth
+    below it (mm, both eyes)."""
+    gaps = np.concatenate([e.edge_gaps(positions) for e in b.eyes])
+    return max(0.0, float(gaps.max())), max(0.0, -float(gaps.min()))
+
+
+def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> dict[str, Any]:
+    """Both eyes at full blink, as the network made it and as the bake makes it now."""
+    b = blinks(anim, v, faces, lm)
+    row: dict[str, Any] = {"eyes": [e if isinstance(e, str) else "found" for e in b.lids.eyes],
+                           "notes": b.lids.notes()}
+    if not b.eyes:
         return row
-    now = vc + sum(e.fields[0] + e.fields[1] for e in eyes)
-    for key, pos in (("before", net), ("after", now)):
-        gaps = np.concatenate([e.edge_gaps(pos) for e in eyes])
-        row[key] = (max(0.0, float(gaps.max())), max(0.0, -float(gaps.min())))
-    row["edge"] = [len(e.upper) for e in eyes]
-    row["rest"] = float(max(e.edge_gaps(vc).max() for e in eyes))
+    row["before"] = open_and_crossed(b, b.network)
+    row["after"] = open_and_crossed(b, b.now(1.0))
+    row["edge"] = [len(e.upper) for e in b.eyes]
+    row["rest"] = float(max(e.edge_gaps(b.vertices).max() for e in b.eyes))
     return row
 
 

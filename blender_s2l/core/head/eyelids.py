@@ -78,8 +78,10 @@ CENTRE_DEPTH_SHARE = 0.3
 # the eye as one), fading to nothing at REACH (above its crease).
 HOLD_SHARE = 0.1
 REACH_SHARE = 0.45
-# Hidden skin this near the upper edge along the surface closes with it.
+# Hidden skin this near the upper edge along the surface, this deep inside the eyeball, closes
+# with it.
 TUCK_SHARE = 0.15
+TUCK_DEPTH_SHARE = 0.05
 # The lid edges' ends this near a corner (a share of the width) may touch without being shut.
 CORNER_SHARE = 0.05
 # Lids whose edges are nowhere further apart than this rest closed: no blink.
@@ -187,25 +189,26 @@ class Eye:
         return out
 
 
-def _eyeball(v: F64, on_face: B, labels: I64, frame: EyeFrame) -> tuple[F64, B]:
+def _eyeball(v: F64, on_face: B, labels: I64, frame: EyeFrame) -> tuple[F64, float, B]:
     """The centre the lid turns about: the eyeball part's (a sphere fitted to the largest
-    sphere-like separate part at the eye), else a point behind the corners; and the vertices of
-    every sphere-like part at the eye (eyeballs and the shells round them)."""
+    sphere-like separate part at the eye), else a point behind the corners; that sphere's
+    radius (0 without one); and the vertices of every sphere-like part at the eye (eyeballs
+    and the shells round them)."""
     mid = frame.origin + 0.5 * frame.width * frame.across
-    best: tuple[int, F64] | None = None
+    best: tuple[int, F64, float] | None = None
     balls = np.zeros(len(v), bool)
     for part in np.unique(labels[~on_face]):
         idx = np.flatnonzero(labels == part)
         if len(idx) < 8:
             continue
-        c, ball = _ball_like(v[idx], frame)
+        c, r, ball = _ball_like(v[idx], frame)
         if ball and np.linalg.norm(c - mid) < NEAR_SHARE * frame.width:
             balls[idx] = True
             if best is None or len(idx) > best[0]:
-                best = (len(idx), c)
+                best = (len(idx), c, r)
     if best is None:
-        return mid - CENTRE_DEPTH_SHARE * frame.width * frame.forward, balls
-    return best[1], balls
+        return mid - CENTRE_DEPTH_SHARE * frame.width * frame.forward, 0.0, balls
+    return best[1], best[2], balls
 
 
 def _pairs_by_cell(q: F64, lo: F64, hi: F64, cell: float) -> tuple[I64, I64]:
@@ -287,7 +290,7 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     tris = fan_triangles(padded_faces(faces))
     # Skin and eyeballs hide what lies behind them; lashes and other thin parts do not count
     # (they hang over the lid's edge without being the eye's opening).
-    centre, balls = _eyeball(v, on_face, labels, frame)
+    centre, radius, balls = _eyeball(v, on_face, labels, frame)
     solid = on_face | balls
     occluders = tris[np.any(dist[tris] < 1.5 * NEAR_SHARE * frame.width, axis=1)
                      & np.all(solid[tris], axis=1)]
@@ -345,7 +348,7 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     if len(upper) == 0:
         return "closed"
     return _blink_fields(v, frame, name, upper, lower, on_face, labels, graph, near, shown,
-                         centre)
+                         (centre, radius))
 
 
 def mesh_edges(faces: FacesLike, n: int) -> tuple[I64, I64]:
@@ -360,9 +363,11 @@ def mesh_edges(faces: FacesLike, n: int) -> tuple[I64, I64]:
 
 
 def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on_face: B,
-                  labels: I64, graph: Any, near: B, shown: B, centre: F64) -> Eye | str:
+                  labels: I64, graph: Any, near: B, shown: B,
+                  ball: tuple[F64, float]) -> Eye | str:
     """The two fields that carry the upper lid onto the lower one, turning about the eye's
-    centre (or "closed")."""
+    centre (ball: the centre and the eyeball's radius, 0 without one), or "closed"."""
+    centre, radius = ball
     lt = frame.flat(v[lower])[:, 0]
     up_flat = frame.flat(v[upper])
     opening = float(np.max(up_flat[:, 1] - frame.flat(curve_at(up_flat[:, 0], lt, v[lower]))[:, 1]))
@@ -382,10 +387,11 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     d_up[local] = dijkstra(sub, indices=pos[upper], limit=reach, min_only=True)
     d_low[local] = dijkstra(sub, indices=pos[lower], limit=reach, min_only=True)
     upper_side = np.isfinite(d_up) & (d_up < d_low)
-    # Hidden skin just behind the upper edge (the lid's underside, skin the eyeball pokes
-    # through) closes onto the lower edge with it, so no triangle of the shut lid dips behind
-    # the eyeball.
-    tucked = np.flatnonzero(upper_side & ~shown & (d_up < TUCK_SHARE * frame.width))
+    # Skin the eyeball pokes through, just behind the upper edge, closes onto the lower edge
+    # with it, so no triangle of the shut lid dips behind the eyeball (the underside of a lid
+    # that lies on the eye stays: folded out, it would show).
+    inside = np.linalg.norm(v - centre, axis=1) < radius - TUCK_DEPTH_SHARE * frame.width
+    tucked = np.flatnonzero(upper_side & ~shown & inside & (d_up < TUCK_SHARE * frame.width))
     exact = np.concatenate([upper, np.setdiff1d(tucked, upper)])
     ex_flat = frame.flat(v[exact])
     target = curve_at(ex_flat[:, 0], lt, v[lower])
@@ -424,7 +430,7 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
                fields.astype(np.float32))
 
 
-def _ball_like(points: F64, frame: EyeFrame) -> tuple[F64, bool]:
+def _ball_like(points: F64, frame: EyeFrame) -> tuple[F64, float, bool]:
     """A sphere's centre fitted to a part, and whether the part is an eyeball (or a shell
     around one): it fits the sphere, of an eyeball's size, and lies all round its centre (a
     lash strip along the lid may fit a sphere too, but lies to one side of it)."""
@@ -432,7 +438,7 @@ def _ball_like(points: F64, frame: EyeFrame) -> tuple[F64, bool]:
     ball = bool(BALL_RADIUS[0] * frame.width < r < BALL_RADIUS[1] * frame.width
                 and rms < BALL_FIT * r
                 and np.linalg.norm(points.mean(axis=0) - c) < BALL_CENTRED * r)
-    return c, ball
+    return c, r, ball
 
 
 def _carry_to_parts(v: F64, fields: F64, on_face: B, labels: I64, near: B,
@@ -445,7 +451,7 @@ def _carry_to_parts(v: F64, fields: F64, on_face: B, labels: I64, near: B,
     tree = cKDTree(v[skin])
     for part in np.unique(labels[near & ~on_face]):
         idx = np.flatnonzero(labels == part)
-        if len(idx) >= 8 and _ball_like(v[idx], frame)[1]:
+        if len(idx) >= 8 and _ball_like(v[idx], frame)[2]:
             continue
         dist, nearest = tree.query(v[idx])
         if np.median(dist) < ATTACHED_SHARE * frame.width:
