@@ -426,6 +426,8 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     fields[0, who] = 4.0 * half - full
     fields[1, who] = 2.0 * full - 4.0 * half
     _carry_to_parts(v, fields, on_face, labels, near, frame)
+    if not np.all(np.isfinite(fields)):  # a degenerate lid: the net's blink, never a NaN key
+        return "not found"
     return Eye(name, upper.astype(np.int64), lower.astype(np.int64), frame,
                fields.astype(np.float32))
 
