@@ -34,7 +34,11 @@ from blender_s2l.core.head.eyelids import Eye, Eyelids  # noqa: E402
 from blender_s2l.core.head.inner_parts import InnerParts  # noqa: E402
 from blender_s2l.core.head.landmarks import to_canonical  # noqa: E402
 from blender_s2l.core.head.mesh_features import mesh_features, on_face_mask  # noqa: E402
-from blender_s2l.core.models.upper_face import BLINK_COLUMNS, UPPER_EXPRESSIONS  # noqa: E402
+from blender_s2l.core.models.upper_face import (  # noqa: E402
+    BLINK_COLUMNS,
+    UPPER_EXPRESSIONS,
+    sample_upper_face_weights,
+)
 from blender_s2l.demo_head.make import (  # noqa: E402
     SIZE_TARGETS,
     build_canonical,
@@ -47,6 +51,7 @@ F64 = NDArray[np.float64]
 COARSEST = 20  # the demo head's grid at about the issue's low-poly head size
 DEMO_CELL_MM, ICT_CELL_MM = 10.0, 5.0  # cells that leave the eye a few vertices wide
 DECIMATE_SEEDS = (1, 2)
+BROW_FRAMES = 60  # the frames of largest brow motion read at full blink
 
 
 def remeshed(v: F64, faces: Any, lm: NDArray[np.int64], cell_mm: float,
@@ -144,6 +149,25 @@ def open_and_crossed(b: Blinks, positions: F64) -> tuple[float, float]:
     return max(0.0, float(gaps.max())), max(0.0, -float(gaps.min()))
 
 
+def with_brows(anim: Animator, b: Blinks, lm: NDArray[Any]) -> tuple[float, float]:
+    """Open / crossed at full blink while the brows move: the frames of a minute of the
+    upper-face model's brows (seed 0, 30 fps) whose codes are largest, through the bake's own
+    step (Eyelids.extend with the network's basis for this mesh)."""
+    times = np.arange(0.0, 60.0, 1.0 / 30.0)
+    weights = sample_upper_face_weights(times, 0)
+    weights[:, list(BLINK_COLUMNS)] = 0.0
+    idx = lm if np.issubdtype(lm.dtype, np.integer) else None
+    basis = anim.s2d.mesh_basis(mesh_features(b.vertices, b.faces, b.landmarks, idx))
+    codes = anim.s2d.codes(anim.upper.motion_of(weights))
+    codes = codes[np.argsort(-np.abs(codes).sum(axis=1))[:BROW_FRAMES]]
+    basis, codes, _, _ = b.lids.extend(basis, codes, np.ones((len(codes), 2)))
+    worst = (0.0, 0.0)
+    for frame in codes:
+        gap, crossed = open_and_crossed(b, b.vertices + np.einsum("j,jvc->vc", frame, basis))
+        worst = (max(worst[0], gap), max(worst[1], crossed))
+    return worst
+
+
 def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> dict[str, Any]:
     """Both eyes at full blink, as the network made it and as the bake makes it now."""
     b = blinks(anim, v, faces, lm)
@@ -153,6 +177,7 @@ def measure(anim: Animator, v: F64, faces: Any, lm: NDArray[Any]) -> dict[str, A
         return row
     row["before"] = open_and_crossed(b, b.network)
     row["after"] = open_and_crossed(b, b.now(1.0))
+    row["brows"] = with_brows(anim, b, lm)
     row["edge"] = [len(e.upper) for e in b.eyes]
     row["rest"] = float(max(e.edge_gaps(b.vertices).max() for e in b.eyes))
     return row
@@ -169,21 +194,23 @@ def main() -> int:
         "Written by `scripts/measure_blinks.py` (its docstring says how each number is read).",
         "Both eyes at blink weight 1, brows still; mm along the eye's up axis, on the lid edges",
         "found on the neutral. open: the largest height of an upper-edge vertex above the lower",
-        "edge; crossed: the largest depth below it.",
+        "edge; crossed: the largest depth below it. The last column reads the bake's full blink on",
+        f"the {BROW_FRAMES} frames of a minute of sampled brows (seed 0) whose motion is largest.",
         "",
         "| head | upper-edge vertices (right, left) | widest rest opening | network blink: open / "
-        "crossed | bake now: open / crossed |",
-        "|---|---|---|---|---|",
+        "crossed | bake now: open / crossed | bake now, brows moving: open / crossed |",
+        "|---|---|---|---|---|---|",
     ]
     for name, v, faces, lm in heads():
         row = measure(anim, v, faces, lm)
         if "before" in row:
             b, a = row["before"], row["after"]
             lines.append(f"| {name} | {', '.join(map(str, row['edge']))} | {row['rest']:.2f} mm "
-                         f"| {b[0]:.2f} / {b[1]:.2f} mm | {a[0]:.3f} / {a[1]:.3f} mm |")
+                         f"| {b[0]:.2f} / {b[1]:.2f} mm | {a[0]:.3f} / {a[1]:.3f} mm "
+                         f"| {row['brows'][0]:.3f} / {row['brows'][1]:.3f} mm |")
         else:
             lines.append(f"| {name} | eyes: {', '.join(row['eyes'])} | - | - | no blink: "
-                         f"{' '.join(row['notes'])} |")
+                         f"{' '.join(row['notes'])} | - |")
         print(lines[-1], flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0

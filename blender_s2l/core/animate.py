@@ -274,9 +274,8 @@ class Animator:
                                         found.landmark_fields).astype(np.float32)
         if lids is not None:
             notes += lids.notes()
-            basis_c, codes, amounts = lids.extend(basis_c, codes, blink)
-            disp = disp + np.einsum("tj,jlc->tlc", amounts,
-                                    lids.landmark_fields).astype(np.float32)
+            basis_c, codes, amounts, lm_fields = lids.extend(basis_c, codes, blink)
+            disp = disp + np.einsum("tj,jlc->tlc", amounts, lm_fields).astype(np.float32)
         basis_c = basis_c * motion_weights(verts_c, lm_c, hold)[None, :, None]
         inv = sim.inverse()
         j, v, _ = basis_c.shape

@@ -271,3 +271,28 @@ def test_a_scan_with_closed_eyes_and_open_landmarks_gets_no_blink() -> None:
     lids = lids_of(v, skin_faces, lm)
     assert lids.eyes == ("closed", "closed")
     assert "closed in this mesh's neutral" in lids.notes()[0]
+
+
+def test_a_shut_lid_stays_shut_while_the_brows_move(anim: Animator) -> None:
+    """The rest of the motion (here the brows, through the network) moves the lids too; at a
+    full blink the upper edge goes on meeting the lower one (it used to part or cross by a
+    few tenths of a millimetre)."""
+    from blender_s2l.core.models.upper_face import sample_upper_face_weights
+
+    v, faces, lm = remeshed_head()
+    lids = lids_of(v, faces, lm)
+    weights = sample_upper_face_weights(TIMES, 0)
+    weights[:, list(BLINK_COLUMNS)] = 0.0
+    basis = anim.s2d.mesh_basis(mesh_features(v, faces, lm, None))
+    codes = anim.s2d.codes(anim.upper.motion_of(weights))
+    codes = codes[np.argsort(-np.abs(codes).sum(axis=1))[:20]]
+    shut_basis, shut_codes, _, lm_fields = lids.extend(basis, codes, np.ones((len(codes), 2)))
+    assert lm_fields.shape == (shut_basis.shape[0] - basis.shape[0], 68, 3)
+    for frame in shut_codes.astype(np.float64):
+        pos = v + np.einsum("j,jvc->vc", frame, shut_basis)
+        for eye in lids.eyes:
+            assert isinstance(eye, Eye)
+            assert np.abs(edge_heights(eye, pos, lm)).max() <= 0.05
+    open_basis, open_codes, _, _ = lids.extend(basis, codes, np.zeros((len(codes), 2)))
+    assert np.allclose(np.einsum("tj,jvc->tvc", open_codes, open_basis),
+                       np.einsum("tj,jvc->tvc", codes, basis), atol=1e-4)

@@ -35,6 +35,7 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
@@ -42,7 +43,7 @@ from scipy.spatial import cKDTree
 from ..motion import append_fields
 from .inner_parts import part_labels
 from .landmarks import N_LANDMARKS
-from .lip_contact import surface_points
+from .lip_contact import SurfacePoints, surface_points
 from .mesh import FacesLike, fan_triangles, padded_faces, polygon_edges
 from .mesh_features import polygon_graph
 
@@ -88,6 +89,8 @@ CORNER_SHARE = 0.05
 CLOSED_SHARE = 0.05
 # Skin this far behind a surface in front of it (a share of the eye width) is hidden by it.
 VISIBLE_TOLERANCE = 0.02
+# Motion the lids follow when shut is kept to this share of its largest singular value.
+FOLLOW_TOLERANCE = 1e-2
 # An opening border needs this many vertices a lid to be an eye opening.
 MIN_EDGE_VERTICES = 2
 
@@ -172,6 +175,27 @@ class Eye:
     lower: I64  # lower lid edge vertices, sorted across the eye
     frame: EyeFrame
     fields: F32  # (2, V, 3) canonical mm at amounts w and w^2
+    # (V, V) sparse: row v says how vertex v must move, at a full blink, to go on meeting the
+    # lower edge when the rest of the motion moves the lids (a combination of that motion at
+    # other vertices); rows of vertices the blink does not move are empty.
+    follow: Any
+
+    def follow_fields(self, basis: NDArray[np.floating[Any]]) -> tuple[F64, F64]:
+        """Fields (K, V, 3) and their mix (J, K) that carry the motion basis (J, V, 3) over
+        the lid as `follow` says, by a truncated SVD (the lid is a few hundred vertices)."""
+        b = np.asarray(basis, np.float64)
+        j, n, _ = b.shape
+        rows = np.unique(self.follow.nonzero()[0])
+        if j == 0 or len(rows) == 0:
+            return np.zeros((0, n, 3)), np.zeros((j, 0))
+        flat = b.transpose(1, 0, 2).reshape(n, j * 3)
+        moved = np.asarray(self.follow[rows] @ flat).reshape(len(rows), j, 3)
+        u, sing, vt = np.linalg.svd(moved.transpose(1, 0, 2).reshape(j, -1),
+                                    full_matrices=False)
+        keep = sing > FOLLOW_TOLERANCE * max(float(sing[0]), 1e-12)
+        fields = np.zeros((int(keep.sum()), n, 3))
+        fields[:, rows] = (sing[keep, None] * vt[keep]).reshape(-1, len(rows), 3)
+        return fields, u[:, keep]
 
     def lower_curve(self, vertices: F64) -> tuple[F64, F64]:
         """The lower edge as (shares across, points) from given vertex positions."""
@@ -362,6 +386,20 @@ def mesh_edges(faces: FacesLike, n: int) -> tuple[I64, I64]:
     return edges, rim
 
 
+def _interp_matrix(x: F64, knots: F64) -> Any:
+    """(len(x), len(knots)) sparse weights of linear interpolation between sorted knots,
+    clamped at the ends (np.interp's rule, as a matrix that can carry any per-knot value)."""
+    k = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, len(knots) - 1)
+    k1 = np.minimum(k + 1, len(knots) - 1)
+    span = knots[k1] - knots[k]
+    a = np.where(span > 0, np.clip((x - knots[k]) / np.where(span > 0, span, 1.0), 0.0, 1.0),
+                 0.0)
+    rows = np.repeat(np.arange(len(x)), 2)
+    cols = np.stack([k, k1], axis=1).reshape(-1)
+    vals = np.stack([1.0 - a, a], axis=1).reshape(-1)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(x), len(knots)))
+
+
 def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on_face: B,
                   labels: I64, graph: Any, near: B, shown: B,
                   ball: tuple[F64, float]) -> Eye | str:
@@ -425,11 +463,26 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
     fields = np.zeros((2, len(v), 3))
     fields[0, who] = 4.0 * half - full
     fields[1, who] = 2.0 * full - 4.0 * half
-    _carry_to_parts(v, fields, on_face, labels, near, frame)
+    # What the rest of the motion (brows, speech) does to the lids must not part them at a
+    # full blink: each exact vertex takes on the lower edge's motion at its target instead of
+    # its own, and the lid above follows its place across the eye, as it follows the blink.
+    n = len(v)
+    to_lower = _interp_matrix(ex_flat[:, 0], lt)  # (n_exact, n_lower)
+    exact_rows = (sp.csr_matrix((np.ones(len(lower)), (np.arange(len(lower)), lower)),
+                                shape=(len(lower), n)))
+    exact_rows = (to_lower @ exact_rows
+                  - sp.csr_matrix((np.ones(len(exact)), (np.arange(len(exact)), exact)),
+                                  shape=(len(exact), n)))
+    knots = _interp_matrix(share, st)[:, 1:-1]  # the corners' anchors carry nothing
+    lid_rows = sp.diags(fade) @ knots @ exact_rows[:n_up][order]
+    stacked = sp.vstack([exact_rows, lid_rows]).tocsr()
+    follow = (sp.csr_matrix((np.ones(len(who)), (who, np.arange(len(who)))),
+                            shape=(n, len(who))) @ stacked).tocsr()
+    follow = _carry_to_parts(v, fields, follow, on_face, labels, near, frame)
     if not np.all(np.isfinite(fields)):  # a degenerate lid: the net's blink, never a NaN key
         return "not found"
     return Eye(name, upper.astype(np.int64), lower.astype(np.int64), frame,
-               fields.astype(np.float32))
+               fields.astype(np.float32), follow)
 
 
 def _ball_like(points: F64, frame: EyeFrame) -> tuple[F64, float, bool]:
@@ -443,14 +496,17 @@ def _ball_like(points: F64, frame: EyeFrame) -> tuple[F64, float, bool]:
     return c, r, ball
 
 
-def _carry_to_parts(v: F64, fields: F64, on_face: B, labels: I64, near: B,
-                    frame: EyeFrame) -> None:
+def _carry_to_parts(v: F64, fields: F64, follow: Any, on_face: B, labels: I64, near: B,
+                    frame: EyeFrame) -> Any:
     """Lashes and other thin separate parts lying on the lids move with the skin under them
-    (the network moved them before, and now blinks no more); eyeballs stay."""
+    (the network moved them before, and now blinks no more); eyeballs stay. Returns `follow`
+    with their rows."""
     skin = np.flatnonzero(near & on_face)
     if len(skin) == 0:
-        return
+        return follow
     tree = cKDTree(v[skin])
+    dst: list[I64] = []
+    src: list[I64] = []
     for part in np.unique(labels[near & ~on_face]):
         idx = np.flatnonzero(labels == part)
         if len(idx) >= 8 and _ball_like(v[idx], frame)[2]:
@@ -458,6 +514,15 @@ def _carry_to_parts(v: F64, fields: F64, on_face: B, labels: I64, near: B,
         dist, nearest = tree.query(v[idx])
         if np.median(dist) < ATTACHED_SHARE * frame.width:
             fields[:, idx] = fields[:, skin[nearest]]
+            dst.append(idx)
+            src.append(skin[nearest])
+    if not dst:
+        return follow
+    d, s_ = np.concatenate(dst), np.concatenate(src)
+    pick = sp.csr_matrix((np.ones(len(d)), (d, s_)), shape=follow.shape)
+    keep = np.ones(follow.shape[0])
+    keep[d] = 0.0
+    return (sp.diags(keep) @ follow + pick @ follow).tocsr()
 
 
 def eye_words(names: list[str]) -> dict[str, str]:
@@ -473,6 +538,7 @@ class Eyelids:
 
     eyes: tuple[Eye | str, Eye | str]  # Eye, "closed" or "not found"
     landmark_fields: F32  # (2 * blinking eyes, 68, 3) the fields at the landmark points
+    points: SurfacePoints | None = None  # the 68 landmarks on the mesh, to read new fields at
 
     @classmethod
     def of_mesh(
@@ -499,7 +565,7 @@ class Eyelids:
         fields = [e.fields for e in eyes if isinstance(e, Eye)]
         lm_fields = (points.sample(np.concatenate(fields)) if fields
                      else np.zeros((0, N_LANDMARKS, 3)))
-        return cls(eyes, lm_fields.astype(np.float32))
+        return cls(eyes, lm_fields.astype(np.float32), points)
 
     @property
     def blinking(self) -> list[int]:
@@ -542,9 +608,28 @@ class Eyelids:
         basis: NDArray[np.floating[Any]],
         codes: NDArray[np.floating[Any]],
         blink: NDArray[np.floating[Any]],
-    ) -> tuple[F32, F32, F64]:
-        """Basis and codes with the blinking eyes' fields appended, and their amounts."""
-        amounts = self.amounts(blink)
-        if amounts.shape[1] == 0:
-            return (np.asarray(basis, np.float32), np.asarray(codes, np.float32), amounts)
-        return (*append_fields(basis, codes, self.fields, amounts), amounts)
+    ) -> tuple[F32, F32, F64, F32]:
+        """Basis and codes with the blinking eyes' fields appended, their amounts, and the
+        appended fields at the landmark points. Besides the blink's own two fields an eye,
+        fields that make a shut lid move as the lower lid does under the rest of the motion
+        (codes @ basis: brows, speech), at amounts that grow with the blink."""
+        w = np.clip(np.asarray(blink, np.float64), 0.0, 1.0)
+        b = np.asarray(basis, np.float64)
+        c = np.asarray(codes, np.float64)
+        fields = [self.fields.astype(np.float64)] if self.blinking else []
+        amounts = [self.amounts(w)]
+        for k in self.blinking:
+            eye = self.eyes[k]
+            assert isinstance(eye, Eye)
+            extra, mix = eye.follow_fields(b)
+            fields.append(extra)
+            amounts.append(w[:, k:k + 1] * (c @ mix))
+        if not fields or sum(len(f) for f in fields) == 0:
+            return (np.asarray(basis, np.float32), np.asarray(codes, np.float32),
+                    np.zeros((len(w), 0)), np.zeros((0, N_LANDMARKS, 3), np.float32))
+        all_fields = np.concatenate(fields)
+        all_amounts = np.concatenate(amounts, axis=1)
+        lm_fields = (np.zeros((len(all_fields), N_LANDMARKS, 3)) if self.points is None
+                     else self.points.sample(all_fields))
+        return (*append_fields(basis, codes, all_fields, all_amounts), all_amounts,
+                lm_fields.astype(np.float32))
