@@ -21,7 +21,11 @@ the mesh itself:
 
 The path is written as two fields an eye with amounts w and w^2 (w the model's blink weight):
 exact at rest, half and full blink, and a low-rank addition every bake mode keys. The net is
-then given the brows alone: its blink is replaced, not corrected.
+then given the brows alone: its blink is replaced, not corrected. The net's motion (brows,
+speech) still moves the skin round the eye, the lids a little differently; so that a shut lid
+does not part from the lower one or sink under it then, the lid also takes on, in proportion
+to w, the lower edge's share of that motion in place of its own (`follow`: fields read from the
+mesh's basis when a bake extends it, cut to the few that matter by an SVD).
 
 An eye whose lids already touch in the neutral, or whose lids border no opening at all (a scan
 with closed eyes is one surface there, whatever its fitted landmarks say), gets no blink; an eye
