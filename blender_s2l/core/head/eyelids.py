@@ -541,8 +541,7 @@ class Eyelids:
     """A mesh's blinks: per eye (right, left) its fields, or why the eye has none."""
 
     eyes: tuple[Eye | str, Eye | str]  # Eye, "closed" or "not found"
-    landmark_fields: F32  # (2 * blinking eyes, 68, 3) the fields at the landmark points
-    points: SurfacePoints | None = None  # the 68 landmarks on the mesh, to read new fields at
+    points: SurfacePoints | None = None  # the 68 landmarks on the mesh, to read fields at
 
     @classmethod
     def of_mesh(
@@ -556,7 +555,7 @@ class Eyelids:
         v = np.asarray(vertices_canon, dtype=np.float64)
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         if lm.shape != (N_LANDMARKS, 3):
-            return cls(("not found", "not found"), np.zeros((0, N_LANDMARKS, 3), np.float32))
+            return cls(("not found", "not found"))
         faces = padded_faces(faces)  # once: every step below reads the polygons
         labels = part_labels(len(v), faces)
         graph = polygon_graph(v, faces).tocsr()
@@ -565,11 +564,7 @@ class Eyelids:
                                name, up, low) for name, up, low in EYES)
         eyes: tuple[Eye | str, Eye | str] = (found[0], found[1])
         idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
-        points = surface_points(v, faces, lm, idx)
-        fields = [e.fields for e in eyes if isinstance(e, Eye)]
-        lm_fields = (points.sample(np.concatenate(fields)) if fields
-                     else np.zeros((0, N_LANDMARKS, 3)))
-        return cls(eyes, lm_fields.astype(np.float32), points)
+        return cls(eyes, surface_points(v, faces, lm, idx))
 
     @property
     def blinking(self) -> list[int]:
