@@ -63,6 +63,8 @@ class Job(BakeSettings):
     take: str = ""
     frame_start: int | None = None
     keypoints: str = ""
+    cut_mouth: bool = False  # cut a fused mouth open before the bake (blender/mouth.py) ...
+    mouth_bag: bool = True  # ... with an inner lip roll and a mouth bag
     export_weights: str = ""  # the take's weights after the bake: see export_path
     label: str = ""
     line: int | None = None  # the manifest line (header = line 1); None for a single job
@@ -95,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
             _add_flag(ap, option)
     ap.add_argument("--keypoints", default="",
                     help='JSON {"36": vertex, ...}: fit landmarks on the object before baking')
+    ap.add_argument("--cut-mouth", action="store_true",
+                    help="before baking, cut the object's mouth open along the inner-lip line "
+                         "when its lips share polygons (an open mouth is left as it is)")
+    ap.add_argument("--no-mouth-bag", dest="mouth_bag", action="store_false",
+                    help="with --cut-mouth: no inner lip roll and mouth bag, only the cut")
     ap.add_argument("--export-weights", default="", metavar="FILE",
                     help="after the bake, write the take's weights to FILE (.csv: Live Link "
                          "Face, .json: every key), beside the .blend when relative; csv or "
@@ -160,7 +167,7 @@ def jobs_from_args(args: argparse.Namespace) -> tuple[list[Job], list[str]]:
     base = Job(
         object=args.object, out=args.out, scene_file=args.scene, strip=args.strip,
         audio=args.audio, frame_start=args.frame_start, keypoints=args.keypoints,
-        export_weights=args.export_weights,
+        cut_mouth=args.cut_mouth, mouth_bag=args.mouth_bag, export_weights=args.export_weights,
         **{o.name: _flag_value(o, getattr(args, o.name)) for o in OPTIONS if o.flag},
     )
     if args.export_weights:
@@ -309,7 +316,8 @@ def run_job(job: Job) -> str:
     record, out = bake_job(
         scene_file=job.scene_file, object_name=job.object, strip=job.strip, audio=job.audio,
         frame_start=job.frame_start, take=job.take, keypoints=job.keypoints, out=job.out,
-        settings=BakeSettings(**settings_of(job)),
+        settings=BakeSettings(**settings_of(job)), cut_mouth=job.cut_mouth,
+        mouth_bag=job.mouth_bag,
         warn=lambda note: print(f"note: {job.label}: {note}", flush=True),
     )
     exported = _export_weights(job, record.take, out)
@@ -450,7 +458,7 @@ def _words_missing(args: argparse.Namespace, jobs: list[Job]) -> bool:
 
 
 _NOT_WITH_ALL_STRIPS = ("object", "strip", "audio", "jobs", "frame_start", "keypoints",
-                        "export_weights", "summary", "rows", "shard", "force")
+                        "cut_mouth", "export_weights", "summary", "rows", "shard", "force")
 
 
 def all_strips_main(args: argparse.Namespace) -> int:

@@ -156,7 +156,7 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
     inputs = BakeInputs(
         settings=settings, audio_path=audio.path, vertices=neutral_vertices(obj),
         faces=mesh_faces(obj.data), frames=frames, times=times, landmarks68=landmarks,
-        hold=hold_weights(obj), label=strip.name,
+        hold=hold_weights(obj), label=strip.name, mesh_name=obj.name,
         rig=found.target if found is not None else None, cache=bake_cache(context, params),
     )
     return Snapshot(params=params, inputs=inputs, audio=audio, object_name=obj.name,

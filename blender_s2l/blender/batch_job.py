@@ -23,6 +23,7 @@ from .bake_all import AllResult, bake_all
 from .blend_file import save_verified
 from .compat import all_strips, top_strips
 from .landmarks import check_editable, fit_object
+from .mouth import cut_mouth
 from .storage import TakeRecord, take_from_label, write_keypoints
 
 
@@ -65,17 +66,30 @@ def fit_from_file(object_name: str, path: str) -> None:
     fit_object(obj)
 
 
+def cut_mouth_of(object_name: str, bag: bool) -> str:
+    """--cut-mouth: cut the object's fused mouth open (an open one is left); what was done."""
+    obj = bpy.data.objects.get(object_name)
+    if obj is None:
+        raise BakeError(f"There is no object named '{object_name}'.")
+    return cut_mouth(obj, bag).message
+
+
 def bake_job(
     *, scene_file: str, object_name: str, strip: str, audio: str, frame_start: int | None,
-    take: str, keypoints: str, out: str, settings: BakeSettings,
-    warn: Callable[[str], None] | None = None,
+    take: str, keypoints: str, out: str, settings: BakeSettings, cut_mouth: bool = False,
+    mouth_bag: bool = True, warn: Callable[[str], None] | None = None,
 ) -> tuple[TakeRecord, Path]:
-    """Open, bake, save: the take written and the file it is in (read back whole)."""
+    """Open, (fit, cut the mouth,) bake, save: the take written and the file it is in (read
+    back whole)."""
     open_scene(scene_file)
     if audio:
         strip = add_audio_strip(audio, frame_start, take or Path(audio).stem)
     if keypoints:
         fit_from_file(object_name, keypoints)
+    if cut_mouth:
+        said = cut_mouth_of(object_name, mouth_bag)
+        if warn is not None:
+            warn(said)
     chosen = settings_of(settings)
     params = bake.BakeParams(object_name=object_name, strip_name=strip,
                              take=take or take_from_label(strip), **chosen)

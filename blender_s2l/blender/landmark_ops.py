@@ -7,7 +7,9 @@ from typing import Any
 
 import bpy
 
-from . import landmarks
+from ..core.errors import S2LError
+from . import landmarks, mouth
+from .bake import resolve_object
 from .operators import run_on_object
 from .rna import Context, Object, OpResult
 from .storage import HOLD_GROUP
@@ -54,6 +56,9 @@ class S2L_OT_fit_landmarks(bpy.types.Operator):
     def execute(self, context: Context) -> OpResult:
         def fit(obj: Object) -> str:
             landmarks.fit_object(obj)
+            note = mouth.mouth_warning(obj)
+            if note is not None:
+                self.report({"WARNING"}, note)
             return f"Fitted 68 landmarks on '{obj.name}'."
 
         return _on_editable_object(self, context, fit)
@@ -119,3 +124,28 @@ class S2L_OT_add_hold_group(bpy.types.Operator):
                     "0 lets it move.")
 
         return _on_editable_object(self, context, add)
+
+
+class S2L_OT_cut_mouth(bpy.types.Operator):
+    """Cut a mouth whose lips share polygons open along the inner-lip line, so the lips part
+    instead of stretching into a sheet when the bake opens it (the mouth corners stay joined;
+    UVs, shape keys and vertex groups come along)"""
+
+    bl_idname = "s2l.cut_mouth"
+    bl_label = "Cut Mouth"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    bag: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name=mouth.BAG_LABEL, default=True, description=mouth.BAG_TIP,
+    )
+
+    def execute(self, context: Context) -> OpResult:
+        """FINISHED (one undo step) only when the mesh was cut; an open mouth is said and left."""
+        try:
+            result = mouth.cut_mouth(resolve_object(context, self.object_name), self.bag)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, result.message)
+        return {"FINISHED"} if result.cut else {"CANCELLED"}

@@ -290,6 +290,11 @@ class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
         op = row.operator("s2l.adjust_landmark", text="To Selected", icon="EYEDROPPER")
         op.object_name, op.index = obj.name, context.scene.s2l.landmark_index
         layout.operator("s2l.clear_landmarks", icon="X").object_name = obj.name
+        row = layout.row(align=True)
+        row.enabled = not editing
+        op = row.operator("s2l.cut_mouth", icon="MOD_EDGESPLIT")
+        op.object_name, op.bag = obj.name, context.scene.s2l.cut_mouth_bag
+        row.prop(context.scene.s2l, "cut_mouth_bag", text="Bag")
 
 
 class VIEW3D_PT_s2l_rig(bpy.types.Panel):

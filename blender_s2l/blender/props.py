@@ -7,6 +7,7 @@ from typing import Any
 import bpy
 
 from ..core.bake.settings import panel_rows
+from .mouth import BAG_LABEL, BAG_TIP
 from .option_props import add_properties
 from .rna import Context, Object
 from .strips import SEP, sound_strips
@@ -44,6 +45,9 @@ class S2LSettings(bpy.types.PropertyGroup):
     landmark_index: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Landmark", default=48, min=0, max=67,
         description="iBUG landmark (0-67) that Adjust moves onto the selected vertex",
+    )
+    cut_mouth_bag: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name=BAG_LABEL, default=True, description=BAG_TIP,
     )
 
 

@@ -12,6 +12,7 @@ from .landmark_ops import (
     S2L_OT_adjust_landmark,
     S2L_OT_assign_keypoint,
     S2L_OT_clear_landmarks,
+    S2L_OT_cut_mouth,
     S2L_OT_fit_landmarks,
 )
 from .operators import (
@@ -31,7 +32,8 @@ CLASSES: tuple[Any, ...] = (
     S2LPreferences, S2LSettings, S2LRigMapRow, S2LRigSettings, S2L_OT_bake, S2L_OT_bake_all,
     S2L_OT_set_character, S2L_OT_remove_take,
     S2L_OT_rig_map_add, S2L_OT_rig_map_remove, S2L_OT_assign_keypoint, S2L_OT_fit_landmarks,
-    S2L_OT_clear_landmarks, S2L_OT_adjust_landmark, S2L_OT_add_hold_group, S2L_UL_rig_map,
+    S2L_OT_clear_landmarks, S2L_OT_adjust_landmark, S2L_OT_add_hold_group, S2L_OT_cut_mouth,
+    S2L_UL_rig_map,
     VIEW3D_PT_s2l, VIEW3D_PT_s2l_landmarks, VIEW3D_PT_s2l_rig, S2L_OT_export_weights,
     S2L_OT_clear_cache,
 )

@@ -74,7 +74,7 @@ def test_main_panel_states(installed: ModuleType, fake: FakeAnimator, tmp_path: 
     assert "op:s2l.bake:on" in log and "label:No takes yet" in log
     for name in ("target", "strip", "device", "mode", "mouth_strength", "upper_face", "seed",
                  "smoothing", "lip_closure", "closure_sensitivity", "phones_file", "transcript",
-                 "recognise_words",
+                 "language", "recognise_words",
                  "take", "replace"):
         assert f"prop:{name}" in log
     assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}

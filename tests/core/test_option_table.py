@@ -52,7 +52,7 @@ def test_the_panel_keeps_its_rows_and_hands_all_but_the_scene_data_to_the_operat
     rows = [tuple(o.name for o in row) for row in panel_rows()]
     assert rows == [("device",), ("mode",), ("mouth_strength",), ("upper_face", "seed"),
                     ("smoothing",), ("lip_closure",), ("closure_sensitivity",),
-                    ("phones_file",), ("transcript",), ("recognise_words",),
+                    ("phones_file",), ("transcript",), ("language",), ("recognise_words",),
                     ("take", "replace")]
     assert {o.name for o in panel_copies()} == {name for row in rows for name in row}
     assert OPTION["replace"].toggle
@@ -75,7 +75,7 @@ def test_panel_rows_grey_out_what_does_not_apply() -> None:
 def test_manifest_columns_are_the_jobs_and_the_flagged_options() -> None:
     assert set(manifest.COLUMNS) == {"object", "strip", "audio", "out", "scene", "take", "mode",
                                      "seed", "device", "keypoints", "phones", "transcript",
-                                     "export"}
+                                     "language", "export"}
     assert OPTION["phones_file"].column == "phones"
 
 

@@ -16,9 +16,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import BakeError
+from ..head.mouth_slit import mouth_note
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
+from ..speech.languages import is_english
 from ..speech.phones import LinePhones, find_line_phones, key_pose_source, uses_pocketsphinx
 from .cache import BakeCache
 from .plans import KeyPlan, plan_for
@@ -42,6 +44,7 @@ class BakeInputs:
     landmarks68: NDArray[Any] | None = None  # (68,) vertex indices or (68, 3) positions
     hold: NDArray[np.float64] | None = None  # the user's hold-still weights
     label: str = ""  # how messages name the sound (the strip's name)
+    mesh_name: str = ""  # how messages name the mesh (the object's name)
     rig: RigTarget | None = None  # the character's own keys, for the RIG mode
     # Phones and S2L tracks of lines already heard (cache.py); None computes everything.
     cache: BakeCache | None = None
@@ -98,7 +101,10 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
         progress=task.part(share, 0.9), cancel=task.cancel, cache=cache,
     )
     task.check()
-    notes = (*found.notes, *(cache.take_notes() if cache is not None else ()))
+    fused = mouth_note(inputs.vertices, inputs.faces, inputs.landmarks68,
+                       inputs.mesh_name or "the mesh")
+    notes = (*found.notes, *(cache.take_notes() if cache is not None else ()),
+             *((fused,) if fused else ()))
     motion = replace(motion, notes=tuple(dict.fromkeys((*motion.notes, *notes))),
                      aligned=found.aligned)
     check_motion(motion, inputs.label)
@@ -141,11 +147,15 @@ def line_phones(s: BakeSettings, audio_path: str, hearing: Task,
     source = key_pose_source(s.phones_file, s.transcript, s.recognise_words)
     if cache is None or source not in ("transcript", "recognised words"):
         return find_line_phones(s.phones_file, s.transcript, audio_path, s.recognise_words,
-                                hearing, hearing.cancel)
+                                hearing, hearing.cancel, s.language)
     from ..speech import audio as audio_io
 
     raw = audio_io.load_audio(audio_path)
-    found = cache.phones(raw, source, s.transcript.strip(), lambda: find_line_phones(
-        s.phones_file, s.transcript, audio_path, s.recognise_words, hearing, hearing.cancel))
+    # English keys stay as they were; another language's words are other phones
+    words = s.transcript.strip() if is_english(s.language) else \
+        f"{s.language.lower()}:{s.transcript.strip()}"
+    found = cache.phones(raw, source, words, lambda: find_line_phones(
+        s.phones_file, s.transcript, audio_path, s.recognise_words, hearing, hearing.cancel,
+        s.language))
     hearing(1.0)
     return found

@@ -103,6 +103,16 @@ def _no_words_given(settings: Any) -> bool:
     return not (settings.phones_file or settings.transcript.strip())
 
 
+def _has_transcript(settings: Any) -> bool:
+    """The language is the transcript's: greyed out without one."""
+    return bool(settings.transcript.strip())
+
+
+def _language_code(value: str) -> str:
+    """Codes as espeak-ng lists them: lower case (ES or pt-BR work too)."""
+    return value.strip().lower()
+
+
 def _transcript_text(value: str) -> str:
     """A line's words are long for a shell, so `@file` reads them from a file."""
     from ..speech.align import transcript_arg  # align pulls in the audio stack: only when asked
@@ -173,6 +183,19 @@ class BakeSettings:
         panel=100, flag="--transcript", cli_value=_transcript_text,
         flag_help="words of the line (or @file), aligned to the audio for key poses",
         column="transcript",
+    ).as_field()
+    # Transcripts in other languages are pronounced by espeak-ng (speech/languages.py); "en"
+    # keeps pocketsphinx's own English dictionary. A string, not an enum: the list of
+    # languages is whatever espeak-ng has on the machine that bakes.
+    language: str = Option(
+        "en", "Language",
+        "Language of the Transcript, as an espeak-ng code: en (English, the default), es, "
+        "de, fr, it, pt-br, ... (espeak-ng --voices lists them). Applies to the transcript "
+        "only; other languages need the espeak-ng program",
+        panel=105, active=_has_transcript, flag="--language", cli_value=_language_code,
+        flag_help="language of the transcript: an espeak-ng code such as es, de, fr, it, "
+                  "pt-br (default en; needs espeak-ng for any other)",
+        column="language",
     ).as_field()
     recognise_words: bool = Option(
         True, "Recognise Words",
@@ -295,7 +318,13 @@ def settings_of(obj: Any) -> dict[str, Any]:
 
 def check_values(settings: BakeSettings) -> None:
     """Hold every number to its option's range with one sentence: the panel's sliders stop
-    there, but the Python API, a manifest or a script can hand over anything."""
+    there, but the Python API, a manifest or a script can hand over anything. The language
+    must be one espeak-ng knows (or en)."""
+    from ..speech.languages import check_language
+
+    if not isinstance(settings.language, str):
+        raise S2LError("The language must be a code such as en, es or de.")
+    check_language(settings.language, settings.transcript)
     for o in options_of(BakeSettings):
         if o.kind not in ("int", "float") or (o.min is None and o.max is None):
             continue

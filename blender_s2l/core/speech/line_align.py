@@ -35,7 +35,13 @@ from ..errors import S2LError
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from . import audio as audio_io
 from .phones import BILABIALS, SIL, VOWELS, Phone
-from .transcript import Segment, has_letters_of_other_scripts, spoken_words, timed_segments
+from .transcript import (
+    Segment,
+    has_letters_of_other_scripts,
+    spoken_words,
+    timed_segments,
+    without_tags,
+)
 
 WHOLE_S = 30.0  # lines up to this long are first aligned in one piece
 MIN_PAUSE_S = 0.12  # a gap this long between two heard words is a place to cut
@@ -84,17 +90,33 @@ def align_line(
     name: str = "the line",
     progress: ProgressFn | Task | None = None,
     cancel: CancelFn | None = None,
+    language: str = "en",
 ) -> LineAlignment:
     """Phones of a line from its transcript, degrading to recognised phones where the
-    transcript does not fit; raises S2LError only for a transcript that is not this line's."""
+    transcript does not fit; raises S2LError only for a transcript that is not this line's.
+
+    language: an espeak-ng code; other than English, the words are pronounced by espeak-ng
+    (languages.py) and the recogniser, which knows English only, anchors them but does not
+    judge them (its scores of right and wrong foreign transcripts overlap)."""
+    from . import languages
+
     task = as_task(progress, cancel)
     duration = len(wav) / audio_io.SAMPLE_RATE
     segments = timed_segments(transcript)
     text = " ".join(s.text for s in segments) if segments else transcript
-    if has_letters_of_other_scripts(text):
+    english = languages.is_english(language)
+    if english and has_letters_of_other_scripts(text):
         raise S2LError("The transcript is not written in English letters; the transcript "
-                       "aligner reads English.")
-    words_text = spoken_words(text)
+                       "aligner reads English (choose the transcript's Language).")
+    rows = segments or [Segment(0.0, duration, text)]
+    if english:
+        pairs, per_row = [], [spoken_words(r.text) for r in rows]
+    else:  # row by row, so that a timed row knows its words
+        per_row = [[token for token, _ in _foreign(r.text, language)] for r in rows]
+        pairs = [pair for r in rows for pair in _foreign(r.text, language)]
+        if not pairs:
+            languages.pronounce(without_tags(text), language)  # its one sentence for the user
+    words_text = [w for row in per_row for w in row]
     if not words_text:
         heard = _recognised(wav, task)
         return LineAlignment(heard, 0.0, (
@@ -105,19 +127,25 @@ def align_line(
             f"{name} lasts {duration:.0f} s, far longer than its transcript of "
             f"{len(words_text)} words takes to say: cut the recording to the line, or give the "
             "whole transcript (timed rows 'start end words' are fine).")
-    decoder = _Aligner()
-    words, notes = _pronounced(words_text, decoder)
+    decoder = _Aligner(noisy=not english)
+    if english:
+        words, notes = _pronounced(words_text, decoder)
+    else:
+        decoder.add_words(pairs)
+        words, notes = [_Word(token, pron.split()) for token, pron in pairs], ()
     if not words:
         heard = _recognised(wav, task)
         return LineAlignment(heard, 0.0, (*notes, "None of the transcript's words could be "
                              "pronounced, so the key poses come from the words heard."))
+    kept = {w.text for w in words}
+    counts = [len([w for w in row if w in kept]) for row in per_row]
     hearing = task.part(0.0, 0.6)
     short = segments is None and duration <= WHOLE_S
     heard, whole = _hear_while(wav, hearing, lambda: decoder.align(wav, [w.text for w in words])
                                if short else None)
     score = _anchor(words, [p for p in heard if p.phone != SIL])
     n_heard = sum(1 for p in heard if p.phone != SIL)
-    if segments is None and n_heard >= MIN_HEARD:
+    if english and segments is None and n_heard >= MIN_HEARD:
         if score < UNRELATED_MATCH:
             raise S2LError(
                 f"The transcript does not match {name}: only {score:.0%} of its sounds and the "
@@ -127,12 +155,15 @@ def align_line(
                      "heard in the audio: check that it is this line's.")
     aligning = task.part(0.6, 1.0)
     line = _Piece(0.0, duration, words)
-    trust = score >= DOUBTFUL_MATCH
+    # How far the heard phones may overrule an alignment: English words heard well (2) mark
+    # ad-libs and misplaced words; heard poorly (1), only misplaced ones; another language's
+    # words, which the English recogniser cannot hear as said, never (0).
+    trust = (2 if score >= DOUBTFUL_MATCH else 1) if english else 0
     if whole is not None and _fits(line, whole[1], trust):
         aligning(1.0)
         return LineAlignment(whole[0], 1.0, notes)
     if segments is not None:
-        pieces = _segment_pieces(segments, words, duration)
+        pieces = _segment_pieces(segments, words, duration, counts)
     elif short:  # aligned whole above, and it did not fit: cut it
         pieces = []
     else:
@@ -169,6 +200,14 @@ def _hear_while(wav: NDArray[np.float32], task: Task, work: Callable[[], _Found 
     return heard[0], done
 
 
+def _foreign(text: str, language: str) -> list[tuple[str, str]]:
+    """A row's words in another language with their phones; [] for a row of tags alone."""
+    from . import languages
+
+    cleaned = without_tags(text)
+    return languages.pronounce(cleaned, language) if cleaned.strip() else []
+
+
 def match_score(wav: NDArray[np.float32], transcript: str) -> float:
     """How well a transcript's phones and the heard ones agree (0-1), as align_line judges it."""
     words, _ = _pronounced(spoken_words(transcript), _Aligner())
@@ -193,40 +232,50 @@ def _recognised(wav: NDArray[np.float32], task: Task) -> list[Phone]:
 
 class _Aligner:
     """The line's forced aligners: pocketsphinx's default search, and one with wider beams
-    made when a piece first needs it; both know the line's words outside the dictionary."""
+    made when a piece first needs it; both know the line's words outside the dictionary.
 
-    def __init__(self) -> None:
+    A piece that neither search can align is tried once more over a faint noise floor:
+    digital silence (a synthetic voice's stop closures, an edited recording's gaps) makes
+    pocketsphinx lose its path. Other languages, whose words fit the English model loosely,
+    are always aligned over it (noisy)."""
+
+    def __init__(self, noisy: bool = False) -> None:
         from .align import aligner
 
         self.normal = aligner()
         self.wide: Any = None
         self.added: dict[str, str] = {}
+        self.noisy = noisy
 
     def lookup_word(self, word: str) -> str | None:
         found: str | None = self.normal.lookup_word(word)
         return found
 
-    def add_word(self, word: str, pron: str) -> None:
-        if self.normal.lookup_word(word) is None:
-            self.normal.add_word(word, pron, True)
-            self.added[word] = pron
+    def add_words(self, words: Sequence[tuple[str, str]]) -> None:
+        from .languages import add_words
+
+        new = [(w, p) for w, p in words if w not in self.added]
+        add_words(self.normal, new)
+        self.added.update(new)
 
     def align(self, audio: NDArray[np.float32], words: Sequence[str]) -> _Found | None:
         """(phones, word spans) in seconds from the audio's start; None if it does not fit."""
         from .align import align_word_spans, aligner
+        from .languages import add_words, with_noise_floor
 
-        try:
-            return align_word_spans(audio, words, "a piece", self.normal)
-        except S2LError:
-            pass
-        if self.wide is None:
-            self.wide = aligner(wide=True)
-            for word, pron in self.added.items():
-                self.wide.add_word(word, pron, True)
-        try:
-            return align_word_spans(audio, words, "a piece", self.wide)
-        except S2LError:
-            return None
+        floored = with_noise_floor(audio)
+        tries = [(floored, False), (floored, True)] if self.noisy else [
+            (audio, False), (audio, True), (floored, True)]
+        for samples, wide in tries:
+            if wide and self.wide is None:
+                self.wide = aligner(wide=True)
+                add_words(self.wide, list(self.added.items()))
+            try:
+                return align_word_spans(samples, words, "a piece",
+                                        self.wide if wide else self.normal)
+            except S2LError:
+                continue
+        return None
 
 
 def _pronounced(words: Sequence[str], decoder: _Aligner) -> tuple[list[_Word], tuple[str, ...]]:
@@ -243,8 +292,7 @@ def _pronounced(words: Sequence[str], decoder: _Aligner) -> tuple[list[_Word], t
             for word in missing:  # one unpronounceable word must not cost the others
                 with contextlib.suppress(S2LError):
                     found.update(pronunciations([word]))
-    for word, pron in found.items():
-        decoder.add_word(word, pron)
+    decoder.add_words([(w, p) for w, p in found.items() if decoder.lookup_word(w) is None])
     dropped = [w for w in dict.fromkeys(words) if w not in found]
     notes = (f"Not pronounced, so left out of the alignment: {', '.join(dropped[:8])}"
              f"{' ...' if len(dropped) > 8 else ''}.",) if dropped else ()
@@ -352,14 +400,13 @@ def _pieces_at(words: list[_Word], duration: float, cuts: list[tuple[float, int]
 
 
 def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float,
-                    pad_s: float = 0.15) -> list[_Piece]:
-    """A timed transcript's rows are its pieces; the words are handed out row by row."""
+                    counts: list[int], pad_s: float = 0.15) -> list[_Piece]:
+    """A timed transcript's rows are its pieces; the words are handed out row by row, counts[i]
+    of them to row i."""
     out: list[_Piece] = []
     k = 0
     last_end = 0.0
-    pronounced = {w.text for w in words}
-    for seg in segments:  # in the transcript's order, which is the words' order
-        n = len([w for w in spoken_words(seg.text) if w in pronounced])
+    for seg, n in zip(segments, counts, strict=True):  # the transcript's order: the words'"
         lo, hi = max(0.0, seg.start - pad_s, last_end), min(duration, seg.end + pad_s)
         if hi - lo >= 0.05 and n:
             out.append(_Piece(lo, hi, words[k : k + n]))
@@ -369,7 +416,7 @@ def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float
 
 
 def _align_piece(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: int,
-                 trust: bool, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
+                 trust: int, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
     """[(piece, its phones)], or (piece, None) for a stretch the transcript did not fit."""
     task.check()
     if not piece.words:
@@ -384,7 +431,7 @@ def _align_piece(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, dep
 
 
 def _split(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: int,
-           trust: bool, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
+           trust: int, task: Task) -> list[tuple[_Piece, list[Phone] | None]]:
     """A piece that did not fit, cut and aligned again: first at the pauses inside it, else at
     the anchored word edge nearest its middle (a stretch of words that were never heard, an
     ad-lib, then gets a piece of its own)."""
@@ -406,20 +453,20 @@ def _split(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: in
             for done in _align_piece(wav, part, decoder, depth - 1, trust, task)]
 
 
-def _fits(piece: _Piece, spans: list[tuple[float, float]], trust_heard: bool) -> bool:
+def _fits(piece: _Piece, spans: list[tuple[float, float]], trust: int) -> bool:
     """Whether the aligned words sit where they were heard. A forced alignment always places
     every word somewhere: given a transcript that lacks a sentence the actor said, it stretches
     the words around it over the sentence, far from where they were heard; given an ad-lib, it
     lays the script's words over other speech. Where the recogniser follows this voice well
-    (trust_heard), a run of RUN_WORDS script words none of which was heard, lasting RUN_S or
+    (trust 2), a run of RUN_WORDS script words none of which was heard, lasting RUN_S or
     more, is such an ad-lib."""
-    if len(spans) != len(piece.words):
-        return True  # cannot pair them up; trust the aligner
+    if trust == 0 or len(spans) != len(piece.words):
+        return True  # nothing to judge it by, or cannot pair them up: trust the aligner
     off = [abs(s + piece.start - w.start) > MAX_SHIFT_S
            for w, (s, _) in zip(piece.words, spans, strict=True) if w.anchored]
     if len(off) >= 2 and sum(off) * 3 > len(off):
         return False
-    if trust_heard:
+    if trust == 2:
         run_start = 0
         for k, w in enumerate([*piece.words, None]):
             if w is None or w.anchored:

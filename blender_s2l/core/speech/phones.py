@@ -320,6 +320,7 @@ def find_line_phones(
     recognise_words: bool = False,
     progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    language: str = "en",
 ) -> LinePhones:
     """The phones a bake anchors key poses on: an alignment file (.lab, TextGrid, .tsv) wins
     over a transcript, which is aligned to the audio where it fits (line_align.py); with
@@ -334,7 +335,7 @@ def find_line_phones(
         if not recognise.pocketsphinx_available():
             return LinePhones(None, 0.0, (NO_ALIGNER,))
         found = align_line(audio_io.load_audio(audio_path), transcript, Path(audio_path).name,
-                           progress, cancel)
+                           progress, cancel, language)
         return LinePhones(found.phones, found.aligned, found.notes)
     if listens_for_words(phones_file, transcript, recognise_words):
         from . import audio as audio_io
@@ -352,7 +353,8 @@ def phones_for_line(
     recognise_words: bool = False,
     progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    language: str = "en",
 ) -> list[Phone] | None:
     """find_line_phones' phones alone."""
     return find_line_phones(phones_file, transcript, audio_path, recognise_words, progress,
-                            cancel).phones
+                            cancel, language).phones

@@ -120,10 +120,15 @@ def spoken_words(transcript: str) -> list[str]:
     abbreviations written out, cut-off words dropped (their sound is a fragment the dictionary
     cannot spell), accents folded; apostrophes inside words kept (don't, beauty's)."""
     words: list[str] = []
-    for row in transcript.splitlines():
-        row = _TAG.sub(" ", _SPEAKER.sub(" ", row))
+    for row in without_tags(transcript).splitlines():
         words.extend(_row_words(row))
     return words
+
+
+def without_tags(transcript: str) -> str:
+    """The transcript with its tags and speaker names taken out (for another language's
+    pronouncer, which would say them)."""
+    return "\n".join(_TAG.sub(" ", _SPEAKER.sub(" ", row)) for row in transcript.splitlines())
 
 
 def has_letters_of_other_scripts(transcript: str) -> bool:
