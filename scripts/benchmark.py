@@ -127,22 +127,23 @@ def _recognise_row() -> tuple[str, str]:
             f"{dt / seconds:.2f}x real time ({dt:.1f} s, {len(phones)} phones)")
 
 
-def _contact_row(anim: object, wav: np.ndarray) -> tuple[str, str]:
-    """What lip contact adds to a bake: animate 60 s on the 11k head with it on and off,
-    alternated three times each (the run-to-run spread of this VM is of the same order)."""
+def _on_off_row(anim: object, wav: np.ndarray, keyword: str, label: str) -> tuple[str, str]:
+    """What a correction on the mesh adds to a bake: animate 60 s on the 11k head with it on
+    and off (the animate keyword), alternated three times each (the run-to-run spread of this
+    VM is of the same order)."""
     from blender_s2l.demo_head.make import make_demo_head
 
     head = make_demo_head(target_vertices=11000)
     times: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(3):
-        for contact in (True, False):
+        for on in (True, False):
             t0 = time.perf_counter()
             anim.animate(wav, head.vertices, head.faces,  # type: ignore[attr-defined]
                          head.landmark_vertices, fps=30.0, sample_rate=16000,
-                         lip_contact=contact)
-            times[contact].append(time.perf_counter() - t0)
+                         **{keyword: on})
+            times[on].append(time.perf_counter() - t0)
     on, off = times[True], times[False]
-    return ("lip contact: animate 60 s @30 fps, 11k verts, on / off (3 runs each, alternated)",
+    return (f"{label}: animate 60 s @30 fps, 11k verts, on / off (3 runs each, alternated)",
             f"{min(on):.3f}-{max(on):.3f} s / {min(off):.3f}-{max(off):.3f} s")
 
 
@@ -192,7 +193,8 @@ def main() -> int:
                 f"+{t2 - t1:.3f} s; compact plan {plan.n_shapes} keys, "
                 f"{plan.max_error_mm:.3f} mm, +{t3 - t2:.3f} s",
             ))
-    rows.append(_contact_row(anim, wav60))
+    rows.append(_on_off_row(anim, wav60, "lip_contact", "lip contact"))
+    rows.append(_on_off_row(anim, wav60, "eyelids", "blinks on the mesh's own lids"))
     rows.append(_recognise_row())
     cold = _child(COLD, weights)
     rows.append(("cold start: fresh process, import -> 10 s clip on 11k verts",

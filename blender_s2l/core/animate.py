@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from .bake.cache import BakeCache, model_identity
 from .bake.settings import BakeSettings, check_values
 from .errors import S2LError
+from .head.eyelids import Eyelids
 from .head.find_landmarks import resolve_landmarks
 from .head.hold_still import check_hold, motion_weights
 from .head.inner_parts import InnerParts, JawModel, jaw_motion
@@ -39,7 +40,7 @@ from .models.inference import (
 )
 from .models.load import load_models
 from .models.runners import s2d_runner, s2l_runner
-from .models.upper_face import UpperFaceModel
+from .models.upper_face import BLINK_COLUMNS, UpperFaceModel, sample_upper_face_weights
 from .motion import Motion
 from .progress import CancelFn, ProgressFn, Task, as_task
 from .speech import audio as audio_io
@@ -203,6 +204,7 @@ class Animator:
         cancel: CancelFn | None = None,
         rigid_parts: bool = True,
         lip_contact: bool = True,
+        eyelids: bool = True,
         cache: BakeCache | None = None,
         **choices: Any,
     ) -> Motion:
@@ -217,6 +219,8 @@ class Animator:
         or ride the jaw rigidly instead of bending with the network (see inner_parts.py).
         lip_contact: closures make this mesh's inner lips touch whatever their rest gap, and
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
+        eyelids: blinks carry this mesh's upper lids onto its lower lids, over the eye, and
+        eyes closed in the neutral do not blink (see eyelids.py); False: the network's blink.
         cache: a BakeCache (bake/cache.py) that keeps the S2L output of a sound already heard.
         """
         s = bake_choices(settings, choices)
@@ -233,11 +237,22 @@ class Animator:
         disp, contact = self._speech_displacement(
             wav, times, s, check_phones(phones or []), task.part(0.05, 0.6), cache)
         disp *= np.float32(s.mouth_strength)
-        if s.upper_face:
-            disp += self.upper.landmark_motion(times, s.seed).astype(np.float32)
         task.check()
         verts_c, lm_c = sim.apply(verts), sim.apply(lm_pos)
         feats = mesh_features(verts_c, faces, lm_c, lm_idx)
+        lids = None
+        blink = np.zeros((len(times), 2), np.float32)
+        if s.upper_face:
+            upper_w = sample_upper_face_weights(times, s.seed)
+            if eyelids:
+                # The net moves the brows (and the blink of an eye whose opening was not
+                # found); the mesh's own lids make the rest of the blink.
+                lids = Eyelids.of_mesh(verts_c, faces, lm_c, lm_idx, on_face_mask(feats))
+                blink = upper_w[:, list(BLINK_COLUMNS)].copy()
+                for k, column in enumerate(BLINK_COLUMNS):
+                    if k not in lids.net_blinks:
+                        upper_w[:, column] = 0.0
+            disp += self.upper.motion_of(upper_w)
         task(0.8)
         task.check()
         basis_c = self.s2d.mesh_basis(feats)
@@ -257,6 +272,10 @@ class Animator:
                 basis_c, codes, amounts = found.extend(basis_c, codes, weight)
                 disp = disp + np.einsum("tj,jlc->tlc", amounts,
                                         found.landmark_fields).astype(np.float32)
+        if lids is not None:
+            notes += lids.notes()
+            basis_c, codes, amounts, lm_fields = lids.extend(basis_c, codes, blink)
+            disp = disp + np.einsum("tj,jlc->tlc", amounts, lm_fields).astype(np.float32)
         basis_c = basis_c * motion_weights(verts_c, lm_c, hold)[None, :, None]
         inv = sim.inverse()
         j, v, _ = basis_c.shape

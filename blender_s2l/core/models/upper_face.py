@@ -189,5 +189,15 @@ class UpperFaceModel:
     def landmark_motion(self, frame_times: NDArray[np.floating[Any]], seed: int,
                         **kw: Any) -> NDArray[np.float32]:
         """(T, 68, 3) canonical-mm displacement; kw go to sample_upper_face_weights."""
-        w = sample_upper_face_weights(frame_times, seed, **kw)
-        return np.tensordot(w, self.basis, axes=1).astype(np.float32)
+        return self.motion_of(sample_upper_face_weights(frame_times, seed, **kw))
+
+    def motion_of(self, weights: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+        """(T, 68, 3) canonical-mm displacement of given (T, 8) weights (a bake gives the net
+        the brows alone where it blinks the mesh's own lids: core/head/eyelids.py)."""
+        return np.tensordot(np.asarray(weights, np.float32), self.basis,
+                            axes=1).astype(np.float32)
+
+
+# The blink columns of the weights, in the order core/head/eyelids.py lists the eyes (the
+# subject's right, then left).
+BLINK_COLUMNS = (UPPER_EXPRESSIONS.index("eyeBlink_R"), UPPER_EXPRESSIONS.index("eyeBlink_L"))
