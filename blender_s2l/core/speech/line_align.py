@@ -128,52 +128,55 @@ def align_line(
             f"{len(words_text)} words takes to say: cut the recording to the line, or give the "
             "whole transcript (timed rows 'start end words' are fine).")
     decoder = _Aligner(noisy=not english)
-    if english:
-        words, notes = _pronounced(words_text, decoder)
-    else:
-        decoder.add_words(pairs)
-        words, notes = [_Word(token, pron.split()) for token, pron in pairs], ()
-    if not words:
-        heard = _recognised(wav, task)
-        return LineAlignment(heard, 0.0, (*notes, "None of the transcript's words could be "
-                             "pronounced, so the key poses come from the words heard."))
-    kept = {w.text for w in words}
-    counts = [len([w for w in row if w in kept]) for row in per_row]
-    hearing = task.part(0.0, 0.6)
-    short = segments is None and duration <= WHOLE_S
-    heard, whole = _hear_while(wav, hearing, lambda: decoder.align(wav, [w.text for w in words])
-                               if short else None)
-    score = _anchor(words, [p for p in heard if p.phone != SIL])
-    n_heard = sum(1 for p in heard if p.phone != SIL)
-    if english and segments is None and n_heard >= MIN_HEARD:
-        if score < UNRELATED_MATCH:
-            raise S2LError(
-                f"The transcript does not match {name}: only {score:.0%} of its sounds and the "
-                "audio's agree. Is it this line's transcript?")
-        if score < DOUBTFUL_MATCH:
-            notes = (*notes, f"Only {score:.0%} of the transcript's sounds agree with what is "
-                     "heard in the audio: check that it is this line's.")
-    aligning = task.part(0.6, 1.0)
-    line = _Piece(0.0, duration, words)
-    # How far the heard phones may overrule an alignment: English words heard well (2) mark
-    # ad-libs and misplaced words; heard poorly (1), only misplaced ones; another language's
-    # words, which the English recogniser cannot hear as said, never (0).
-    trust = (2 if score >= DOUBTFUL_MATCH else 1) if english else 0
-    if whole is not None and _fits(line, whole[1], trust):
+    try:
+        if english:
+            words, notes = _pronounced(words_text, decoder)
+        else:
+            decoder.add_words(pairs)
+            words, notes = [_Word(token, pron.split()) for token, pron in pairs], ()
+        if not words:
+            heard = _recognised(wav, task)
+            return LineAlignment(heard, 0.0, (*notes, "None of the transcript's words could be "
+                                 "pronounced, so the key poses come from the words heard."))
+        kept = {w.text for w in words}
+        counts = [len([w for w in row if w in kept]) for row in per_row]
+        hearing = task.part(0.0, 0.6)
+        short = segments is None and duration <= WHOLE_S
+        heard, whole = _hear_while(wav, hearing, lambda: decoder.align(wav, [w.text for w in words])
+                                   if short else None)
+        score = _anchor(words, [p for p in heard if p.phone != SIL])
+        n_heard = sum(1 for p in heard if p.phone != SIL)
+        if english and segments is None and n_heard >= MIN_HEARD:
+            if score < UNRELATED_MATCH:
+                raise S2LError(
+                    f"The transcript does not match {name}: only {score:.0%} of its sounds and the "
+                    "audio's agree. Is it this line's transcript?")
+            if score < DOUBTFUL_MATCH:
+                notes = (*notes, f"Only {score:.0%} of the transcript's sounds agree with what is "
+                         "heard in the audio: check that it is this line's.")
+        aligning = task.part(0.6, 1.0)
+        line = _Piece(0.0, duration, words)
+        # How far the heard phones may overrule an alignment: English words heard well (2) mark
+        # ad-libs and misplaced words; heard poorly (1), only misplaced ones; another language's
+        # words, which the English recogniser cannot hear as said, never (0).
+        trust = (2 if score >= DOUBTFUL_MATCH else 1) if english else 0
+        if whole is not None and _fits(line, whole[1], trust):
+            aligning(1.0)
+            return LineAlignment(whole[0], 1.0, notes)
+        if segments is not None:
+            pieces = _segment_pieces(segments, words, duration, counts)
+        elif short:  # aligned whole above, and it did not fit: cut it
+            pieces = []
+        else:
+            pieces = _cut_at_pauses(words, duration)
+        done = _split(wav, line, decoder, SPLIT_DEPTH, trust, task) if short else []
+        for i, piece in enumerate(pieces):
+            aligning(i / len(pieces))
+            done.extend(_align_piece(wav, piece, decoder, SPLIT_DEPTH, trust, task))
         aligning(1.0)
-        return LineAlignment(whole[0], 1.0, notes)
-    if segments is not None:
-        pieces = _segment_pieces(segments, words, duration, counts)
-    elif short:  # aligned whole above, and it did not fit: cut it
-        pieces = []
-    else:
-        pieces = _cut_at_pauses(words, duration)
-    done = _split(wav, line, decoder, SPLIT_DEPTH, trust, task) if short else []
-    for i, piece in enumerate(pieces):
-        aligning(i / len(pieces))
-        done.extend(_align_piece(wav, piece, decoder, SPLIT_DEPTH, trust, task))
-    aligning(1.0)
-    return _joined(done, heard, duration, notes)
+        return _joined(done, heard, duration, notes)
+    finally:
+        decoder.close()
 
 
 def _hear_while(wav: NDArray[np.float32], task: Task, work: Callable[[], _Found | None]
@@ -210,7 +213,11 @@ def _foreign(text: str, language: str) -> list[tuple[str, str]]:
 
 def match_score(wav: NDArray[np.float32], transcript: str) -> float:
     """How well a transcript's phones and the heard ones agree (0-1), as align_line judges it."""
-    words, _ = _pronounced(spoken_words(transcript), _Aligner())
+    decoder = _Aligner()
+    try:
+        words, _ = _pronounced(spoken_words(transcript), decoder)
+    finally:
+        decoder.close()
     heard = _recognised(wav, as_task(None, None))
     return _anchor(words, [p for p in heard if p.phone != SIL])
 
@@ -230,6 +237,10 @@ def _recognised(wav: NDArray[np.float32], task: Task) -> list[Phone]:
     return recognise.recognise_phones(wav, task, task.cancel)
 
 
+_SPARE: list[Any] = []
+_SPARE_LOCK = threading.Lock()
+
+
 class _Aligner:
     """The line's forced aligners: pocketsphinx's default search, and one with wider beams
     made when a piece first needs it; both know the line's words outside the dictionary.
@@ -242,10 +253,17 @@ class _Aligner:
     def __init__(self, noisy: bool = False) -> None:
         from .align import aligner
 
-        self.normal = aligner()
+        with _SPARE_LOCK:  # loading a decoder costs a third of a second: one kept per process
+            self.normal = _SPARE.pop() if _SPARE else aligner()
         self.wide: Any = None
         self.added: dict[str, str] = {}
         self.noisy = noisy
+
+    def close(self) -> None:
+        """Give the default decoder back for the next line (the words added stay known)."""
+        with _SPARE_LOCK:
+            if not _SPARE:
+                _SPARE.append(self.normal)
 
     def lookup_word(self, word: str) -> str | None:
         found: str | None = self.normal.lookup_word(word)
@@ -254,9 +272,8 @@ class _Aligner:
     def add_words(self, words: Sequence[tuple[str, str]]) -> None:
         from .languages import add_words
 
-        new = [(w, p) for w, p in words if w not in self.added]
-        add_words(self.normal, new)
-        self.added.update(new)
+        add_words(self.normal, list(words))  # those it knows already are left as they are
+        self.added.update(words)  # all of the line's, for a wide decoder made later
 
     def align(self, audio: NDArray[np.float32], words: Sequence[str]) -> _Found | None:
         """(phones, word spans) in seconds from the audio's start; None if it does not fit."""
