@@ -9,10 +9,13 @@ pocketsphinx recognises:
 2. The transcript's phones (dictionary pronunciations) are matched to the heard phones by an
    edit-distance alignment; transcript words whose phones were heard become anchors with times.
 3. Lines up to WHOLE_S long are first aligned whole (the best result when the transcript
-   fits). Otherwise, or when that fails, the line is cut in the pauses between anchored words
-   and each piece is aligned on its own; a piece that does not fit is cut again at its anchors,
-   and what still does not fit is filled with the recognised phones of its stretch (the audio
-   model completes the rest, as in every bake).
+   fits), on this core while a helper hears them. Otherwise, or when that fails, the line is
+   cut in the pauses between anchored words and each piece is aligned on its own. A piece is
+   tried with pocketsphinx's search, a wider one, and over a faint noise floor; an alignment
+   whose words sit far from where they were heard (or, where the recogniser follows the voice,
+   that lays a run of never-heard words over speech: an ad-lib) does not fit either. A piece
+   that does not fit is cut again at its anchors, and what still does not fit is filled with
+   the recognised phones of its stretch (the audio model completes the rest, as in every bake).
 
 The result says how much of the line's speech came from the transcript. Only an empty
 transcript, one in another script, or one that does not belong to the audio (a different line,
