@@ -49,6 +49,9 @@ def test_timed_transcripts_give_their_segments() -> None:
     assert srt is not None and [(r.start, r.end, r.text) for r in srt] == [
         (1.0, 2.5, "Hello there friend"), (63.25, 64.0, "Bye")]
     assert timed_segments("He was born in 1999 and 2000 people came.") is None
+    assert timed_segments("10 20 people came") is None  # words, not times
+    assert timed_segments("1.5 2.0 Hi") == [(1.5, 2.0, "Hi")]
+    assert timed_segments("1.5,2.0,Hi there") == [(1.5, 2.0, "Hi there")]
 
 
 def test_transcript_files_in_any_common_encoding(tmp_path: Path) -> None:
@@ -118,6 +121,8 @@ def test_bad_transcripts_get_one_sentence(arctic: tuple[np.ndarray, list[Phone]]
     wav, _ = arctic
     with pytest.raises(S2LError, match="English letters"):
         line_align.align_line(wav, "Он резко повернулся")
+    with pytest.raises(S2LError, match="after the end of"):
+        line_align.align_line(wav, "40.0\t42.5\tHe turned sharply.")
     long = np.tile(wav, 30)  # 100 s of audio for a 9-word transcript
     with pytest.raises(S2LError, match="far longer than its transcript"):
         line_align.align_line(long, ARCTIC)
@@ -150,3 +155,17 @@ def test_heard_phones_anchor_the_transcripts_words() -> None:
     assert [(w.start, w.end) for w in words] == [(0.0, 0.2), (0.8, 1.0), (1.5, 1.8)]
     pieces = line_align._pieces_at(words, 2.0, [(0.55, 1), (1.25, 2)])
     assert [len(p.words) for p in pieces] == [3]  # pieces under MIN_PIECE_S are not cut
+
+
+def test_no_text_makes_the_writing_out_fail() -> None:
+    """Whatever a script holds (symbols, other scripts, digits of other systems, stray
+    brackets, times), turning it into words gives words or nothing, never an exception."""
+    rng = np.random.default_rng(7)
+    chars = "aZé ,.;:!?'\"-–—()[]{}<>$£€%&@#+=/\\\t\n0123456789٣²½°×ǅабвгд漢字かなשלום"
+    pool = [*chars, "1999", "2,500", "3.5", "21st", "10:30", "wh-", "Dr.",
+            "00:00:01,000 --> 00:00:02,000", "1.5\t2.0\t"]
+    for _ in range(300):
+        text = "".join(rng.choice(pool, size=int(rng.integers(0, 40))))
+        words = spoken_words(text)
+        assert all(w and w == w.lower() for w in words)
+        timed_segments(text)

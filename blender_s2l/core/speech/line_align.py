@@ -107,6 +107,10 @@ def align_line(
     duration = len(wav) / audio_io.SAMPLE_RATE
     segments = timed_segments(transcript)
     text = " ".join(s.text for s in segments) if segments else transcript
+    if segments is not None and not any(seg.start < duration for seg in segments):
+        raise S2LError(
+            f"The transcript's times start at {min(seg.start for seg in segments):.1f} s, after "
+            f"the end of {name} ({duration:.1f} s): is it this line's timed transcript?")
     english = languages.is_english(language)
     if english and has_letters_of_other_scripts(text):
         raise S2LError("The transcript is not written in English letters; the transcript "

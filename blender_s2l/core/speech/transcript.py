@@ -87,10 +87,16 @@ def timed_segments(text: str) -> list[Segment] | None:
     if any(_CUE.match(r) for r in rows):
         return _cues(rows)
     timed = [_TIMED_ROW.match(r) for r in rows]
-    if not all(timed):
+    if not all(m is not None and _looks_timed(m) for m in timed):
         return None
     return [Segment(float(m.group(1)), float(m.group(2)), m.group(3) or "")
             for m in timed if m is not None and float(m.group(2)) > float(m.group(1))]
+
+
+def _looks_timed(row: re.Match[str]) -> bool:
+    """A row of times as exports write them: tab-separated, or with decimal seconds; so that
+    "10 20 people came" stays words."""
+    return "\t" in row.group(0).strip() or ("." in row.group(1) and "." in row.group(2))
 
 
 def _cues(rows: list[str]) -> list[Segment]:
