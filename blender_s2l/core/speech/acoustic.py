@@ -224,7 +224,7 @@ def dct_lifter(nfilt: int, lifter: int) -> NDArray[np.float64]:
     basis[:, 0] = np.sqrt(1.0 / nfilt)
     if lifter > 0:
         basis *= 1.0 + lifter / 2.0 * np.sin(np.pi * np.arange(N_CEP) / lifter)[None, :]
-    return basis
+    return np.asarray(basis, dtype=np.float64)
 
 
 @cache
@@ -266,7 +266,9 @@ def n_frames(n_samples: int) -> int:
     return max(1, int(n_samples) // FRAME_SHIFT)
 
 
-def cepstra(wav_16k: NDArray[np.float32], model: AcousticModel | None = None) -> NDArray[np.float64]:
+def cepstra(
+    wav_16k: NDArray[np.float32], model: AcousticModel | None = None
+) -> NDArray[np.float64]:
     """(frames, 13) MFCCs before mean normalisation, samples scaled to int16 as sphinx reads
     them; the end is padded with zeros to fill the last window."""
     m = model or load_model()
@@ -294,46 +296,54 @@ def features(wav_16k: NDArray[np.float32], model: AcousticModel | None = None) -
     n = len(c)
 
     def at(k: int) -> NDArray[np.float64]:
-        return p[3 + k : 3 + k + n]
+        return np.asarray(p[3 + k : 3 + k + n], dtype=np.float64)
 
     d = at(2) - at(-2)
     dd = (at(3) - at(-1)) - (at(1) - at(-3))
-    return np.concatenate([c, d, dd], axis=1).astype(np.float32)
+    return np.asarray(np.concatenate([c, d, dd], axis=1), dtype=np.float32)
 
 
-def senone_scores(feat: NDArray[np.float32], model: AcousticModel | None = None) -> NDArray[
-        np.float32]:
-    """(frames, senones) natural-log likelihoods: per stream, the log of the senone's weighted
-    sum over its codebook's 128 Gaussians (computed as a matrix product after subtracting each
-    codebook's best Gaussian per frame), summed over the three streams."""
-    m = model or load_model()
-    n_cb, n_feat, _n_dens, width = m.inv_var.shape
-    out = np.zeros((len(feat), len(m.senone_phone)), dtype=np.float32)
+def _codebook_scores(feat: NDArray[np.float32], m: AcousticModel, c: int) -> NDArray[np.float32]:
+    """(frames, senones of codebook c) natural-log likelihoods: per stream, the log of the
+    senone's weighted sum over the codebook's Gaussians (a matrix product after subtracting the
+    best Gaussian per frame, so nothing underflows), summed over the streams."""
+    _n_cb, n_feat, _n_dens, width = m.inv_var.shape
+    out = np.zeros((len(feat), len(m.cb_senones[c])), dtype=np.float32)
     for f in range(n_feat):
         x = feat[:, f * width : (f + 1) * width]
-        x2 = x * x
-        for c in range(n_cb):
-            ll = x2 @ m.inv_var[c, f].T + x @ m.mean_iv[c, f].T + m.const[c, f]
-            top = ll.max(axis=1, keepdims=True)
-            mix = np.exp(ll - top) @ m.weights[c][f].T
-            out[:, m.cb_senones[c]] += np.log(np.maximum(mix, 1e-30)) + top
+        ll = (x * x) @ m.inv_var[c, f].T + x @ m.mean_iv[c, f].T + m.const[c, f]
+        top = ll.max(axis=1, keepdims=True)
+        mix = np.exp(ll - top) @ m.weights[c][f].T
+        out += np.log(np.maximum(mix, 1e-30)) + top
+    return out
+
+
+def senone_scores(
+    feat: NDArray[np.float32], model: AcousticModel | None = None
+) -> NDArray[np.float32]:
+    """(frames, senones) natural-log likelihoods of every senone (full mixtures, where
+    pocketsphinx keeps only the top 4 Gaussians per stream)."""
+    m = model or load_model()
+    out = np.empty((len(feat), len(m.senone_phone)), dtype=np.float32)
+    for c, ids in enumerate(m.cb_senones):
+        out[:, ids] = _codebook_scores(feat, m, c)
     return out
 
 
 def phone_log_scores(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
     """(frames, phones) log-mean-exp of each phone's senone likelihoods: the phone's acoustic
     evidence with every one of its senones equally likely a priori (a plain log-sum-exp would
-    favour phones with many triphone senones)."""
+    favour phones with many triphone senones). In a PTM model a phone's senones are exactly those
+    of its codebook, so each phone is scored from its own codebook alone."""
     m = load_model()
-    n = n_frames(len(wav_16k))
-    out = np.empty((n, len(m.phones)), dtype=np.float32)
     feat = features(wav_16k, m)
-    for s in range(0, n, BLOCK):
-        sen = senone_scores(feat[s : s + BLOCK], m)
-        for p, ids in enumerate(m.cb_senones):
-            blk = sen[:, ids]
-            top = blk.max(axis=1)
-            out[s : s + len(sen), p] = top + np.log(np.exp(blk - top[:, None]).mean(axis=1))
+    out = np.empty((len(feat), len(m.phones)), dtype=np.float32)
+    for s in range(0, len(feat), BLOCK):
+        blk = feat[s : s + BLOCK]
+        for c in range(len(m.phones)):
+            sen = _codebook_scores(blk, m, c)
+            top = sen.max(axis=1)
+            out[s : s + len(blk), c] = top + np.log(np.exp(sen - top[:, None]).mean(axis=1))
     return out
 
 
@@ -343,7 +353,7 @@ def phone_posteriors(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
     s = phone_log_scores(wav_16k).astype(np.float64)
     s -= s.max(axis=1, keepdims=True)
     e = np.exp(s)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
 
 
 def phones() -> tuple[str, ...]:
