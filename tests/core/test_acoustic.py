@@ -81,18 +81,13 @@ def test_cepstra_match_pocketsphinx_frame_by_frame() -> None:
         return float(d.n_frames() - 1) * _cmn(d)
 
     mine = ac.cepstra(wav.astype(np.float32) / 32768.0)
-    idx = list(range(0, len(mine) - 10, 2))
+    idx = list(range(len(mine) - 10))
     ref = np.array([total(i * ac.FRAME_SHIFT) - total((i + 1) * ac.FRAME_SHIFT) for i in idx])
     corr = [float(np.corrcoef(ref[:, k], mine[idx, k])[0, 1]) for k in range(ac.N_CEP)]
     err = np.median(np.abs(ref - mine[idx]), axis=0)
     print("cepstra corr per dim", np.round(corr, 4), "median abs err", np.round(err, 3))
     assert min(corr) >= 0.985 and float(np.mean(corr)) >= 0.99
-    assert err.max() < 0.5
-    # the utterance's mean cepstrum (what -cmn batch subtracts) agrees too
-    d.start_utt()
-    d.process_raw(wav.tobytes(), no_search=True, full_utt=True)
-    d.end_utt()
-    assert np.abs(_cmn(d) - mine.mean(axis=0)).max() < 0.3
+    assert err.max() < 0.2
 
 
 def _edit_distance(a: list[str], b: list[str]) -> int:
