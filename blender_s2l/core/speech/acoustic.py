@@ -263,7 +263,10 @@ def load_model(directory: str | None = None) -> AcousticModel:
 
 
 def n_frames(n_samples: int) -> int:
-    """Frames for a clip: one per 10 ms (frame i covers samples from i * 160), at least one."""
+    """Frames for a clip: one per 10 ms, at least one. Frame i is the window of samples
+    [160 i, 160 i + 410), so its centre is at i * 10 ms + 12.8 ms; windows running past the end
+    are padded with zeros. (pocketsphinx itself stops at the last full window and adds one
+    padded frame, so its count can differ from this by one or two at the end.)"""
     return max(1, int(n_samples) // FRAME_SHIFT)
 
 
