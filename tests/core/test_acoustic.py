@@ -1,0 +1,169 @@
+"""The numpy reading of pocketsphinx's acoustic model against pocketsphinx, on a real clip."""
+
+from __future__ import annotations
+
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from blender_s2l.core.speech import acoustic as ac
+
+ps = pytest.importorskip("pocketsphinx")
+CLIP = Path(__file__).resolve().parents[3] / "shared/data/speech/cmu_arctic/arctic_a0009.wav"
+if not CLIP.exists():  # the worktree sits beside /work/shared; the main checkout has shared/
+    CLIP = Path(__file__).resolve().parents[2] / "shared/data/speech/cmu_arctic/arctic_a0009.wav"
+needs_clip = pytest.mark.skipif(not CLIP.exists(), reason="speech clip not present")
+
+
+def _clip_int16() -> np.ndarray[Any, np.dtype[np.int16]]:
+    import soundfile as sf
+
+    wav, rate = sf.read(str(CLIP), dtype="int16")
+    assert rate == ac.SAMPLE_RATE
+    return np.asarray(wav, dtype=np.int16)
+
+
+def _decoder(remove_noise: bool) -> Any:
+    phone_lm = ac.model_dir().parent / "en-us-phone.lm.bin"  # the phone bigram beside the model
+    assert phone_lm.exists()
+    d = ps.Decoder(hmm=str(ac.model_dir()), allphone=str(phone_lm),
+                   lw=2.0, beam=1e-20, pbeam=1e-20, loglevel="FATAL")
+    if not remove_noise:  # feat.params turns it on; this front end leaves it out
+        d.config["remove_noise"] = False
+        d.reinit_feat()
+    return d
+
+
+def _cmn(d: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.array([float(v) for v in d.get_cmn().split(",")])
+
+
+def test_model_files_read_consistently() -> None:
+    m = ac.load_model()
+    assert len(m.phones) == 42 and "SIL" in m.phones and "AA" in m.phones
+    assert m.phones == ac.PHONES
+    assert sum(len(s) for s in m.cb_senones) == len(m.senone_phone) == 5126
+    # quantised mixture weights decode to distributions (mass lost only to the 8-bit floor)
+    w = np.exp(-ac.read_sendump(ac.model_dir() / "sendump").astype(np.float64)
+               * ac.SENDUMP_LOG_UNIT).sum(axis=1)
+    assert w.min() > 0.85 and w.max() < 1.01
+
+
+def test_frames_for_a_known_duration_and_finite_on_silence_and_clipping() -> None:
+    rng = np.random.default_rng(0)
+    assert ac.n_frames(16000) == 100 and ac.n_frames(1) == 1
+    silence = np.zeros(16000, np.float32)
+    clipped = np.clip(3.0 * rng.standard_normal(16000), -1.0, 1.0).astype(np.float32)
+    square = np.sign(np.sin(np.arange(16000) * 2 * np.pi * 200 / 16000)).astype(np.float32)
+    for wav in (silence, clipped, square, silence[:50]):
+        post = ac.phone_posteriors(wav)
+        assert post.shape == (ac.n_frames(len(wav)), len(ac.PHONES))
+        assert np.isfinite(post).all()
+        np.testing.assert_allclose(post.sum(axis=1), 1.0, atol=1e-4)
+
+
+@needs_clip
+def test_cepstra_match_pocketsphinx_frame_by_frame() -> None:
+    """pocketsphinx does not hand out its cepstra, but with -cmn batch it reports the mean of an
+    utterance's cepstra. Two utterances that end at the same sample share every frame but the
+    first one of the longer, so frame i's cepstrum is n_a * mean_a - n_b * mean_b."""
+    wav = _clip_int16()
+    d = _decoder(remove_noise=False)
+
+    def total(start: int, end: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        d.start_utt()
+        d.process_raw(wav[start:end].tobytes(), no_search=True, full_utt=True)
+        d.end_utt()
+        # n_frames() counts one more frame than the front end averaged (found by feeding
+        # 100..1000 samples: one per full window, one for the partial tail, plus one)
+        return float(d.n_frames() - 1) * _cmn(d)
+
+    def frame(i: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        start = i * ac.FRAME_SHIFT
+        end = start + 2400  # a short shared tail keeps this fast
+        return total(start, end) - total(start + ac.FRAME_SHIFT, end)
+
+    mine = ac.cepstra(wav.astype(np.float32) / 32768.0)
+    idx = list(range(len(mine) - 15))
+    ref = np.array([frame(i) for i in idx])
+    corr = [float(np.corrcoef(ref[:, k], mine[idx, k])[0, 1]) for k in range(ac.N_CEP)]
+    err = np.median(np.abs(ref - mine[idx]), axis=0)
+    print("cepstra corr per dim", np.round(corr, 4), "median abs err", np.round(err, 3))
+    assert min(corr) >= 0.985 and float(np.mean(corr)) >= 0.99
+    assert err.max() < 0.2
+
+
+def _edit_distance(a: list[str], b: list[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def _phones(d: Any) -> list[str]:
+    return [s.word for s in d.seg()]
+
+
+@needs_clip
+def test_pocketsphinx_hears_the_same_phones_from_these_cepstra() -> None:
+    wav = _clip_int16()
+    d = _decoder(remove_noise=False)
+    d.start_utt()
+    d.process_raw(wav.tobytes(), full_utt=True)
+    d.end_utt()
+    own = _phones(d)
+    d.start_utt()
+    d.process_cep(ac.cepstra(wav.astype(np.float32) / 32768.0).astype(np.float32).tobytes(),
+                  full_utt=True)
+    d.end_utt()
+    ours = _phones(d)
+    per = _edit_distance(own, ours) / len(own)
+    print("allphone from own vs numpy cepstra: phone error rate", round(per, 3))
+    assert per <= 0.15
+
+
+@needs_clip
+def test_best_phone_per_frame_agrees_with_pocketsphinx_allphone() -> None:
+    wav = _clip_int16()
+    d = _decoder(remove_noise=True)  # pocketsphinx as it normally runs
+    d.start_utt()
+    d.process_raw(wav.tobytes(), full_utt=True)
+    d.end_utt()
+    post = ac.phone_posteriors(wav.astype(np.float32) / 32768.0)
+    ref = np.full(len(post), -1)
+    for s in d.seg():
+        ref[s.start_frame : s.end_frame + 1] = ac.PHONES.index(s.word)
+    best = post.argmax(axis=1)
+    agree = float(np.mean(best == ref))
+    shifted = max(float(np.mean(np.roll(best, k) == ref)) for k in (-15, 15))
+    rng = np.random.default_rng(0)
+    shuffled = float(np.mean(rng.permutation(best) == ref))
+    # the argmax flickers; phones held for 3 frames (30 ms) or more, collapsed, as a sequence
+    runs = np.flatnonzero(np.diff(np.r_[-1, best, -1]))
+    held = [ac.PHONES[best[a]] for a, b in pairwise(runs) if b - a >= 3]
+    seq = [p for i, p in enumerate(held) if i == 0 or p != held[i - 1]]
+    ref_seq = _phones(d)
+    per = _edit_distance(ref_seq, seq) / len(ref_seq)
+    chance = _edit_distance(ref_seq, list(rng.choice(ac.PHONES, len(seq)))) / len(ref_seq)
+    print(f"frame agreement {agree:.3f}, shifted 150 ms {shifted:.3f}, shuffled {shuffled:.3f};"
+          f" held phones {len(seq)} vs allphone {len(ref_seq)}: PER {per:.2f},"
+          f" random {chance:.2f}")
+    assert per < 0.6 and chance > 0.8
+    assert agree >= 0.45 and shifted < 0.25 and shuffled < 0.2
+
+
+def test_speed_for_a_minute() -> None:
+    rng = np.random.default_rng(1)
+    wav = (0.1 * rng.standard_normal(60 * ac.SAMPLE_RATE)).astype(np.float32)
+    ac.load_model()
+    t = time.perf_counter()
+    post = ac.phone_posteriors(wav)
+    dt = time.perf_counter() - t
+    print(f"phone posteriors for 60 s of audio: {dt:.2f} s")
+    assert post.shape == (6000, len(ac.PHONES))
