@@ -108,9 +108,7 @@ def align_audio(wav: NDArray[np.float32], transcript: str, name: str = "the audi
     dec = aligner() if decoder is None else decoder
     known = word_pronunciations(words, dec)
     guessed = pronunciations([w for w in dict.fromkeys(words) if w not in known])
-    for word, pron in {**known, **guessed}.items():
-        if dec.lookup_word(word) is None:
-            dec.add_word(word, pron, True)
+    add_words(dec, list({**known, **guessed}.items()))
     return align_words(wav, words, name, dec)
 
 
@@ -245,3 +243,23 @@ def transcript_arg(value: str) -> str:
     if not path.is_file():
         raise S2LError(f"The transcript file {path} does not exist.")
     return read_transcript_file(path)
+
+
+# -60 dBFS: below a real recording's own noise, above digital silence (a synthetic voice's stop
+# closures, an edited recording's gaps), on which pocketsphinx loses its path.
+NOISE_FLOOR = 1e-3
+
+
+def with_noise_floor(samples: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The samples with seeded white noise at NOISE_FLOOR added (the same every time)."""
+    floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, len(samples))
+    return (samples + floor).astype(np.float32)
+
+
+def add_words(decoder: Any, words: list[tuple[str, str]]) -> None:
+    """(word, "P AA P AA") pairs into a pocketsphinx decoder's dictionary, those it lacks.
+    `add_word(..., update=True)` rebuilds the search each time (six times slower for a line's
+    worth of words), so only the last new word does."""
+    new = {token: pron for token, pron in words if decoder.lookup_word(token) is None}
+    for k, (token, pron) in enumerate(new.items()):
+        decoder.add_word(token, pron, k == len(new) - 1)

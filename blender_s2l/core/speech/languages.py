@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import unicodedata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -291,21 +290,3 @@ def align_language(wav: NDArray[np.float32] | str | Path, transcript: str,
 
     samples = audio_io.load_audio(wav) if isinstance(wav, (str, Path)) else wav
     return align_line(samples, transcript, "the audio", language=language).phones
-
-
-NOISE_FLOOR = 1e-3  # -60 dBFS: below a real recording's own noise, above digital silence
-
-
-def with_noise_floor(samples: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The samples with seeded white noise at NOISE_FLOOR added (the same every time)."""
-    floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, len(samples))
-    return (samples + floor).astype(np.float32)
-
-
-def add_words(decoder: Any, words: list[tuple[str, str]]) -> None:
-    """pronounce()'s words into a pocketsphinx decoder. `add_word(..., update=True)` rebuilds
-    the search each time (six times slower for a line's worth of words), so only the last
-    new word does."""
-    new = {token: pron for token, pron in words if decoder.lookup_word(token) is None}
-    for k, (token, pron) in enumerate(new.items()):
-        decoder.add_word(token, pron, k == len(new) - 1)

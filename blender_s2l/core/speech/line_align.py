@@ -277,20 +277,23 @@ class _Aligner:
         return found
 
     def add_words(self, words: Sequence[tuple[str, str]]) -> None:
-        from .languages import add_words
+        from .align import add_words
 
         add_words(self.normal, list(words))  # those it knows already are left as they are
         self.added.update(words)  # all of the line's, for a wide decoder made later
 
     def align(self, audio: NDArray[np.float32], words: Sequence[str]) -> _Found | None:
         """(phones, word spans) in seconds from the audio's start; None if it does not fit."""
-        from .align import align_word_spans, aligner
-        from .languages import add_words, with_noise_floor
+        from .align import add_words, align_word_spans, aligner, with_noise_floor
 
-        floored = with_noise_floor(audio)
-        tries = [(floored, False), (floored, True)] if self.noisy else [
-            (audio, False), (audio, True), (floored, True)]
-        for samples, wide in tries:
+        tries = [(True, False), (True, True)] if self.noisy else [
+            (False, False), (False, True), (True, True)]  # (over the floor, wide)
+        floored: NDArray[np.float32] | None = None  # made only when a try needs it
+        for over_floor, wide in tries:
+            samples = audio
+            if over_floor:
+                floored = with_noise_floor(audio) if floored is None else floored
+                samples = floored
             if wide and self.wide is None:
                 self.wide = aligner(wide=True)
                 add_words(self.wide, list(self.added.items()))
