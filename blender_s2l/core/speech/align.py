@@ -241,7 +241,8 @@ def transcript_arg(value: str) -> str:
         return value
     path = Path(value[1:])
     if not path.is_file():
-        raise S2LError(f"The transcript file {path} does not exist.")
+        why = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise S2LError(f"The transcript file {path} {why}.")
     return read_transcript_file(path)
 
 
