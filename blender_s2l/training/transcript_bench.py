@@ -263,6 +263,35 @@ def unrelated_scores(voices: Sequence[str]) -> tuple[list[float], list[float]]:
     return own, other
 
 
+def mesh_table(anim: Any, shared: Path, cache: Path, heads: Sequence[str]) -> str:
+    """What the user sees: each real clip baked with its transcript as written (aligned as a
+    bake aligns it) onto panel heads, and the evaluated mesh's inner lips read at every frame
+    (mesh_lips.py: the lips meet on a /p b m/ when their gap reaches 0.5 mm inside it)."""
+    from .head_panel import head_panel
+    from .mesh_lips import mesh_lip_metrics, quiet_frames, read_mesh_lips
+
+    panel = [h for h in head_panel() if h.name in heads]
+    lines = ["| head (neutral gap, mm) | lips meet on /p b m/, transcript as written | worst "
+             "crossing (mm) |", "|---|---|---|"]
+    cases = [c for c in real_set(shared, cache) if c[1] == "as written"]
+    aligned = [(clip, wav, align_line(wav, text, clip).phones, truth)
+               for clip, _, wav, text, truth in cases]
+    for h in panel:
+        meet = total = 0.0
+        crossing = 0.0
+        for _clip, wav, phones, truth in aligned:
+            times = np.arange(int(len(wav) / audio_io.SAMPLE_RATE * FPS) + 1) / FPS
+            mo = anim.animate(wav, h.vertices, h.faces, h.landmarks68, frame_times=times,
+                              sample_rate=audio_io.SAMPLE_RATE, phones=phones)
+            m = mesh_lip_metrics(read_mesh_lips(mo, h), truth, times,
+                                 quiet_frames(wav, audio_io.SAMPLE_RATE, times))
+            meet, total = meet + m["n_meet"], total + m["n_bilabial"]
+            crossing = max(crossing, m["worst_crossing_mm"])
+        lines.append(f"| {h.name} ({h.neutral_gap_mm:.2f}) | {meet:.0f} / {total:.0f} = "
+                     f"{meet / total:.3f} | {crossing:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(results: Sequence[Result]) -> str:
     head = ("| set | clip | transcript | baked | aligned | boundary ms | /p b m/ closure | "
             "closure, no transcript | x real time | note |\n"
@@ -280,6 +309,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--voices", default="flite_slt,festival_kal,espeak_us_m3")
     p.add_argument("--only", choices=("dev", "real", "both"), default="both")
     p.add_argument("--out", type=Path, default=None, help="write the tables here (markdown)")
+    p.add_argument("--mesh-heads", default="",
+                   help="comma-separated panel heads: only the baked-mesh table, on these")
     p.set_defaults(func=run)
 
 
@@ -287,6 +318,12 @@ def run(args: argparse.Namespace) -> int:
     from ..core.animate import Animator
 
     anim = Animator.load()
+    if args.mesh_heads:
+        table = mesh_table(anim, args.shared, args.cache, args.mesh_heads.split(","))
+        print(table)
+        if args.out is not None:
+            args.out.write_text(table)
+        return 0
     results: list[Result] = []
     text: list[str] = []
     if args.only in ("dev", "both"):
