@@ -44,6 +44,7 @@ from .models.upper_face import BLINK_COLUMNS, UpperFaceModel, sample_upper_face_
 from .motion import Motion
 from .progress import CancelFn, ProgressFn, Task, as_task
 from .speech import audio as audio_io
+from .speech.features import s2l_input, silence_input
 from .speech.key_poses import check_phones, closure_from_phones, open_from_phones
 from .speech.lip_closure import (
     CLOSURE_HIGH,
@@ -84,7 +85,7 @@ class Animator:
         self.upper = upper
         self.jaw = jaw  # None: separate inner parts keep the network's motion
         self.device = str(device)
-        self._rest = rest_response(self.s2l, audio_io.silence_features())
+        self._rest = rest_response(self.s2l, silence_input(self.s2l.config.n_acoustic))
         # Closure-head probability range mapped onto 0..1 closing (see lip_closure.py).
         self.closure_range = (CLOSURE_LOW, CLOSURE_HIGH)
         self._s2l_identity: str | None = None
@@ -153,7 +154,8 @@ class Animator:
                     cache: BakeCache | None) -> S2LTrack:
         """S2L's output for loudness-normalised samples, from the cache when it holds them."""
         def compute() -> S2LTrack:
-            return run_s2l(self.s2l, audio_io.log_mel(wav), progress=task, cancel=task.cancel)
+            return run_s2l(self.s2l, s2l_input(wav, self.s2l.config.n_acoustic), progress=task,
+                           cancel=task.cancel)
 
         if cache is None:
             return compute()

@@ -46,7 +46,13 @@ def test_model_files_read_consistently() -> None:
     m = ac.load_model()
     assert len(m.phones) == 42 and "SIL" in m.phones and "AA" in m.phones
     assert m.phones == ac.PHONES
-    assert sum(len(s) for s in m.cb_senones) == len(m.senone_phone) == 5126
+    mdef = ac.read_mdef(ac.model_dir() / "mdef")
+    assert len(mdef.senone_phone) == 5126 and mdef.ci_senones.shape == (42, 3)
+    # each CI phone's own states are senones of its own codebook, none shared
+    assert (mdef.senone_phone[mdef.ci_senones] == np.arange(42)[:, None]).all()
+    assert len(np.unique(mdef.ci_senones)) == 126
+    n_feat, two_w, n_gauss = m.quad.shape
+    assert (n_feat, two_w, n_gauss) == (3, 26, 42 * 128) and m.ci_weights.shape == (3, 42, 128, 3)
     # quantised mixture weights decode to distributions (mass lost only to the 8-bit floor)
     w = np.exp(-ac.read_sendump(ac.model_dir() / "sendump").astype(np.float64)
                * ac.SENDUMP_LOG_UNIT).sum(axis=1)
@@ -167,3 +173,27 @@ def test_speed_for_a_minute() -> None:
     dt = time.perf_counter() - t
     print(f"phone posteriors for 60 s of audio: {dt:.2f} s")
     assert post.shape == (6000, len(ac.PHONES))
+
+
+def test_s2l_channels_sit_on_the_log_mel_grid() -> None:
+    """The network's extra input: one row per log-mel frame, floored log posteriors, and a
+    click heard at the same time in both (frame i of log-mel is centred at i * 10 ms)."""
+    from blender_s2l.core.speech.features import N_MELS, n_frames, s2l_input, silence_input
+
+    assert ac.ACOUSTIC_CHANNELS == len(ac.PHONES)
+    rng = np.random.default_rng(0)
+    wav = (0.001 * rng.standard_normal(ac.SAMPLE_RATE)).astype(np.float32)
+    wav[8000:8800] += (0.5 * rng.standard_normal(800)).astype(np.float32)  # a burst at 0.5 s
+    frames = s2l_input(wav, ac.ACOUSTIC_CHANNELS)
+    assert frames.shape == (n_frames(len(wav)), N_MELS + ac.ACOUSTIC_CHANNELS)
+    post = frames[:, N_MELS:]
+    assert np.isfinite(post).all() and post.min() >= ac.LOG_POSTERIOR_FLOOR
+    assert np.allclose(np.exp(post).sum(axis=1), 1.0, atol=0.05)
+    # the posteriors change most where the burst starts, as the mel bands do (its end is
+    # smeared over the deltas' +-3 frames)
+    change = np.abs(np.diff(np.exp(post), axis=0)).sum(axis=1)
+    loud = np.diff(frames[:, :N_MELS].mean(axis=1))
+    assert abs(int(np.argmax(change[:53])) - int(np.argmax(loud))) <= 1
+    assert np.array_equal(s2l_input(wav), frames[:, :N_MELS])
+    quiet = silence_input(ac.ACOUSTIC_CHANNELS)
+    assert quiet.shape == (N_MELS + ac.ACOUSTIC_CHANNELS,) and np.isfinite(quiet).all()

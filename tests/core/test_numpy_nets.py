@@ -44,12 +44,13 @@ def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return set(sa) == set(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-@pytest.mark.parametrize("closure_head", [True, False])
+@pytest.mark.parametrize(("closure_head", "n_acoustic"), [(True, 0), (False, 0), (True, 42)])
 @pytest.mark.parametrize("frames", [5, 40, 301])
-def test_numpy_s2l_equals_the_torch_module_of_the_same_npz(closure_head: bool, frames: int,
-                                                           tmp_path: Path) -> None:
+def test_numpy_s2l_equals_the_torch_module_of_the_same_npz(closure_head: bool, n_acoustic: int,
+                                                           frames: int, tmp_path: Path) -> None:
     torch.manual_seed(3)
-    model = S2L(S2LConfig(channels=24, dilations=[1, 2, 4, 8, 16], closure_head=closure_head))
+    model = S2L(S2LConfig(channels=24, dilations=[1, 2, 4, 8, 16], closure_head=closure_head,
+                          n_acoustic=n_acoustic))
     with torch.no_grad():  # non-trivial normalisation, so those arrays are exercised too
         model.feat_mean.normal_(0, 1)
         model.feat_std.uniform_(0.5, 2.0)
@@ -60,7 +61,8 @@ def test_numpy_s2l_equals_the_torch_module_of_the_same_npz(closure_head: bool, f
     net = load_numpy_s2l(path)
     runner = to_torch(net, "cpu")
     assert isinstance(runner, TorchS2L) and _same_state(runner.model, model)
-    mel = np.random.default_rng(frames).normal(0, 2, (frames, 80)).astype(np.float32)
+    mel = np.random.default_rng(frames).normal(0, 2, (frames, 80 + n_acoustic)).astype(
+        np.float32)
     disp, logit = net.predict(mel)
     t_disp, t_logit = runner.predict(mel)
     assert disp.shape == (frames, 68, 3) and disp.dtype == np.float32

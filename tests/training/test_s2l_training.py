@@ -12,7 +12,14 @@ import torch
 from blender_s2l.core.models.s2l import S2L, S2LConfig
 from blender_s2l.training.checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 from blender_s2l.training.s2l.cli import _voice_weights
-from blender_s2l.training.s2l.data import Pair, closure_frames, crop_batch, voice_weights
+from blender_s2l.core.speech.features import silence_input
+from blender_s2l.training.s2l.data import (
+    Pair,
+    closure_frames,
+    crop_batch,
+    spec_augment,
+    voice_weights,
+)
 from blender_s2l.training.s2l.losses import CLOSURE_MM, closure_target
 from blender_s2l.training.s2l.train import TrainSettings, train_s2l
 
@@ -146,3 +153,46 @@ def test_closure_mask_drops_frames_from_the_closure_loss_only() -> None:
                              closure_mask=torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
     assert only_first["closure"] < 0.05 < full["closure"]
     assert only_first["l2"] == full["l2"]
+
+
+def test_init_adds_phone_posterior_inputs_that_start_silent(tmp_path: Path) -> None:
+    """--acoustic on a log-mel model: 42 new input channels whose weights start at zero, so the
+    grown model says exactly what the base said whatever the posteriors are."""
+    torch.manual_seed(0)
+    base = S2L(S2LConfig(channels=16, dilations=[1, 2], closure_head=True)).eval()
+    save_checkpoint(tmp_path / "base.pt", s2l_checkpoint(base))
+    pairs = _toy_pairs(3, 0)
+    rng = np.random.default_rng(4)
+    for p in pairs:
+        p.mel = np.concatenate([p.mel, rng.normal(-6, 3, (len(p.mel), 42)).astype(np.float32)], 1)
+    out = tmp_path / "grown.pt"
+    train_s2l(pairs, [], out, _settings(max_steps=0, init=tmp_path / "base.pt", n_acoustic=42),
+              tmp_path / "log.jsonl")
+    grown = load_s2l(out).eval()
+    assert grown.config.n_acoustic == 42 and grown.config.n_inputs == 122
+    frames = torch.from_numpy(pairs[0].mel)[None]
+    with torch.no_grad():
+        disp, logit = grown.predict(frames)
+        base_disp, base_logit = base.predict(frames[..., :80])
+    assert torch.allclose(disp, base_disp, atol=1e-5)
+    assert logit is not None and base_logit is not None
+    assert torch.allclose(logit, base_logit, atol=1e-5)
+    # the new channels are normalised by the data's own statistics, not left at 0 / 1
+    assert abs(float(grown.feat_mean[80:].mean()) + 6) < 0.5
+    assert abs(float(grown.feat_std[80:].mean()) - 3) < 0.5
+
+
+def test_spec_augment_leaves_the_phone_posteriors_alone() -> None:
+    rng = np.random.default_rng(0)
+    mel = rng.normal(-5, 2, (3, 50, 122)).astype(np.float32)
+    out = spec_augment(mel, rng, -23.0)
+    assert np.array_equal(out[..., 80:], mel[..., 80:])
+    assert not np.allclose(out[..., :80], mel[..., :80])
+
+
+def test_crop_batch_pads_with_the_features_of_silence() -> None:
+    pair = _toy_pairs(1, 0)[0]
+    pair.mel = np.concatenate([pair.mel, np.zeros((len(pair.mel), 42), np.float32)], 1)
+    mel, _, mask, _ = crop_batch([pair], np.random.default_rng(0), 1, 200)
+    assert mask[0, 150:].sum() == 0
+    assert np.array_equal(mel[0, 150], silence_input(42))

@@ -27,6 +27,9 @@ class S2LConfig:
     # as a classifier, it stays decisive where the landmark regression averages a short closure
     # with the vowels around it. Checkpoints without it load with False.
     closure_head: bool = False
+    # Input channels after the mel bands: log phone posteriors of pocketsphinx's acoustic model
+    # (core/speech/acoustic.py), one per phone; 0 for a log-mel-only model.
+    n_acoustic: int = 0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> S2LConfig:
@@ -37,6 +40,7 @@ class S2LConfig:
         what = "The s2l config"
         for name, hi in (("n_mels", 1024), ("channels", MAX_WIDTH), ("n_landmarks", 1024)):
             _whole(what, name, getattr(c, name), 1, hi)
+        _whole(what, "n_acoustic", c.n_acoustic, 0, 1024)
         _whole(what, "kernel", c.kernel, 1, 63)
         if c.kernel % 2 == 0:
             raise WeightsError(f"{what} has an even kernel ({c.kernel}); it must be odd.")
@@ -48,6 +52,11 @@ class S2LConfig:
         if not isinstance(c.closure_head, bool):
             raise WeightsError(f"{what} has closure_head {c.closure_head!r}, not true or false.")
         return c
+
+    @property
+    def n_inputs(self) -> int:
+        """Channels of one input frame: mel bands, then acoustic channels."""
+        return self.n_mels + self.n_acoustic
 
     @property
     def receptive_frames(self) -> int:

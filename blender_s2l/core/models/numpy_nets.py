@@ -23,6 +23,7 @@ from scipy.special import erf, expit
 from ..errors import WeightsError
 from ..head.landmarks import N_LANDMARKS
 from ..head.mesh_features import FEATURE_DIM
+from ..speech.acoustic import ACOUSTIC_CHANNELS
 from ..speech.features import N_MELS
 from .configs import S2DConfig, S2LConfig
 from .npz_weights import NpzWeights, load_npz, save_npz
@@ -113,8 +114,8 @@ def conv1d(x: F32, taps: list[F32], bias: F32, dilation: int = 1) -> F32:
 def s2l_shapes(c: S2LConfig) -> dict[str, tuple[int, ...]]:
     ch, k = c.channels, c.kernel
     shapes: dict[str, tuple[int, ...]] = {
-        "feat_mean": (c.n_mels,), "feat_std": (c.n_mels,),
-        "inp.weight": (ch, c.n_mels, k), "inp.bias": (ch,),
+        "feat_mean": (c.n_inputs,), "feat_std": (c.n_inputs,),
+        "inp.weight": (ch, c.n_inputs, k), "inp.bias": (ch,),
         "out_norm.norm.weight": (ch,), "out_norm.norm.bias": (ch,),
         "head.weight": (c.n_landmarks * 3 + int(c.closure_head), ch, 1),
         "head.bias": (c.n_landmarks * 3 + int(c.closure_head),),
@@ -130,7 +131,7 @@ def s2l_shapes(c: S2LConfig) -> dict[str, tuple[int, ...]]:
 
 
 class NumpyS2L:
-    """The S2L network over numpy arrays: (T, n_mels) log-mel -> (T, 68, 3) mm [+ (T,) logit]."""
+    """The S2L network over numpy arrays: (T, n_inputs) features -> (T, 68, 3) mm [+ (T,) logit]."""
 
     kind = "s2l"
 
@@ -230,6 +231,9 @@ def _runnable_s2l(config: dict[str, Any]) -> S2LConfig:
     if c.n_mels != N_MELS or c.n_landmarks != N_LANDMARKS:
         raise WeightsError(f"The s2l weights expect {c.n_mels} mel bands and {c.n_landmarks} "
                            f"landmarks; this add-on computes {N_MELS} and {N_LANDMARKS}.")
+    if c.n_acoustic not in (0, ACOUSTIC_CHANNELS):
+        raise WeightsError(f"The s2l weights expect {c.n_acoustic} phone posteriors; this add-on "
+                           f"computes {ACOUSTIC_CHANNELS}.")
     return c
 
 

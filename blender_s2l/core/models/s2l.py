@@ -1,4 +1,4 @@
-"""S2L: log-mel speech features -> 68 landmark displacements (canonical mm) at 100 Hz.
+"""S2L: log-mel (and optionally phone posteriors) -> 68 landmark displacements (mm) at 100 Hz.
 
 wav2vec 2.0 cannot be downloaded here, so the encoder learns from log-mel like MeshTalk: a stack of
 dilated 1-D convolutions. It is purely convolutional with a finite receptive field, which makes
@@ -47,7 +47,7 @@ class DilatedBlock(nn.Module):
 
 
 class S2L(nn.Module):
-    """Input (B, T, n_mels) normalised log-mel; output (B, T, 68, 3) displacements in mm."""
+    """Input (B, T, n_inputs) log-mel [+ log phone posteriors]; output (B, T, 68, 3) in mm."""
 
     def __init__(self, config: S2LConfig | None = None) -> None:
         super().__init__()
@@ -57,9 +57,9 @@ class S2L(nn.Module):
             raise ValueError("S2L kernel must be odd so frames stay centred.")
         self.feat_mean: torch.Tensor
         self.feat_std: torch.Tensor
-        self.register_buffer("feat_mean", torch.zeros(c.n_mels))
-        self.register_buffer("feat_std", torch.ones(c.n_mels))
-        self.inp = nn.Conv1d(c.n_mels, c.channels, c.kernel, padding=c.kernel // 2)
+        self.register_buffer("feat_mean", torch.zeros(c.n_inputs))
+        self.register_buffer("feat_std", torch.ones(c.n_inputs))
+        self.inp = nn.Conv1d(c.n_inputs, c.channels, c.kernel, padding=c.kernel // 2)
         self.blocks = nn.ModuleList(
             DilatedBlock(c.channels, c.kernel, d, c.dropout) for d in c.dilations
         )

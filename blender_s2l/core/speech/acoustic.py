@@ -52,7 +52,15 @@ MEL_FLOOR = 1e-5
 VAR_FLOOR = 1e-4  # sphinx's -varfloor: no Gaussian sharper than this
 # sendump's weights are -log(w) in base 1.0001 logmath units, right-shifted by 10 bits
 SENDUMP_LOG_UNIT = 1024.0 * float(np.log(1.0001))
-BLOCK = 2048  # frames scored at once: bounds memory for long clips
+BLOCK = 2048  # frames of the front end computed at once: bounds memory for long clips
+# phones of the en-us model (SIL and the two noise models included), the S2L input's width;
+# load_model checks the model files agree
+ACOUSTIC_CHANNELS = 42
+# a phone this unlikely is absent: the S2L input's floor (natural log)
+LOG_POSTERIOR_FLOOR = -12.0
+# frame i's window [160 i, 160 i + 410) is centred this many 10 ms frames after i * 10 ms
+CENTRE_FRAMES = WINDOW / 2 / FRAME_SHIFT
+SCORE_BLOCK = 256  # frames scored at once (the Gaussian scores of a block fit the cache)
 
 
 def model_dir() -> Path:
@@ -83,6 +91,7 @@ class Mdef:
 
     phones: tuple[str, ...]
     senone_phone: NDArray[np.int64]  # (n_senones,)
+    ci_senones: NDArray[np.int64]  # (CI phones, states): each CI phone's own senones
 
 
 def read_mdef(path: Path) -> Mdef:
@@ -121,7 +130,8 @@ def read_mdef(path: Path) -> Mdef:
         senone_phone[sseq[phone_rec["ssid"][p]]] = base[p]
     if (senone_phone < 0).any() or n_ci_sen != n_ci * n_emit:
         raise ValueError(f"{path}: senones without a phone")
-    return Mdef(tuple(names), senone_phone)
+    ci_senones = sseq[phone_rec["ssid"][:n_ci]].astype(np.int64)
+    return Mdef(tuple(names), senone_phone, ci_senones)
 
 
 def _read_s3(path: Path) -> tuple[NDArray[np.float32], tuple[int, int, int, int]]:
@@ -176,19 +186,17 @@ def read_sendump(path: Path) -> NDArray[np.uint8]:
 
 @dataclass(frozen=True)
 class AcousticModel:
-    """The model, pre-arranged for scoring: Gaussians as quadratic forms, weights in linear scale
-    grouped by codebook so that each codebook's senones are one matrix product."""
+    """The model, arranged for scoring the CI phones' own states: every codebook's Gaussians of a
+    stream as one quadratic form over [x^2, x] (one matrix product scores them all), and the CI
+    senones' mixture weights in linear scale."""
 
     phones: tuple[str, ...]
     params: dict[str, str]
     mel: NDArray[np.float64]  # (N_FFT // 2 + 1, nfilt)
     dct: NDArray[np.float64]  # (nfilt, N_CEP), lifter folded in
-    inv_var: NDArray[np.float32]  # (n_cb, n_feat, n_dens, width): -0.5 / var
-    mean_iv: NDArray[np.float32]  # mean / var
-    const: NDArray[np.float32]  # (n_cb, n_feat, n_dens): log normaliser - 0.5 mean^2/var
-    weights: tuple[tuple[NDArray[np.float32], ...], ...]  # [cb][feat] (n_sen_cb, n_dens)
-    cb_senones: tuple[NDArray[np.int64], ...]  # senone ids of each codebook
-    senone_phone: NDArray[np.int64]
+    quad: NDArray[np.float32]  # (n_feat, 2 * width, n_cb * n_dens): -0.5/var over mean/var
+    const: NDArray[np.float32]  # (n_feat, n_cb * n_dens): log normaliser - 0.5 mean^2/var
+    ci_weights: NDArray[np.float32]  # (n_feat, n_cb, n_dens, states) of each CI phone's states
 
 
 def _mel(hz: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -240,27 +248,26 @@ def load_model(directory: str | None = None) -> AcousticModel:
     mdef = read_mdef(d / "mdef")
     means, (n_cb, n_feat, n_dens, _w) = _read_s3(d / "means")
     var, shape = _read_s3(d / "variances")
-    if shape[:3] != (n_cb, n_feat, n_dens) or n_cb != len(mdef.phones):
+    if shape[:3] != (n_cb, n_feat, n_dens) or not n_cb == len(mdef.phones) == ACOUSTIC_CHANNELS:
         raise ValueError(f"{d}: means and variances disagree with the mdef")
     var = np.maximum(var, VAR_FLOOR)
-    inv_var = (-0.5 / var).astype(np.float32)
-    mean_iv = (means / var).astype(np.float32)
-    const = (-0.5 * (np.log(2.0 * np.pi * var).sum(-1) + (means**2 / var).sum(-1))).astype(
-        np.float32)
+    n_feat, width = means.shape[1], means.shape[3]
+    quad = np.concatenate([-0.5 / var, means / var], axis=3)  # (cb, feat, dens, 2 * width)
+    quad = quad.transpose(1, 3, 0, 2).reshape(n_feat, 2 * width, n_cb * n_dens)
+    const = -0.5 * (np.log(2.0 * np.pi * var).sum(-1) + (means**2 / var).sum(-1))
+    const = const.transpose(1, 0, 2).reshape(n_feat, n_cb * n_dens)
     q = read_sendump(d / "sendump")
     if q.shape[:2] != (n_feat, n_dens) or q.shape[2] != len(mdef.senone_phone):
         raise ValueError(f"{d}: sendump disagrees with the model")
-    lin = np.exp(-q.astype(np.float64) * SENDUMP_LOG_UNIT).astype(np.float32)
-    cb_senones = tuple(np.flatnonzero(mdef.senone_phone == c) for c in range(n_cb))
-    weights = tuple(tuple(np.ascontiguousarray(lin[f][:, s].T) for f in range(n_feat))
-                    for s in cb_senones)
+    ci = q[:, :, mdef.ci_senones].transpose(0, 2, 1, 3)  # (feat, cb, dens, states)
     return AcousticModel(
         phones=mdef.phones, params=params,
         mel=mel_filters(float(params.get("lowerf", 133.33334)),
                         float(params.get("upperf", 6855.4976)), int(params.get("nfilt", 40))),
         dct=dct_lifter(int(params.get("nfilt", 40)), int(params.get("lifter", 0))),
-        inv_var=inv_var, mean_iv=mean_iv, const=const, weights=weights,
-        cb_senones=cb_senones, senone_phone=mdef.senone_phone,
+        quad=np.ascontiguousarray(quad, dtype=np.float32),
+        const=np.ascontiguousarray(const, dtype=np.float32),
+        ci_weights=np.exp(-ci.astype(np.float64) * SENDUMP_LOG_UNIT).astype(np.float32),
     )
 
 
@@ -313,57 +320,64 @@ def features(wav_16k: NDArray[np.float32], model: AcousticModel | None = None) -
     return np.asarray(np.concatenate([c, d, dd], axis=1), dtype=np.float32)
 
 
-def _codebook_scores(feat: NDArray[np.float32], m: AcousticModel, c: int) -> NDArray[np.float32]:
-    """(frames, senones of codebook c) natural-log likelihoods: per stream, the log of the
-    senone's weighted sum over the codebook's Gaussians (a matrix product after subtracting the
-    best Gaussian per frame, so nothing underflows), summed over the streams."""
-    _n_cb, n_feat, _n_dens, width = m.inv_var.shape
-    out = np.zeros((len(feat), len(m.cb_senones[c])), dtype=np.float32)
-    for f in range(n_feat):
-        x = feat[:, f * width : (f + 1) * width]
-        ll = (x * x) @ m.inv_var[c, f].T + x @ m.mean_iv[c, f].T + m.const[c, f]
-        top = ll.max(axis=1, keepdims=True)
-        mix = np.exp(ll - top) @ m.weights[c][f].T
-        out += np.log(np.maximum(mix, 1e-30)) + top
-    return out
-
-
-def senone_scores(
-    feat: NDArray[np.float32], model: AcousticModel | None = None
-) -> NDArray[np.float32]:
-    """(frames, senones) natural-log likelihoods of every senone (full mixtures, where
-    pocketsphinx keeps only the top 4 Gaussians per stream)."""
-    m = model or load_model()
-    out = np.empty((len(feat), len(m.senone_phone)), dtype=np.float32)
-    for c, ids in enumerate(m.cb_senones):
-        out[:, ids] = _codebook_scores(feat, m, c)
-    return out
-
-
 def phone_log_scores(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
-    """(frames, phones) log-mean-exp of each phone's senone likelihoods: the phone's acoustic
-    evidence with every one of its senones equally likely a priori (a plain log-sum-exp would
-    favour phones with many triphone senones). In a PTM model a phone's senones are exactly those
-    of its codebook, so each phone is scored from its own codebook alone."""
+    """(frames, phones) log-mean-exp of the likelihoods of each CI phone's own states (full
+    mixtures, where pocketsphinx keeps only the top 4 Gaussians per stream).
+
+    Why the CI states and not all 5,126 tied triphone states: they score in a third of the time,
+    and their best phone a frame agrees with pocketsphinx's allphone decode as often or more
+    (reports/acoustic.md). Frames are scored in blocks small enough that one block's Gaussian
+    scores stay in the CPU cache."""
     m = load_model()
     feat = features(wav_16k, m)
-    out = np.empty((len(feat), len(m.phones)), dtype=np.float32)
-    for s in range(0, len(feat), BLOCK):
-        blk = feat[s : s + BLOCK]
-        for c in range(len(m.phones)):
-            sen = _codebook_scores(blk, m, c)
-            top = sen.max(axis=1)
-            out[s : s + len(blk), c] = top + np.log(np.exp(sen - top[:, None]).mean(axis=1))
+    n_feat, two_w, _ = m.quad.shape
+    n_cb, n_dens = m.ci_weights.shape[1:3]
+    width = two_w // 2
+    out = np.empty((len(feat), n_cb), dtype=np.float32)
+    for s in range(0, len(feat), SCORE_BLOCK):
+        blk = feat[s : s + SCORE_BLOCK]
+        n = len(blk)
+        acc = np.zeros((n_cb, n, m.ci_weights.shape[3]), dtype=np.float32)
+        for f in range(n_feat):
+            x = blk[:, f * width : (f + 1) * width]
+            ll = (np.concatenate([x * x, x], axis=1) @ m.quad[f] + m.const[f]).reshape(
+                n, n_cb, n_dens).transpose(1, 0, 2)
+            top = ll.max(axis=2, keepdims=True)
+            mix = np.matmul(np.exp(ll - top), m.ci_weights[f])
+            acc += np.log(np.maximum(mix, 1e-30)) + top
+        best = acc.max(axis=2)
+        out[s : s + n] = (best + np.log(np.exp(acc - best[..., None]).mean(axis=2))).T
     return out
 
 
 def phone_posteriors(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
     """(frames, len(PHONES)) posterior of each CI phone per 10 ms frame: a softmax over the phone
     scores (equal phone priors). Rows sum to 1; silence and clipping give finite rows."""
+    return np.exp(log_posteriors(wav_16k)).astype(np.float32)
+
+
+def log_posteriors(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(frames, phones) natural-log posteriors (a log-softmax of the phone scores), unfloored."""
     s = phone_log_scores(wav_16k).astype(np.float64)
     s -= s.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
+    s -= np.log(np.exp(s).sum(axis=1, keepdims=True))
+    return np.asarray(s, dtype=np.float32)
+
+
+def s2l_channels(wav_16k: NDArray[np.float32], n_out: int) -> NDArray[np.float32]:
+    """(n_out, phones) log posteriors floored at LOG_POSTERIOR_FLOOR, on the log-mel frame grid
+    (frame i at i * 10 ms; this model's frame j is centred 12.8 ms later); the posteriors are
+    interpolated linearly, so each row still sums to 1 (up to the floor).
+
+    Why floored: below it a phone is simply absent, and the network should not spend capacity on
+    how absent (the raw values reach -1000 on digital silence)."""
+    post = phone_posteriors(wav_16k)
+    pos = np.clip(np.arange(n_out, dtype=np.float64) - CENTRE_FRAMES, 0.0, len(post) - 1.0)
+    j0 = np.floor(pos).astype(np.int64)
+    j1 = np.minimum(j0 + 1, len(post) - 1)
+    w = (pos - j0)[:, None]
+    at = post[j0] * (1.0 - w) + post[j1] * w
+    return np.log(np.maximum(at, np.exp(LOG_POSTERIOR_FLOOR))).astype(np.float32)
 
 
 def phones() -> tuple[str, ...]:

@@ -173,3 +173,27 @@ def log_mel_chunks(
         if stop >= total:
             return
         start += step
+
+
+def s2l_input(wav: FloatArray, n_acoustic: int = 0) -> NDArray[np.float32]:
+    """S2L's input frames for loudness-normalised samples: log-mel, then (for a model that was
+    trained on them) n_acoustic log phone posteriors of pocketsphinx's acoustic model on the same
+    frame grid. One function, so training (training/s2l/data.py) and every bake feed the network
+    the same thing."""
+    mel = log_mel(wav)
+    if not n_acoustic:
+        return mel
+    from . import acoustic
+
+    return np.concatenate([mel, acoustic.s2l_channels(_as_wav(wav), len(mel))], axis=1)
+
+
+@cache
+def silence_input(n_acoustic: int = 0) -> NDArray[np.float32]:
+    """(N_MELS + n_acoustic,) S2L input frame of digital silence (what the rest response is)."""
+    if not n_acoustic:
+        return silence_features()
+    frames = s2l_input(np.zeros(SAMPLE_RATE, dtype=np.float32), n_acoustic)
+    out: NDArray[np.float32] = frames[len(frames) // 2].copy()
+    out.setflags(write=False)
+    return out

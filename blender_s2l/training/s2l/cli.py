@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...core.speech.acoustic import ACOUSTIC_CHANNELS
 from ..checkpoint import checkpoint_file
 from .data import build_pairs
 from .train import TrainSettings, evaluate_pairs, train_s2l
@@ -38,6 +39,10 @@ def add_parser(subparsers: Any) -> None:
                    help="train the closure head on spoken frames only (pauses are not closures)")
     p.add_argument("--no-closure-head", dest="closure_head", action="store_false",
                    help="train only the landmark regression (the pre-2026-12 model)")
+    p.add_argument("--acoustic", action="store_true",
+                   help="also hear pocketsphinx's phone posteriors (42 more input channels; "
+                        "with --init, their weights start at zero)")
+    p.add_argument("--jobs", type=int, default=1, help="processes that compute missing features")
     p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
     p.add_argument("--log", type=Path, default=Path("cache/train_s2l.log.jsonl"))
     p.set_defaults(func=run)
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     utts = [u for root in args.corpus for u in load_corpus(root)]
     t0 = time.monotonic()
-    pairs = build_pairs(utts, args.features_cache)
+    n_acoustic = ACOUSTIC_CHANNELS if args.acoustic else 0
+    pairs = build_pairs(utts, args.features_cache, n_acoustic, jobs=args.jobs)
     train = [p for p in pairs if p.split == "train"]
     val = [p for p in pairs if p.split != "train"]
     print(f"features: {len(train)} train / {len(val)} held-out in {time.monotonic() - t0:.0f} s")
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, init=args.init, closure_head=args.closure_head,
         closure_loss_weight=args.closure_weight, focus=args.focus,
         closure_speech_only=args.closure_speech_only,
-        voice_weights=_voice_weights(args.voice_weight),
+        voice_weights=_voice_weights(args.voice_weight), n_acoustic=n_acoustic,
     )
     model = train_s2l(train, val, args.out, settings, args.log)
     print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")

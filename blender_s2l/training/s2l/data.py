@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from ...core.speech import audio as audio_io
+from ...core.speech.features import N_MELS, s2l_input, silence_input
 from ...core.speech.phones import BILABIALS, SIL, normalise_phone
 from ..ict import ICTFace, load_ict
 
@@ -61,9 +62,10 @@ def landmark_deltas(ict: ICTFace) -> NDArray[np.float32]:
     return ict.expression_deltas[:, ict.landmarks68].astype(np.float32)
 
 
-def features_for(wav: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Exactly the inference path: loudness normalisation, then log-mel."""
-    return audio_io.log_mel(audio_io.normalise_loudness(wav))
+def features_for(wav: NDArray[np.float32], n_acoustic: int = 0) -> NDArray[np.float32]:
+    """Exactly the inference path: loudness normalisation, then S2L's input (log-mel, and the
+    phone posteriors for a model that hears them)."""
+    return s2l_input(audio_io.normalise_loudness(wav), n_acoustic)
 
 
 def _align(mel: NDArray[np.float32], target: NDArray[np.float32]) -> tuple[Any, Any]:
@@ -71,31 +73,61 @@ def _align(mel: NDArray[np.float32], target: NDArray[np.float32]) -> tuple[Any, 
     return mel[:n], target[:n]
 
 
-def build_pairs(utterances: list[Any], cache_dir: Path) -> list[Pair]:
-    """Featurise each utterance once; later runs read the cache."""
+def _cache_path(utt: Any, cache_dir: Path, n_acoustic: int) -> Path:
+    with_acoustic = f":a{n_acoustic}" if n_acoustic else ""
+    text = f"{utt.root}/{utt.id}:{FEATURE_VERSION}{with_acoustic}"
+    return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz"
+
+
+def _featurise(utt: Any, path: Path, n_acoustic: int) -> None:
+    """Features and landmark targets of one utterance, written to its cache file."""
+    wav, sr = utt.audio()
+    if sr != audio_io.SAMPLE_RATE:
+        wav = audio_io.load_audio(wav, sr)
+    mel = features_for(wav, n_acoustic)
+    if hasattr(utt, "landmark_targets"):  # captured meshes (VOCASET)
+        target = np.asarray(utt.landmark_targets(), dtype=np.float32)
+    else:  # synthetic corpus: ICT expression weights -> landmark displacement
+        weights = np.asarray(utt.expression_weights, dtype=np.float32)
+        target = np.tensordot(weights, _ict_landmark_deltas(), axes=1).astype(np.float32)
+    mel, target = _align(mel, target)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, mel=mel, target=target)
+    tmp.replace(path)
+
+
+_DELTAS: list[NDArray[np.float32]] = []
+
+
+def _ict_landmark_deltas() -> NDArray[np.float32]:
+    if not _DELTAS:
+        _DELTAS.append(landmark_deltas(load_ict()))
+    return _DELTAS[0]
+
+
+def _featurise_job(job: tuple[Any, Path, int]) -> None:
+    _featurise(*job)
+
+
+def build_pairs(utterances: list[Any], cache_dir: Path, n_acoustic: int = 0,
+                jobs: int = 1) -> list[Pair]:
+    """Featurise each utterance once (in `jobs` processes); later runs read the cache."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    ict_deltas: NDArray[np.float32] | None = None
+    todo = [(u, _cache_path(u, cache_dir, n_acoustic), n_acoustic) for u in utterances]
+    todo = [t for t in todo if not t[1].is_file()]
+    if jobs > 1 and len(todo) > 1:
+        from multiprocessing import get_context
+
+        with get_context("fork").Pool(jobs) as pool:
+            for _ in pool.imap_unordered(_featurise_job, todo, chunksize=8):
+                pass
+    else:
+        for job in todo:
+            _featurise_job(job)
     pairs: list[Pair] = []
     for utt in utterances:
-        key = hashlib.sha1(f"{utt.root}/{utt.id}:{FEATURE_VERSION}".encode()).hexdigest()[:16]
-        path = cache_dir / f"{key}.npz"
-        if path.is_file():
-            z = np.load(path)
-            mel, target = z["mel"], z["target"]
-        else:
-            wav, sr = utt.audio()
-            if sr != audio_io.SAMPLE_RATE:
-                wav = audio_io.load_audio(wav, sr)
-            mel = features_for(wav)
-            if hasattr(utt, "landmark_targets"):  # captured meshes (VOCASET)
-                target = np.asarray(utt.landmark_targets(), dtype=np.float32)
-            else:  # synthetic corpus: ICT expression weights -> landmark displacement
-                deltas = ict_deltas if ict_deltas is not None else landmark_deltas(load_ict())
-                ict_deltas = deltas
-                weights = np.asarray(utt.expression_weights, dtype=np.float32)
-                target = np.tensordot(weights, deltas, axes=1).astype(np.float32)
-            mel, target = _align(mel, target)
-            np.savez(path, mel=mel, target=target)
+        z = np.load(_cache_path(utt, cache_dir, n_acoustic))
+        mel, target = z["mel"], z["target"]
         phones = list(getattr(utt, "phones", []))  # VOCASET has none: no focus windows
         speech = speech_frames(phones, len(mel)) if phones else np.zeros(0, np.float32)
         pairs.append(Pair(str(utt.id), str(utt.split), mel, target, str(getattr(utt, "voice", "")),
@@ -117,8 +149,7 @@ def crop_batch(
     tgt = np.zeros((batch, frames, 68, 3), np.float32)
     mask = np.zeros((batch, frames), np.float32)
     speech = np.zeros((batch, frames), np.float32)
-    floor = float(min(p.mel.min() for p in pairs[:8]))
-    mel[:] = floor
+    mel[:] = silence_input(mel.shape[2] - N_MELS)  # padding sounds like digital silence
     for b in range(batch):
         p = pairs[int(rng.choice(len(pairs), p=weights))] if weights is not None else \
             pairs[int(rng.integers(len(pairs)))]
@@ -156,10 +187,11 @@ def voice_weights(pairs: list[Pair], by_prefix: dict[str, float]) -> NDArray[np.
 def spec_augment(
     mel: NDArray[np.float32], rng: np.random.Generator, floor: float
 ) -> NDArray[np.float32]:
-    """Frequency warping (speaker/vocal-tract variety), smearing and masking, so TTS voices
-    generalise."""
+    """Frequency warping (speaker/vocal-tract variety), smearing and masking of the mel bands, so
+    TTS voices generalise. Phone posteriors after the bands are left as they are: they come from
+    a model trained on human voices, which is the point of them."""
     out = mel.copy()
-    b, _, n_mels = out.shape
+    b, n_mels = out.shape[0], N_MELS
     grid = np.arange(n_mels, dtype=np.float64)
     for i in range(b):
         alpha = rng.uniform(0.88, 1.12)
@@ -167,12 +199,13 @@ def spec_augment(
         lo = np.floor(src).astype(int)
         hi = np.minimum(lo + 1, n_mels - 1)
         w = (src - lo)[None, :]
-        out[i] = (1 - w) * out[i][:, lo] + w * out[i][:, hi]
+        band = out[i, :, :n_mels]
+        band = (1 - w) * band[:, lo] + w * band[:, hi]
         if rng.random() < 0.3:  # smeared formants: lean on coarse cues that survive real rooms
-            out[i] = gaussian_filter1d(out[i], rng.uniform(0.5, 2.0), axis=1, mode="nearest")
+            band = gaussian_filter1d(band, rng.uniform(0.5, 2.0), axis=1, mode="nearest")
         if rng.random() < 0.5:
             width = int(rng.integers(1, 10))
             start = int(rng.integers(0, n_mels - width))
-            out[i, :, start : start + width] = floor
-        out[i] += rng.normal(0, 0.5)  # residual level offset after normalisation
+            band[:, start : start + width] = floor
+        out[i, :, :n_mels] = band + rng.normal(0, 0.5)  # residual level offset
     return out

@@ -13,6 +13,7 @@ import torch
 
 from ...core.head.landmarks import MOUTH
 from ...core.models.s2l import S2L, S2LConfig
+from ...core.speech.features import N_MELS
 from ..checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 from .data import Pair, crop_batch, spec_augment, voice_weights
 from .losses import closure_target, landmark_weights, s2l_loss
@@ -37,11 +38,13 @@ class TrainSettings:
     focus: float = 0.0  # share of windows centred on a bilabial or a confusable closure
     voice_weights: dict[str, float] = field(default_factory=dict)  # voice-name prefix -> factor
     closure_speech_only: bool = False  # closure head's loss on spoken frames only, not pauses
+    n_acoustic: int = 0  # phone-posterior input channels after the mel bands (0: log-mel only)
 
 
 def _feature_stats(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
     mels = np.concatenate([p.mel for p in pairs[:400]], axis=0)
-    return torch.from_numpy(mels.mean(0)), torch.from_numpy(mels.std(0) + 1e-3)
+    return (torch.from_numpy(mels.mean(0).astype(np.float32)),
+            torch.from_numpy((mels.std(0) + 1e-3).astype(np.float32)))
 
 
 @torch.no_grad()
@@ -84,17 +87,28 @@ def _initial_model(settings: TrainSettings, train: list[Pair]) -> S2L:
     with a closure head when asked (a new head channel starts at zero, the rest is kept)."""
     if settings.init is not None:
         base = load_s2l(settings.init)
+        n_acoustic = max(base.config.n_acoustic, settings.n_acoustic)
         model = S2L(replace(base.config, closure_head=base.config.closure_head
-                            or settings.closure_head))
+                            or settings.closure_head, n_acoustic=n_acoustic))
         state = dict(base.state_dict())
         own = model.state_dict()
+        # New head channels and new input channels start at zero: step 0 is the base model.
         for key in ("head.weight", "head.bias"):
             grown = torch.zeros_like(own[key])
             grown[: state[key].shape[0]] = state[key]
             state[key] = grown
+        old = base.config.n_inputs
+        if model.config.n_inputs > old:
+            grown = torch.zeros_like(own["inp.weight"])
+            grown[:, :old] = state["inp.weight"]
+            state["inp.weight"] = grown
+            mean, std = _feature_stats(train)
+            state["feat_mean"] = torch.cat([state["feat_mean"], mean[old:]])
+            state["feat_std"] = torch.cat([state["feat_std"], std[old:]])
         model.load_state_dict(state)
         return model.train()
-    cfg = S2LConfig(channels=settings.channels, closure_head=settings.closure_head)
+    cfg = S2LConfig(channels=settings.channels, closure_head=settings.closure_head,
+                    n_acoustic=settings.n_acoustic)
     for k, v in settings.config_overrides.items():
         setattr(cfg, k, v)
     model = S2L(cfg).train()
@@ -126,7 +140,7 @@ def train_s2l(
     ema = copy.deepcopy(model).eval() if settings.ema_decay > 0 else model
     weights = landmark_weights()
     draw = voice_weights(train, settings.voice_weights)
-    floor = float(min(p.mel.min() for p in train[:50]))
+    floor = float(min(p.mel[:, :N_MELS].min() for p in train[:50]))
     deadline = time.monotonic() + settings.minutes * 60
     # Cosine decay over this run's own steps, so a resumed run (fine-tuning) gets a real schedule.
     first_step = step
