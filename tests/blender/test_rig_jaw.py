@@ -450,7 +450,7 @@ def test_a_rig_take_exports_to_gltf_as_one_animation_of_bone_and_weights(
     assert turned >= 5  # the take opens the jaw on several frames, not only rest
     # ... and what Blender poses at those frames is the same keyed pose
     for k in (len(frames) // 3, len(frames) // 2):
-        bpy.context.scene.frame_set(int(round(frames[k])))
+        bpy.context.scene.frame_set(round(frames[k]))
         local = rest @ np.array(rig.pose.bones["jaw"].matrix_basis)
         x, y, z, w = rotation[k]
         assert np.abs(quaternion_matrix(w, x, y, z) - local[:3, :3]).max() < 2e-5
