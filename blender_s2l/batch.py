@@ -6,8 +6,9 @@
     python -m blender_s2l.batch scene.blend --jobs manifest.csv
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
-mode, seed, device, keypoints, export (the take's weights, as --export-weights), phones (an
-alignment file) or transcript (the line's words) for key poses. A line with neither gets the
+mode, seed, device, keypoints, export (the take's weights, as --export-weights), jaw_bone (mode
+RIG: the armature's jaw bone, as --jaw-bone), phones (an alignment file) or transcript (the
+line's words) for key poses. A line with neither gets the
 key poses of the words pocketsphinx hears in it (about
 0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
 lines use the audio alone and say so, unless --recognise-words demands it). Every job starts

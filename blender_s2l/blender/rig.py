@@ -108,12 +108,42 @@ def _recogniser() -> Any:
     return rig_names
 
 
+@dataclass
+class PanelChoices:
+    """What the Rig sub-panel stored on the head (Object.s2l_rig): its table of rig name ->
+    shape key, and the jaw bone picked."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    jaw_bone: str = ""
+
+
+def panel_choices(obj: Object) -> PanelChoices:
+    """The head's Rig sub-panel choices, also where the add-on is not registered (batch with
+    the bpy module): Blender 5.0 keeps what a registered property group stored as the object's
+    system properties, which the property's own name reads only while it is registered."""
+    settings = getattr(obj, "s2l_rig", None)
+    if settings is not None:
+        return PanelChoices([(r.rig_name, r.key_name) for r in settings.rows],
+                            str(settings.jaw_bone))
+    try:
+        stored = obj.bl_system_properties_get()
+        group = stored.get("s2l_rig") if stored is not None else None
+    except (AttributeError, TypeError):
+        group = None
+    if group is None or not hasattr(group, "get"):
+        return PanelChoices()
+    rows = []
+    for row in group.get("rows") or []:
+        if hasattr(row, "get"):
+            rows.append((str(row.get("rig_name", "")), str(row.get("key_name", ""))))
+    bone = group.get("jaw_bone", "")
+    return PanelChoices(rows, bone if isinstance(bone, str) else "")
+
+
 def user_map(obj: Object, path: str = "") -> dict[str, str]:
     """Rig name -> the head's key name ("" leaves that shape unkeyed): the object's table in
     the panel, then the map file's entries over it."""
-    settings = getattr(obj, "s2l_rig", None)
-    out = {} if settings is None else {
-        r.rig_name.strip(): r.key_name.strip() for r in settings.rows if r.rig_name.strip()}
+    out = {rig.strip(): key.strip() for rig, key in panel_choices(obj).rows if rig.strip()}
     if path:
         out.update(_recogniser().load_rig_map(path))
     return out
@@ -219,7 +249,8 @@ def _left_out(key_names: list[str], obj: Object, one: str, many: str) -> str:
 def check_armature(armature: Object | None) -> None:
     if armature is not None and armature.mode == "POSE":
         raise BakeError(f"The armature '{armature.name}' is in Pose Mode; switch to Object "
-                        "Mode to bake onto the rig.")
+                        "Mode to bake onto the rig (a batch bake needs the file saved in "
+                        "Object Mode).")
 
 
 def check_jaw_armature(armature: Object) -> None:
@@ -306,9 +337,14 @@ def jaw_rig(head: Object, armature: Object, bone: str) -> tuple[JawRig, list[str
     return JawRig(bone, np.array(to_bone, dtype=np.float64), skin, translate), notes
 
 
-def find_jaw_bone(armature: Object | None, chosen: str) -> str:
-    """The jaw's control bone as "armature/bone": the one picked in the panel, else the bone
-    named like a jaw on common rigs (see JAW_BONES), else ""."""
+PICKED_IN_PANEL = "the jaw bone picked in the Rig sub-panel"
+GIVEN_TO_BAKE = "the jaw bone the bake was given: --jaw-bone, the jaw_bone column or jaw_bone="
+
+
+def find_jaw_bone(armature: Object | None, chosen: str, where: str = PICKED_IN_PANEL) -> str:
+    """The jaw's control bone as "armature/bone": the one chosen (`where` says by whom, for the
+    sentence refusing a bone the armature lacks), else the bone named like a jaw on common rigs
+    (see JAW_BONES), else ""."""
     if armature is None:
         if chosen:
             raise BakeError(f"The jaw bone '{chosen}' was picked, but the head has no armature.")
@@ -316,8 +352,7 @@ def find_jaw_bone(armature: Object | None, chosen: str) -> str:
     bones = armature.data.bones
     if chosen:
         if bones.get(chosen) is None:
-            raise BakeError(f"The armature '{armature.name}' has no bone '{chosen}' (the jaw "
-                            "bone picked in the panel).")
+            raise BakeError(f"The armature '{armature.name}' has no bone '{chosen}' ({where}).")
         return f"{armature.name}/{chosen}"
     for name in JAW_BONES:
         if bones.get(name) is not None:
@@ -397,9 +432,9 @@ def find_rig(head: Object, rig_map: str = "", jaw_bone: str = "") -> FoundRig:
         shared = [n for n in shared if n not in left]
         if shared:
             others.append((obj, shared))
-    settings = getattr(head, "s2l_rig", None)
-    picked = jaw_bone or (settings.jaw_bone if settings is not None else "")
-    found_bone = find_jaw_bone(armature, picked)
+    given = jaw_bone.strip()
+    found_bone = (find_jaw_bone(armature, given, GIVEN_TO_BAKE) if given
+                  else find_jaw_bone(armature, panel_choices(head).jaw_bone))
     jaw = None
     if found_bone and armature is not None:
         check_jaw_armature(armature)

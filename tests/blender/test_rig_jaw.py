@@ -9,6 +9,7 @@ not); everything is read where the animator sees it: the evaluated mesh and the 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -370,3 +371,107 @@ def test_a_failure_on_the_armature_rolls_back_every_object(
     with pytest.raises(RuntimeError, match="Simulated failure"):
         bake(phones, take="B")
     assert state() == before
+
+
+# --- glTF: the jaw bone leaves Blender with the take's morph weights --------------------------
+def quaternion_matrix(w: float, x: float, y: float, z: float) -> np.ndarray:
+    """The rotation of a quaternion, normalised first (as Blender poses a bone)."""
+    n = np.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def test_a_rig_take_exports_to_gltf_as_one_animation_of_bone_and_weights(
+    bundled: ModuleType, tmp_path: Path,
+) -> None:
+    """Blender's glTF exporter, Animation > Mode: NLA Tracks, merges the tracks of one name on
+    every object into one animation: the take `s2l.A` carries the jaw node's rotation (and
+    translation) and the head's morph weights over the same frames; the rest tracks become one
+    more animation, `s2l.(rest)`, holding the rest pose. Read back from the .gltf and .bin."""
+    from test_rig_export_blender import gltf_accessor
+
+    _, phones = line_scene(tmp_path)
+    head, rig, _ = jaw_rig(bundled)
+    assert bake(phones) == {"FINISHED"}
+    storage = submodule(bundled, "blender.storage")
+    h_rec, r_rec = storage.read_takes(head)["A"], storage.read_takes(rig)["A"]
+    out = tmp_path / "rig.gltf"
+    assert bpy.ops.export_scene.gltf(
+        filepath=str(out), export_format="GLTF_SEPARATE", use_selection=False,
+        export_animations=True, export_animation_mode="NLA_TRACKS", export_morph=True,
+        export_morph_animation=True, export_force_sampling=True,
+    ) == {"FINISHED"}
+    doc = json.loads(out.read_text())
+    nodes = {n.get("name"): i for i, n in enumerate(doc["nodes"])}
+    jaw, head_node = nodes["jaw"], nodes["Head"]
+    assert sorted(a["name"] for a in doc["animations"]) == ["s2l.(rest)", "s2l.A"]
+    anim = next(a for a in doc["animations"] if a["name"] == "s2l.A")
+    channels = {(c["target"]["node"], c["target"]["path"]): anim["samplers"][c["sampler"]]
+                for c in anim["channels"]}
+    fps = bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
+
+    def sampled(node: int, path: str) -> tuple[np.ndarray, np.ndarray]:
+        sampler = channels[node, path]
+        times = gltf_accessor(out, doc, sampler["input"])[:, 0].astype(np.float64)
+        return times * fps, gltf_accessor(out, doc, sampler["output"]).astype(np.float64)
+
+    frames, rotation = sampled(jaw, "rotation")  # quaternions x, y, z, w
+    t_frames, translation = sampled(jaw, "translation")
+    w_frames, weights = sampled(head_node, "weights")
+    # the take's frames, every one, for the bone and the weights alike
+    want = np.arange(r_rec.frame_start, r_rec.frame_end + 1, dtype=np.float64)
+    np.testing.assert_allclose(frames, want, atol=1e-3)
+    np.testing.assert_allclose(t_frames, want, atol=1e-3)
+    np.testing.assert_allclose(w_frames, np.arange(h_rec.frame_start, h_rec.frame_end + 1),
+                               atol=1e-3)
+    # the jaw's node transform is its rest offset from the root bone times the keyed pose, in
+    # the root bone's frame (glTF's +Y up turns the armature, not a bone's frame in its parent)
+    bones = rig.data.bones
+    rest = np.linalg.inv(np.array(bones["root"].matrix_local)) @ np.array(
+        bones["jaw"].matrix_local)
+    curves = {(fc.data_path.rsplit(".", 1)[1], fc.array_index): fc
+              for layer in bpy.data.actions[r_rec.action].layers for strip in layer.strips
+              for bag in strip.channelbags for fc in bag.fcurves}
+    turned = 0
+    for k, f in enumerate(np.round(frames)):
+        q = [curves["rotation_quaternion", i].evaluate(f) for i in range(4)]
+        pose = np.eye(4)
+        pose[:3, :3] = quaternion_matrix(*q)
+        pose[:3, 3] = [curves["location", i].evaluate(f) if ("location", i) in curves else 0.0
+                       for i in range(3)]
+        local = rest @ pose
+        x, y, z, w = rotation[k]
+        got = quaternion_matrix(w, x, y, z)
+        assert np.abs(got - local[:3, :3]).max() < 2e-5, f
+        assert np.abs(translation[k] - local[:3, 3]).max() < 1e-6, f
+        turned += rotation_angle(pose[:3, :3]) > np.radians(0.5)
+    assert turned >= 5  # the take opens the jaw on several frames, not only rest
+    # ... and what Blender poses at those frames is the same keyed pose
+    for k in (len(frames) // 3, len(frames) // 2):
+        bpy.context.scene.frame_set(round(frames[k]))
+        local = rest @ np.array(rig.pose.bones["jaw"].matrix_basis)
+        x, y, z, w = rotation[k]
+        assert np.abs(quaternion_matrix(w, x, y, z) - local[:3, :3]).max() < 2e-5
+    # the morph weights of the same animation are the head's take, frame by frame
+    targets = doc["meshes"][doc["nodes"][head_node]["mesh"]]["extras"]["targetNames"]
+    weights = weights.reshape(len(w_frames), len(targets))
+    key_curves = {fc.data_path.split('"')[1]: fc
+                  for layer in bpy.data.actions[h_rec.action].layers for strip in layer.strips
+                  for bag in strip.channelbags for fc in bag.fcurves}
+    assert sorted(key_curves) == sorted(h_rec.animated) and h_rec.animated
+    for name, fc in key_curves.items():
+        np.testing.assert_allclose(weights[:, targets.index(name)],
+                                   [fc.evaluate(float(f)) for f in np.round(w_frames)],
+                                   atol=1e-5, err_msg=name)
+    # the rest animation holds the jaw at its rest pose and every key at rest
+    rest_anim = next(a for a in doc["animations"] if a["name"] == "s2l.(rest)")
+    for c in rest_anim["channels"]:
+        values = gltf_accessor(out, doc, rest_anim["samplers"][c["sampler"]]["output"])
+        if c["target"] == {"node": jaw, "path": "rotation"}:
+            x, y, z, w = values[0]
+            np.testing.assert_allclose(quaternion_matrix(w, x, y, z),
+                                       rest[:3, :3], atol=2e-6)
+        if c["target"] == {"node": head_node, "path": "weights"}:
+            assert np.abs(values).max() == 0.0

@@ -75,7 +75,7 @@ def test_panel_rows_grey_out_what_does_not_apply() -> None:
 def test_manifest_columns_are_the_jobs_and_the_flagged_options() -> None:
     assert set(manifest.COLUMNS) == {"object", "strip", "audio", "out", "scene", "take", "mode",
                                      "seed", "device", "keypoints", "phones", "transcript",
-                                     "language", "export"}
+                                     "language", "export", "jaw_bone"}
     assert OPTION["phones_file"].column == "phones"
 
 

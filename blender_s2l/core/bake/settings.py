@@ -219,6 +219,17 @@ class BakeSettings:
         flag_help='JSON {rig name: shape key name} for Rig Shape Keys, e.g. '
                   '{"jawOpen": "Mouth_Open"}',
     ).as_field()
+    # The jaw bone a rig bake keys, by name: the panel keeps its pick on the head object (the
+    # Rig sub-panel); this one, when given, goes before it, so batch and scripts can name it.
+    jaw_bone: str = Option(
+        "", "Jaw Bone",
+        "Rig Shape Keys: the bone of the head's armature that opens the jaw; empty uses the one "
+        "picked in the Rig sub-panel, else a bone named like a jaw",
+        flag="--jaw-bone",
+        flag_help="Rig Shape Keys: the armature's jaw bone (default: the one picked in the "
+                  "Rig sub-panel, else a bone named like a jaw)",
+        column="jaw_bone",
+    ).as_field()
     weights_dir: str = Option(
         "", "Weights Folder", "Folder with the model files; empty uses the preferences' folder",
         subtype="DIR_PATH", options=frozenset({"HIDDEN", "SKIP_SAVE"}), prefs="weights_dir",
