@@ -1,8 +1,9 @@
 """Issue 18.5: real heads made by other people, baked through batch.py (Fit from key points,
 Cut Mouth, phones file, bundled weights) and held to the gallery's targets. The heads are not
-in the repository: each test skips when its file is absent from the gallery folder
-($BLENDER_S2L_GALLERY, else ../gallery_heads beside the checkout; scripts/gallery.py names
-where each comes from)."""
+in the repository unless their licence allows it (tests/data/heads: Demosthenes, CC BY 4.0, and
+MediaPipe's face, Apache-2.0, with their licences); a test skips when its file is absent from the
+gallery folder ($BLENDER_S2L_GALLERY, else ../gallery_heads beside the checkout) and from there
+(scripts/gallery.py names where each comes from)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def demo_open(tmp_path_factory: pytest.TempPathFactory, clip: tuple[Path, Path, 
 def test_real_head_meets_the_gallery_targets(head: Any, tmp_path: Path,
                                              clip: tuple[Path, Path, list[Any]],
                                              animator: Any, demo_open: float) -> None:
-    path = gallery.gallery_dir() / head.file
+    path = gallery.head_path(head)
     if not path.exists():
         pytest.skip(f"gallery head absent: {path} (from {head.source})")
     row = _bake(tmp_path, clip, animator, lambda: gallery.import_head(path), head.keypoints)

@@ -180,7 +180,7 @@ def test_s2l_channels_sit_on_the_log_mel_grid() -> None:
     click heard at the same time in both (frame i of log-mel is centred at i * 10 ms)."""
     from blender_s2l.core.speech.features import N_MELS, n_frames, s2l_input, silence_input
 
-    assert ac.ACOUSTIC_CHANNELS == len(ac.PHONES)
+    assert len(ac.PHONES) == ac.ACOUSTIC_CHANNELS
     rng = np.random.default_rng(0)
     wav = (0.001 * rng.standard_normal(ac.SAMPLE_RATE)).astype(np.float32)
     wav[8000:8800] += (0.5 * rng.standard_normal(800)).astype(np.float32)  # a burst at 0.5 s

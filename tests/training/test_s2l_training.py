@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from blender_s2l.core.models.s2l import S2L, S2LConfig
+from blender_s2l.core.speech.features import silence_input
 from blender_s2l.training.checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
 from blender_s2l.training.s2l.cli import _voice_weights
-from blender_s2l.core.speech.features import silence_input
 from blender_s2l.training.s2l.data import (
     Pair,
     closure_frames,

@@ -19,9 +19,10 @@ Pipeline, each step as the model's feat.params asks for it:
 * `-model ptm`: one codebook of 128 diagonal Gaussians per CI phone and stream; every senone
   (tied triphone state) uses the codebooks of its base phone with its own mixture weights, read
   from `sendump` where they are stored as 8-bit quantised negative logs;
-* a senone's log-likelihood is the sum over streams of the log of its weighted mixture;
-  a phone's score is the log-mean-exp over all its senones (CI and CD), and a softmax over the
-  phones gives the posterior.
+* a senone's log-likelihood is the sum over streams of the log of its weighted mixture; only
+  each CI phone's own three states are scored (not the 5,126 triphone states: see
+  phone_log_scores); a phone's score is the log-mean-exp over its states, and a softmax over
+  the phones gives the posterior.
 
 Not done: pocketsphinx's `-remove_noise yes` (its running noise-floor subtraction in the mel
 domain) is not reproduced; on clean speech it changes little, on noisy speech the posteriors
