@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.head.inner_parts import reseal_jaw
-from ..core.models.load import BUNDLED_DIR, weights_file
+from ..core.models.load import ACOUSTIC_FILE, BUNDLED_DIR, weights_file
 from ..core.models.npz_weights import load_npz
 from ..core.models.numpy_nets import NumpyS2D, NumpyS2L, save_numpy
 from .checkpoint import (
@@ -91,9 +91,28 @@ def numpy_mismatches(folder: Path, out: Path | None = None) -> list[str]:
     return problems
 
 
+def export_acoustic(out: Path = ACOUSTIC_FILE) -> Path:
+    """The bundled copy of what core/speech/acoustic.py reads of pocketsphinx's en-us model
+    (Gaussians, feat.params, the CI states' weights), so a bake of an S2L that hears phone
+    posteriors needs no pocketsphinx. Exported from the installed package, unchanged."""
+    from ..core.models.npz_weights import NpzWeights, save_npz
+    from ..core.speech import acoustic
+
+    files = acoustic.read_package_files(acoustic.model_dir())
+    config, arrays = acoustic.files_as_npz(files)
+    import pocketsphinx  # only for its version: which model this copy came from
+
+    save_npz(out, NpzWeights(acoustic.ACOUSTIC_KIND, config, arrays, {
+        "source": f"pocketsphinx {getattr(pocketsphinx, '__version__', '?')} model/en-us/en-us",
+        "licence": "BSD-2-Clause (Alpha Cephei Inc.), ACOUSTIC_MODEL_LICENSE.txt"}))
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.weights_dir is None:
         written = export_numpy(CHECKPOINT_DIR, BUNDLED_DIR)
+        if load_s2l(checkpoint_file("s2l")).config.n_acoustic:
+            written.append(export_acoustic())
     else:
         written = export_numpy(Path(args.weights_dir))
     for path in written:

@@ -197,3 +197,18 @@ def test_s2l_channels_sit_on_the_log_mel_grid() -> None:
     assert np.array_equal(s2l_input(wav), frames[:, :N_MELS])
     quiet = silence_input(ac.ACOUSTIC_CHANNELS)
     assert quiet.shape == (N_MELS + ac.ACOUSTIC_CHANNELS,) and np.isfinite(quiet).all()
+
+
+def test_the_bundled_copy_arranges_to_the_same_model(tmp_path: Path) -> None:
+    """export-numpy's copy of the model reads back (checked .npz) into exactly the arrays
+    pocketsphinx's own files give, so training (package) and bakes (copy) hear alike."""
+    from blender_s2l.core.models.npz_weights import NpzWeights, save_npz
+
+    files = ac.read_package_files(ac.model_dir())
+    config, arrays = ac.files_as_npz(files)
+    path = tmp_path / "acoustic.npz"
+    save_npz(path, NpzWeights(ac.ACOUSTIC_KIND, config, arrays, {}))
+    a, b = ac.arrange(files), ac.arrange(ac.read_bundled(path))
+    assert a.phones == b.phones and a.params == b.params
+    for name in ("mel", "dct", "quad", "const", "ci_weights"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name

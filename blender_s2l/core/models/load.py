@@ -36,6 +36,10 @@ Model = S2LRunner | S2DRunner | UpperFaceModel | JawModel
 BUNDLED_DIR = Path(__file__).parents[1] / "weights"
 # The networks and the jaw map a bake loads; the same names in every weights folder.
 WEIGHT_KINDS = ("s2l", "s2d", "upper_face", "jaw")
+# pocketsphinx's acoustic model, the part an S2L that hears phone posteriors needs
+# (core/speech/acoustic.py): a fixed feature extractor, not trained here, so always the bundled
+# copy whichever weights folder the networks come from.
+ACOUSTIC_FILE = BUNDLED_DIR / "acoustic.npz"
 
 
 def weights_dir(override: str | Path | None = None) -> Path:

@@ -239,10 +239,24 @@ def dct_lifter(nfilt: int, lifter: int) -> NDArray[np.float64]:
     return np.asarray(basis, dtype=np.float64)
 
 
-@cache
-def load_model(directory: str | None = None) -> AcousticModel:
-    """Read and arrange the model files once per process."""
-    d = Path(directory) if directory else model_dir()
+ACOUSTIC_KIND = "acoustic"  # the kind in the bundled .npz's header
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What this module needs of the model, as read from pocketsphinx's files or the bundled
+    copy: phone names, feat.params, raw Gaussians and the CI states' quantised weights."""
+
+    phones: tuple[str, ...]
+    params: dict[str, str]
+    means: NDArray[np.float32]  # (phones, streams, densities, width)
+    variances: NDArray[np.float32]  # the same, before the variance floor
+    ci_sendump: NDArray[np.uint8]  # (streams, densities, phones, states), sendump's 8-bit units
+
+
+def read_package_files(directory: Path) -> ModelFiles:
+    """The model as pocketsphinx ships it (mdef, means, variances, sendump, feat.params)."""
+    d = directory
     params = _feat_params(d / "feat.params")
     if params.get("feat", "1s_c_d_dd") != "1s_c_d_dd" or params.get("model", "ptm") != "ptm":
         raise ValueError(f"{d}: only 1s_c_d_dd PTM models are supported")
@@ -251,24 +265,72 @@ def load_model(directory: str | None = None) -> AcousticModel:
     var, shape = _read_s3(d / "variances")
     if shape[:3] != (n_cb, n_feat, n_dens) or not n_cb == len(mdef.phones) == ACOUSTIC_CHANNELS:
         raise ValueError(f"{d}: means and variances disagree with the mdef")
-    var = np.maximum(var, VAR_FLOOR)
-    n_feat, width = means.shape[1], means.shape[3]
+    q = read_sendump(d / "sendump")
+    if q.shape[:2] != (n_feat, n_dens) or q.shape[2] != len(mdef.senone_phone):
+        raise ValueError(f"{d}: sendump disagrees with the model")
+    ci = np.ascontiguousarray(q[:, :, mdef.ci_senones].transpose(0, 2, 1, 3))
+    return ModelFiles(mdef.phones, params, means, var, ci)
+
+
+def bundled_file() -> Path:
+    """Where the extension keeps its copy of the model's parts this module uses."""
+    from ..models.load import ACOUSTIC_FILE
+
+    return ACOUSTIC_FILE
+
+
+def read_bundled(path: Path) -> ModelFiles:
+    """The bundled copy (a checked blender_s2l .npz; no pocketsphinx needed)."""
+    from ..models.npz_weights import load_npz
+
+    w = load_npz(path, ACOUSTIC_KIND)
+    phones = tuple(str(p) for p in w.config["phones"])
+    params = {str(k): str(v) for k, v in w.config["params"].items()}
+    if len(phones) != ACOUSTIC_CHANNELS:
+        raise ValueError(f"{path}: {len(phones)} phones, not {ACOUSTIC_CHANNELS}")
+    return ModelFiles(phones, params, w.arrays["means"], w.arrays["variances"],
+                      w.arrays["ci_sendump"].astype(np.uint8))
+
+
+def files_as_npz(files: ModelFiles) -> tuple[dict[str, object], dict[str, NDArray[np.float32]]]:
+    """Config and arrays of the bundled copy (export-numpy writes them)."""
+    config: dict[str, object] = {"phones": list(files.phones), "params": dict(files.params)}
+    arrays = {"means": files.means, "variances": files.variances,
+              "ci_sendump": files.ci_sendump.astype(np.float32)}
+    return config, arrays
+
+
+@cache
+def load_model(directory: str | None = None) -> AcousticModel:
+    """Read and arrange the model once per process: from `directory` (pocketsphinx's files), else
+    the bundled copy, else the installed pocketsphinx package."""
+    if directory is not None:
+        files = read_package_files(Path(directory))
+    elif bundled_file().is_file():
+        files = read_bundled(bundled_file())
+    else:
+        files = read_package_files(model_dir())
+    return arrange(files)
+
+
+def arrange(files: ModelFiles) -> AcousticModel:
+    """Gaussians as quadratic forms over [x^2, x], CI weights in linear scale."""
+    params, means = files.params, files.means.astype(np.float32)
+    var = np.maximum(files.variances.astype(np.float32), VAR_FLOOR)
+    n_cb, n_feat, n_dens, width = means.shape
     quad = np.concatenate([-0.5 / var, means / var], axis=3)  # (cb, feat, dens, 2 * width)
     quad = quad.transpose(1, 3, 0, 2).reshape(n_feat, 2 * width, n_cb * n_dens)
     const = -0.5 * (np.log(2.0 * np.pi * var).sum(-1) + (means**2 / var).sum(-1))
     const = const.transpose(1, 0, 2).reshape(n_feat, n_cb * n_dens)
-    q = read_sendump(d / "sendump")
-    if q.shape[:2] != (n_feat, n_dens) or q.shape[2] != len(mdef.senone_phone):
-        raise ValueError(f"{d}: sendump disagrees with the model")
-    ci = q[:, :, mdef.ci_senones].transpose(0, 2, 1, 3)  # (feat, cb, dens, states)
     return AcousticModel(
-        phones=mdef.phones, params=params,
+        phones=files.phones, params=params,
         mel=mel_filters(float(params.get("lowerf", 133.33334)),
                         float(params.get("upperf", 6855.4976)), int(params.get("nfilt", 40))),
         dct=dct_lifter(int(params.get("nfilt", 40)), int(params.get("lifter", 0))),
         quad=np.ascontiguousarray(quad, dtype=np.float32),
         const=np.ascontiguousarray(const, dtype=np.float32),
-        ci_weights=np.exp(-ci.astype(np.float64) * SENDUMP_LOG_UNIT).astype(np.float32),
+        ci_weights=np.exp(-files.ci_sendump.astype(np.float64) * SENDUMP_LOG_UNIT).astype(
+            np.float32),
     )
 
 
@@ -378,7 +440,9 @@ def s2l_channels(wav_16k: NDArray[np.float32], n_out: int) -> NDArray[np.float32
     j1 = np.minimum(j0 + 1, len(post) - 1)
     w = (pos - j0)[:, None]
     at = post[j0] * (1.0 - w) + post[j1] * w
-    return np.log(np.maximum(at, np.exp(LOG_POSTERIOR_FLOOR))).astype(np.float32)
+    out: NDArray[np.float32] = np.log(np.maximum(at, np.exp(LOG_POSTERIOR_FLOOR))).astype(
+        np.float32)
+    return out
 
 
 def phones() -> tuple[str, ...]:
