@@ -270,101 +270,162 @@ def _support_rows(times: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
 RELAX = 1.6  # over-relaxation (Boyd et al. 3.4.3): fewer passes for the same accuracy
 CHECK_EVERY = 5  # passes between convergence checks (each costs a few norms)
 ADAPT_EVERY = 10  # passes between rho updates (each costs a K x K eigenproblem)
+# OpenBLAS runs a product of at most 4 * 65536 multiply-adds (M N K) on one thread and a larger
+# one on all of them; the W step's (T x K)(K x K) products are a few million, and two threads
+# on them cost more in hand-overs than they save (measured: the whole solve faster with one
+# BLAS thread than with numpy's default two), so they go in row blocks under that size.
+ONE_THREAD_MACS = 4 * 65536
+ONE_THREAD_DOT = 8192  # and a dot of at most 10,000 entries on one thread
+
+
+def _norm(x: F64) -> float:
+    """|x| (Frobenius) in pieces that OpenBLAS's dot runs on one thread (ONE_THREAD_DOT):
+    np.linalg.norm of a whole (T, K) array is one threaded dot, measured 30 times slower
+    than the pieces on a busy machine."""
+    flat = x.reshape(-1)
+    total = 0.0
+    for start in range(0, flat.size, ONE_THREAD_DOT):
+        piece = flat[start:start + ONE_THREAD_DOT]
+        total += float(np.dot(piece, piece))
+    return float(np.sqrt(total))
+
+
+class _Admm:
+    """Linearised ADMM (see the module's words) on one problem, from Z = z0. Every pass works
+    in preallocated buffers ((T, K) temporaries are big enough that allocating them each time
+    costs more than the arithmetic), and what is fixed between rho updates is folded into
+    per-frame factors once, so a pass is two row-blocked products and a dozen entry-wise
+    operations."""
+
+    def __init__(self, p: _Problem, z0: F64, lam: float) -> None:
+        t, k = z0.shape
+        self.p, self.lam, self.iterations = p, lam, 0
+        self.z = z0.copy()
+        self.u = np.zeros_like(self.z)
+        self.w, self.tmp, self.tmp2, self.z_old = (np.empty_like(self.z) for _ in range(4))
+        self.rhs = p.b + p.gain[:, None] * p.b_lips
+        rows = max(1, ONE_THREAD_MACS // max(k * k, 1))
+        self.blocks = [slice(s, min(s + rows, t)) for s in range(0, t, rows)]
+        # The temporal term enters through its gradient, with a proximal weight tau at least
+        # its Lipschitz constant (4 * max step), which keeps the linearised pass convergent.
+        self.tau = 4.0 * float(p.steps.max()) if p.steps.size else 0.0
+        steps = np.zeros((t + 1, 1))
+        steps[1:-1, 0] = p.steps
+        self.step_next, self.step_prev = steps[1:], steps[:-1]  # (T, 1): to t+1, to t-1
+        # rho per frame, rho_t = rho (1 + gamma c_t): a shut frame's system is stiffer by about
+        # sqrt(1 + |G_shut| / |G_face|) (the seal), and one rho for all frames takes ten times
+        # the passes.
+        ev = np.linalg.eigvalsh(p.h)
+        self.gamma = (np.sqrt(1.0 + max(float(np.linalg.eigvalsh(p.h_lips)[-1]), 0.0) / ev[-1])
+                      - 1.0)
+        self.share = 1.0 + self.gamma * p.gain[:, None]
+        self.root_n = float(np.sqrt(t * k))
+        # The box and the L1 in one clip where every key rests at its minimum (or maximum):
+        # soft threshold around rest, then clip, is then clip(x -+ lam_t, lo, hi).
+        self.rest_at = ("lo" if np.all(p.rest == p.lo) else
+                        "hi" if np.all(p.rest == p.hi) else "inside")
+        self._factors(float(np.sqrt(max(ev[0], 1e-6 * ev[-1]) * ev[-1])))
+
+    def _factors(self, rho: float) -> None:
+        """Everything a pass needs that changes only with rho. One generalised eigenproblem
+        makes every frame's W step two products (module words): w_t = RELAX V diag(inv_t)
+        V^T (rhs_t + rho_t (z_t - u_t)) + (1 - RELAX) z_t, with rhs_t V diag(inv_t) and
+        rho_t inv_t kept per frame."""
+        p, k, tau = self.p, self.z.shape[1], self.tau
+        self.rho = rho
+        mu, vec = sla.eigh(p.h_lips + rho * self.gamma * np.eye(k), p.h + rho * np.eye(k))
+        inv = 1.0 / (1.0 + p.gain[:, None] * np.maximum(mu, 0.0)[None, :])
+        rho_t = rho * self.share
+        self.vec, self.vec_t = vec, np.ascontiguousarray(RELAX * vec.T)
+        self.scale = rho_t * inv
+        self.base = np.empty_like(self.z)
+        self._product(self.rhs, vec, self.base)
+        self.base *= inv
+        prox = 1.0 / (rho_t + tau)
+        self.keep = rho_t * prox
+        # The temporal gradient step tau z + (the smoothness' pull), times prox, per frame.
+        self.own = prox * (tau - self.step_next - self.step_prev)
+        self.pull_next, self.pull_prev = prox * self.step_next, prox * self.step_prev
+        self.shrink = self.lam * prox
+        self.stiff = rho_t + tau
+
+    def _product(self, a: F64, b: F64, out: F64) -> None:
+        """out = a @ b in row blocks that OpenBLAS runs on one thread (ONE_THREAD_MACS)."""
+        for rows in self.blocks:
+            np.matmul(a[rows], b, out=out[rows])
+
+    def run(self, max_iterations: int, tolerance: float) -> F64:
+        """Passes until the residuals are within `tolerance` or `max_iterations` passes in
+        all; the bounded, sparse Z (the solver's own array: copy it to keep it)."""
+        p, z, u, w, tmp, tmp2 = self.p, self.z, self.u, self.w, self.tmp, self.tmp2
+        lo, hi, rest = p.lo, p.hi, p.rest
+        while self.iterations < max_iterations:
+            self.iterations += 1
+            it = self.iterations
+            check = it % CHECK_EVERY == 0 or it == max_iterations
+            # W: every frame's fit, exactly (G_t + rho_t I) w_t = rhs_t + rho_t (z_t - u_t),
+            # relaxed.
+            np.subtract(z, u, out=tmp)
+            self._product(tmp, self.vec, tmp2)
+            tmp2 *= self.scale
+            tmp2 += self.base
+            self._product(tmp2, self.vec_t, w)
+            np.multiply(z, 1.0 - RELAX, out=tmp)
+            w += tmp
+            # Z: the temporal term's gradient step, then the L1's shrink and the box.
+            if check:
+                self.z_old[:] = z
+            np.add(w, u, out=tmp)
+            tmp *= self.keep
+            if self.tau > 0:
+                np.multiply(z, self.own, out=tmp2)
+                tmp += tmp2
+                np.multiply(z[1:], self.pull_next[:-1], out=tmp2[:-1])
+                tmp[:-1] += tmp2[:-1]
+                np.multiply(z[:-1], self.pull_prev[1:], out=tmp2[1:])
+                tmp[1:] += tmp2[1:]
+            if self.lam > 0 and self.rest_at == "lo":
+                tmp -= self.shrink
+            elif self.lam > 0 and self.rest_at == "hi":
+                tmp += self.shrink
+            elif self.lam > 0:  # soft threshold around rest, then the box
+                np.add(tmp, self.shrink, out=tmp2)
+                np.maximum(tmp2, lo, out=tmp2)
+                np.minimum(tmp2, rest, out=tmp2)
+                tmp -= self.shrink
+                np.maximum(tmp, rest, out=tmp)
+                tmp += tmp2
+                tmp -= rest
+            np.maximum(tmp, lo, out=tmp)
+            np.minimum(tmp, hi, out=z)  # (np.clip is several times slower)
+            # The scaled dual.
+            u += w
+            u -= z
+            if not check:
+                continue
+            # Done when the fit and the bounded copy agree, and the bounded copy has stopped
+            # moving, both within `tolerance` of its size (in mm of each key's RMS motion).
+            np.subtract(w, z, out=tmp)
+            r_pri = _norm(tmp) / RELAX
+            np.subtract(z, self.z_old, out=tmp)
+            r_move = _norm(tmp)
+            tmp *= self.stiff
+            r_dual = _norm(tmp)
+            eps = self.root_n * p.eps + tolerance * _norm(z)
+            if r_pri <= eps and r_move <= eps:
+                break
+            if it % ADAPT_EVERY == 0 and (r_pri > 10 * r_dual or r_dual > 10 * r_pri):
+                factor = 2.0 if r_pri > r_dual else 0.5
+                u /= factor
+                self._factors(self.rho * factor)
+        return z
 
 
 def _admm(p: _Problem, z0: F64, lam: float, max_iterations: int, tolerance: float
           ) -> tuple[F64, int]:
-    """Linearised ADMM (see the module's words) from Z = z0: the bounded, sparse Z it converges
-    to, and the passes it took. Every pass works in preallocated buffers: (T, K) temporaries
-    are big enough that allocating them each time costs more than the arithmetic."""
-    t, k = z0.shape
-    z = z0.copy()
-    rhs = p.b + p.gain[:, None] * p.b_lips
-    u = np.zeros_like(z)
-    w, tmp, tmp2, z_old = (np.empty_like(z) for _ in range(4))
-    diff = np.empty((max(t - 1, 0), k))
-    steps = p.steps[:, None]
-    centred = bool(np.any(p.rest != 0))
-    # The temporal term enters through its gradient, with a proximal weight tau at least its
-    # Lipschitz constant (4 * max step), which keeps the linearised pass convergent.
-    tau = 4.0 * float(p.steps.max()) if p.steps.size else 0.0
-    # rho per frame, rho_t = rho (1 + gamma c_t): a shut frame's system is stiffer by about
-    # sqrt(1 + |G_shut| / |G_face|) (the seal), and one rho for all frames takes ten times the
-    # passes.
-    ev = np.linalg.eigvalsh(p.h)
-    gamma = np.sqrt(1.0 + max(float(np.linalg.eigvalsh(p.h_lips)[-1]), 0.0) / ev[-1]) - 1.0
-    rho = float(np.sqrt(max(ev[0], 1e-6 * ev[-1]) * ev[-1]))
-    share = 1.0 + gamma * p.gain[:, None]
-    root_n = np.sqrt(t * k)
-
-    def factors(rho: float) -> tuple[F64, F64, F64, F64, F64, F64, F64]:
-        # One generalised eigenproblem makes every frame's W step two products (module words).
-        mu, vec = sla.eigh(p.h_lips + rho * gamma * np.eye(k), p.h + rho * np.eye(k))
-        inv = 1.0 / (1.0 + p.gain[:, None] * np.maximum(mu, 0.0)[None, :])
-        rho_t = rho * share
-        return (vec, RELAX * vec.T, inv, rho_t, rho_t / (rho_t + tau), 1.0 / (rho_t + tau),
-                rho_t + tau)
-
-    vec, vec_t, inv, rho_t, keep, prox, stiff = factors(rho)
-    it = 0
-    while it < max_iterations:
-        it += 1
-        check = it % CHECK_EVERY == 0 or it == max_iterations
-        # W: every frame's fit, exactly (G_t + rho_t I) w_t = rhs_t + rho_t (z_t - u_t), relaxed.
-        np.subtract(z, u, out=tmp)
-        tmp *= rho_t
-        tmp += rhs
-        np.matmul(tmp, vec, out=tmp2)
-        tmp2 *= inv
-        np.matmul(tmp2, vec_t, out=w)
-        np.multiply(z, 1.0 - RELAX, out=tmp)
-        w += tmp
-        # Z: the temporal term's gradient step, then the L1's shrink and the box.
-        if check:
-            z_old[:] = z
-        np.add(w, u, out=tmp)
-        tmp *= keep
-        if tau > 0:
-            np.subtract(z[1:], z[:-1], out=diff)
-            diff *= steps
-            np.multiply(z, tau, out=tmp2)
-            tmp2[:-1] += diff
-            tmp2[1:] -= diff
-            tmp2 *= prox
-            tmp += tmp2
-        if lam > 0:
-            if centred:
-                tmp -= p.rest
-            np.abs(tmp, out=tmp2)
-            tmp2 -= lam * prox
-            np.maximum(tmp2, 0.0, out=tmp2)
-            np.copysign(tmp2, tmp, out=tmp)
-            if centred:
-                tmp += p.rest
-        np.maximum(tmp, p.lo, out=tmp)
-        np.minimum(tmp, p.hi, out=z)  # (np.clip is several times slower)
-        # The scaled dual.
-        u += w
-        u -= z
-        if not check:
-            continue
-        # Done when the fit and the bounded copy agree, and the bounded copy has stopped
-        # moving, both within `tolerance` of its size (in mm of each key's RMS motion).
-        np.subtract(w, z, out=tmp)
-        r_pri = float(np.linalg.norm(tmp)) / RELAX
-        np.subtract(z, z_old, out=tmp)
-        r_move = float(np.linalg.norm(tmp))
-        tmp *= stiff
-        r_dual = float(np.linalg.norm(tmp))
-        eps = root_n * p.eps + tolerance * float(np.linalg.norm(z))
-        if r_pri <= eps and r_move <= eps:
-            break
-        if it % ADAPT_EVERY == 0 and (r_pri > 10 * r_dual or r_dual > 10 * r_pri):
-            factor = 2.0 if r_pri > r_dual else 0.5
-            rho *= factor
-            u /= factor
-            vec, vec_t, inv, rho_t, keep, prox, stiff = factors(rho)
-    return z, it
+    """`_Admm` run once: the bounded, sparse Z it converges to, and the passes it took."""
+    solver = _Admm(p, z0, lam)
+    return solver.run(max_iterations, tolerance).copy(), solver.iterations
 
 
 def solve(
