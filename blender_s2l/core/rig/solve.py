@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from .target import RigTarget
 
 F64 = NDArray[np.float64]
+Floats = NDArray[np.floating[Any]]  # float64, or float32 in a float32 ADMM
 # How much more a lip vertex counts in a fully shut frame (closure 1) than elsewhere.
 LIP_GAIN = 20.0
 # Lip vertices: within about this share of the mouth's width (corner to corner) of a mouth
@@ -278,7 +279,7 @@ ONE_THREAD_MACS = 4 * 65536
 ONE_THREAD_DOT = 8192  # and a dot of at most 10,000 entries on one thread
 
 
-def _norm(x: F64) -> float:
+def _norm(x: NDArray[Any]) -> float:
     """|x| (Frobenius) in pieces that OpenBLAS's dot runs on one thread (ONE_THREAD_DOT):
     np.linalg.norm of a whole (T, K) array is one threaded dot, measured 30 times slower
     than the pieces on a busy machine."""
@@ -294,14 +295,18 @@ class _Admm:
     """Linearised ADMM (see the module's words) on one problem, from Z = z0. Every pass works
     in preallocated buffers ((T, K) temporaries are big enough that allocating them each time
     costs more than the arithmetic), and what is fixed between rho updates is folded into
-    per-frame factors once, so a pass is two row-blocked products and a dozen entry-wise
-    operations."""
+    factors once, so a pass is two row-blocked products and a dozen entry-wise operations.
+    The per-frame factors stay (T, 1) columns: whole (T, K) copies make each operation
+    faster alone but the pass slower, its arrays no longer fitting the cache (measured)."""
 
-    def __init__(self, p: _Problem, z0: F64, lam: float) -> None:
+    def __init__(self, p: _Problem, z0: F64, lam: float, single: bool = False) -> None:
         t, k = z0.shape
         self.p, self.lam, self.iterations = p, lam, 0
-        self.z = z0.copy()
-        self.u = np.zeros_like(self.z)
+        # single: the passes in float32 (see `_single_enough`); the problem's data and the
+        # factors' derivation stay float64, only what a pass reads and writes is float32.
+        self.dtype: type[np.floating[Any]] = np.float32 if single else np.float64
+        self.z: Floats = z0.astype(self.dtype)
+        self.u: Floats = np.zeros_like(self.z)
         self.w, self.tmp, self.tmp2, self.z_old = (np.empty_like(self.z) for _ in range(4))
         self.rhs = p.b + p.gain[:, None] * p.b_lips
         rows = max(1, ONE_THREAD_MACS // max(k * k, 1))
@@ -324,6 +329,9 @@ class _Admm:
         # soft threshold around rest, then clip, is then clip(x -+ lam_t, lo, hi).
         self.rest_at = ("lo" if np.all(p.rest == p.lo) else
                         "hi" if np.all(p.rest == p.hi) else "inside")
+        self.lo: Floats = p.lo.astype(self.dtype)
+        self.hi: Floats = p.hi.astype(self.dtype)
+        self.rest: Floats = p.rest.astype(self.dtype)
         self._factors(float(np.sqrt(max(ev[0], 1e-6 * ev[-1]) * ev[-1])))
 
     def _factors(self, rho: float) -> None:
@@ -336,29 +344,33 @@ class _Admm:
         mu, vec = sla.eigh(p.h_lips + rho * self.gamma * np.eye(k), p.h + rho * np.eye(k))
         inv = 1.0 / (1.0 + p.gain[:, None] * np.maximum(mu, 0.0)[None, :])
         rho_t = rho * self.share
-        self.vec, self.vec_t = vec, np.ascontiguousarray(RELAX * vec.T)
-        self.scale = rho_t * inv
-        self.base = np.empty_like(self.z)
-        self._product(self.rhs, vec, self.base)
-        self.base *= inv
+        self.vec = vec.astype(self.dtype, order="C")
+        self.vec_t = (RELAX * vec.T).astype(self.dtype, order="C")
+        self.scale = (rho_t * inv).astype(self.dtype)
+        base = np.empty(self.z.shape)
+        self._product(self.rhs, vec, base)
+        base *= inv
+        self.base = base.astype(self.dtype)
         prox = 1.0 / (rho_t + tau)
-        self.keep = rho_t * prox
+        kind = self.dtype
+        self.keep = (rho_t * prox).astype(kind)
         # The temporal gradient step tau z + (the smoothness' pull), times prox, per frame.
-        self.own = prox * (tau - self.step_next - self.step_prev)
-        self.pull_next, self.pull_prev = prox * self.step_next, prox * self.step_prev
-        self.shrink = self.lam * prox
-        self.stiff = rho_t + tau
+        self.own = (prox * (tau - self.step_next - self.step_prev)).astype(kind)
+        self.pull_next = (prox * self.step_next)[:-1].astype(kind)
+        self.pull_prev = (prox * self.step_prev)[1:].astype(kind)
+        self.shrink = (self.lam * prox).astype(kind)
+        self.stiff = (rho_t + tau).astype(self.dtype)
 
-    def _product(self, a: F64, b: F64, out: F64) -> None:
+    def _product(self, a: NDArray[Any], b: NDArray[Any], out: NDArray[Any]) -> None:
         """out = a @ b in row blocks that OpenBLAS runs on one thread (ONE_THREAD_MACS)."""
         for rows in self.blocks:
             np.matmul(a[rows], b, out=out[rows])
 
     def run(self, max_iterations: int, tolerance: float) -> F64:
         """Passes until the residuals are within `tolerance` or `max_iterations` passes in
-        all; the bounded, sparse Z (the solver's own array: copy it to keep it)."""
+        all; the bounded, sparse Z, float64, an entry on a bound or at rest exactly there."""
         p, z, u, w, tmp, tmp2 = self.p, self.z, self.u, self.w, self.tmp, self.tmp2
-        lo, hi, rest = p.lo, p.hi, p.rest
+        lo, hi, rest = self.lo, self.hi, self.rest
         while self.iterations < max_iterations:
             self.iterations += 1
             it = self.iterations
@@ -380,9 +392,9 @@ class _Admm:
             if self.tau > 0:
                 np.multiply(z, self.own, out=tmp2)
                 tmp += tmp2
-                np.multiply(z[1:], self.pull_next[:-1], out=tmp2[:-1])
+                np.multiply(z[1:], self.pull_next, out=tmp2[:-1])
                 tmp[:-1] += tmp2[:-1]
-                np.multiply(z[:-1], self.pull_prev[1:], out=tmp2[1:])
+                np.multiply(z[:-1], self.pull_prev, out=tmp2[1:])
                 tmp[1:] += tmp2[1:]
             if self.lam > 0 and self.rest_at == "lo":
                 tmp -= self.shrink
@@ -418,14 +430,38 @@ class _Admm:
                 factor = 2.0 if r_pri > r_dual else 0.5
                 u /= factor
                 self._factors(self.rho * factor)
-        return z
+        if self.dtype == np.float64:
+            exact64: F64 = z.astype(np.float64)
+            return exact64
+        # float32 bounds and rest are the float64 ones rounded: map them back exactly, so that
+        # an entry at rest is at the float64 rest (the sparse pass's support is "not at rest").
+        out = z.astype(np.float64)
+        for mine, exact in ((self.lo, p.lo), (self.hi, p.hi), (self.rest, p.rest)):
+            at = z == mine
+            out[at] = np.broadcast_to(exact, z.shape)[at]
+        return out
 
 
-def _admm(p: _Problem, z0: F64, lam: float, max_iterations: int, tolerance: float
-          ) -> tuple[F64, int]:
+def _admm(p: _Problem, z0: F64, lam: float, max_iterations: int, tolerance: float,
+          single: bool = False) -> tuple[F64, int]:
     """`_Admm` run once: the bounded, sparse Z it converges to, and the passes it took."""
-    solver = _Admm(p, z0, lam)
-    return solver.run(max_iterations, tolerance).copy(), solver.iterations
+    solver = _Admm(p, z0, lam, single)
+    return solver.run(max_iterations, tolerance), solver.iterations
+
+
+SINGLE_EPS = float(np.finfo(np.float32).eps)
+
+
+def _single_enough(p: _Problem, tolerance: float) -> bool:
+    """Whether float32 passes reach `tolerance`: a float32 W step is off by about float32's
+    epsilon times the condition number of G + rho I, which with rho = sqrt(lambda_min
+    lambda_max) is about sqrt(lambda_max / lambda_min) of the face Gram; float32 where that
+    is a tenth of the tolerance or less (the benchmark head's 53 keys: condition number
+    about 2000, so 45 epsilons, 3e-6, against the sparse pass's 1e-4)."""
+    ev = np.linalg.eigvalsh(p.h)
+    if ev[0] <= 0:
+        return False
+    return bool(SINGLE_EPS * np.sqrt(ev[-1] / ev[0]) <= tolerance / 10)
 
 
 def solve(
@@ -495,9 +531,10 @@ def solve(
             # SUPPORT_RATE_HZ apart and to a looser tolerance; then a refit of every frame
             # without the L1's shrinking, in the keys it used.
             rows = _support_rows(motion.frame_times)
+            loose = tolerance * SUPPORT_LOOSER
             coarse, iterations = _admm(prob.frames(rows, smoothness, motion.frame_times),
-                                       z[rows], lam, max_iterations,
-                                       tolerance * SUPPORT_LOOSER)
+                                       z[rows], lam, max_iterations, loose,
+                                       _single_enough(prob, loose))
             used = np.any(coarse != prob.rest[None, :], axis=0)
             times = motion.frame_times
             start = np.stack([np.interp(times, times[rows], c) for c in coarse.T], axis=1)
@@ -592,11 +629,22 @@ def max_error_mm(motion: Motion, deltas: NDArray[np.floating[Any]],
     sel = np.flatnonzero(np.asarray(face) >= 0.5)
     if len(sel) == 0:
         return 0.0
-    basis = motion.basis[:, sel].reshape(motion.basis.shape[0], -1)
-    d = np.asarray(deltas, np.float32)[:, sel].reshape(len(deltas), -1)
-    resid = (motion.codes[rows] @ basis
-             - np.asarray(weights, np.float32)[rows] @ d).reshape(len(rows), -1, 3)
-    return float(np.sqrt(np.einsum("tvc,tvc->tv", resid, resid).max()) * motion.mm_per_unit)
+    basis, d = motion.basis, np.asarray(deltas, np.float32)
+    span = slice(int(sel[0]), int(sel[-1]) + 1)
+    if 2 * len(sel) >= span.stop - span.start:
+        # Most of the span counts: its vertices as views, the rest masked out after. Gathering
+        # the face's vertices from the keys and the basis (K + J copies of the face) cost four
+        # times the products on the benchmark head.
+        inside = sel - span.start
+        basis, d = basis[:, span], d[:, span]
+    else:
+        inside = np.arange(len(sel))
+        basis, d = basis[:, sel], d[:, sel]
+    resid = (motion.codes[rows] @ basis.reshape(len(basis), -1)
+             - np.asarray(weights, np.float32)[rows] @ d.reshape(len(d), -1)
+             ).reshape(len(rows), -1, 3)
+    err = np.einsum("tvc,tvc->tv", resid, resid)[:, inside]
+    return float(np.sqrt(err.max()) * motion.mm_per_unit)
 
 
 def rig_plan(motion: Motion, inputs: BakeInputs) -> RigPlan:
