@@ -38,12 +38,20 @@ The solver is linearised ADMM (Z = W: W fits, Z is bounded and sparse), all fram
   more than the rest of a pass, for no fewer passes at these smoothness weights.
 - rho adapts by residual balancing (Boyd et al. 2011, 3.4.1) at a K x K eigenproblem a time;
   passes run in preallocated buffers (allocating (T, K) temporaries cost more than the
-  arithmetic).
+  arithmetic), with what is fixed between rho updates folded into per-frame factors.
+- A pass is small work many times over (the benchmark: 490 passes on up to 901 x 53), so it is
+  kept off OpenBLAS's threads: its products go in row blocks and its norms in pieces that
+  OpenBLAS runs on one thread. Two threads on products this small cost more in hand-overs
+  than they save (the whole solve was faster with one BLAS thread than with numpy's default
+  two), and a busy machine makes that many times worse.
 An L1 shrinks what it keeps, so the sparse pass (on frames 1/15 s apart, to a looser tolerance:
 it only has to find the keys the motion needs) is followed by a refit of every frame without
 the L1 in the keys it used (a relaxed lasso), and a key whose largest part stays under the L1's
 threshold is dropped and the rest refitted: keys the motion does not need stay exactly at rest,
-and a motion the rig can make is recovered (to the smoothness term's small bias).
+and a motion the rig can make is recovered (to the smoothness term's small bias). The sparse
+pass runs in float32 where the keys' conditioning leaves float32's rounding a tenth of its
+tolerance (`_single_enough`): half the memory traffic, and only its support and the refit's
+start come from it; the refits, which make the weights, stay float64.
 """
 
 from __future__ import annotations
