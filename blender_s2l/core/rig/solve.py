@@ -389,14 +389,15 @@ class _Admm:
             self._product(tmp, self.vec, tmp2)
             tmp2 *= self.scale
             tmp2 += self.base
-            self._product(tmp2, self.vec_t, w)
-            np.multiply(z, 1.0 - RELAX, out=tmp)
-            w += tmp
-            # Z: the temporal term's gradient step, then the L1's shrink and the box.
+            self._product(tmp2, self.vec_t, w)  # w less its (1 - RELAX) z
+            # Z: the temporal term's gradient step, then the L1's shrink and the box, from
+            # w + u: gathered in u, which the dual update needs anyway.
             if check:
                 self.z_old[:] = z
-            np.add(w, u, out=tmp)
-            tmp *= self.keep
+            u += w
+            np.multiply(z, 1.0 - RELAX, out=tmp2)
+            u += tmp2
+            np.multiply(u, self.keep, out=tmp)
             if self.tau > 0:
                 np.multiply(z, self.own, out=tmp2)
                 tmp += tmp2
@@ -418,14 +419,15 @@ class _Admm:
                 tmp -= rest
             np.maximum(tmp, lo, out=tmp)
             np.minimum(tmp, hi, out=z)  # (np.clip is several times slower)
-            # The scaled dual.
-            u += w
+            # The scaled dual (u already holds u + w).
             u -= z
             if not check:
                 continue
             # Done when the fit and the bounded copy agree, and the bounded copy has stopped
             # moving, both within `tolerance` of its size (in mm of each key's RMS motion).
-            np.subtract(w, z, out=tmp)
+            np.multiply(self.z_old, 1.0 - RELAX, out=tmp)
+            tmp += w
+            tmp -= z
             r_pri = _norm(tmp) / RELAX
             np.subtract(z, self.z_old, out=tmp)
             r_move = _norm(tmp)
