@@ -318,8 +318,10 @@ class _Admm:
         self.u: Floats = np.zeros_like(self.z)
         self.w, self.tmp, self.tmp2, self.z_old = (np.empty_like(self.z) for _ in range(4))
         self.rhs = p.b + p.gain[:, None] * p.b_lips
-        rows = max(1, ONE_THREAD_MACS // max(k * k, 1))
-        self.blocks = [slice(s, min(s + rows, t)) for s in range(0, t, rows)]
+        rows = ONE_THREAD_MACS // max(k * k, 1)
+        # (A rig of hundreds of keys: products big enough to be worth the threads, whole.)
+        self.blocks = ([slice(0, t)] if rows < 8 else
+                       [slice(s, min(s + rows, t)) for s in range(0, t, rows)])
         # The temporal term enters through its gradient, with a proximal weight tau at least
         # its Lipschitz constant (4 * max step), which keeps the linearised pass convergent.
         self.tau = 4.0 * float(p.steps.max()) if p.steps.size else 0.0
