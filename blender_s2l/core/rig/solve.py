@@ -363,13 +363,12 @@ class _Admm:
         base *= inv
         self.base = base.astype(self.dtype)
         prox = 1.0 / (rho_t + tau)
-        kind = self.dtype
-        self.keep = (rho_t * prox).astype(kind)
+        self.keep = (rho_t * prox).astype(self.dtype)
         # The temporal gradient step tau z + (the smoothness' pull), times prox, per frame.
-        self.own = (prox * (tau - self.step_next - self.step_prev)).astype(kind)
-        self.pull_next = (prox * self.step_next)[:-1].astype(kind)
-        self.pull_prev = (prox * self.step_prev)[1:].astype(kind)
-        self.shrink = (self.lam * prox).astype(kind)
+        self.own = (prox * (tau - self.step_next - self.step_prev)).astype(self.dtype)
+        self.pull_next = (prox * self.step_next)[:-1].astype(self.dtype)
+        self.pull_prev = (prox * self.step_prev)[1:].astype(self.dtype)
+        self.shrink = (self.lam * prox).astype(self.dtype)
         self.stiff = (rho_t + tau).astype(self.dtype)
 
     def _product(self, a: NDArray[Any], b: NDArray[Any], out: NDArray[Any]) -> None:
