@@ -8,13 +8,16 @@ rig, in centimetres. The motion is what S2D hands over, J = 80 codes: the rig's 
 through a random rotation, weighted by smooth curves in 0..1 on about a third of them, plus 27
 smooth fields (~0.5 mm) the rig cannot make, and closures (a shut lip every second or so).
 Inference is excluded; rig_plan (landmarks, face and lip regions, the solve, the error probe)
-is timed whole, and the solve alone (wall and CPU seconds). On a machine shared with other
-work, OPENBLAS_NUM_THREADS=1 is steadier: the solve's products are small.
+is timed whole, and the solve alone (wall and CPU seconds), printed as a table row with the
+BLAS thread setting. The solve keeps its many small products and norms on one OpenBLAS thread
+itself, so numpy's default threads and OPENBLAS_NUM_THREADS=1 should time alike; only the
+vertex sums (one large product per chunk) use the threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -91,11 +94,14 @@ def main() -> int:
         solve_s.append(time.perf_counter() - t0)
         cpu_s.append(time.process_time() - c0)
     used = int(np.any(plan.weights != plan.rest, axis=0).sum())
-    print(f"rig_plan {np.median(plan_s):.3f} s (min {min(plan_s):.3f}), solve alone "
-          f"{np.median(solve_s):.3f} s (min {min(solve_s):.3f}, CPU {min(cpu_s):.3f} s); "
-          f"{result.iterations} ADMM "
-          f"passes; {used} of {k} keys used; face RMS error max "
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"{result.iterations} ADMM passes; {used} of {k} keys used; face RMS error max "
           f"{result.fit_rms_mm.max():.3f} mm, worst vertex {plan.max_error_mm:.2f} mm")
+    print("| BLAS threads | `rig_plan` whole: median (min) | solve alone: median (min) "
+          "| solve CPU (min) |")
+    print("|---|---|---|---|")
+    print(f"| {threads} | {np.median(plan_s):.3f} s ({min(plan_s):.3f}) | "
+          f"{np.median(solve_s):.3f} s ({min(solve_s):.3f}) | {min(cpu_s):.3f} s |")
     return 0
 
 
