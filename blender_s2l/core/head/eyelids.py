@@ -551,20 +551,30 @@ class Eyelids:
         landmarks_canon: NDArray[np.floating[Any]],
         landmark_vertices: NDArray[np.integer[Any]] | None,
         on_face: NDArray[np.bool_],
+        *,
+        graph: Any = None,
+        labels: I64 | None = None,
+        points: SurfacePoints | None = None,
     ) -> Eyelids:
+        """The blinks of a canonical-aligned mesh. graph (`polygon_graph`), labels
+        (`part_labels`) and points (the 68 landmarks' `surface_points`): the mesh's own, when
+        the caller has them already (head_mesh.py)."""
         v = np.asarray(vertices_canon, dtype=np.float64)
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         if lm.shape != (N_LANDMARKS, 3):
             return cls(("not found", "not found"))
         faces = padded_faces(faces)  # once: every step below reads the polygons
-        labels = part_labels(len(v), faces)
-        graph = polygon_graph(v, faces).tocsr()
+        if labels is None:
+            labels = part_labels(len(v), faces)
+        graph = (polygon_graph(v, faces) if graph is None else graph).tocsr()
         topology = mesh_edges(faces, len(v))
         found = tuple(find_eye(v, faces, lm, np.asarray(on_face, bool), labels, graph, topology,
                                name, up, low) for name, up, low in EYES)
         eyes: tuple[Eye | str, Eye | str] = (found[0], found[1])
-        idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
-        return cls(eyes, surface_points(v, faces, lm, idx))
+        if points is None:
+            idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
+            points = surface_points(v, faces, lm, idx)
+        return cls(eyes, points)
 
     @property
     def blinking(self) -> list[int]:
