@@ -187,13 +187,20 @@ class Eye:
     def follow_fields(self, basis: NDArray[np.floating[Any]]) -> tuple[F64, F64]:
         """Fields (K, V, 3) and their mix (J, K) that carry the motion basis (J, V, 3) over
         the lid as `follow` says, by a truncated SVD (the lid is a few hundred vertices)."""
-        b = np.asarray(basis, np.float64)
+        b = np.asarray(basis)
         j, n, _ = b.shape
         rows = np.unique(self.follow.nonzero()[0])
         if j == 0 or len(rows) == 0:
             return np.zeros((0, n, 3)), np.zeros((j, 0))
-        flat = b.transpose(1, 0, 2).reshape(n, j * 3)
-        moved = np.asarray(self.follow[rows] @ flat).reshape(len(rows), j, 3)
+        # Only the vertices the lid follows are read (not the whole basis, transposed, once an
+        # eye): their rows, the matrix's columns renumbered in place, so every row still sums
+        # its terms in the same order.
+        lid = self.follow[rows]
+        cols = np.unique(lid.indices)
+        lid = sp.csr_matrix((lid.data, np.searchsorted(cols, lid.indices), lid.indptr),
+                            shape=(len(rows), len(cols)))
+        flat = b[:, cols].astype(np.float64).transpose(1, 0, 2).reshape(len(cols), j * 3)
+        moved = np.asarray(lid @ flat).reshape(len(rows), j, 3)
         u, sing, vt = np.linalg.svd(moved.transpose(1, 0, 2).reshape(j, -1),
                                     full_matrices=False)
         keep = sing > FOLLOW_TOLERANCE * max(float(sing[0]), 1e-12)
