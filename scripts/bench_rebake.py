@@ -10,7 +10,9 @@ timed), then re-baked in fresh processes, the checkouts taking turns, with Blend
 start-up (import bpy, open the scene, exit) timed between them, so a machine whose speed drifts
 (a shared one) drifts for all three alike. "Beyond start-up" is each re-bake less the median
 start-up. Operator: bench_line.py's panel script, one Blender per checkout and round, a first
-bake and a re-bake a line; the rounds alternate the checkouts. Medians (min-max).
+bake and a re-bake a line; the rounds alternate the checkouts. Medians (min-max). Every
+process runs in its checkout's folder (`python -m` and `-c` import from the working folder
+before PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc = subprocess.run(
                     [sys.executable, "-c", bench_line.PANEL, str(scene),
                      str(work / f"panel_cache_{seed}"), json.dumps(lines)],
-                    capture_output=True, text=True, env=bench_line.env())
+                    capture_output=True, text=True, env=bench_line.env(), cwd=repo)
                 if proc.returncode != 0:
                     raise SystemExit(f"panel run failed:\n{proc.stdout}\n{proc.stderr}")
                 rows = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
