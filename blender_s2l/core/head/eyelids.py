@@ -630,7 +630,7 @@ class Eyelids:
         fields that make a shut lid move as the lower lid does under the rest of the motion
         (codes @ basis: brows, speech), at amounts that grow with the blink."""
         w = np.clip(np.asarray(blink, np.float64), 0.0, 1.0)
-        b = np.asarray(basis, np.float64)
+        b = np.asarray(basis)  # follow_fields reads the lid's vertices in float64
         c = np.asarray(codes, np.float64)
         fields = [self.fields.astype(np.float64)] if self.blinking else []
         amounts = [self.amounts(w)]
