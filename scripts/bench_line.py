@@ -108,8 +108,11 @@ def write_line(folder: Path, seconds: float, seed: int) -> Path:
 
 
 def timed(cmd: list[str]) -> float:
+    """Seconds a command takes, run in the measured checkout: `python -m` and `-c` put the
+    working folder first on sys.path, before PYTHONPATH, so from another checkout they would
+    import that one's extension."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO)
     took = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n"
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append((str(write_line(work, seconds, seed)), words))
             proc = subprocess.run(
                 [sys.executable, "-c", PANEL, str(scene), str(work / f"panel_cache_{seed}"),
-                 json.dumps(lines)], capture_output=True, text=True, env=env())
+                 json.dumps(lines)], capture_output=True, text=True, env=env(), cwd=REPO)
             if proc.returncode != 0:
                 raise SystemExit(f"panel run failed:\n{proc.stdout}\n{proc.stderr}")
             rows = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]

@@ -19,14 +19,12 @@ from numpy.typing import NDArray
 from .bake.cache import BakeCache, model_identity
 from .bake.settings import BakeSettings, check_values
 from .errors import S2LError
-from .head.eyelids import Eyelids
-from .head.find_landmarks import resolve_landmarks
+from .head.head_mesh import head_mesh
 from .head.hold_still import check_hold, motion_weights
-from .head.inner_parts import InnerParts, JawModel, jaw_motion
-from .head.landmarks import canonical_neutral, to_canonical
-from .head.lip_contact import LipContact, contact_weight
+from .head.inner_parts import JawModel, jaw_motion
+from .head.landmarks import canonical_neutral
+from .head.lip_contact import contact_weight
 from .head.mesh import FacesLike, validate_mesh
-from .head.mesh_features import mesh_features, on_face_mask
 from .models.inference import (
     FEATURE_RATE,
     S2LTrack,
@@ -232,16 +230,15 @@ class Animator:
         validate_mesh(verts, faces)
         if hold is not None:
             check_hold(hold, len(verts))
-        lm_pos, lm_idx, source = resolve_landmarks(verts, faces, landmarks68)
-        sim = to_canonical(lm_pos)
+        head = head_mesh(verts, faces, landmarks68)  # found once a mesh (head_mesh.py)
+        lm_pos, sim = head.landmarks, head.sim
         task(0.0)
         wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
         disp, contact = self._speech_displacement(
             wav, times, s, check_phones(phones or []), task.part(0.05, 0.6), cache)
         disp *= np.float32(s.mouth_strength)
         task.check()
-        verts_c, lm_c = sim.apply(verts), sim.apply(lm_pos)
-        feats = mesh_features(verts_c, faces, lm_c, lm_idx)
+        verts_c, lm_c = head.vertices_c, head.landmarks_c
         lids = None
         blink = np.zeros((len(times), 2), np.float32)
         if s.upper_face:
@@ -249,7 +246,7 @@ class Animator:
             if eyelids:
                 # The net moves the brows (and the blink of an eye whose opening was not
                 # found); the mesh's own lids make the rest of the blink.
-                lids = Eyelids.of_mesh(verts_c, faces, lm_c, lm_idx, on_face_mask(feats))
+                lids = head.eyelids()
                 blink = upper_w[:, list(BLINK_COLUMNS)].copy()
                 for k, column in enumerate(BLINK_COLUMNS):
                     if k not in lids.net_blinks:
@@ -257,15 +254,13 @@ class Animator:
             disp += self.upper.motion_of(upper_w)
         task(0.8)
         task.check()
-        basis_c = self.s2d.mesh_basis(feats)
+        basis_c = head.s2d_basis(self.s2d)
         codes = self.s2d.codes(disp)
         if rigid_parts and self.jaw is not None:
-            parts = InnerParts.of_mesh(verts_c, faces, lm_c, on_face_mask(feats),
-                                       self.jaw)
-            basis_c, codes = parts.extend(basis_c, codes, disp)
+            basis_c, codes = head.inner_parts(self.jaw).extend(basis_c, codes, disp)
         notes: tuple[str, ...] = ()
         if lip_contact:
-            found = LipContact.of_mesh(verts_c, faces, lm_c, lm_idx, on_face_mask(feats))
+            found = head.lip_contact()
             if isinstance(found, str):
                 notes = (f"Lips are not closed on this mesh: {found}; check the inner-lip "
                          "landmarks (62 and 66).",)
@@ -292,7 +287,7 @@ class Animator:
             codes=codes.astype(np.float32),
             basis=basis.astype(np.float32),
             mm_per_unit=float(sim.scale),
-            landmark_source=source,
+            landmark_source=head.source,
             notes=notes,
             closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
             jaw=None if self.jaw is None else jaw_motion(self.jaw, disp, sim),

@@ -65,8 +65,12 @@ def load_animator(device: str, weights_dir: str) -> Any:
 
 
 def forget_animators() -> None:
-    """Drop the loaded models (new weights, or a test swapping the animator)."""
+    """Drop the loaded models (new weights, or a test swapping the animator), and the meshes
+    kept for re-bakes (head_mesh.py), whose S2D bases belong to those models."""
+    from ..head.head_mesh import forget_meshes
+
     _ANIMATORS.clear()
+    forget_meshes()
 
 
 def check_motion(motion: Motion, label: str) -> None:

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from .pipeline import BakeInputs
 
 ERROR_CHUNK_FRAMES = 256
+# The exact error check starts from the frames with the most left-over weight (an error they
+# reach bounds out the rest), and keeps pairs whose bound is within float32 rounding of it.
+BOUND_FRAMES = 8
+BOUND_VERTICES = 1024
+BOUND_SLACK = 1e-4
 # A per-frame bake stores a full copy of the mesh per frame; past this it deserves a word first.
 LARGE_BAKE_BYTES = 200 * 2**20
 BYTES_PER_VERTEX = 12  # one float32 xyz per vertex per shape key
@@ -148,25 +153,62 @@ def per_frame_plan(motion: Motion, frames: NDArray[np.floating[Any]]) -> PerFram
     return PerFramePlan(check_frames(motion, frames), motion, 0.0)
 
 
-def _max_error_mm(
-    u: NDArray[np.float64],
-    s: NDArray[np.float64],
-    vt: NDArray[np.float64],
-    k: int,
-    mm: float,
-    rows: NDArray[np.int64] | None = None,
-) -> float:
-    """Largest per-vertex error over the frames (all, or `rows`) when k components are kept."""
-    if k >= s.shape[0]:
-        return 0.0
-    tail = (vt[k:] * s[k:, None]).astype(np.float32)
-    uk = u[:, k:] if rows is None else u[rows, k:]
+def _worst_of(weights: NDArray[np.float32], tail: NDArray[np.float32],
+              vertices: NDArray[np.int64] | None = None) -> float:
+    """Largest per-vertex error (mesh units) of the residual weights @ tail, over every frame
+    (row of weights) and the given vertices (all when None), a chunk of frames at a time."""
+    sub = tail if vertices is None else np.ascontiguousarray(
+        tail[:, (vertices[:, None] * 3 + np.arange(3)).reshape(-1)])
     worst = 0.0
-    for start in range(0, uk.shape[0], ERROR_CHUNK_FRAMES):
-        chunk = uk[start : start + ERROR_CHUNK_FRAMES].astype(np.float32)
-        resid = (chunk @ tail).reshape(chunk.shape[0], -1, 3)
+    for start in range(0, weights.shape[0], ERROR_CHUNK_FRAMES):
+        chunk = weights[start : start + ERROR_CHUNK_FRAMES]
+        resid = (chunk @ sub).reshape(chunk.shape[0], -1, 3)
         worst = max(worst, float(np.sqrt(np.einsum("tvc,tvc->tv", resid, resid).max())))
-    return worst * mm
+    return worst
+
+
+class _Residuals:
+    """What is left of the motion when only the first k components are kept, and its largest
+    per-vertex error, exact, without forming every frame's residual at every vertex (T x V x R,
+    most of a re-bake's plan before).
+
+    A frame's error at a vertex is at most the norm of the frame's left-over weights times the
+    norm of the vertex's left-over shapes (Cauchy-Schwarz). The frames with the most left-over
+    weight give an error actually reached; then vertices go in blocks, the largest bound first,
+    each with only the frames whose bound could beat the error reached so far, until no vertex
+    left can. The bounds keep a margin over float32 rounding, so the maximum found is the one
+    the full check finds.
+    """
+
+    def __init__(self, u: NDArray[np.float64], sv: NDArray[np.float64], mm: float) -> None:
+        self.u = u
+        self.sv = sv.astype(np.float32)  # (R, 3V): singular values times right vectors
+        self.mm = mm
+        by_vertex = sv.reshape(sv.shape[0], sv.shape[1] // 3, 3)
+        sq = np.einsum("rvc,rvc->rv", by_vertex, by_vertex)  # (R, V)
+        # shape_sq[k]: each vertex's squared norm over components k.. (R + 1, V)
+        self.shape_sq = np.concatenate(
+            [np.cumsum(sq[::-1], axis=0)[::-1], np.zeros((1, sq.shape[1]))])
+
+    def max_error_mm(self, k: int, rows: NDArray[np.int64] | None = None) -> float:
+        """Largest per-vertex error over the frames (all, or `rows`) when k components are
+        kept, in mm."""
+        if k >= self.sv.shape[0]:
+            return 0.0
+        tail = self.sv[k:]
+        weights = (self.u[:, k:] if rows is None else self.u[rows, k:]).astype(np.float32)
+        frame_bound = np.linalg.norm(weights.astype(np.float64), axis=1) * (1.0 + BOUND_SLACK)
+        vertex_bound = np.sqrt(self.shape_sq[k])
+        reached = _worst_of(weights[np.argsort(frame_bound)[-BOUND_FRAMES:]], tail)
+        order = np.argsort(vertex_bound)[::-1]
+        for start in range(0, len(order), BOUND_VERTICES):
+            top = vertex_bound[order[start]]
+            if top * frame_bound.max() < reached:
+                break
+            frames = np.flatnonzero(frame_bound * top >= reached)
+            reached = max(reached, _worst_of(weights[frames], tail,
+                                             order[start : start + BOUND_VERTICES]))
+        return reached * self.mm
 
 
 def _probe_frames(u: NDArray[np.float64], s: NDArray[np.float64], k: int) -> NDArray[np.int64]:
@@ -190,33 +232,35 @@ def compact_plan(
     codes = motion.codes.astype(np.float64)
     basis = motion.basis.reshape(motion.basis.shape[0], -1).astype(np.float64)  # (J, 3V)
     # SVD of codes @ basis without forming it: basis^T = Q R, so codes @ basis = (codes R^T) Q^T.
-    q, r = np.linalg.qr(basis.T)
-    u, s, wt = np.linalg.svd(codes @ r.T, full_matrices=False)
-    vt = wt @ q.T  # (r, 3V) orthonormal rows
+    # Only R is formed (forming Q cost as much again); the singular values times the right
+    # singular vectors are u^T codes basis, two small products.
+    r = np.asarray(np.linalg.qr(basis.T, mode="r"))  # (J, J); numpy types it as a pair
+    u, s, _ = np.linalg.svd(codes @ r.T, full_matrices=False)
     keep = s > s[0] * 1e-9 if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
-    u, s, vt = u[:, keep], s[keep], vt[keep]
-    mm = motion.mm_per_unit
+    u, s = u[:, keep], s[keep]
+    sv = (u.T @ codes) @ basis  # (r, 3V): s[:, None] * vt
+    left = _Residuals(u, sv, motion.mm_per_unit)
     limit = min(len(s), max_shapes)
     # Search K on a few probe frames (cheap), then confirm on every frame and step up if needed:
     # the exact check over all T x V is done once or twice instead of at every bisection step.
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi) // 2
-        if _max_error_mm(u, s, vt, mid, mm, _probe_frames(u, s, mid)) <= tolerance_mm:
+        if left.max_error_mm(mid, _probe_frames(u, s, mid)) <= tolerance_mm:
             hi = mid
         else:
             lo = mid + 1
     k = lo
-    err = _max_error_mm(u, s, vt, k, mm)
+    err = left.max_error_mm(k)
     while err > tolerance_mm and k < limit:
         k = min(limit, k + max(1, k // 8))
-        err = _max_error_mm(u, s, vt, k, mm)
+        err = left.max_error_mm(k)
     k = max(k, 1) if len(s) else 0
     # Scale so every weight lies in [-1, 1]: friendly sliders, shape = the extreme pose.
     peak = np.abs(u[:, :k]).max(axis=0) if k else np.zeros(0)
     peak = np.where(peak > 0, peak, 1.0)
     weights = (u[:, :k] / peak).astype(np.float32)
-    shapes = (vt[:k] * (s[:k] * peak)[:, None]).reshape(k, motion.n_vertices, 3)
+    shapes = (sv[:k] * peak[:, None]).reshape(k, motion.n_vertices, 3)
     shapes = shapes.astype(np.float32)
     return CompactPlan(f, motion, err, shapes, weights)
 

@@ -187,13 +187,20 @@ class Eye:
     def follow_fields(self, basis: NDArray[np.floating[Any]]) -> tuple[F64, F64]:
         """Fields (K, V, 3) and their mix (J, K) that carry the motion basis (J, V, 3) over
         the lid as `follow` says, by a truncated SVD (the lid is a few hundred vertices)."""
-        b = np.asarray(basis, np.float64)
+        b = np.asarray(basis)
         j, n, _ = b.shape
         rows = np.unique(self.follow.nonzero()[0])
         if j == 0 or len(rows) == 0:
             return np.zeros((0, n, 3)), np.zeros((j, 0))
-        flat = b.transpose(1, 0, 2).reshape(n, j * 3)
-        moved = np.asarray(self.follow[rows] @ flat).reshape(len(rows), j, 3)
+        # Only the vertices the lid follows are read (not the whole basis, transposed, once an
+        # eye): their rows, the matrix's columns renumbered in place, so every row still sums
+        # its terms in the same order.
+        lid = self.follow[rows]
+        cols = np.unique(lid.indices)
+        lid = sp.csr_matrix((lid.data, np.searchsorted(cols, lid.indices), lid.indptr),
+                            shape=(len(rows), len(cols)))
+        flat = b[:, cols].astype(np.float64).transpose(1, 0, 2).reshape(len(cols), j * 3)
+        moved = np.asarray(lid @ flat).reshape(len(rows), j, 3)
         u, sing, vt = np.linalg.svd(moved.transpose(1, 0, 2).reshape(j, -1),
                                     full_matrices=False)
         keep = sing > FOLLOW_TOLERANCE * max(float(sing[0]), 1e-12)
@@ -551,20 +558,30 @@ class Eyelids:
         landmarks_canon: NDArray[np.floating[Any]],
         landmark_vertices: NDArray[np.integer[Any]] | None,
         on_face: NDArray[np.bool_],
+        *,
+        graph: Any = None,
+        labels: I64 | None = None,
+        points: SurfacePoints | None = None,
     ) -> Eyelids:
+        """The blinks of a canonical-aligned mesh. graph (`polygon_graph`), labels
+        (`part_labels`) and points (the 68 landmarks' `surface_points`): the mesh's own, when
+        the caller has them already (head_mesh.py)."""
         v = np.asarray(vertices_canon, dtype=np.float64)
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         if lm.shape != (N_LANDMARKS, 3):
             return cls(("not found", "not found"))
         faces = padded_faces(faces)  # once: every step below reads the polygons
-        labels = part_labels(len(v), faces)
-        graph = polygon_graph(v, faces).tocsr()
+        if labels is None:
+            labels = part_labels(len(v), faces)
+        graph = (polygon_graph(v, faces) if graph is None else graph).tocsr()
         topology = mesh_edges(faces, len(v))
         found = tuple(find_eye(v, faces, lm, np.asarray(on_face, bool), labels, graph, topology,
                                name, up, low) for name, up, low in EYES)
         eyes: tuple[Eye | str, Eye | str] = (found[0], found[1])
-        idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
-        return cls(eyes, surface_points(v, faces, lm, idx))
+        if points is None:
+            idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
+            points = surface_points(v, faces, lm, idx)
+        return cls(eyes, points)
 
     @property
     def blinking(self) -> list[int]:
@@ -613,7 +630,7 @@ class Eyelids:
         fields that make a shut lid move as the lower lid does under the rest of the motion
         (codes @ basis: brows, speech), at amounts that grow with the blink."""
         w = np.clip(np.asarray(blink, np.float64), 0.0, 1.0)
-        b = np.asarray(basis, np.float64)
+        b = np.asarray(basis)  # follow_fields reads the lid's vertices in float64
         c = np.asarray(codes, np.float64)
         fields = [self.fields.astype(np.float64)] if self.blinking else []
         amounts = [self.amounts(w)]

@@ -48,10 +48,13 @@ def classify_parts(
     faces: FacesLike,
     landmarks_canon: NDArray[np.floating[Any]],
     on_face: NDArray[np.bool_],
+    labels: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Vertex indices that stay with the skull, and those that follow the jaw."""
+    """Vertex indices that stay with the skull, and those that follow the jaw (labels: the
+    mesh's `part_labels`, when the caller has them already)."""
     v = np.asarray(vertices_canon, dtype=np.float64)
-    labels = part_labels(len(v), faces)
+    if labels is None:
+        labels = part_labels(len(v), faces)
     skin = v[on_face]
     seam = float(np.asarray(landmarks_canon, dtype=np.float64)[INNER_LIPS, 1].mean())
     still: list[NDArray[np.int64]] = []
@@ -165,8 +168,9 @@ class InnerParts:
         landmarks_canon: NDArray[np.floating[Any]],
         on_face: NDArray[np.bool_],
         model: JawModel,
+        labels: NDArray[np.int64] | None = None,
     ) -> InnerParts:
-        still, jaw = classify_parts(vertices_canon, faces, landmarks_canon, on_face)
+        still, jaw = classify_parts(vertices_canon, faces, landmarks_canon, on_face, labels)
         fields = rigid_fields(np.asarray(vertices_canon)[jaw], model.pivot)
         return cls(still, jaw, fields, model)
 

@@ -162,14 +162,19 @@ class LipContact:
         landmarks_canon: NDArray[np.floating[Any]],
         landmark_vertices: NDArray[np.integer[Any]] | None,
         on_face: NDArray[np.bool_],
+        *,
+        graph: Any = None,
+        points: SurfacePoints | None = None,
     ) -> LipContact | str:
-        """The contact of a canonical-aligned mesh, or a sentence saying why it has none."""
+        """The contact of a canonical-aligned mesh, or a sentence saying why it has none.
+        graph (its `polygon_graph`) and points (the 68 landmarks' `surface_points`): the
+        mesh's own, when the caller has them already (head_mesh.py)."""
         v = np.asarray(vertices_canon, dtype=np.float64)
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)
         if lm.shape != (N_LANDMARKS, 3):
             return "the landmarks do not match the mesh"
-        every = surface_points(v, faces, lm, idx)
+        every = surface_points(v, faces, lm, idx) if points is None else points
         upper, lower = every.subset(UPPER_INNER), every.subset(LOWER_INNER)
         up_pos, low_pos = upper.sample(v), lower.sample(v)
         gap = (up_pos - low_pos) @ UP
@@ -188,7 +193,8 @@ class LipContact:
             return "its inner-lip landmarks are not in order between the mouth corners"
         # Surface distance from each lip's own points (the corners of the triangles they lie
         # on): a nearest-vertex anchor can sit on the other lip where the lips nearly touch.
-        graph = polygon_graph(v, faces)
+        if graph is None:
+            graph = polygon_graph(v, faces)
         reach = max(UPPER_REACH_MM, LOWER_REACH_MM)
         d_up, d_low = (np.minimum(dijkstra(graph, indices=np.unique(p.vertices), limit=reach,
                                            min_only=True), 2.0 * reach)

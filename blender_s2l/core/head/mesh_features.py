@@ -149,11 +149,14 @@ def landmark_distances(
     faces: FacesLike,
     landmarks: NDArray[np.floating[Any]],
     landmark_vertices: NDArray[np.integer[Any]] | None = None,
+    graph: sp.csr_matrix | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """(V, 68) distances in mm (surface on the face part, straight elsewhere) and the face mask."""
+    """(V, 68) distances in mm (surface on the face part, straight elsewhere) and the face mask.
+    graph: this mesh's `polygon_graph`, when the caller has it already (head_mesh.py)."""
     v = np.asarray(vertices, dtype=np.float64)
     lm = np.asarray(landmarks, dtype=np.float64)
-    graph = polygon_graph(v, faces)
+    if graph is None:
+        graph = polygon_graph(v, faces)
     anchors, on_face = face_anchors(v, graph, lm, landmark_vertices)
     surf = dijkstra(graph, directed=True, indices=anchors, limit=DISTANCE_LIMIT_MM).T
     # A landmark a little off its vertex (fitted on the surface) starts its distance there.
@@ -169,8 +172,10 @@ def mesh_features(
     faces: FacesLike,
     landmarks_canon: NDArray[np.floating[Any]],
     landmark_vertices: NDArray[np.integer[Any]] | None = None,
+    graph: sp.csr_matrix | None = None,
 ) -> NDArray[np.float32]:
-    """(V, FEATURE_DIM) features of a neutral mesh already similarity-aligned to canonical mm."""
+    """(V, FEATURE_DIM) features of a neutral mesh already similarity-aligned to canonical mm
+    (graph: its `polygon_graph`, when the caller has it already)."""
     v = np.asarray(vertices_canon, dtype=np.float64)
     validate_mesh(v, [])
     groups = polygons_by_size(faces)
@@ -184,7 +189,7 @@ def mesh_features(
         raise LandmarkError(f"Expected 68 landmarks of shape (68, 3); got {lm.shape}.")
     if not np.all(np.isfinite(lm)):
         raise LandmarkError("Landmarks contain NaN or infinite values.")
-    dist, on_face = landmark_distances(v, faces, lm, landmark_vertices)
+    dist, on_face = landmark_distances(v, faces, lm, landmark_vertices, graph)
     feats = np.concatenate(
         [
             v / POSITION_SCALE_MM,

@@ -1,0 +1,179 @@
+"""One mesh's facts that a bake reads, found once: shared by the steps of one bake, and kept
+for the next bake of the same mesh in this process (a re-bake after a changed setting).
+
+Several steps of `Animator.animate` read the same things from the neutral mesh: the polygon
+graph (mesh features' surface distances, lip contact's reach, the eyelids' paths), the parts
+(inner parts, eyelids), the landmarks' points on the surface (lip contact, eyelids). Each step
+used to find them for itself, so a bake built the graph three times. And nothing of it depends
+on the sound or the settings: the features, the S2D basis, the lip contact, the eyelids and the
+rigid parts of a mesh are the same at every bake of it. A `HeadMesh` holds them, each found on
+first use (a bake without blinks never finds the lids).
+
+`head_mesh` keeps the last few in memory, keyed by a digest of the vertex, face and landmark
+arrays themselves, so a mesh changed in any way (a moved vertex, a new face, refitted
+landmarks) is a new key and never meets the old one's facts. What depends on a model too (the
+S2D basis, the rigid parts' jaw fields) is kept per model object. Arrays handed out are
+read-only, so no caller can change what the next bake reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .eyelids import Eyelids
+from .find_landmarks import resolve_landmarks
+from .inner_parts import InnerParts, JawModel, part_labels
+from .landmarks import Similarity, to_canonical
+from .lip_contact import LipContact, SurfacePoints, surface_points
+from .mesh import FacesLike, padded_faces
+from .mesh_features import mesh_features, on_face_mask, polygon_graph
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+T = TypeVar("T")
+
+# Meshes kept for the next bake: a scene's one or two speaking heads (Bake All alternates
+# between characters). A 50k-vertex head keeps about 100 MB (features and S2D basis most).
+KEEP_MESHES = 2
+
+
+def _frozen(a: NDArray[Any]) -> NDArray[Any]:
+    a.flags.writeable = False
+    return a
+
+
+class HeadMesh:
+    """A neutral mesh with its landmarks, in its own space and aligned to the canonical face,
+    and what the bake's steps read from it, each found once."""
+
+    def __init__(self, vertices: F64, faces: I64, landmarks68: NDArray[Any] | None) -> None:
+        self.vertices = _frozen(np.array(vertices, dtype=np.float64))
+        self.faces = _frozen(np.array(faces, dtype=np.int64))
+        lm_pos, lm_idx, source = resolve_landmarks(self.vertices, self.faces, landmarks68)
+        self.landmarks = _frozen(np.asarray(lm_pos))  # (68, 3) float32, mesh units
+        self.landmark_vertices = None if lm_idx is None else _frozen(np.asarray(lm_idx))
+        self.source = source
+        self.sim: Similarity = to_canonical(lm_pos)
+        self.vertices_c = _frozen(self.sim.apply(self.vertices))
+        self.landmarks_c = _frozen(self.sim.apply(lm_pos))
+        self._found: dict[str, Any] = {}
+        self._per_model: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._lock = threading.RLock()
+
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._found:
+                self._found[name] = make()
+            out: T = self._found[name]
+            return out
+
+    def _per(self, name: str, model: Any, make: Callable[[], T]) -> T:
+        """Per model object: the entry holds the model, so its id cannot be reused for another
+        while the entry lives."""
+        with self._lock:
+            entry = self._per_model.get((name, id(model)))
+            if entry is None or entry[0] is not model:
+                entry = (model, make())
+                self._per_model[(name, id(model))] = entry
+            out: T = entry[1]
+            return out
+
+    @property
+    def graph(self) -> Any:
+        """`polygon_graph` of the canonical-aligned mesh (surface distances in mm)."""
+        return self._once("graph", lambda: polygon_graph(self.vertices_c, self.faces))
+
+    @property
+    def labels(self) -> I64:
+        """`part_labels`: each separate part (eyeball, tooth, lash strip) its own label."""
+        return self._once("labels", lambda: _frozen(part_labels(len(self.vertices),
+                                                                 self.faces)))
+
+    @property
+    def points(self) -> SurfacePoints:
+        """The 68 landmarks as points on the surface (found in float64, as lip contact and
+        the eyelids found them for themselves: the aligned arrays are float32)."""
+        return self._once("points", lambda: surface_points(
+            np.asarray(self.vertices_c, np.float64), self.faces,
+            np.asarray(self.landmarks_c, np.float64), self.landmark_vertices))
+
+    @property
+    def features(self) -> NDArray[np.float32]:
+        """`mesh_features`: what S2D reads of each vertex."""
+        return self._once("features", lambda: _frozen(mesh_features(
+            self.vertices_c, self.faces, self.landmarks_c, self.landmark_vertices,
+            graph=self.graph)))
+
+    @property
+    def on_face(self) -> NDArray[np.bool_]:
+        return self._once("on_face", lambda: _frozen(on_face_mask(self.features)))
+
+    def eyelids(self) -> Eyelids:
+        return self._once("eyelids", lambda: Eyelids.of_mesh(
+            self.vertices_c, self.faces, self.landmarks_c, self.landmark_vertices,
+            self.on_face, graph=self.graph, labels=self.labels, points=self.points))
+
+    def lip_contact(self) -> LipContact | str:
+        return self._once("lip_contact", lambda: LipContact.of_mesh(
+            self.vertices_c, self.faces, self.landmarks_c, self.landmark_vertices,
+            self.on_face, graph=self.graph, points=self.points))
+
+    def inner_parts(self, jaw: JawModel) -> InnerParts:
+        return self._per("inner_parts", jaw, lambda: InnerParts.of_mesh(
+            self.vertices_c, self.faces, self.landmarks_c, self.on_face, jaw,
+            labels=self.labels))
+
+    def s2d_basis(self, s2d: Any) -> NDArray[np.float32]:
+        """(J, V, 3) the S2D runner's basis of this mesh (canonical mm)."""
+        return self._per("s2d_basis", s2d, lambda: _frozen(s2d.mesh_basis(self.features)))
+
+
+def mesh_key(vertices: F64, faces: I64, landmarks68: NDArray[Any] | None) -> str:
+    """A digest of the arrays' types, shapes and bytes: equal only for the same mesh."""
+    h = hashlib.blake2b(digest_size=20)
+    arrays = [vertices, faces] + ([] if landmarks68 is None else [np.asarray(landmarks68)])
+    for a in arrays:
+        c = np.ascontiguousarray(a)
+        h.update(f"{c.dtype.str}{c.shape};".encode())
+        h.update(c.tobytes())
+    h.update(b"no landmarks" if landmarks68 is None else b"landmarks")
+    return h.hexdigest()
+
+
+_MESHES: OrderedDict[str, HeadMesh] = OrderedDict()
+_MESHES_LOCK = threading.Lock()
+
+
+def head_mesh(vertices: NDArray[np.floating[Any]], faces: FacesLike,
+              landmarks68: NDArray[Any] | None) -> HeadMesh:
+    """The mesh's HeadMesh: the one kept from an earlier bake of exactly these arrays, or a
+    new one (kept, the least recently used beyond KEEP_MESHES let go). Raises what
+    `resolve_landmarks` raises for landmarks that do not fit the mesh; nothing is kept then."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = padded_faces(faces)
+    key = mesh_key(v, f, landmarks68)
+    with _MESHES_LOCK:
+        found = _MESHES.get(key)
+        if found is not None:
+            _MESHES.move_to_end(key)
+            return found
+    made = HeadMesh(v, f, landmarks68)
+    with _MESHES_LOCK:
+        _MESHES[key] = made
+        _MESHES.move_to_end(key)
+        while len(_MESHES) > KEEP_MESHES:
+            _MESHES.popitem(last=False)
+    return made
+
+
+def forget_meshes() -> None:
+    """Let every kept mesh go (memory, or a test that wants a cold bake)."""
+    with _MESHES_LOCK:
+        _MESHES.clear()
