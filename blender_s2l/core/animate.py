@@ -247,6 +247,8 @@ class Animator:
                 # The net moves the brows (and the blink of an eye whose opening was not
                 # found); the mesh's own lids make the rest of the blink.
                 lids = head.eyelids()
+                if s.blink_closed_eyes:
+                    lids = lids.closed_eyes_follow_landmarks()
                 blink = upper_w[:, list(BLINK_COLUMNS)].copy()
                 for k, column in enumerate(BLINK_COLUMNS):
                     if k not in lids.net_blinks:

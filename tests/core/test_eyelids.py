@@ -296,3 +296,20 @@ def test_a_shut_lid_stays_shut_while_the_brows_move(anim: Animator) -> None:
     open_basis, open_codes, _, _ = lids.extend(basis, codes, np.zeros((len(codes), 2)))
     assert np.allclose(np.einsum("tj,jvc->tvc", open_codes, open_basis),
                        np.einsum("tj,jvc->tvc", codes, basis), atol=1e-4)
+
+
+def test_closed_eyes_blink_by_the_landmarks_when_asked(anim: Animator) -> None:
+    """Blink Closed Eyes: the shut neutral's eyes get the network's landmark blink (what a bake
+    did before it read the lids), with a note that says it was asked for."""
+    v, faces, lm = coarse_head()
+    lids = lids_of(v, faces, lm)
+    shut = v + sum(e.fields[0] + e.fields[1] for e in lids.eyes if isinstance(e, Eye))
+    asked = anim.animate(voice(), shut, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3,
+                         blink_closed_eyes=True)
+    assert any("Blink Closed Eyes makes them blink" in n for n in asked.notes), asked.notes
+    assert not any("adds no blinks" in n for n in asked.notes)
+    net = anim.animate(voice(), shut, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3,
+                       eyelids=False)
+    assert np.allclose(asked.dense, net.dense, atol=1e-5)
+    still = anim.animate(voice(), shut, faces, lm, sample_rate=RATE, frame_times=TIMES, seed=3)
+    assert not np.allclose(asked.dense, still.dense, atol=1e-3)  # the blink is there

@@ -51,6 +51,7 @@ def test_mode_and_device_choices_have_one_source() -> None:
 def test_the_panel_keeps_its_rows_and_hands_all_but_the_scene_data_to_the_operator() -> None:
     rows = [tuple(o.name for o in row) for row in panel_rows()]
     assert rows == [("device",), ("mode",), ("mouth_strength",), ("upper_face", "seed"),
+                    ("blink_closed_eyes",),
                     ("smoothing",), ("lip_closure",), ("closure_sensitivity",),
                     ("phones_file",), ("transcript",), ("language",), ("recognise_words",),
                     ("take", "replace")]
@@ -75,7 +76,8 @@ def test_panel_rows_grey_out_what_does_not_apply() -> None:
 def test_manifest_columns_are_the_jobs_and_the_flagged_options() -> None:
     assert set(manifest.COLUMNS) == {"object", "strip", "audio", "out", "scene", "take", "mode",
                                      "seed", "device", "keypoints", "phones", "transcript",
-                                     "language", "export", "jaw_bone"}
+                                     "language", "export", "jaw_bone",
+                                     "blink_closed_eyes"}
     assert OPTION["phones_file"].column == "phones"
 
 

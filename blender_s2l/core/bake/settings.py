@@ -148,6 +148,16 @@ class BakeSettings:
         True, "Upper Face", "Add blinks and brow motion (not from audio)", panel=40,
         flag="--no-upper-face",
     ).as_field()
+    # A scan or sculpt with its eyes shut has no lids to close, so by default it gets no
+    # blink; a user who means it to blink anyway (lids modelled shut, to be opened by a key of
+    # their own) asks for the landmark-driven blink the bake used before it read the lids.
+    blink_closed_eyes: bool = Option(
+        False, "Blink Closed Eyes",
+        "Also blink eyes that are closed in the mesh's neutral, by the landmarks' motion "
+        "(off: they stay as modelled)", panel=55, active=_blinks,
+        flag="--blink-closed-eyes", column="blink_closed_eyes",
+        flag_help="blink eyes that are closed in the mesh's neutral too (landmark motion)",
+    ).as_field()
     smoothing: float = Option(
         0.0, "Smoothing", min=0.0, max=1.0, subtype="FACTOR", panel=60, flag="--smoothing",
     ).as_field()

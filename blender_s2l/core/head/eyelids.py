@@ -34,7 +34,7 @@ whose edges cannot be traced keeps the net's blink; both say so in the motion's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -100,6 +100,8 @@ MIN_EDGE_VERTICES = 2
 
 CLOSED_NOTE = ("The {eyes} closed in this mesh's neutral (the upper and lower lids touch or "
                "are one surface), so the bake adds no blinks to {them}.")
+ASKED_NOTE = ("The {eyes} closed in this mesh's neutral; Blink Closed Eyes makes {them} blink by "
+              "the landmarks' motion: check that the lids do not sink into the eyes.")
 NOT_FOUND_NOTE = ("No eye opening was found between the eyelid landmarks of the {eyes}, so "
                   "{its} blinks follow the landmark motion; check landmarks 36-47.")
 
@@ -547,7 +549,7 @@ def eye_words(names: list[str]) -> dict[str, str]:
 class Eyelids:
     """A mesh's blinks: per eye (right, left) its fields, or why the eye has none."""
 
-    eyes: tuple[Eye | str, Eye | str]  # Eye, "closed" or "not found"
+    eyes: tuple[Eye | str, Eye | str]  # Eye, "closed", "not found" or "asked" (closed, blinks)
     points: SurfacePoints | None = None  # the 68 landmarks on the mesh, to read fields at
 
     @classmethod
@@ -590,8 +592,15 @@ class Eyelids:
 
     @property
     def net_blinks(self) -> list[int]:
-        """Which eyes keep the landmark-driven blink (no opening found)."""
-        return [k for k, e in enumerate(self.eyes) if e == "not found"]
+        """Which eyes keep the landmark-driven blink (no opening found, or closed and asked to
+        blink anyway)."""
+        return [k for k, e in enumerate(self.eyes) if e in ("not found", "asked")]
+
+    def closed_eyes_follow_landmarks(self) -> Eyelids:
+        """These lids with every eye closed in the neutral blinking by the landmarks' motion
+        (Blink Closed Eyes): the user's choice, so the note says so."""
+        eyes = tuple("asked" if e == "closed" else e for e in self.eyes)
+        return replace(self, eyes=(eyes[0], eyes[1]))
 
     @property
     def fields(self) -> F32:
@@ -603,11 +612,12 @@ class Eyelids:
     def notes(self) -> tuple[str, ...]:
         """Sentences for the user: eyes closed in the neutral, eyes whose opening was not found."""
         out = []
-        for kind, text in (("closed", CLOSED_NOTE), ("not found", NOT_FOUND_NOTE)):
+        for kind, text in (("closed", CLOSED_NOTE), ("not found", NOT_FOUND_NOTE),
+                           ("asked", ASKED_NOTE)):
             names = [EYES[k][0] for k, e in enumerate(self.eyes) if e == kind]
             if names:
                 words = eye_words(names)
-                if kind == "closed":
+                if kind in ("closed", "asked"):
                     words["eyes"] += " are" if len(names) == 2 else " is"
                 out.append(text.format(**words))
         return tuple(out)
