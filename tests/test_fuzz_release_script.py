@@ -10,24 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from script_helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "fuzz_release.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_release", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_release"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fuzz = sys.modules.get("fuzz_release") or _load()
+fuzz = load_script("fuzz_release")
 
 
 def table_rows(text: str) -> dict[str, dict[str, int]]:

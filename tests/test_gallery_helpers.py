@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
+from script_helpers import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    if "gallery" in sys.modules:
-        return sys.modules["gallery"]
-    spec = importlib.util.spec_from_file_location("gallery", ROOT / "scripts" / "gallery.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gallery"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gallery = _load()
+gallery = load_script("gallery")
 
 
 def test_edge_stretch_is_one_for_an_edge_spanning_the_opening() -> None:

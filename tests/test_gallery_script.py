@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import soundfile as sf
 from numpy.typing import NDArray
+from script_helpers import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gallery = _load("render_gallery")  # puts scripts/ on sys.path for mesh_raster
-raster = _load("mesh_raster")
+gallery = load_script("render_gallery")  # puts scripts/ on sys.path for mesh_raster
+raster = load_script("mesh_raster")
 
 
 def _square(
@@ -128,7 +112,7 @@ def test_bad_audio_is_one_line(random_weights_dir: Path, tmp_path: Path,
 @pytest.mark.shared
 def test_inner_parts_picture(ict_npz: Path, tmp_path: Path) -> None:
     """scripts/render_inner_parts.py draws the three rows with teeth in them (needs ICT)."""
-    inner = _load("render_inner_parts")
+    inner = load_script("render_inner_parts")
     out = tmp_path / "inner.png"
     assert inner.main(["--out", str(out), "--width", "120"]) == 0
     import matplotlib.image as mpimg
@@ -142,7 +126,7 @@ def test_inner_parts_picture(ict_npz: Path, tmp_path: Path) -> None:
 def test_lip_contact_picture(ict_npz: Path, speech_dir: Path, tmp_path: Path) -> None:
     """scripts/render_lip_contact.py draws four heads x four shots, with the mouth's inside
     showing on the parted neutrals and the open vowels (needs ICT and the ARCTIC clip)."""
-    picture = _load("render_lip_contact")
+    picture = load_script("render_lip_contact")
     out = tmp_path / "lips.png"
     assert picture.main(["--out", str(out), "--width", "100"]) == 0
     import matplotlib.image as mpimg

@@ -7,29 +7,13 @@ gallery folder ($BLENDER_S2L_GALLERY, else ../gallery_heads beside the checkout)
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from script_helpers import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _gallery() -> ModuleType:
-    if "gallery" in sys.modules:
-        return sys.modules["gallery"]
-    spec = importlib.util.spec_from_file_location("gallery", ROOT / "scripts" / "gallery.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gallery"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gallery = _gallery()
+gallery = load_script("gallery")
 
 
 @pytest.fixture(scope="module")
