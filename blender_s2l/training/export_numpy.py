@@ -91,28 +91,35 @@ def numpy_mismatches(folder: Path, out: Path | None = None) -> list[str]:
     return problems
 
 
-def export_acoustic(out: Path = ACOUSTIC_FILE) -> Path:
+ACOUSTIC_LICENCE = "ACOUSTIC_MODEL_LICENSE.txt"  # beside the bundled copy
+
+
+def export_acoustic(out: Path = ACOUSTIC_FILE) -> list[Path]:
     """The bundled copy of what core/speech/acoustic.py reads of pocketsphinx's en-us model
     (Gaussians, feat.params, the CI states' weights), so a bake of an S2L that hears phone
-    posteriors needs no pocketsphinx. Exported from the installed package, unchanged."""
+    posteriors needs no pocketsphinx; exported from the installed package, unchanged, with the
+    model's own licence notice (its README, BSD-2-Clause) written beside it, since the licence
+    asks that a redistribution reproduce it."""
+    import pocketsphinx  # only for its version: which model this copy came from
+
     from ..core.models.npz_weights import NpzWeights, save_npz
     from ..core.speech import acoustic
 
-    files = acoustic.read_package_files(acoustic.model_dir())
-    config, arrays = acoustic.files_as_npz(files)
-    import pocketsphinx  # only for its version: which model this copy came from
-
+    source = acoustic.model_dir()
+    config, arrays = acoustic.files_as_npz(acoustic.read_package_files(source))
     save_npz(out, NpzWeights(acoustic.ACOUSTIC_KIND, config, arrays, {
         "source": f"pocketsphinx {getattr(pocketsphinx, '__version__', '?')} model/en-us/en-us",
-        "licence": "BSD-2-Clause (Alpha Cephei Inc.), ACOUSTIC_MODEL_LICENSE.txt"}))
-    return out
+        "licence": f"BSD-2-Clause (Alpha Cephei Inc.), {ACOUSTIC_LICENCE}"}))
+    licence = out.with_name(ACOUSTIC_LICENCE)
+    licence.write_text((source / "README").read_text(encoding="utf-8"), encoding="utf-8")
+    return [out, licence]
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.weights_dir is None:
         written = export_numpy(CHECKPOINT_DIR, BUNDLED_DIR)
         if load_s2l(checkpoint_file("s2l")).config.n_acoustic:
-            written.append(export_acoustic())
+            written += export_acoustic()
     else:
         written = export_numpy(Path(args.weights_dir))
     for path in written:

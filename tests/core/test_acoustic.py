@@ -201,13 +201,14 @@ def test_s2l_channels_sit_on_the_log_mel_grid() -> None:
 
 def test_the_bundled_copy_arranges_to_the_same_model(tmp_path: Path) -> None:
     """export-numpy's copy of the model reads back (checked .npz) into exactly the arrays
-    pocketsphinx's own files give, so training (package) and bakes (copy) hear alike."""
-    from blender_s2l.core.models.npz_weights import NpzWeights, save_npz
+    pocketsphinx's own files give, so training (package) and bakes (copy) hear alike, and its
+    licence notice is written beside it."""
+    from blender_s2l.training.export_numpy import export_acoustic
 
     files = ac.read_package_files(ac.model_dir())
-    config, arrays = ac.files_as_npz(files)
-    path = tmp_path / "acoustic.npz"
-    save_npz(path, NpzWeights(ac.ACOUSTIC_KIND, config, arrays, {}))
+    path, licence = export_acoustic(tmp_path / "acoustic.npz")
+    assert path == tmp_path / "acoustic.npz" and licence.parent == tmp_path
+    assert "Alpha Cephei" in licence.read_text()  # the model's notice ships beside its copy
     a, b = ac.arrange(files), ac.arrange(ac.read_bundled(path))
     assert a.phones == b.phones and a.params == b.params
     for name in ("mel", "dct", "quad", "const", "ci_weights"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +97,10 @@ def _featurise(utt: Any, path: Path, n_acoustic: int) -> None:
     tmp.replace(path)
 
 
-_DELTAS: list[NDArray[np.float32]] = []
-
-
+@cache
 def _ict_landmark_deltas() -> NDArray[np.float32]:
-    if not _DELTAS:
-        _DELTAS.append(landmark_deltas(load_ict()))
-    return _DELTAS[0]
+    """Read once a process (each pool worker reads it for itself)."""
+    return landmark_deltas(load_ict())
 
 
 def _featurise_job(job: tuple[Any, Path, int]) -> None:
@@ -113,8 +111,9 @@ def build_pairs(utterances: list[Any], cache_dir: Path, n_acoustic: int = 0,
                 jobs: int = 1) -> list[Pair]:
     """Featurise each utterance once (in `jobs` processes); later runs read the cache."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    todo = [(u, _cache_path(u, cache_dir, n_acoustic), n_acoustic) for u in utterances]
-    todo = [t for t in todo if not t[1].is_file()]
+    paths = [_cache_path(u, cache_dir, n_acoustic) for u in utterances]
+    todo = [(u, path, n_acoustic) for u, path in zip(utterances, paths, strict=True)
+            if not path.is_file()]
     if jobs > 1 and len(todo) > 1:
         from multiprocessing import get_context
 
@@ -125,8 +124,8 @@ def build_pairs(utterances: list[Any], cache_dir: Path, n_acoustic: int = 0,
         for job in todo:
             _featurise_job(job)
     pairs: list[Pair] = []
-    for utt in utterances:
-        z = np.load(_cache_path(utt, cache_dir, n_acoustic))
+    for utt, path in zip(utterances, paths, strict=True):
+        z = np.load(path)
         mel, target = z["mel"], z["target"]
         phones = list(getattr(utt, "phones", []))  # VOCASET has none: no focus windows
         speech = speech_frames(phones, len(mel)) if phones else np.zeros(0, np.float32)
@@ -139,7 +138,8 @@ def crop_batch(
     pairs: list[Pair], rng: np.random.Generator, batch: int, frames: int,
     focus: float = 0.0, weights: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """Random windows; short utterances are zero-padded and masked out of the loss. Returns
+    """Random windows; short utterances are padded with the features of digital silence and
+    masked out of the loss. Returns
     mel, target, mask and the speech mask (mask where a pair has no phones).
 
     With probability `focus` a window holds one of the pair's focus frames (a bilabial or a
