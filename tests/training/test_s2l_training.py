@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from blender_s2l.core.errors import WeightsError
 from blender_s2l.core.models.s2l import S2L, S2LConfig
 from blender_s2l.core.speech.features import silence_input
 from blender_s2l.training.checkpoint import load_s2l, s2l_checkpoint, save_checkpoint
@@ -21,7 +22,7 @@ from blender_s2l.training.s2l.data import (
     voice_weights,
 )
 from blender_s2l.training.s2l.losses import CLOSURE_MM, closure_target
-from blender_s2l.training.s2l.train import TrainSettings, train_s2l
+from blender_s2l.training.s2l.train import TrainSettings, drop_mel, posteriors_only, train_s2l
 
 
 def _toy_pairs(n: int, seed: int) -> list[Pair]:
@@ -196,3 +197,48 @@ def test_crop_batch_pads_with_the_features_of_silence() -> None:
     mel, _, mask, _ = crop_batch([pair], np.random.default_rng(0), 1, 200)
     assert mask[0, 150:].sum() == 0
     assert np.array_equal(mel[0, 150], silence_input(42))
+
+
+def test_drop_mel_replaces_the_bands_of_a_share_of_windows_and_keeps_the_posteriors() -> None:
+    rng = np.random.default_rng(0)
+    mel = rng.normal(-5, 2, (400, 10, 122)).astype(np.float32)
+    before = mel.copy()
+    mean_bands = np.full(80, -7.0, np.float32)
+    drop_mel(mel, np.random.default_rng(1), 0.5, mean_bands)
+    dropped = np.all(mel[:, :, :80] == -7.0, axis=(1, 2))
+    assert 150 < dropped.sum() < 250  # about half of 400
+    assert np.array_equal(mel[~dropped], before[~dropped])
+    assert np.array_equal(mel[..., 80:], before[..., 80:])
+
+
+def test_posteriors_only_says_what_a_dropped_window_showed_the_network(tmp_path: Path) -> None:
+    """F-post: mel input columns at zero = every window's bands replaced by the mean bands."""
+    torch.manual_seed(0)
+    model = S2L(S2LConfig(channels=16, dilations=[1, 2], closure_head=True, n_acoustic=42)).eval()
+    with torch.no_grad():
+        model.feat_mean.normal_()
+    frames = torch.randn(1, 60, 122)
+    dropped = frames.clone()
+    dropped[..., :80] = model.feat_mean[:80]
+    with torch.no_grad():
+        want, want_logit = model.predict(dropped)
+    save_checkpoint(tmp_path / "f.pt", s2l_checkpoint(model))
+    from blender_s2l.training.__main__ import main
+    assert main(["posteriors-only-s2l", str(tmp_path / "f.pt"), "--out",
+                 str(tmp_path / "post.pt")]) == 0
+    post = load_s2l(tmp_path / "post.pt").eval()
+    with torch.no_grad():
+        got, got_logit = post.predict(frames)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert got_logit is not None and want_logit is not None
+    assert torch.allclose(got_logit, want_logit, atol=1e-5)
+    with pytest.raises(WeightsError):
+        posteriors_only(S2L(S2LConfig(channels=16, dilations=[1, 2])))
+
+
+def test_mel_dropout_needs_the_posteriors() -> None:
+    from blender_s2l.training.__main__ import main
+    with pytest.raises(SystemExit, match="needs --acoustic"):
+        main(["train-s2l", "--corpus", "nowhere", "--mel-dropout", "0.5"])
+    with pytest.raises(SystemExit, match="share of windows"):
+        main(["train-s2l", "--corpus", "nowhere", "--acoustic", "--mel-dropout", "1.5"])

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ...core.speech.acoustic import ACOUSTIC_CHANNELS
-from ..checkpoint import checkpoint_file
+from ..checkpoint import checkpoint_file, load_s2l, s2l_checkpoint, save_checkpoint
 from .data import build_pairs
-from .train import TrainSettings, evaluate_pairs, train_s2l
+from .train import TrainSettings, evaluate_pairs, posteriors_only, train_s2l
 
 DEFAULT_OUT = checkpoint_file("s2l")
 
@@ -42,6 +42,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--acoustic", action="store_true",
                    help="also hear pocketsphinx's phone posteriors (42 more input channels; "
                         "with --init, their weights start at zero)")
+    p.add_argument("--mel-dropout", type=float, default=0.0, metavar="SHARE",
+                   help="share of training windows whose mel bands are replaced by their mean, "
+                        "so the network must hear them through the phone posteriors")
     p.add_argument("--jobs", type=int, default=1, help="processes that compute missing features")
     p.add_argument("--features-cache", type=Path, default=Path("cache/s2l_features"))
     p.add_argument("--log", type=Path, default=Path("cache/train_s2l.log.jsonl"))
@@ -51,6 +54,11 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..corpus.manifest import load_corpus
 
+    if not 0.0 <= args.mel_dropout < 1.0:
+        raise SystemExit("--mel-dropout is a share of windows, from 0 up to (not) 1.")
+    if args.mel_dropout and not args.acoustic:
+        raise SystemExit("--mel-dropout needs --acoustic: without the mel bands a window "
+                            "would be silent to the network.")
     utts = [u for root in args.corpus for u in load_corpus(root)]
     t0 = time.monotonic()
     n_acoustic = ACOUSTIC_CHANNELS if args.acoustic else 0
@@ -65,9 +73,26 @@ def run(args: argparse.Namespace) -> int:
         closure_loss_weight=args.closure_weight, focus=args.focus,
         closure_speech_only=args.closure_speech_only,
         voice_weights=_voice_weights(args.voice_weight), n_acoustic=n_acoustic,
+        mel_dropout=args.mel_dropout,
     )
     model = train_s2l(train, val, args.out, settings, args.log)
     print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")
+    return 0
+
+
+def add_posteriors_only_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("posteriors-only-s2l",
+                              help="an S2L checkpoint with its mel input columns at zero")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=run_posteriors_only)
+
+
+def run_posteriors_only(args: argparse.Namespace) -> int:
+    model = posteriors_only(load_s2l(args.checkpoint))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(args.out, s2l_checkpoint(model, dict(getattr(model, "metadata", {}))))
+    print(f"{args.checkpoint} without its mel bands -> {args.out}")
     return 0
 
 

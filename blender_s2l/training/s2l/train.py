@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
+from ...core.errors import WeightsError
 from ...core.head.landmarks import MOUTH
 from ...core.models.s2l import S2L, S2LConfig
 from ...core.speech.features import N_MELS
@@ -39,6 +41,7 @@ class TrainSettings:
     voice_weights: dict[str, float] = field(default_factory=dict)  # voice-name prefix -> factor
     closure_speech_only: bool = False  # closure head's loss on spoken frames only, not pauses
     n_acoustic: int = 0  # phone-posterior input channels after the mel bands (0: log-mel only)
+    mel_dropout: float = 0.0  # share of windows whose mel bands are replaced by their mean
 
 
 def _feature_stats(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +83,29 @@ def _score(metrics: dict[str, float], loss: float) -> float:
         p, r = metrics["closure_precision"], metrics["closure_recall"]
         score += 1.0 - 2 * p * r / max(p + r, 1e-9)
     return score
+
+
+def drop_mel(mel: NDArray[np.float32], rng: np.random.Generator, share: float,
+             mean_bands: NDArray[np.float32]) -> None:
+    """Replace the mel bands of a share of the windows by the model's mean bands (zero after
+    normalisation), so the network has to hear those windows through the phone posteriors alone;
+    a network that always has the bands learns to ignore the posteriors (candidate E)."""
+    dropped = rng.random(mel.shape[0]) < share
+    mel[dropped, :, :N_MELS] = mean_bands
+
+
+def posteriors_only(model: S2L) -> S2L:
+    """The same network with the mel columns of its input layer at zero: what a dropped window
+    shows it, for every window (F-post). The runtime still computes the bands and multiplies them
+    by zero, so nothing outside the weights changes."""
+    if not model.config.n_acoustic:
+        raise WeightsError("This S2L hears no phone posteriors; without its mel bands it hears "
+                           "nothing.")
+    with torch.no_grad():
+        model.inp.weight[:, :N_MELS] = 0.0
+    model.metadata = {**dict(getattr(model, "metadata", {})),  # type: ignore[assignment]
+                      "posteriors_only": True}
+    return model
 
 
 def _initial_model(settings: TrainSettings, train: list[Pair]) -> S2L:
@@ -162,6 +188,8 @@ def train_s2l(
         mel, tgt, mask, speech = crop_batch(train, rng, settings.batch, settings.frames,
                                             focus=settings.focus, weights=draw)
         mel = spec_augment(mel, rng, floor)
+        if settings.mel_dropout > 0:
+            drop_mel(mel, rng, settings.mel_dropout, model.feat_mean[:N_MELS].numpy())
         pred, logit = model.predict(torch.from_numpy(mel))
         loss, parts = s2l_loss(
             pred, torch.from_numpy(tgt), weights, torch.from_numpy(mask), closure_logit=logit,
