@@ -213,3 +213,16 @@ def test_the_bundled_copy_arranges_to_the_same_model(tmp_path: Path) -> None:
     assert a.phones == b.phones and a.params == b.params
     for name in ("mel", "dct", "quad", "const", "ci_weights"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_a_bundled_copy_with_the_wrong_phones_is_a_weights_error(tmp_path: Path) -> None:
+    """A damaged or stale copy reads as the extension's own weights error (one sentence in the
+    UI), not a ValueError from deep inside numpy code."""
+    from blender_s2l.core.errors import WeightsError
+    from blender_s2l.core.models.npz_weights import NpzWeights, save_npz
+
+    config, arrays = ac.files_as_npz(ac.read_package_files(ac.model_dir()))
+    config["phones"] = list(config["phones"])[:10]  # type: ignore[call-overload]
+    save_npz(tmp_path / "acoustic.npz", NpzWeights(ac.ACOUSTIC_KIND, config, arrays, {}))
+    with pytest.raises(WeightsError, match="rebuild it with export-numpy"):
+        ac.read_bundled(tmp_path / "acoustic.npz")

@@ -281,13 +281,15 @@ def bundled_file() -> Path:
 
 def read_bundled(path: Path) -> ModelFiles:
     """The bundled copy (a checked blender_s2l .npz; no pocketsphinx needed)."""
+    from ..errors import WeightsError
     from ..models.npz_weights import load_npz
 
     w = load_npz(path, ACOUSTIC_KIND)
     phones = tuple(str(p) for p in w.config["phones"])
     params = {str(k): str(v) for k, v in w.config["params"].items()}
     if len(phones) != ACOUSTIC_CHANNELS:
-        raise ValueError(f"{path}: {len(phones)} phones, not {ACOUSTIC_CHANNELS}")
+        raise WeightsError(f"{path.name} holds {len(phones)} phones where the speech model "
+                           f"needs {ACOUSTIC_CHANNELS}: rebuild it with export-numpy.")
     return ModelFiles(phones, params, w.arrays["means"], w.arrays["variances"],
                       w.arrays["ci_sendump"].astype(np.uint8))
 
