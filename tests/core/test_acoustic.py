@@ -51,8 +51,8 @@ def test_model_files_read_consistently() -> None:
     # each CI phone's own states are senones of its own codebook, none shared
     assert (mdef.senone_phone[mdef.ci_senones] == np.arange(42)[:, None]).all()
     assert len(np.unique(mdef.ci_senones)) == 126
-    n_feat, two_w, n_gauss = m.quad.shape
-    assert (n_feat, two_w, n_gauss) == (3, 26, 42 * 128) and m.ci_weights.shape == (3, 42, 128, 3)
+    n_feat, n_gauss, two_w = m.quad.shape
+    assert (n_feat, n_gauss, two_w) == (3, 42 * 128, 26) and m.ci_weights.shape == (3, 42, 3, 128)
     # quantised mixture weights decode to distributions (mass lost only to the 8-bit floor)
     w = np.exp(-ac.read_sendump(ac.model_dir() / "sendump").astype(np.float64)
                * ac.SENDUMP_LOG_UNIT).sum(axis=1)
@@ -226,3 +226,34 @@ def test_a_bundled_copy_with_the_wrong_phones_is_a_weights_error(tmp_path: Path)
     save_npz(tmp_path / "acoustic.npz", NpzWeights(ac.ACOUSTIC_KIND, config, arrays, {}))
     with pytest.raises(WeightsError, match="rebuild it with export-numpy"):
         ac.read_bundled(tmp_path / "acoustic.npz")
+
+
+def test_phone_scores_are_the_mixtures_written_out_in_float64() -> None:
+    """The blocked, threaded, in-place scoring against its definition, spelled out directly from
+    the model files in float64: every CI phone's three states, each a weighted sum of 128
+    diagonal Gaussians per stream, streams multiplied, states averaged. Several blocks, so the
+    threads' seams are inside the clip."""
+    files = ac.read_package_files(ac.model_dir())
+    rng = np.random.default_rng(3)
+    t = np.arange(int(16000 * 6.5)) / 16000
+    wav = (0.2 * np.sin(2 * np.pi * (150 + 80 * np.sin(t)) * t)
+           + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    got = ac.phone_log_scores(wav)
+    feat = ac.features(wav).astype(np.float64)
+    assert len(feat) > 2 * ac.SCORE_BLOCK
+    means = files.means.astype(np.float64)  # (cb, feat, dens, width)
+    var = np.maximum(files.variances.astype(np.float64), ac.VAR_FLOOR)
+    weights = np.exp(-files.ci_sendump.astype(np.float64) * ac.SENDUMP_LOG_UNIT)  # (f, cb, d, s)
+    rows = rng.choice(len(feat), 40, replace=False)
+    for i in rows:
+        state_ll = np.zeros((len(files.phones), weights.shape[3]))
+        for f in range(means.shape[1]):
+            x = feat[i, f * 13 : (f + 1) * 13]
+            logn = -0.5 * (np.log(2 * np.pi * var[:, f]).sum(-1)
+                           + ((x - means[:, f]) ** 2 / var[:, f]).sum(-1))  # (cb, dens)
+            top = logn.max(axis=1, keepdims=True)
+            mix = np.einsum("cd,cds->cs", np.exp(logn - top), weights[f])
+            state_ll += np.log(np.maximum(mix, 1e-30)) + top
+        best = state_ll.max(axis=1, keepdims=True)
+        want = best[:, 0] + np.log(np.exp(state_ll - best).mean(axis=1))
+        np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=2e-2)
