@@ -118,8 +118,8 @@ def test_bundled_networks_agree_on_both_engines() -> None:
     """What CUDA runs (torch modules built from the bundled .npz) against what the CPU runs."""
     net = load_model("s2l", "cpu")
     assert isinstance(net, NumpyS2L)
-    mel = np.random.default_rng(8).normal(0, 2, (240, 80)).astype(np.float32)
-    (disp, logit), (t_disp, t_logit) = net.predict(mel), to_torch(net).predict(mel)
+    frames = np.random.default_rng(8).normal(0, 2, (240, net.config.n_inputs)).astype(np.float32)
+    (disp, logit), (t_disp, t_logit) = net.predict(frames), to_torch(net).predict(frames)
     assert logit is not None and t_logit is not None
     assert np.allclose(disp, t_disp, atol=1e-4) and np.allclose(logit, t_logit, atol=1e-4)
     s2d = load_model("s2d", "auto")
