@@ -221,7 +221,8 @@ class Animator:
         the lips never cross (see lip_contact.py); False leaves the network's motion as is.
         eyelids: blinks carry this mesh's upper lids onto its lower lids, over the eye, and
         eyes closed in the neutral do not blink (see eyelids.py); False: the network's blink.
-        cache: a BakeCache (bake/cache.py) that keeps the S2L output of a sound already heard.
+        cache: a BakeCache (bake/cache.py) that keeps the S2L output of a sound already heard,
+        and what was found on this mesh (head_mesh.py).
         """
         s = bake_choices(settings, choices)
         check_timing(fps, frame_times)
@@ -230,7 +231,7 @@ class Animator:
         validate_mesh(verts, faces)
         if hold is not None:
             check_hold(hold, len(verts))
-        head = head_mesh(verts, faces, landmarks68)  # found once a mesh (head_mesh.py)
+        head = head_mesh(verts, faces, landmarks68, cache)  # found once a mesh (head_mesh.py)
         lm_pos, sim = head.landmarks, head.sim
         task(0.0)
         wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
@@ -269,12 +270,11 @@ class Animator:
             else:
                 weight = contact * (s.mouth_strength > 0)
                 basis_c, codes, amounts = found.extend(basis_c, codes, weight)
-                disp = disp + np.einsum("tj,jlc->tlc", amounts,
-                                        found.landmark_fields).astype(np.float32)
+                disp = disp + _at_landmarks(amounts, found.landmark_fields)
         if lids is not None:
             notes += lids.notes()
             basis_c, codes, amounts, lm_fields = lids.extend(basis_c, codes, blink)
-            disp = disp + np.einsum("tj,jlc->tlc", amounts, lm_fields).astype(np.float32)
+            disp = disp + _at_landmarks(amounts, lm_fields)
         basis_c = basis_c * motion_weights(verts_c, lm_c, hold)[None, :, None]
         inv = sim.inverse()
         j, v, _ = basis_c.shape
@@ -294,6 +294,18 @@ class Animator:
             closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
             jaw=None if self.jaw is None else jaw_motion(self.jaw, disp, sim),
         )
+
+
+def _at_landmarks(amounts: NDArray[np.float64], fields: NDArray[np.floating[Any]]
+                  ) -> NDArray[np.float32]:
+    """(T, 68, 3) landmark motion of appended fields (J, 68, 3) at amounts (T, J), summed in
+    float64 as einsum sums them. The fields are made float64 and contiguous first: einsum
+    over a strided float32 operand against a float64 one casts in small buffers, many times
+    slower for the same sums."""
+    out: NDArray[np.float32] = np.einsum(
+        "tj,jlc->tlc", amounts, np.ascontiguousarray(fields, dtype=np.float64)
+    ).astype(np.float32)
+    return out
 
 
 def check_timing(fps: Any, frame_times: Any) -> None:

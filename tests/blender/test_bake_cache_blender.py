@@ -7,8 +7,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
-from blender_helpers import REPO, bpy
+from blender_helpers import REPO, bpy, evaluated_co
 from test_batch import demo_head_scene_file
 
 from blender_s2l import batch
@@ -30,6 +31,12 @@ def s2l_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+def entries_of(folder: Path, kind: str) -> list[Path]:
+    """The folder's cache entries of one kind ("s2l", "phones", "mesh": a mesh's facts)."""
+    return sorted(p for p in folder.glob("s2l-cache-*.npz")
+                  if cache_mod._load_entry(p)[1].get("kind") == kind)
+
+
 def _bake(scene: Path, out: Path, weights: Path, *extra: str) -> int:
     return batch.main([str(scene), "--object", "Head", "--strip", "Voice", "--out", str(out),
                        "--weights", str(weights), "--device", "cpu", "--no-recognise-words",
@@ -43,13 +50,52 @@ def test_batch_rebake_with_another_strength_reuses_the_speech_model(
     folder = tmp_path / "cache"
     assert _bake(scene, tmp_path / "a.blend", random_weights_dir, "--cache-dir",
                  str(folder)) == 0
-    assert len(s2l_calls) == 1 and len(list(folder.glob("s2l-cache-*.npz"))) == 1
+    assert len(s2l_calls) == 1 and len(entries_of(folder, "s2l")) == 1
     cache_mod.forget_session_caches()  # as a new process would: only the folder remembers
     assert _bake(scene, tmp_path / "b.blend", random_weights_dir, "--cache-dir", str(folder),
                  "--mouth-strength", "0.5") == 0
     assert len(s2l_calls) == 1
     out = capsys.readouterr().out
     assert "cache" not in out.lower()
+
+
+def test_a_new_batch_process_reads_the_meshs_facts_and_bakes_the_same(
+        tmp_path: Path, random_weights_dir: Path, s2l_calls: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-bake in a new process reads the mesh's facts (features, S2D basis, lids, lip
+    contact, parts, the plan's R) from the folder, never building the polygon graph, and
+    writes what a bake that finds them all afresh writes."""
+    from blender_s2l.core.head import head_mesh as hm
+
+    def new_process() -> None:
+        cache_mod.forget_session_caches()
+        hm.forget_meshes()
+
+    def no_graph(*args: Any) -> Any:
+        raise AssertionError("a mesh fact was found afresh instead of read")
+
+    scene = demo_head_scene_file(tmp_path)
+    folder = tmp_path / "cache"
+    new_process()  # facts an earlier test left in memory would not be written
+    assert _bake(scene, tmp_path / "a.blend", random_weights_dir, "--cache-dir",
+                 str(folder)) == 0
+    assert len(entries_of(folder, "mesh")) >= 6
+    new_process()
+    with monkeypatch.context() as m:
+        m.setattr(hm, "polygon_graph", no_graph)
+        assert _bake(scene, tmp_path / "b.blend", random_weights_dir, "--cache-dir",
+                     str(folder), "--mouth-strength", "0.5") == 0
+    new_process()
+    assert _bake(scene, tmp_path / "c.blend", random_weights_dir, "--cache-dir",
+                 str(tmp_path / "fresh"), "--mouth-strength", "0.5") == 0
+    frames = (10, 20, 30, 40)
+    read = {}
+    for name in ("b", "c"):
+        bpy.ops.wm.open_mainfile(filepath=str(tmp_path / f"{name}.blend"))
+        read[name] = [evaluated_co(bpy.data.objects["Head"], f) for f in frames]
+    for got, want in zip(read["b"], read["c"], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(read["c"][1], read["c"][0])  # the mouth moved
 
 
 def test_batch_with_an_unusable_cache_folder_bakes_and_says_so_once(
@@ -69,9 +115,9 @@ def test_without_a_flag_the_default_folder_is_used(
         tmp_path: Path, random_weights_dir: Path, s2l_calls: list[int]) -> None:
     scene = demo_head_scene_file(tmp_path)
     default = Path(os.environ["BLENDER_S2L_CACHE"])  # tests/conftest.py points it at a temp
-    before = set(default.glob("s2l-cache-*.npz")) if default.is_dir() else set()
+    before = set(entries_of(default, "s2l")) if default.is_dir() else set()
     assert _bake(scene, tmp_path / "a.blend", random_weights_dir) == 0
-    assert len(set(default.glob("s2l-cache-*.npz")) - before) == 1
+    assert len(set(entries_of(default, "s2l")) - before) == 1
 
 
 def test_preferences_have_the_folder_the_limit_and_clear(installed: ModuleType,

@@ -17,6 +17,12 @@ written to a temp file and renamed into place, read with allow_pickle=False, and
 ignored and removed; a folder that cannot be read or written (read-only, full, deleted) turns
 the disk off for the rest of the bake with one note, and the bake goes on without it. The
 oldest entries (by last use) go once the folder is over its limit.
+
+The same folder keeps what a bake finds on a mesh (`mesh_fact`: its features, S2D basis, lids,
+lip contact, parts; core/head/head_mesh.py), so a new process re-baking the same mesh reads
+them instead of finding them again. Such an entry is keyed by the caller (the mesh's arrays,
+the model, the code that found it) and goes through the same checks; its arrays stay out of
+memory here, where the HeadMesh keeps them already.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +56,7 @@ PHONES_VERSION = 3  # 2: each piece heard with its own cepstral mean; 3: transcr
 MAX_META_BYTES = 1024 * 1024
 
 Arrays = dict[str, NDArray[Any]]
+T = TypeVar("T")
 
 
 class _Damaged(Exception):
@@ -106,7 +113,7 @@ def _arrays_digest(meta: dict[str, Any], arrays: Arrays) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(a.tobytes())
+        h.update(a.data)  # the same bytes as tobytes(), not copied
     return h.hexdigest()
 
 
@@ -128,6 +135,8 @@ class BakeCache:
         self._notes: list[str] = []
         self.hits = 0
         self.misses = 0
+        self.mesh_hits = 0  # mesh_fact's, apart: a bake looks up several facts of one mesh
+        self.mesh_misses = 0
 
     # -- one bake --------------------------------------------------------------------------
     def start_bake(self) -> None:
@@ -204,6 +213,35 @@ class BakeCache:
             arrays["closure"] = np.ascontiguousarray(track.closure, np.float32)
         self._put(key, "s2l", arrays, {"closure": track.closure is not None})
         return track
+
+    def mesh_fact(self, parts: dict[str, Any], compute: Callable[[], T],
+                  encode: Callable[[T], tuple[Arrays, dict[str, Any]]],
+                  decode: Callable[[Arrays, dict[str, Any]], T]) -> T:
+        """Something found on a mesh, from the folder when an entry for exactly `parts` is
+        there and decodes, else computed and written. `decode` raises on anything it cannot
+        read back whole (a damaged entry: ignored, removed, computed again); `encode` returns
+        None-free arrays and JSON meta. Only the folder is used: no folder, nothing kept."""
+        key = _key("mesh", parts)
+        decoded: list[T] = []
+
+        def check(arrays: Arrays, meta: dict[str, Any]) -> None:
+            try:
+                decoded.append(decode(arrays, meta.get("fact", {})))
+            except Exception as exc:  # whatever does not decode is not the fact
+                raise _Damaged(f"mesh fact: {type(exc).__name__}") from exc
+
+        with self._lock:
+            if self._read(key, "mesh", check) is not None and decoded:
+                self.mesh_hits += 1
+                return decoded[0]
+            self.mesh_misses += 1
+        value = compute()
+        arrays, meta = encode(value)
+        if all(a.dtype.kind != "f" or np.all(np.isfinite(a)) for a in arrays.values()):
+            with self._lock:  # a fact with NaN in it is found afresh each time, never stored
+                self._write(key, arrays, {"fact": meta, "kind": "mesh", "key": key,
+                                          "format": FORMAT})
+        return value
 
     # -- memory and disk ---------------------------------------------------------------------
     def _get(self, key: str, kind: str, check: Callable[[Arrays, dict[str, Any]], None]
@@ -356,7 +394,7 @@ def _load_entry(path: Path) -> tuple[Arrays, dict[str, Any]]:
     if digest != _arrays_digest(meta, arrays):
         raise _Damaged("digest")
     for a in arrays.values():
-        if a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+        if a.dtype.kind not in "fiub" or (a.dtype.kind == "f" and not np.all(np.isfinite(a))):
             raise _Damaged("values")
     return arrays, meta
 
@@ -364,6 +402,7 @@ def _load_entry(path: Path) -> tuple[Arrays, dict[str, Any]]:
 def _check_phones(arrays: Arrays, meta: dict[str, Any]) -> None:
     start, end, labels = arrays.get("start"), arrays.get("end"), meta.get("labels")
     if (start is None or end is None or not isinstance(labels, list)
+            or start.dtype.kind != "f" or end.dtype.kind != "f"
             or start.ndim != 1 or start.shape != end.shape or len(labels) != len(start)
             or not all(isinstance(x, str) for x in labels) or np.any(end < start)):
         raise _Damaged("phones")

@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import BakeError
-from ..head.mouth_slit import mouth_note
+from ..errors import BakeError, S2LError
+from ..head.head_mesh import head_mesh
+from ..head.mouth_slit import fused_note
 from ..motion import Motion
 from ..progress import CancelFn, ProgressFn, Task, as_task
 from ..rig.target import RigTarget
+from ..speech import audio as audio_io
 from ..speech.languages import is_english
 from ..speech.phones import LinePhones, find_line_phones, key_pose_source, uses_pocketsphinx
 from .cache import BakeCache
@@ -94,6 +96,7 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
     cache = inputs.cache
     if cache is not None:
         cache.start_bake()
+    audio_io.forget_decoded()  # this bake decodes its line once (audio.py)
     if listening:  # pocketsphinx's helpers decode; this process readies the networks meanwhile
         anim, found = _while_hearing(inputs, hearing)
     else:
@@ -105,16 +108,30 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
         progress=task.part(share, 0.9), cancel=task.cancel, cache=cache,
     )
     task.check()
-    fused = mouth_note(inputs.vertices, inputs.faces, inputs.landmarks68,
-                       inputs.mesh_name or "the mesh")
+    fused = _fused_note(inputs)
     notes = (*found.notes, *(cache.take_notes() if cache is not None else ()),
              *((fused,) if fused else ()))
     motion = replace(motion, notes=tuple(dict.fromkeys((*motion.notes, *notes))),
                      aligned=found.aligned)
     check_motion(motion, inputs.label)
     plan = plan_for(s.mode).build(motion, inputs)
+    late = cache.take_notes() if cache is not None else ()  # the plan's own use of the folder
+    if late:
+        plan.motion = replace(plan.motion, notes=tuple(dict.fromkeys((*plan.motion.notes,
+                                                                      *late))))
     task(1.0)
     return plan
+
+
+def _fused_note(inputs: BakeInputs) -> str | None:
+    """The fused-lips sentence (mouth_slit.py), asked of the mesh the bake just read (its
+    answer kept with the mesh's other facts), or None: open, or landmarks the bake's motion
+    did not need to read."""
+    try:
+        head = head_mesh(inputs.vertices, inputs.faces, inputs.landmarks68, inputs.cache)
+    except S2LError:
+        return None
+    return fused_note(inputs.mesh_name or "the mesh") if head.mouth_fused() else None
 
 
 def _while_hearing(inputs: BakeInputs, hearing: Task) -> tuple[Any, LinePhones]:
@@ -152,8 +169,6 @@ def line_phones(s: BakeSettings, audio_path: str, hearing: Task,
     if cache is None or source not in ("transcript", "recognised words"):
         return find_line_phones(s.phones_file, s.transcript, audio_path, s.recognise_words,
                                 hearing, hearing.cancel, s.language)
-    from ..speech import audio as audio_io
-
     raw = audio_io.load_audio(audio_path)
     # English keys stay as they were; another language's words are other phones
     words = s.transcript.strip() if is_english(s.language) else \

@@ -24,6 +24,7 @@ from ..rig.jaw import BoneTrack
 from ..rig.solve import rig_plan
 
 if TYPE_CHECKING:
+    from ..head.head_mesh import FactStore
     from .pipeline import BakeInputs
 
 ERROR_CHUNK_FRAMES = 256
@@ -221,20 +222,53 @@ def _probe_frames(u: NDArray[np.float64], s: NDArray[np.float64], k: int) -> NDA
     return rows
 
 
+def basis_r(motion: Motion, store: FactStore | None = None) -> NDArray[np.float64]:
+    """R of the QR of the motion's basis (3V, J), from `store` when it has it for this very
+    basis. The basis is the mesh's and the model's, and the same at every bake of the same mesh
+    with the same parts (rigid parts, lip contact, lids), whatever the sound or the setting
+    changed; so a re-bake in a new process reads R (most of the plan's cost) instead of
+    factorising again."""
+    basis = motion.basis.reshape(motion.basis.shape[0], -1)  # (J, 3V)
+
+    def compute() -> NDArray[np.float64]:
+        return np.asarray(np.linalg.qr(basis.astype(np.float64).T, mode="r"))  # (J, J)
+
+    if store is None:
+        return compute()
+    import hashlib
+
+    b = np.ascontiguousarray(basis)
+    h = hashlib.sha256(f"{b.dtype.str}{b.shape};".encode())
+    h.update(b.data)  # the array's own buffer: no copy of a basis that may be 50 MB
+    digest = h.hexdigest()
+    j = basis.shape[0]
+
+    def decode(arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> NDArray[np.float64]:
+        r = arrays["r"]
+        if r.dtype != np.float64 or r.shape != (j, j) or set(arrays) != {"r"} or meta:
+            raise ValueError("not this basis's R")
+        return r
+
+    return store.mesh_fact({"fact": "basis_qr_r", "basis": digest, "numpy": np.__version__},
+                           compute, lambda r: ({"r": r}, {}), decode)
+
+
 def compact_plan(
     motion: Motion,
     frames: NDArray[np.floating[Any]],
     tolerance_mm: float = 0.1,
     max_shapes: int = 64,
+    store: FactStore | None = None,
 ) -> CompactPlan:
-    """SVD of the low-rank motion, truncated to the fewest shapes within tolerance_mm."""
+    """SVD of the low-rank motion, truncated to the fewest shapes within tolerance_mm.
+    store: where the basis's R may be kept (`basis_r`)."""
     f = check_frames(motion, frames)
     codes = motion.codes.astype(np.float64)
     basis = motion.basis.reshape(motion.basis.shape[0], -1).astype(np.float64)  # (J, 3V)
     # SVD of codes @ basis without forming it: basis^T = Q R, so codes @ basis = (codes R^T) Q^T.
     # Only R is formed (forming Q cost as much again); the singular values times the right
     # singular vectors are u^T codes basis, two small products.
-    r = np.asarray(np.linalg.qr(basis.T, mode="r"))  # (J, J); numpy types it as a pair
+    r = basis_r(motion, store)
     u, s, _ = np.linalg.svd(codes @ r.T, full_matrices=False)
     keep = s > s[0] * 1e-9 if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
     u, s = u[:, keep], s[keep]
@@ -294,7 +328,8 @@ PLANS: dict[str, PlanType] = {
         PlanType("COMPACT", "Compact",
                  "A few basis shape keys with keyed weights (small files)",
                  lambda motion, inputs: compact_plan(motion, _frames(inputs),
-                                                     inputs.settings.tolerance_mm)),
+                                                     inputs.settings.tolerance_mm,
+                                                     store=inputs.cache)),
         PlanType("PER_FRAME", "Per Frame",
                  "One exact shape key per frame, keyed 0-1-0 (large files)",
                  lambda motion, inputs: per_frame_plan(motion, _frames(inputs))),

@@ -41,8 +41,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import cKDTree
 
 from ..motion import append_fields
 from .inner_parts import part_labels
@@ -302,6 +300,8 @@ def visible_from_front(v: F64, triangles: I64, ids: I64, frame: EyeFrame) -> B:
 
 def _path(graph: Any, stops: list[int]) -> I64:
     """Vertices of the shortest path through the stops in order (local indices)."""
+    from scipy.sparse.csgraph import dijkstra
+
     out: list[int] = [stops[0]]
     for a, b in pairwise(stops):
         _, pred = dijkstra(graph, indices=b, return_predecessors=True)
@@ -418,6 +418,8 @@ def _blink_fields(v: F64, frame: EyeFrame, name: str, upper: I64, lower: I64, on
                   ball: tuple[F64, float]) -> Eye | str:
     """The two fields that carry the upper lid onto the lower one, turning about the eye's
     centre (ball: the centre and the eyeball's radius, 0 without one), or "closed"."""
+    from scipy.sparse.csgraph import dijkstra
+
     centre, radius = ball
     lt = frame.flat(v[lower])[:, 0]
     up_flat = frame.flat(v[upper])
@@ -514,6 +516,8 @@ def _carry_to_parts(v: F64, fields: F64, follow: Any, on_face: B, labels: I64, n
     """Lashes and other thin separate parts lying on the lids move with the skin under them
     (the network moved them before, and now blinks no more); eyeballs stay. Returns `follow`
     with their rows."""
+    from scipy.spatial import cKDTree
+
     skin = np.flatnonzero(near & on_face)
     if len(skin) == 0:
         return follow

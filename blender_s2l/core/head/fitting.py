@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..errors import LandmarkError, MeshError
 from .keypoints import load_keypoints_json, validate_keypoints
@@ -169,6 +167,9 @@ def _ordered_loop(edges: I64) -> I64 | None:
 
 def _boundary_loops(faces: I64) -> list[I64]:
     """Open boundary loops (edges used by a single polygon), each in walking order."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     e = np.sort(polygon_edges(faces), axis=1)
     uniq, counts = np.unique(e, axis=0, return_counts=True)
     bnd = uniq[counts == 1]

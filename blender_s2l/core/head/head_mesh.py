@@ -14,6 +14,15 @@ arrays themselves, so a mesh changed in any way (a moved vertex, a new face, ref
 landmarks) is a new key and never meets the old one's facts. What depends on a model too (the
 S2D basis, the rigid parts' jaw fields) is kept per model object. Arrays handed out are
 read-only, so no caller can change what the next bake reads.
+
+A new process (each batch run) starts with none kept, so the costly facts (features, S2D
+basis, parts, lids, lip contact, whether the lips are fused) also go to the bake cache's
+folder when the bake has one (`store`, `FactStore`): keyed by the mesh's arrays and the
+landmarks it resolved to, the S2D weights for the basis, `FACTS_VERSION` and the source of the
+modules that find them (an edited step misses, rather than reading what the old code found).
+Read back, a fact is what was computed, array for array; an entry that fails the cache's checks
+or does not decode is found afresh. With every fact read back, a re-bake never builds the
+polygon graph, and never imports scipy's graph and KD-tree code.
 """
 
 from __future__ import annotations
@@ -22,11 +31,15 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import S2LError
+from . import stored_facts
 from .eyelids import Eyelids
 from .find_landmarks import resolve_landmarks
 from .inner_parts import InnerParts, JawModel, part_labels
@@ -42,11 +55,39 @@ T = TypeVar("T")
 # Meshes kept for the next bake: a scene's one or two speaking heads (Bake All alternates
 # between characters). A 50k-vertex head keeps about 100 MB (features and S2D basis most).
 KEEP_MESHES = 2
+# Bump when a fact's meaning changes without its modules' source changing (a data file).
+FACTS_VERSION = 1
+# The modules whose code finds the stored facts: their source is part of every fact's key.
+FACT_MODULES = ("eyelids", "find_landmarks", "head_mesh", "inner_parts", "keypoints",
+                "landmarks", "lip_contact", "mesh", "mesh_features", "mouth_slit", "pick_checks",
+                "presets", "stored_facts")
+
+
+class FactStore(Protocol):
+    """Where facts outlive the process: `BakeCache.mesh_fact` (core/bake/cache.py)."""
+
+    def mesh_fact(self, parts: dict[str, Any], compute: Callable[[], T],
+                  encode: Callable[[T], tuple[dict[str, NDArray[Any]], dict[str, Any]]],
+                  decode: Callable[[dict[str, NDArray[Any]], dict[str, Any]], T]) -> T: ...
 
 
 def _frozen(a: NDArray[Any]) -> NDArray[Any]:
     a.flags.writeable = False
     return a
+
+
+@cache
+def code_digest() -> str:
+    """SHA-256 of the fact modules' source and numpy's version (its linear algebra finds
+    them); "unknown" where a source cannot be read, which then stores nothing."""
+    h = hashlib.sha256(f"numpy {np.__version__}\0facts {FACTS_VERSION}\0".encode())
+    here = Path(__file__).resolve().parent
+    try:
+        for name in FACT_MODULES:
+            h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes())
+    except OSError:
+        return "unknown"
+    return h.hexdigest()
 
 
 class HeadMesh:
@@ -66,24 +107,46 @@ class HeadMesh:
         self._found: dict[str, Any] = {}
         self._per_model: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._lock = threading.RLock()
+        # The folder the facts go to: the latest bake's (head_mesh sets it); None keeps them
+        # in this process only.
+        self.store: FactStore | None = None
+        h = hashlib.sha256(mesh_key(self.vertices, self.faces, landmarks68).encode())
+        for a in (self.landmarks, self.landmark_vertices):
+            h.update(b"\0none" if a is None else
+                     f"\0{a.dtype.str}{a.shape};".encode() + np.ascontiguousarray(a).tobytes())
+        self.key = h.hexdigest()  # the mesh as its facts depend on it, resolved landmarks too
 
-    def _once(self, name: str, make: Callable[[], T]) -> T:
+    def _once(self, name: str, make: Callable[[], T], stored: bool = False) -> T:
         with self._lock:
             if name not in self._found:
-                self._found[name] = make()
+                self._found[name] = self._stored(name, make, {}) if stored else make()
             out: T = self._found[name]
             return out
 
-    def _per(self, name: str, model: Any, make: Callable[[], T]) -> T:
+    def _per(self, name: str, model: Any, make: Callable[[], T],
+             identity: Callable[[Any], str] | None = None) -> T:
         """Per model object: the entry holds the model, so its id cannot be reused for another
-        while the entry lives."""
+        while the entry lives. identity: what the model computes with, for the folder."""
         with self._lock:
             entry = self._per_model.get((name, id(model)))
             if entry is None or entry[0] is not model:
-                entry = (model, make())
+                value = make() if identity is None or self.store is None else \
+                    self._stored(name, make, {"model": identity(model)})
+                entry = (model, value)
                 self._per_model[(name, id(model))] = entry
             out: T = entry[1]
             return out
+
+    def _stored(self, name: str, make: Callable[[], T], parts: dict[str, Any]) -> T:
+        """make(), or what the store kept of it for this mesh and code."""
+        store, code = self.store, code_digest()
+        if store is None or code == "unknown":
+            return make()
+        out: T = store.mesh_fact({"mesh": self.key, "fact": name, "code": code, **parts},
+                                 make, stored_facts.encode, _decoded)
+        if isinstance(out, np.ndarray):
+            _frozen(out)  # read back as read-only as it was made
+        return out
 
     @property
     def graph(self) -> Any:
@@ -94,7 +157,7 @@ class HeadMesh:
     def labels(self) -> I64:
         """`part_labels`: each separate part (eyeball, tooth, lash strip) its own label."""
         return self._once("labels", lambda: _frozen(part_labels(len(self.vertices),
-                                                                 self.faces)))
+                                                                 self.faces)), stored=True)
 
     @property
     def points(self) -> SurfacePoints:
@@ -109,7 +172,7 @@ class HeadMesh:
         """`mesh_features`: what S2D reads of each vertex."""
         return self._once("features", lambda: _frozen(mesh_features(
             self.vertices_c, self.faces, self.landmarks_c, self.landmark_vertices,
-            graph=self.graph)))
+            graph=self.graph)), stored=True)
 
     @property
     def on_face(self) -> NDArray[np.bool_]:
@@ -118,12 +181,27 @@ class HeadMesh:
     def eyelids(self) -> Eyelids:
         return self._once("eyelids", lambda: Eyelids.of_mesh(
             self.vertices_c, self.faces, self.landmarks_c, self.landmark_vertices,
-            self.on_face, graph=self.graph, labels=self.labels, points=self.points))
+            self.on_face, graph=self.graph, labels=self.labels, points=self.points),
+            stored=True)
 
     def lip_contact(self) -> LipContact | str:
         return self._once("lip_contact", lambda: LipContact.of_mesh(
             self.vertices_c, self.faces, self.landmarks_c, self.landmark_vertices,
-            self.on_face, graph=self.graph, points=self.points))
+            self.on_face, graph=self.graph, points=self.points), stored=True)
+
+    def mouth_fused(self) -> bool | None:
+        """Whether the lips are one surface (mouth_slit.py), None where the mouth cannot be
+        read (the bake's to refuse, not the fused-lips note's)."""
+        from .mouth_slit import find_mouth
+
+        def find() -> bool | None:
+            try:
+                return find_mouth(self.vertices, self.faces, self.landmarks,
+                                  self.landmark_vertices, plan_cut=False).fused
+            except S2LError:
+                return None
+
+        return self._once("mouth_fused", find, stored=True)
 
     def inner_parts(self, jaw: JawModel) -> InnerParts:
         return self._per("inner_parts", jaw, lambda: InnerParts.of_mesh(
@@ -132,7 +210,18 @@ class HeadMesh:
 
     def s2d_basis(self, s2d: Any) -> NDArray[np.float32]:
         """(J, V, 3) the S2D runner's basis of this mesh (canonical mm)."""
-        return self._per("s2d_basis", s2d, lambda: _frozen(s2d.mesh_basis(self.features)))
+        return self._per("s2d_basis", s2d, lambda: _frozen(s2d.mesh_basis(self.features)),
+                         _model_identity)
+
+
+def _model_identity(model: Any) -> str:
+    from ..bake.cache import model_identity
+
+    return model_identity(model)
+
+
+def _decoded(arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> Any:
+    return stored_facts.decode(arrays, meta)
 
 
 def mesh_key(vertices: F64, faces: I64, landmarks68: NDArray[Any] | None) -> str:
@@ -152,10 +241,12 @@ _MESHES_LOCK = threading.Lock()
 
 
 def head_mesh(vertices: NDArray[np.floating[Any]], faces: FacesLike,
-              landmarks68: NDArray[Any] | None) -> HeadMesh:
+              landmarks68: NDArray[Any] | None, store: FactStore | None = None) -> HeadMesh:
     """The mesh's HeadMesh: the one kept from an earlier bake of exactly these arrays, or a
     new one (kept, the least recently used beyond KEEP_MESHES let go). Raises what
-    `resolve_landmarks` raises for landmarks that do not fit the mesh; nothing is kept then."""
+    `resolve_landmarks` raises for landmarks that do not fit the mesh; nothing is kept then.
+    store: where the facts it has yet to find are read from and written to (the bake's cache);
+    a bake in another thread with another folder changes only which folder that is."""
     v = np.asarray(vertices, dtype=np.float64)
     f = padded_faces(faces)
     key = mesh_key(v, f, landmarks68)
@@ -163,8 +254,10 @@ def head_mesh(vertices: NDArray[np.floating[Any]], faces: FacesLike,
         found = _MESHES.get(key)
         if found is not None:
             _MESHES.move_to_end(key)
+            found.store = store
             return found
     made = HeadMesh(v, f, landmarks68)
+    made.store = store
     with _MESHES_LOCK:
         _MESHES[key] = made
         _MESHES.move_to_end(key)

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import dijkstra
 
 from ..motion import append_fields
 from ..speech.lip_closure import UPPER_SHARE
@@ -169,6 +168,8 @@ class LipContact:
         """The contact of a canonical-aligned mesh, or a sentence saying why it has none.
         graph (its `polygon_graph`) and points (the 68 landmarks' `surface_points`): the
         mesh's own, when the caller has them already (head_mesh.py)."""
+        from scipy.sparse.csgraph import dijkstra
+
         v = np.asarray(vertices_canon, dtype=np.float64)
         lm = np.asarray(landmarks_canon, dtype=np.float64)
         idx = None if landmark_vertices is None else np.asarray(landmark_vertices, np.int64)

@@ -13,9 +13,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from ..errors import MeshError
 
@@ -126,6 +123,9 @@ def polygon_edges(faces: I64) -> I64:
 
 def components(n_vertices: int, triangles: I64) -> I64:
     """Connected-component label of every vertex (separate parts such as eyeballs differ)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]]])
     graph = coo_matrix((np.ones(len(e), dtype=np.int8), (e[:, 0], e[:, 1])),
                        shape=(n_vertices, n_vertices))
@@ -178,6 +178,8 @@ class SurfaceIndex:
     """Closest-point queries restricted to a subset of a mesh's triangles."""
 
     def __init__(self, vertices: NDArray[np.floating[Any]], triangles: I64, k: int = 24) -> None:
+        from scipy.spatial import cKDTree
+
         self.vertices = np.asarray(vertices, dtype=np.float64)
         self.triangles = triangles
         used = np.unique(triangles)

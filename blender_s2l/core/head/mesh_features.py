@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import connected_components, dijkstra
 
 from ..errors import LandmarkError, MeshError
 from .landmarks import N_LANDMARKS
@@ -126,6 +125,8 @@ def face_anchors(
     The face part is the connected component holding most landmarks; a landmark that lands on
     another part (an eye-corner point snapping to a tear-duct mesh) is re-snapped onto the face.
     """
+    from scipy.sparse.csgraph import connected_components
+
     _, labels = connected_components(graph, directed=True, connection="weak")
     if landmark_vertices is None:
         anchors = _nearest(landmarks, vertices)
@@ -153,6 +154,8 @@ def landmark_distances(
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """(V, 68) distances in mm (surface on the face part, straight elsewhere) and the face mask.
     graph: this mesh's `polygon_graph`, when the caller has it already (head_mesh.py)."""
+    from scipy.sparse.csgraph import dijkstra
+
     v = np.asarray(vertices, dtype=np.float64)
     lm = np.asarray(landmarks, dtype=np.float64)
     if graph is None:

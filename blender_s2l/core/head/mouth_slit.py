@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from ..errors import MeshError, S2LError
 from .find_landmarks import resolve_landmarks
@@ -149,6 +147,8 @@ def landmark_vertices(vertices: F64, faces: FacesLike, positions: F64,
 
 
 def _graph(n: int, edges: I64, weights: F64) -> Any:
+    from scipy.sparse import coo_matrix
+
     return coo_matrix((weights, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
 
 
@@ -159,6 +159,8 @@ def find_mouth(vertices: NDArray[np.floating[Any]], faces: FacesLike,
     mouth has no cut. positions: the 68 landmarks (mesh space); indices: their vertices when
     known (an open mouth's inner-lip points are on their own lip). plan_cut=False only tells
     fused from open (a note needs no cut)."""
+    from scipy.sparse.csgraph import dijkstra
+
     v = np.asarray(vertices, dtype=np.float64)
     pos = np.asarray(positions, dtype=np.float64)
     if pos.shape != (N_LANDMARKS, 3):
@@ -220,6 +222,8 @@ def find_mouth(vertices: NDArray[np.floating[Any]], faces: FacesLike,
 def _welded(v: F64, idx: I64, graph: Any, local: I64, width: float) -> bool:
     """Whether any inner-lip column's upper and lower points are near each other along the
     surface (pick_checks' test of separate lips): one welded column makes the mouth fused."""
+    from scipy.sparse.csgraph import dijkstra
+
     sources = [int(local[idx[a]]) for a, _ in COLUMNS]
     dist = dijkstra(graph, directed=False, indices=sources,
                     limit=max(APART_PATH * width, 1e-12) * 2.0)

@@ -21,8 +21,6 @@ from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from ..errors import LandmarkError
 from .keypoints import describe
@@ -168,6 +166,9 @@ def _lip_paths(vertices: F64, faces: I64, labels: I64, a: int, b: int,
     """Path length along the mesh edges from vertex a to b; for each of a and b, the vertices of
     its part within NEAR_LIP mouth widths whose path from it is longer than APART_PATH mouth
     widths (the other lip, where the lips are separate surfaces), then the rest (its own lip)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
     centre = 0.5 * (vertices[a] + vertices[b])
     reach = 2.0 * w
     near = np.flatnonzero(np.linalg.norm(vertices - centre, axis=1) < reach)

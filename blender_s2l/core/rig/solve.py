@@ -61,7 +61,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.linalg as sla
 from numpy.typing import NDArray
 
 from ..errors import BakeError, S2LError
@@ -350,6 +349,8 @@ class _Admm:
         makes every frame's W step two products (module words): w_t = RELAX V diag(inv_t)
         V^T (rhs_t + rho_t (z_t - u_t)) + (1 - RELAX) z_t, with rhs_t V diag(inv_t) and
         rho_t inv_t kept per frame."""
+        import scipy.linalg as sla
+
         p, k, tau = self.p, self.z.shape[1], self.tau
         self.rho = rho
         mu, vec = sla.eigh(p.h_lips + rho * self.gamma * np.eye(k), p.h + rho * np.eye(k))

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -541,6 +543,43 @@ def _from_file(path: Path, max_seconds: float) -> NDArray[np.float32]:
     )
 
 
+# The last file decoded, by what its stat says: a bake reads its line up to three times (the
+# phones' cache key, the speech model ahead of the words, the motion), one decode is enough.
+# Each bake starts without it (`forget_decoded`), so a file rewritten between bakes on a
+# file system with coarse times is never mistaken for the old one.
+_LAST_FILE: list[tuple[tuple[Any, ...], NDArray[np.float32]]] = []
+_LAST_FILE_LOCK = threading.Lock()
+
+
+def forget_decoded() -> None:
+    """Let the last decoded file go: the next read of any file decodes it."""
+    with _LAST_FILE_LOCK:
+        _LAST_FILE.clear()
+
+
+def _file_identity(path: Path, max_seconds: float) -> tuple[Any, ...] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # decoding says why
+    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+            st.st_ctime_ns, max_seconds)
+
+
+def _from_file_once(path: Path, max_seconds: float) -> NDArray[np.float32]:
+    """`_from_file`, or a copy of its last result when the file's stat is unchanged (a file
+    rewritten in place changes its mtime and ctime, so it is decoded again)."""
+    ident = _file_identity(path, max_seconds)
+    with _LAST_FILE_LOCK:
+        if ident is not None and _LAST_FILE and _LAST_FILE[0][0] == ident:
+            return _LAST_FILE[0][1].copy()
+    wav = _from_file(path, max_seconds)
+    if ident is not None:
+        with _LAST_FILE_LOCK:
+            _LAST_FILE[:] = [(ident, wav.copy())]
+    return wav
+
+
 def load_audio(
     source: Source, sample_rate: int | None = None, *, max_seconds: float = MAX_SECONDS
 ) -> NDArray[np.float32]:
@@ -554,7 +593,7 @@ def load_audio(
     MIN_RATE-MAX_RATE or a channel count outside 1-MAX_CHANNELS.
     """
     if isinstance(source, str | Path):
-        return _from_file(Path(source), max_seconds)
+        return _from_file_once(Path(source), max_seconds)
     return _from_array(np.asarray(source), sample_rate, max_seconds)
 
 
