@@ -208,3 +208,18 @@ def test_a_timed_row_stated_late_keeps_its_first_word(
     second = next(p for p in got.phones if p.phone != SIL and p.start > d + 0.5)
     assert got.aligned == 1.0
     assert abs(second.start - said) < 0.05
+
+
+@needs_pocketsphinx
+def test_a_wide_decoder_knows_the_names_an_earlier_line_taught_the_kept_one() -> None:
+    """The default decoder is kept from line to line; a wide one made for a later line must
+    still learn that line's names (it raised RuntimeError setting up the alignment)."""
+    first = line_align._Aligner()
+    line_align._pronounced(["zorblax", "met"], first)
+    first.close()
+    second = line_align._Aligner()
+    try:
+        line_align._pronounced(["zorblax", "met"], second)
+        assert "zorblax" in second.added
+    finally:
+        second.close()

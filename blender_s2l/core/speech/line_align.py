@@ -321,7 +321,10 @@ def _pronounced(words: Sequence[str], decoder: _Aligner) -> tuple[list[_Word], t
             for word in missing:  # one unpronounceable word must not cost the others
                 with contextlib.suppress(S2LError):
                     found.update(pronunciations([word]))
-    decoder.add_words([(w, p) for w, p in found.items() if decoder.lookup_word(w) is None])
+    # All of them, not only those this decoder lacks: the default decoder is kept from line to
+    # line and may know a name from an earlier line, but a wide decoder made later for this
+    # line learns only the words given here (else it cannot set up the alignment at all).
+    decoder.add_words(list(found.items()))
     dropped = [w for w in dict.fromkeys(words) if w not in found]
     notes = (f"Not pronounced, so left out of the alignment: {', '.join(dropped[:8])}"
              f"{' ...' if len(dropped) > 8 else ''}.",) if dropped else ()
