@@ -169,3 +169,57 @@ def test_no_text_makes_the_writing_out_fail() -> None:
         words = spoken_words(text)
         assert all(w and w == w.lower() for w in words)
         timed_segments(text)
+
+
+def test_a_timed_row_reaches_back_over_the_silence_the_row_before_left() -> None:
+    """A row's padding reaches pad_s back from its stated start; the piece then starts after
+    the speech aligned for the row before, not where that row's own padding ended (which lay
+    after this row's start: its first word was cut off, its /m/ squeezed late)."""
+    from blender_s2l.core.speech.transcript import Segment
+
+    words = [line_align._Word("one", ["W", "AH", "N"]),
+             line_align._Word("from", ["F", "R", "AH", "M"])]
+    rows = [Segment(0.0, 2.68, "one"), Segment(2.68, 5.88, "from")]
+    first, second = line_align._segment_pieces(rows, words, 10.0, [1, 1])
+    assert (first.start, first.end) == (0.0, pytest.approx(2.83))
+    assert second.start == pytest.approx(2.53)  # its own padding, not the row before's end
+    aligned = [Phone(0.39, 0.56, "W"), Phone(0.56, 0.65, "AH"), Phone(0.65, 0.83, "N"),
+               Phone(0.83, 2.83, SIL)]
+    assert line_align._after(second, [(first, aligned)]).start == pytest.approx(2.53)
+    stretched = [*aligned[:3], Phone(0.83, 2.75, "N")]  # the row before's words reach 2.75
+    assert line_align._after(second, [(first, stretched)]).start == pytest.approx(2.75)
+    assert line_align._after(second, [(first, None)]).start == pytest.approx(2.83)  # filled
+
+
+@needs_pocketsphinx
+def test_a_timed_row_stated_late_keeps_its_first_word(
+        arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    """Two readings with a pause between, the first row's end stated a little after the second
+    reading begins (times are approximate): the second reading's first phone is aligned where
+    it is said."""
+    wav, truth = arctic
+    rate = audio_io.SAMPLE_RATE
+    gap = np.random.default_rng(0).normal(0.0, 1e-3, rate).astype(np.float32)
+    twice = np.concatenate([wav, gap, wav])
+    d = len(wav) / rate
+    said = d + 1.0 + next(p.start for p in truth if p.phone != SIL)  # "he" of the second reading
+    got = line_align.align_line(twice, f"0.0 {said + 0.05:.3f} {ARCTIC}\n"
+                                       f"{said + 0.05:.3f} {2 * d + 1.0:.3f} {ARCTIC}")
+    second = next(p for p in got.phones if p.phone != SIL and p.start > d + 0.5)
+    assert got.aligned == 1.0
+    assert abs(second.start - said) < 0.05
+
+
+@needs_pocketsphinx
+def test_a_wide_decoder_knows_the_names_an_earlier_line_taught_the_kept_one() -> None:
+    """The default decoder is kept from line to line; a wide one made for a later line must
+    still learn that line's names (it raised RuntimeError setting up the alignment)."""
+    first = line_align._Aligner()
+    line_align._pronounced(["zorblax", "met"], first)
+    first.close()
+    second = line_align._Aligner()
+    try:
+        line_align._pronounced(["zorblax", "met"], second)
+        assert "zorblax" in second.added
+    finally:
+        second.close()

@@ -179,7 +179,9 @@ def align_line(
         done = _split(wav, line, decoder, SPLIT_DEPTH, trust, task) if short else []
         for i, piece in enumerate(pieces):
             aligning(i / len(pieces))
-            done.extend(_align_piece(wav, piece, decoder, SPLIT_DEPTH, trust, task))
+            piece = _after(piece, done)
+            if piece.end - piece.start >= 0.05:
+                done.extend(_align_piece(wav, piece, decoder, SPLIT_DEPTH, trust, task))
         aligning(1.0)
         return _joined(done, heard, duration, notes)
     finally:
@@ -319,7 +321,10 @@ def _pronounced(words: Sequence[str], decoder: _Aligner) -> tuple[list[_Word], t
             for word in missing:  # one unpronounceable word must not cost the others
                 with contextlib.suppress(S2LError):
                     found.update(pronunciations([word]))
-    decoder.add_words([(w, p) for w, p in found.items() if decoder.lookup_word(w) is None])
+    # All of them, not only those this decoder lacks: the default decoder is kept from line to
+    # line and may know a name from an earlier line, but a wide decoder made later for this
+    # line learns only the words given here (else it cannot set up the alignment at all).
+    decoder.add_words(list(found.items()))
     dropped = [w for w in dict.fromkeys(words) if w not in found]
     notes = (f"Not pronounced, so left out of the alignment: {', '.join(dropped[:8])}"
              f"{' ...' if len(dropped) > 8 else ''}.",) if dropped else ()
@@ -428,18 +433,30 @@ def _pieces_at(words: list[_Word], duration: float, cuts: list[tuple[float, int]
 
 def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float,
                     counts: list[int], pad_s: float = 0.15) -> list[_Piece]:
-    """A timed transcript's rows are its pieces; the words are handed out row by row, counts[i]
-    of them to row i."""
+    """A timed transcript's rows are its pieces, each reaching pad_s beyond its row's times
+    (a transcriber's times are approximate); the words are handed out row by row, counts[i]
+    of them to row i. Where a row's padding reaches back over the row before, the alignment
+    loop moves its start past the speech aligned there (_after), as align.align_segments
+    does: not to where the padding before it ended, which may be after the row's own start."""
     out: list[_Piece] = []
     k = 0
-    last_end = 0.0
-    for seg, n in zip(segments, counts, strict=True):  # the transcript's order: the words'"
-        lo, hi = max(0.0, seg.start - pad_s, last_end), min(duration, seg.end + pad_s)
+    for seg, n in zip(segments, counts, strict=True):  # the transcript's order: the words'
+        lo, hi = max(0.0, seg.start - pad_s), min(duration, seg.end + pad_s)
         if hi - lo >= 0.05 and n:
             out.append(_Piece(lo, hi, words[k : k + n]))
-            last_end = hi
         k += n
     return out
+
+
+def _after(piece: _Piece, done: Sequence[tuple[_Piece, list[Phone] | None]]) -> _Piece:
+    """The piece, starting no earlier than the speech already aligned (or filled) before it:
+    a timed row may reach back over the silence the row before left, never over its words."""
+    if not done:
+        return piece
+    last, phones = done[-1]
+    speech = [p.end for p in phones or () if p.phone != SIL]
+    covered = (max(speech) if speech else last.start) if phones is not None else last.end
+    return piece._replace(start=max(piece.start, min(covered, piece.end)))
 
 
 def _align_piece(wav: NDArray[np.float32], piece: _Piece, decoder: _Aligner, depth: int,
