@@ -31,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     for module in (align, fetch_speech, corpus_cli, s2l_cli, s2l_average, s2d_cli, evaluate_cli,
                    mesh_eval, rig_eval, tune_closure, upper_face, export_numpy, transcript_bench):
         module.add_parser(sub)
-    s2l_cli.add_posteriors_only_parser(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

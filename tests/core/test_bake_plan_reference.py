@@ -112,11 +112,6 @@ def test_synthetic_motions_plan_as_before(t: int, v: int, j: int, seed: int, zer
     assert_same_plan(_synthetic(t, v, j, seed, zero), **choices)
 
 
-@pytest.fixture(scope="module")
-def anim() -> Animator:
-    return Animator.load("cpu")
-
-
 def test_the_demo_head_plans_as_before(anim: Animator, tmp_path: Path) -> None:
     v, faces, lm = demo_head()
     mo = anim.animate(voice(tmp_path / "line.wav", 4.0), v, faces, lm,

@@ -11,7 +11,6 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import pytest
 from numpy.typing import NDArray
 
 from blender_s2l.core.animate import Animator
@@ -124,11 +123,6 @@ def test_the_ict_mean_head_meets_too(ict_npz: Any) -> None:
     parts = _ict_parts(ict)
     check_full_blink(ict.neutral[parts.keep].astype(np.float64), parts.faces,
                      parts.landmarks68)
-
-
-@pytest.fixture(scope="module")
-def anim() -> Animator:
-    return Animator.load("cpu")
 
 
 def voice() -> NDArray[np.float32]:

@@ -21,17 +21,7 @@ from blender_s2l.core.head.landmarks import to_canonical
 from blender_s2l.core.head.lip_contact import LipContact
 from blender_s2l.core.head.mesh_features import mesh_features, on_face_mask
 
-
-@pytest.fixture(scope="module")
-def anim() -> Animator:
-    return Animator.load("cpu")
-
-
-@pytest.fixture(autouse=True)
-def _cold() -> Any:
-    hm.forget_meshes()
-    yield
-    hm.forget_meshes()
+pytestmark = pytest.mark.usefixtures("cold_meshes")
 
 
 def _heads() -> list[tuple[str, Any]]:

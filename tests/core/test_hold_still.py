@@ -14,11 +14,6 @@ from blender_s2l.core.head.hold_still import STILL_BELOW_CHIN, motion_weights
 from blender_s2l.core.head.landmarks import EYES
 
 
-@pytest.fixture(scope="module")
-def anim() -> Animator:
-    return Animator.load("cpu")
-
-
 def below_chin(v: np.ndarray, lm_pos: np.ndarray, up: np.ndarray) -> np.ndarray:
     chin = lm_pos[8] @ up
     return (chin - v @ up) / (lm_pos[EYES].mean(axis=0) @ up - chin)

@@ -34,11 +34,6 @@ FPS = 30.0
 
 
 @pytest.fixture(scope="module")
-def anim() -> Animator:
-    return Animator.load("cpu")
-
-
-@pytest.fixture(scope="module")
 def voice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A voiced buzz that rises and falls like syllables (the phones carry the closures)."""
     rate = 16000

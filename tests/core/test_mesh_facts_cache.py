@@ -24,17 +24,7 @@ from blender_s2l.core.head import stored_facts
 from blender_s2l.core.head.eyelids import Eye, Eyelids
 from blender_s2l.core.head.lip_contact import LipContact
 
-
-@pytest.fixture(scope="module")
-def anim() -> Animator:
-    return Animator.load("cpu")
-
-
-@pytest.fixture(autouse=True)
-def _cold() -> Any:
-    hm.forget_meshes()
-    yield
-    hm.forget_meshes()
+pytestmark = pytest.mark.usefixtures("cold_meshes")
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ...core.speech.acoustic import ACOUSTIC_CHANNELS
-from ..checkpoint import checkpoint_file, load_s2l, s2l_checkpoint, save_checkpoint
+from ..checkpoint import checkpoint_file
 from .data import build_pairs
-from .train import TrainSettings, evaluate_pairs, posteriors_only, train_s2l
+from .train import TrainSettings, evaluate_pairs, train_s2l
 
 DEFAULT_OUT = checkpoint_file("s2l")
 
@@ -77,22 +77,6 @@ def run(args: argparse.Namespace) -> int:
     )
     model = train_s2l(train, val, args.out, settings, args.log)
     print("held-out:", evaluate_pairs(model, val) if val else "no held-out utterances")
-    return 0
-
-
-def add_posteriors_only_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("posteriors-only-s2l",
-                              help="an S2L checkpoint with its mel input columns at zero")
-    p.add_argument("checkpoint", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=run_posteriors_only)
-
-
-def run_posteriors_only(args: argparse.Namespace) -> int:
-    model = posteriors_only(load_s2l(args.checkpoint))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(args.out, s2l_checkpoint(model, dict(getattr(model, "metadata", {}))))
-    print(f"{args.checkpoint} without its mel bands -> {args.out}")
     return 0
 
 
