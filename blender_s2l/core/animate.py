@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +56,8 @@ from .speech.lip_closure import (
     without_pauses,
 )
 from .speech.phones import Phone
+
+T = TypeVar("T")
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
@@ -235,8 +238,23 @@ class Animator:
         lm_pos, sim = head.landmarks, head.sim
         task(0.0)
         wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
-        disp, contact = self._speech_displacement(
-            wav, times, s, check_phones(phones or []), task.part(0.05, 0.6), cache)
+        known = check_phones(phones or [])
+        # S2L hears the line on another thread while this one finds what the bake needs of the
+        # mesh (numpy lets go of the GIL in both): a first bake waits for the longer of the
+        # two, not their sum. That thread reports no progress (the bar may belong to Blender,
+        # which only its own thread may touch); it stops when the bake is cancelled.
+        speech = _on_another_thread(lambda: self._speech_displacement(
+            wav, times, s, known, Task(cancel=task.cancel), cache))
+        try:
+            found_lids = head.eyelids() if s.upper_face and eyelids else None
+            basis_c = head.s2d_basis(self.s2d)
+            parts = head.inner_parts(self.jaw) if rigid_parts and self.jaw is not None else None
+            found = head.lip_contact() if lip_contact else None
+        except BaseException:
+            speech(quiet=True)  # no bake's thread outlives the bake; this error is the one
+            raise
+        disp, contact = speech()
+        task(0.6)
         disp *= np.float32(s.mouth_strength)
         task.check()
         verts_c, lm_c = head.vertices_c, head.landmarks_c
@@ -244,10 +262,10 @@ class Animator:
         blink = np.zeros((len(times), 2), np.float32)
         if s.upper_face:
             upper_w = sample_upper_face_weights(times, s.seed)
-            if eyelids:
+            if found_lids is not None:
                 # The net moves the brows (and the blink of an eye whose opening was not
                 # found); the mesh's own lids make the rest of the blink.
-                lids = head.eyelids()
+                lids = found_lids
                 if s.blink_closed_eyes:
                     lids = lids.closed_eyes_follow_landmarks()
                 blink = upper_w[:, list(BLINK_COLUMNS)].copy()
@@ -257,13 +275,11 @@ class Animator:
             disp += self.upper.motion_of(upper_w)
         task(0.8)
         task.check()
-        basis_c = head.s2d_basis(self.s2d)
         codes = self.s2d.codes(disp)
-        if rigid_parts and self.jaw is not None:
-            basis_c, codes = head.inner_parts(self.jaw).extend(basis_c, codes, disp)
+        if parts is not None:
+            basis_c, codes = parts.extend(basis_c, codes, disp)
         notes: tuple[str, ...] = ()
-        if lip_contact:
-            found = head.lip_contact()
+        if found is not None:
             if isinstance(found, str):
                 notes = (f"Lips are not closed on this mesh: {found}; check the inner-lip "
                          "landmarks (62 and 66).",)
@@ -294,6 +310,30 @@ class Animator:
             closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
             jaw=None if self.jaw is None else jaw_motion(self.jaw, disp, sim),
         )
+
+
+def _on_another_thread(work: Callable[[], T]) -> Callable[..., T]:
+    """Start `work` on a thread; the returned function waits for it and returns its result,
+    or raises what it raised (with quiet=True it only waits: the caller has its own error)."""
+    result: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # raised again on the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="s2l-speech", daemon=True)
+    thread.start()
+
+    def wait(quiet: bool = False) -> T:
+        thread.join()
+        if failed and not quiet:
+            raise failed[0]
+        return result[0] if result else None  # type: ignore[return-value]
+
+    return wait
 
 
 def _at_landmarks(amounts: NDArray[np.float64], fields: NDArray[np.floating[Any]]

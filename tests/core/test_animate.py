@@ -194,3 +194,31 @@ def test_closure_sensitivity_decides_how_sure_the_head_must_be(anim: Animator) -
     rest_open = rest[up, 1] - rest[lo, 1]
     assert np.all(eager[:, up, 1] - eager[:, lo, 1] <= rest_open + 1e-4)  # shut (at rest)
     assert np.max(never[:, up, 1] - never[:, lo, 1] - rest_open) > 0.01
+
+
+def test_work_on_another_thread_returns_raises_or_only_waits() -> None:
+    """animate hears the line on another thread while it reads the mesh: its result comes
+    back, its error is raised on the bake's thread, and a caller with its own error only
+    waits (so no bake's thread outlives the bake, and the caller's error is the one seen)."""
+    import threading
+    import time
+
+    from blender_s2l.core.animate import _on_another_thread
+    from blender_s2l.core.errors import AudioError
+
+    assert _on_another_thread(lambda: 42)() == 42
+
+    def fails() -> int:
+        raise AudioError("the sound broke")
+
+    with pytest.raises(AudioError, match="the sound broke"):
+        _on_another_thread(fails)()
+    finished = threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.set()
+        raise AudioError("not this one")
+
+    wait = _on_another_thread(slow)
+    assert wait(quiet=True) is None and finished.is_set()
