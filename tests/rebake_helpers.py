@@ -67,3 +67,13 @@ def motion_arrays(motion: Any) -> dict[str, NDArray[Any]]:
         out.update(jaw_rotation=motion.jaw.rotation, jaw_translation=motion.jaw.translation,
                    jaw_pivot=motion.jaw.pivot)
     return out
+
+
+def assert_same_bake(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two bakes' arrays and facts (as the tests collect them) equal bit for bit."""
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], np.ndarray):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        else:
+            assert a[key] == b[key], key

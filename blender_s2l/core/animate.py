@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +40,7 @@ from .models.load import load_models
 from .models.runners import s2d_runner, s2l_runner
 from .models.upper_face import BLINK_COLUMNS, UpperFaceModel, sample_upper_face_weights
 from .motion import Motion
-from .progress import CancelFn, ProgressFn, Task, as_task
+from .progress import CancelFn, ProgressFn, Task, as_task, on_another_thread
 from .speech import audio as audio_io
 from .speech.features import s2l_input, silence_input
 from .speech.key_poses import check_phones, closure_from_phones, open_from_phones
@@ -56,8 +55,6 @@ from .speech.lip_closure import (
     without_pauses,
 )
 from .speech.phones import Phone
-
-T = TypeVar("T")
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
@@ -243,8 +240,8 @@ class Animator:
         # mesh (numpy lets go of the GIL in both): a first bake waits for the longer of the
         # two, not their sum. That thread reports no progress (the bar may belong to Blender,
         # which only its own thread may touch); it stops when the bake is cancelled.
-        speech = _on_another_thread(lambda: self._speech_displacement(
-            wav, times, s, known, Task(cancel=task.cancel), cache))
+        speech = on_another_thread(lambda: self._speech_displacement(
+            wav, times, s, known, Task(cancel=task.cancel), cache), "s2l-speech")
         try:
             found_lids = head.eyelids() if s.upper_face and eyelids else None
             basis_c = head.s2d_basis(self.s2d)
@@ -310,30 +307,6 @@ class Animator:
             closure=(contact * (s.mouth_strength > 0)).astype(np.float32),
             jaw=None if self.jaw is None else jaw_motion(self.jaw, disp, sim),
         )
-
-
-def _on_another_thread(work: Callable[[], T]) -> Callable[..., T]:
-    """Start `work` on a thread; the returned function waits for it and returns its result,
-    or raises what it raised (with quiet=True it only waits: the caller has its own error)."""
-    result: list[T] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        except BaseException as exc:  # raised again on the caller's thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name="s2l-speech", daemon=True)
-    thread.start()
-
-    def wait(quiet: bool = False) -> T:
-        thread.join()
-        if failed and not quiet:
-            raise failed[0]
-        return result[0] if result else None  # type: ignore[return-value]
-
-    return wait
 
 
 def _at_landmarks(amounts: NDArray[np.float64], fields: NDArray[np.floating[Any]]

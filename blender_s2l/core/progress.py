@@ -3,19 +3,23 @@
 A bake runs on a worker thread while Blender's main thread shows a bar and listens for Esc, so
 every stage reports how far it is and asks whether to stop. The stages nest (recognition, then
 the networks, then the mesh), so each one sees its own 0..1 and a `Task` maps it onto its slice
-of the whole bar; the one sentence a cancelled bake ends with lives here too.
+of the whole bar; the one sentence a cancelled bake ends with lives here too, and the one way a
+bake runs a part of itself on a second thread (`on_another_thread`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import Cancelled
 
 ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
 CANCELLED = "The bake was cancelled; nothing was changed."
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,28 @@ def as_task(progress: ProgressFn | Task | None = None, cancel: CancelFn | None =
     if isinstance(progress, Task):
         return progress
     return Task(progress, cancel)
+
+
+def on_another_thread(work: Callable[[], T], name: str) -> Callable[..., T]:
+    """Start `work` on a thread; the returned function waits for it and returns its result,
+    or raises what it raised. With quiet=True it only waits: a caller that failed itself calls
+    it so that no bake's thread outlives the bake, and its own error is the one raised."""
+    result: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # raised again on the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def wait(quiet: bool = False) -> T:
+        thread.join()
+        if failed and not quiet:
+            raise failed[0]
+        return result[0] if result else None  # type: ignore[return-value]
+
+    return wait

@@ -257,3 +257,13 @@ def test_phone_scores_are_the_mixtures_written_out_in_float64() -> None:
         best = state_ll.max(axis=1, keepdims=True)
         want = best[:, 0] + np.log(np.exp(state_ll - best).mean(axis=1))
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=2e-2)
+
+
+def test_phone_scores_are_the_same_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A farm that runs one Blender a core sets OMP_NUM_THREADS=1: the scoring then keeps to
+    one thread (numpy_nets.worker_threads, as the networks do) and says the same numbers."""
+    rng = np.random.default_rng(5)
+    wav = (0.1 * rng.standard_normal(16000 * 7)).astype(np.float32)
+    threaded = ac.phone_log_scores(wav)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    np.testing.assert_array_equal(ac.phone_log_scores(wav), threaded)

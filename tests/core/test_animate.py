@@ -203,16 +203,16 @@ def test_work_on_another_thread_returns_raises_or_only_waits() -> None:
     import threading
     import time
 
-    from blender_s2l.core.animate import _on_another_thread
     from blender_s2l.core.errors import AudioError
+    from blender_s2l.core.progress import on_another_thread
 
-    assert _on_another_thread(lambda: 42)() == 42
+    assert on_another_thread(lambda: 42, "t")() == 42
 
     def fails() -> int:
         raise AudioError("the sound broke")
 
     with pytest.raises(AudioError, match="the sound broke"):
-        _on_another_thread(fails)()
+        on_another_thread(fails, "t")()
     finished = threading.Event()
 
     def slow() -> None:
@@ -220,5 +220,5 @@ def test_work_on_another_thread_returns_raises_or_only_waits() -> None:
         finished.set()
         raise AudioError("not this one")
 
-    wait = _on_another_thread(slow)
+    wait = on_another_thread(slow, "t")
     assert wait(quiet=True) is None and finished.is_set()

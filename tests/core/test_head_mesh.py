@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rebake_helpers import demo_head, ict_head, motion_arrays, times_of, voice
+from rebake_helpers import assert_same_bake, demo_head, ict_head, motion_arrays, times_of, voice
 
 from blender_s2l.core.animate import Animator
 from blender_s2l.core.errors import S2LError
@@ -38,15 +38,6 @@ def _bake(anim: Animator, wav: Path, head: Any, **choices: Any) -> dict[str, Any
     return {**motion_arrays(mo), "notes": mo.notes, "source": mo.landmark_source}
 
 
-def _assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-        else:
-            assert a[key] == b[key], key
-
-
 @pytest.mark.parametrize("name", ["demo", "ict"])
 def test_a_kept_mesh_bakes_as_a_fresh_one(anim: Animator, tmp_path: Path, name: str) -> None:
     heads = dict(_heads())
@@ -57,9 +48,9 @@ def test_a_kept_mesh_bakes_as_a_fresh_one(anim: Animator, tmp_path: Path, name: 
     kept = hm.head_mesh(*heads[name])
     again = _bake(anim, wav, heads[name], mouth_strength=1.0)
     assert hm.head_mesh(*heads[name]) is kept  # the re-bake read the kept facts
-    _assert_same(first, again)
+    assert_same_bake(first, again)
     hm.forget_meshes()
-    _assert_same(first, _bake(anim, wav, heads[name]))
+    assert_same_bake(first, _bake(anim, wav, heads[name]))
 
 
 @pytest.mark.parametrize("name", ["demo", "ict"])
@@ -112,7 +103,7 @@ def test_a_changed_mesh_never_reads_the_old_ones_facts(anim: Animator, tmp_path:
         assert hm.head_mesh(*mesh) is not old
     baked = _bake(anim, wav, (moved, faces, lm))
     hm.forget_meshes()
-    _assert_same(baked, _bake(anim, wav, (moved, faces, lm)))
+    assert_same_bake(baked, _bake(anim, wav, (moved, faces, lm)))
     # Copies of the same arrays are the same mesh.
     hm.forget_meshes()
     kept = hm.head_mesh(v, faces, lm)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rebake_helpers import demo_head, ict_head, motion_arrays, times_of, voice
+from rebake_helpers import assert_same_bake, demo_head, ict_head, motion_arrays, times_of, voice
 
 from blender_s2l.core.animate import Animator
 from blender_s2l.core.bake import cache as cache_mod
@@ -48,15 +48,6 @@ def _bake(anim: Animator, wav: Path, head: Any, cache: BakeCache | None,
             "fused": head_now.mouth_fused()}
 
 
-def _assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-        else:
-            assert a[key] == b[key], key
-
-
 def _forbid_finding(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every fact must come from the folder: finding one afresh fails the test."""
     def refuse(*args: Any, **kwargs: Any) -> Any:
@@ -84,7 +75,7 @@ def test_facts_read_from_the_folder_bake_as_facts_found_afresh(
     plain = _bake(anim, line, head, None)
     folder = tmp_path / "cache"
     first = BakeCache(folder)
-    _assert_same(plain, _bake(anim, line, head, first))
+    assert_same_bake(plain, _bake(anim, line, head, first))
     assert first.mesh_hits == 0 and first.mesh_misses >= 7
     assert len(_mesh_entries(folder)) == first.mesh_misses
     again = BakeCache(folder)
@@ -92,10 +83,10 @@ def test_facts_read_from_the_folder_bake_as_facts_found_afresh(
         _forbid_finding(m)
         read = _bake(anim, line, head, again)
     assert again.mesh_misses == 0 and again.mesh_hits == first.mesh_misses
-    _assert_same(plain, read)
+    assert_same_bake(plain, read)
     # Another setting reads the same facts and bakes what a cold bake of it bakes.
     again = BakeCache(folder)
-    _assert_same(_bake(anim, line, head, None, mouth_strength=0.6, upper_face=False),
+    assert_same_bake(_bake(anim, line, head, None, mouth_strength=0.6, upper_face=False),
                  _bake(anim, line, head, again, mouth_strength=0.6, upper_face=False))
     assert again.take_notes() == ()
 
@@ -115,7 +106,7 @@ def test_a_changed_mesh_misses(anim: Animator, line: Path, tmp_path: Path) -> No
         # Every fact of the mesh misses; the plan's R is keyed by the basis itself, which two
         # faces listed the other way round leave as it was.
         assert cache.mesh_misses >= 6 and cache.mesh_hits <= 1
-        _assert_same(baked, _bake(anim, line, mesh, None))
+        assert_same_bake(baked, _bake(anim, line, mesh, None))
 
 
 def test_changed_code_or_weights_miss(anim: Animator, line: Path, tmp_path: Path,
@@ -151,7 +142,7 @@ def test_a_damaged_fact_is_never_used(anim: Animator, line: Path, tmp_path: Path
         _damage(p, how)
     cache = BakeCache(folder)
     baked = _bake(anim, line, head, cache)
-    _assert_same({**plain, "notes": ()}, {**baked, "notes": ()})
+    assert_same_bake({**plain, "notes": ()}, {**baked, "notes": ()})
     assert cache.mesh_hits == 0 and cache.mesh_misses == len(entries)
     notes = cache.take_notes()
     assert len(notes) == 1 and "damaged" in notes[0]
@@ -189,11 +180,11 @@ def test_a_folder_that_cannot_be_written_still_bakes(
 
     monkeypatch.setattr(cache_mod, "_save_entry", failing_save)
     cache = BakeCache(folder)  # every fact read back: nothing to write, nothing to say
-    _assert_same(plain, _bake(anim, line, head, cache))
+    assert_same_bake(plain, _bake(anim, line, head, cache))
     assert cache.mesh_hits >= 7 and tried == [] and cache.take_notes() == ()
     moved = (head[0] * 1.01, head[1], head[2])  # a new mesh: its facts cannot be kept
     cache = BakeCache(folder)
-    _assert_same(_bake(anim, line, moved, None), _bake(anim, line, moved, cache))
+    assert_same_bake(_bake(anim, line, moved, None), _bake(anim, line, moved, cache))
     notes = cache.take_notes()
     assert len(tried) == 1 and len(notes) == 1 and os.strerror(err) in notes[0]
 

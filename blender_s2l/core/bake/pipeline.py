@@ -7,7 +7,6 @@ UI or inline in batch, and never touches Blender data. See ARCHITECTURE.md for t
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from ..errors import BakeError, S2LError
 from ..head.head_mesh import head_mesh
 from ..head.mouth_slit import fused_note
 from ..motion import Motion
-from ..progress import CancelFn, ProgressFn, Task, as_task
+from ..progress import CancelFn, ProgressFn, Task, as_task, on_another_thread
 from ..rig.target import RigTarget
 from ..speech import audio as audio_io
 from ..speech.languages import is_english
@@ -139,26 +138,20 @@ def _while_hearing(inputs: BakeInputs, hearing: Task) -> tuple[Any, LinePhones]:
     here loads the models and puts the sound's S2L output in the cache, the part of the bake
     that does not need the words."""
     s = inputs.settings
-    ready: list[Any] = []
-    failed: list[BaseException] = []
 
-    def prepare() -> None:
-        try:
-            ready.append(load_animator(s.device, s.weights_dir))
-            if inputs.cache is not None and not hearing.cancelled():
-                ready[0].hear_speech(inputs.audio_path, inputs.cache)
-        except BaseException as exc:  # raised again on the bake's thread, below
-            failed.append(exc)
+    def prepare() -> Any:
+        anim = load_animator(s.device, s.weights_dir)
+        if inputs.cache is not None and not hearing.cancelled():
+            anim.hear_speech(inputs.audio_path, inputs.cache)
+        return anim
 
-    thread = threading.Thread(target=prepare, name="s2l-prepare", daemon=True)
-    thread.start()
+    ready = on_another_thread(prepare, "s2l-prepare")
     try:
         phones = line_phones(s, str(inputs.audio_path), hearing, inputs.cache)
-    finally:
-        thread.join()
-    if failed:
-        raise failed[0]
-    return ready[0], phones
+    except BaseException:
+        ready(quiet=True)
+        raise
+    return ready(), phones
 
 
 def line_phones(s: BakeSettings, audio_path: str, hearing: Task,

@@ -143,7 +143,7 @@ class HeadMesh:
         if store is None or code == "unknown":
             return make()
         out: T = store.mesh_fact({"mesh": self.key, "fact": name, "code": code, **parts},
-                                 make, stored_facts.encode, _decoded)
+                                 make, stored_facts.encode, stored_facts.decode)
         if isinstance(out, np.ndarray):
             _frozen(out)  # read back as read-only as it was made
         return out
@@ -218,10 +218,6 @@ def _model_identity(model: Any) -> str:
     from ..bake.cache import model_identity
 
     return model_identity(model)
-
-
-def _decoded(arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> Any:
-    return stored_facts.decode(arrays, meta)
 
 
 def mesh_key(vertices: F64, faces: I64, landmarks68: NDArray[Any] | None) -> str:

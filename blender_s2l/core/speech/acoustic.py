@@ -62,7 +62,6 @@ LOG_POSTERIOR_FLOOR = -12.0
 # frame i's window [160 i, 160 i + 410) is centred this many 10 ms frames after i * 10 ms
 CENTRE_FRAMES = WINDOW / 2 / FRAME_SHIFT
 SCORE_BLOCK = 256  # frames scored at once (the Gaussian scores of a block fit the cache)
-SCORE_THREADS = 2  # blocks scored at once: the machine the extension is built for has 2 cores
 
 
 def model_dir() -> Path:
@@ -394,9 +393,9 @@ def phone_log_scores(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
     Why the CI states and not all 5,126 tied triphone states: they score in a third of the time,
     and their best phone a frame agrees with pocketsphinx's allphone decode as often or more
     (reports/acoustic.md). Frames are scored in blocks small enough that one block's Gaussian
-    scores stay in the CPU cache, two blocks at a time: numpy lets go of the GIL in the matrix
-    products and the exponentials that are nearly all of the cost, so two threads use both
-    cores."""
+    scores stay in the CPU cache, several blocks at a time (as many as the networks use,
+    numpy_nets.worker_threads): numpy lets go of the GIL in the matrix products and the
+    exponentials that are nearly all of the cost, so the threads use the cores."""
     m = load_model()
     feat = features(wav_16k, m)
     out = np.empty((len(feat), m.ci_weights.shape[1]), dtype=np.float32)
@@ -405,13 +404,16 @@ def phone_log_scores(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
     def score(s: int) -> None:
         out[s : s + SCORE_BLOCK] = _score_block(m, feat[s : s + SCORE_BLOCK])
 
-    if len(starts) < 2:
+    from ..models.numpy_nets import worker_threads
+
+    threads = worker_threads()  # the networks' own count: a farm's OMP_NUM_THREADS=1 holds
+    if len(starts) < 2 or threads < 2:
         for s in starts:
             score(s)
         return out
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(SCORE_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         list(pool.map(score, starts))  # list(): an error in a block is raised here
     return out
 

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--mel-dropout is a share of windows, from 0 up to (not) 1.")
     if args.mel_dropout and not args.acoustic:
         raise SystemExit("--mel-dropout needs --acoustic: without the mel bands a window "
-                            "would be silent to the network.")
+                         "would be silent to the network.")
     utts = [u for root in args.corpus for u in load_corpus(root)]
     t0 = time.monotonic()
     n_acoustic = ACOUSTIC_CHANNELS if args.acoustic else 0
