@@ -23,7 +23,7 @@ from .head.head_mesh import head_mesh
 from .head.hold_still import check_hold, motion_weights
 from .head.inner_parts import JawModel, jaw_motion
 from .head.landmarks import canonical_neutral
-from .head.lip_contact import contact_weight
+from .head.lip_contact import contact_weight, regression_contact
 from .head.mesh import FacesLike, validate_mesh
 from .models.inference import (
     FEATURE_RATE,
@@ -109,11 +109,12 @@ class Animator:
     def _speech_displacement(
         self, wav: NDArray[np.float32], times: NDArray[np.float64], settings: BakeSettings,
         phones: list[Phone], task: Task, cache: BakeCache | None = None,
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """(canonical landmark displacement, contact weight) at the frame times: the weight (T,)
-        in [0, 1] says how far each frame's lips must close on the mesh itself (lip_contact.py):
-        labelled /p b m/, and the closure head's short closed runs (not pauses, where the lips
-        rest at the mesh's own neutral)."""
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        """(canonical landmark displacement, contact weight, contact per column) at the frame
+        times: the weight (T,) in [0, 1] says how far each frame's lips must close on the mesh
+        itself (lip_contact.py): labelled /p b m/, and the closure head's short closed runs (not
+        pauses, where the lips rest at the mesh's own neutral). Per column (T, 3) it is the
+        larger of that and the share by which the landmark track itself closed the lips."""
         s = settings
         duration = len(wav) / audio_io.SAMPLE_RATE
         task.check()
@@ -124,6 +125,7 @@ class Animator:
             track = smooth_track(track, s.smoothing * SMOOTHING_MAX_SIGMA_S * FEATURE_RATE)
         disp = sample_at_times(track, times)
         contact = np.zeros(len(times), np.float32)
+        columns = np.zeros((len(times), 3), np.float32)
         if s.lip_closure > 0:
             weight = np.zeros(len(times), np.float32)
             if out.closure is not None:
@@ -142,11 +144,14 @@ class Animator:
             contact = (contact * s.lip_closure).astype(np.float32)
             weight = np.maximum(weight, anchored)
             disp = close_lips(disp, weight, s.lip_closure, press_factor(weight, times))
+            columns = np.maximum(contact[:, None],
+                                 regression_contact(disp, times) * s.lip_closure)
         # Outside the sound the face is at rest, never holding the last mouth shape.
         outside = (times < 0) | (times > duration)
         disp[outside] = 0.0
         contact[outside] = 0.0
-        return disp, contact.astype(np.float32)
+        columns[outside] = 0.0
+        return disp, contact.astype(np.float32), columns.astype(np.float32)
 
     def _s2l_output(self, wav: NDArray[np.float32], task: Task,
                     cache: BakeCache | None) -> S2LTrack:
@@ -183,7 +188,8 @@ class Animator:
         s = bake_choices(settings, choices)
         check_timing(fps, frame_times)
         wav, times = _sound_and_times(audio, sample_rate, fps, frame_times, s)
-        disp, _ = self._speech_displacement(wav, times, s, check_phones(phones or []), Task())
+        disp, _, _ = self._speech_displacement(wav, times, s, check_phones(phones or []),
+                                               Task())
         return (canonical_neutral()[None] + disp).astype(np.float32)
 
     # -- landmarks -> dense --------------------------------------------------------------------
@@ -250,7 +256,7 @@ class Animator:
         except BaseException:
             speech(quiet=True)  # no bake's thread outlives the bake; this error is the one
             raise
-        disp, contact = speech()
+        disp, contact, columns = speech()
         task(0.6)
         disp *= np.float32(s.mouth_strength)
         task.check()
@@ -281,7 +287,7 @@ class Animator:
                 notes = (f"Lips are not closed on this mesh: {found}; check the inner-lip "
                          "landmarks (62 and 66).",)
             else:
-                weight = contact * (s.mouth_strength > 0)
+                weight = columns * (s.mouth_strength > 0)
                 basis_c, codes, amounts = found.extend(basis_c, codes, weight)
                 disp = disp + _at_landmarks(amounts, found.landmark_fields)
         if lids is not None:

@@ -17,14 +17,17 @@ from numpy.typing import NDArray
 
 from blender_s2l.core.animate import Animator
 from blender_s2l.core.bake.plans import compact_plan
+from blender_s2l.core.head.landmarks import canonical_neutral
 from blender_s2l.core.head.lip_contact import (
     LOWER_INNER,
     UPPER_INNER,
     LipContact,
     column_weights,
+    regression_contact,
     surface_points,
 )
 from blender_s2l.core.head.mesh_features import mesh_features, on_face_mask
+from blender_s2l.core.models.inference import S2LTrack
 from blender_s2l.core.speech.lip_closure import without_pauses
 from blender_s2l.core.speech.phones import BILABIALS, Phone
 from blender_s2l.training.mesh_lips import MeshHead, mesh_lip_metrics, read_mesh_lips
@@ -225,6 +228,55 @@ def test_pauses_and_clip_ends_get_no_contact() -> None:
     out = without_pauses(w, t)
     assert np.all(out[0:4] == 0) and np.all(out[20:35] == 0) and np.all(out[57:] == 0)
     assert np.allclose(out[10:13], [0.3, 1.0, 0.4])
+
+
+def _closing_track(rest: NDArray[np.float32], n: int, runs: list[tuple[int, int, float]]
+                   ) -> NDArray[np.float32]:
+    """S2L output at 100 Hz, its rest response except where each run (first, end, share)
+    lowers the canonical inner lower lip by that share of the canonical rest gap."""
+    lm0 = canonical_neutral().astype(np.float64)
+    rest_gap = (lm0[list(UPPER_INNER)] - lm0[list(LOWER_INNER)]) @ UP
+    disp = np.repeat(rest[None].astype(np.float32), n, axis=0)
+    for a, b, share in runs:
+        disp[a:b, list(LOWER_INNER), 1] += (share * rest_gap).astype(np.float32)
+    return disp
+
+
+def test_regression_share_follows_the_canonical_lips_except_in_pauses() -> None:
+    rest = np.zeros((68, 3), np.float32)
+    times = np.arange(300) / 100.0
+    disp = _closing_track(rest, 300, [(40, 48, 1.0), (100, 108, 0.5), (150, 200, 1.0),
+                                      (295, 300, 1.0)])
+    disp[250:260, list(LOWER_INNER), 1] -= 3.0  # an open vowel
+    share = regression_contact(disp, times)
+    assert share.shape == (300, 3)
+    assert np.allclose(share[40:48], 1.0) and np.allclose(share[100:108], 0.5)
+    assert np.all(share[150:200] == 0) and np.all(share[295:] == 0)  # a pause, the clip's end
+    assert np.all(share[250:260] == 0) and np.all(share[:40] == 0)  # open, at rest
+
+
+def test_the_regressions_own_closure_meets_on_any_rest_gap(
+    anim: Animator, voice: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closure the landmark regression makes alone (no closure head, no phones), as it does
+    inside a misheard word: the canonical lips touch, so on a mesh whose lips rest 3 mm or
+    6 mm apart they meet too, and a sealed mesh's lips do not cross."""
+    n = 170
+    track = S2LTrack(_closing_track(anim._rest, n, [(60, 70, 1.0)]), None)
+    monkeypatch.setattr(anim, "_s2l_output", lambda *a, **k: track)
+    for gap_mm in (0.0, 3.0, 6.0):
+        v, faces, lm = demo_with_gap(gap_mm)
+        mo = anim.animate(voice, v, faces, lm, fps=100.0, upper_face=False)
+        gaps = read_mesh_lips(mo, MeshHead(v, faces, lm, 1.0, UP)).gaps_mm.mean(axis=1)
+        t = mo.frame_times
+        assert gaps[(t >= 0.6) & (t < 0.7)].min() <= 0.5, gap_mm
+        assert np.allclose(gaps[t < 0.5], gap_mm, atol=0.3)  # at rest elsewhere
+        assert -gaps.min() <= 0.3
+        # Lip contact off: the same closure stops short on the parted heads.
+        mo = anim.animate(voice, v, faces, lm, fps=100.0, upper_face=False, lip_contact=False)
+        gaps = read_mesh_lips(mo, MeshHead(v, faces, lm, 1.0, UP)).gaps_mm.mean(axis=1)
+        if gap_mm > 0:
+            assert gaps[(t >= 0.6) & (t < 0.7)].min() > 0.5 + gap_mm / 2, gap_mm
 
 
 def test_amounts_close_to_contact_and_undo_crossings() -> None:

@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..motion import append_fields
-from ..speech.lip_closure import UPPER_SHARE
-from .landmarks import N_LANDMARKS
+from ..speech.lip_closure import UPPER_SHARE, without_pauses
+from .landmarks import N_LANDMARKS, canonical_neutral
 from .mesh import FacesLike, SurfaceIndex, fan_triangles, padded_faces
 from .mesh_features import polygon_graph
 
@@ -63,6 +63,31 @@ CONTACT_GAIN = 2.0
 def contact_weight(closure: NDArray[np.floating[Any]]) -> F64:
     """(T,) contact from the closure weight (T,) in [0, 1] that the landmark step used."""
     out: F64 = np.clip(CONTACT_GAIN * np.asarray(closure, np.float64), 0.0, 1.0)
+    return out
+
+
+# A canonical column whose lips rest closer than this has no opening to take a share of.
+MIN_REST_GAP_MM = 0.2
+
+
+def regression_contact(disp: NDArray[np.floating[Any]], times: NDArray[np.float64]) -> F64:
+    """(T, 3) per column, how far S2L's own canonical inner lips have closed from their rest
+    opening (0 at rest or open, 1 touching), closed runs that are pauses excepted.
+
+    The landmark regression shuts the lips inside many words where the closure head is unsure
+    (a misheard or mistimed /m/): on the canonical face those lips touch, but the displacement
+    that closes its 0.8 mm stops short on a mesh whose lips rest further apart. Taking the same
+    share of the mesh's own opening keeps every head as closed as the canonical track, whatever
+    its gap (rule and numbers: reports/stage_selection.md, session 15)."""
+    d = np.asarray(disp, np.float64)
+    lm0 = canonical_neutral().astype(np.float64)
+    rest = (lm0[list(UPPER_INNER)] - lm0[list(LOWER_INNER)]) @ UP  # (3,)
+    gap = rest[None] + (d[:, list(UPPER_INNER)] - d[:, list(LOWER_INNER)]) @ UP  # (T, 3)
+    usable = rest > MIN_REST_GAP_MM
+    share = np.where(usable[None], 1.0 - gap / np.where(usable, rest, 1.0)[None], 0.0)
+    share = np.clip(np.nan_to_num(share, nan=0.0), 0.0, 1.0)
+    out: F64 = np.stack([without_pauses(share[:, k].astype(np.float32), times)
+                         for k in range(3)], axis=1).astype(np.float64)
     return out
 
 
