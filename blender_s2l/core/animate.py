@@ -28,9 +28,6 @@ from .head.mesh import FacesLike, validate_mesh
 from .models.inference import (
     FEATURE_RATE,
     S2LTrack,
-    check_fps,
-    check_frame_times,
-    default_frame_times,
     rest_response,
     run_s2l,
     sample_at_times,
@@ -42,6 +39,7 @@ from .models.upper_face import BLINK_COLUMNS, UpperFaceModel, sample_upper_face_
 from .motion import Motion
 from .progress import CancelFn, ProgressFn, Task, as_task, on_another_thread
 from .speech import audio as audio_io
+from .speech.audio import MAX_SECONDS
 from .speech.features import s2l_input, silence_input
 from .speech.key_poses import check_phones, closure_from_phones, open_from_phones
 from .speech.lip_closure import (
@@ -58,6 +56,13 @@ from .speech.phones import Phone
 
 AudioInput = str | Path | NDArray[np.floating[Any]]
 SMOOTHING_MAX_SIGMA_S = 0.04  # smoothing=1.0 -> Gaussian sigma of 40 ms
+MAX_FPS = 240.0  # the highest common scene rate; it only sizes MAX_FRAMES
+# The most frames one call computes: the longest sound (audio.MAX_SECONDS, 30 min) at MAX_FPS,
+# from frame 0 to the one at its end.
+MAX_FRAMES = int(MAX_SECONDS * MAX_FPS) + 1
+# Frame times may reach this far before the sound's start or past the longest sound's end (the
+# face is at rest there): room for any scene around a strip, a bound on the blink timeline.
+MAX_OUTSIDE_S = MAX_SECONDS
 
 __all__ = ["Animator", "BakeSettings", "Motion"]
 
@@ -327,14 +332,6 @@ def _at_landmarks(amounts: NDArray[np.float64], fields: NDArray[np.floating[Any]
     return out
 
 
-def check_timing(fps: Any, frame_times: Any) -> None:
-    """The public methods' timing arguments (fps counts only without frame_times)."""
-    if frame_times is None:
-        check_fps(fps)
-    else:
-        check_frame_times(frame_times)
-
-
 def bake_choices(settings: BakeSettings | None, choices: dict[str, Any]) -> BakeSettings:
     """The settings with any fields given as keywords, checked where a number has a range."""
     base = settings if settings is not None else BakeSettings()
@@ -345,6 +342,71 @@ def bake_choices(settings: BakeSettings | None, choices: dict[str, Any]) -> Bake
     s = replace(base, **choices) if choices else base
     check_values(s)
     return s
+
+
+# -- the frame times a call asks for --------------------------------------------------------
+# The public methods' timing arguments are checked before any audio is read: each one sizes
+# work (frames to compute, a smoothing kernel, a blink timeline), so an absurd value is a hang
+# or a huge allocation, not merely a wrong answer: fps 1e6 asked for millions of frames, frame
+# times spanning 1e7 s kept the blink generator busy long after any bake would have ended, and
+# smoothing 1e9 asked for more memory than any machine has (check_values holds the settings).
+def check_timing(fps: Any, frame_times: Any) -> None:
+    """The public methods' timing arguments (fps counts only without frame_times)."""
+    if frame_times is None:
+        check_fps(fps)
+    else:
+        check_frame_times(frame_times)
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool | str | bytes):
+        raise S2LError(f"{what} must be a number; got {value!r:.40}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise S2LError(f"{what} must be a number; got {value!r:.40}.") from None
+
+
+def check_fps(fps: Any) -> float:
+    """fps as a float if it is a frame rate (finite, above 0); how many frames it makes of a
+    sound is bounded where the sound's length is known (default_frame_times)."""
+    rate = _number(fps, "The frame rate (fps)")
+    if not (np.isfinite(rate) and rate > 0.0):
+        raise S2LError(f"The frame rate must be a positive number of frames per second; "
+                       f"got {rate:g}.")
+    return rate
+
+
+def check_frame_times(frame_times: Any) -> NDArray[np.float64]:
+    """Caller-given frame times (seconds into the sound), if they are a bounded amount of work:
+    at most MAX_FRAMES, finite, and within MAX_OUTSIDE_S of where a sound can be."""
+    try:
+        times = np.asarray(frame_times, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise S2LError("Frame times must be an array of seconds.") from None
+    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+        raise S2LError("Frame times must be a non-empty 1-D array of finite seconds.")
+    if times.size > MAX_FRAMES:
+        raise S2LError(f"{times.size} frame times are more than {MAX_FRAMES}, the limit per "
+                       f"bake ({MAX_SECONDS / 60:.0f} min at {MAX_FPS:g} fps).")
+    lo, hi = -MAX_OUTSIDE_S, MAX_SECONDS + MAX_OUTSIDE_S
+    if times.min() < lo or times.max() > hi:
+        raise S2LError(f"Frame times must lie between {lo / 60:.0f} and {hi / 60:.0f} min of "
+                       f"the sound's start; got {times.min():.4g} to {times.max():.4g} s.")
+    return times
+
+
+def default_frame_times(duration_s: float, fps: float) -> NDArray[np.float64]:
+    """Times of frames 0, 1, ... that fall inside the sound, computed as f / fps (no drift)."""
+    rate = check_fps(fps)
+    frames = duration_s * rate + 1e-9
+    if not frames < MAX_FRAMES:  # NaN and inf fail too
+        raise S2LError(
+            f"{duration_s:.1f} s at {rate:g} fps is over {MAX_FRAMES} frames, the limit per "
+            f"bake ({MAX_SECONDS / 60:.0f} min at {MAX_FPS:g} fps); use a lower frame rate or "
+            "a shorter sound.")
+    n = int(np.floor(frames)) + 1
+    return np.arange(n, dtype=np.float64) / rate
 
 
 def _sound_and_times(

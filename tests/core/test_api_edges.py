@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blender_s2l.core.animate import Animator, check_timing
+from blender_s2l.core.animate import MAX_FRAMES, Animator, check_timing, default_frame_times
 from blender_s2l.core.errors import LandmarkError, MeshError, S2LError
 from blender_s2l.core.head.fitting import fit_landmarks
 from blender_s2l.core.head.keypoints import REQUIRED
-from blender_s2l.core.models.inference import MAX_FRAMES, default_frame_times
 from blender_s2l.core.models.upper_face import sample_upper_face_weights
 from blender_s2l.demo_head.make import DemoHead, make_demo_head
 
@@ -61,6 +60,15 @@ def test_huge_frame_counts_and_spans_are_refused_at_once(anim: Animator) -> None
     assert len(default_frame_times(1800.0, 240.0)) == MAX_FRAMES  # the limit itself
     # Fast, high rates on short sounds are fine: only the amount of work is bounded.
     assert anim.landmarks(WAV[:1600], fps=1000.0).shape == (101, 68, 3)
+
+
+def test_frame_times_are_exact_at_fractional_rates() -> None:
+    fps = 30000 / 1001
+    t = default_frame_times(600.0, fps)
+    assert len(t) == int(np.floor(600.0 * fps)) + 1
+    assert t[-1] == pytest.approx((len(t) - 1) * 1001 / 30000, abs=1e-12)
+    with pytest.raises(S2LError, match="positive"):
+        default_frame_times(1.0, 0.0)
 
 
 def test_frames_outside_the_sound_stay_at_rest_within_the_limit(anim: Animator) -> None:

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from blender_s2l.core.errors import Cancelled, S2LError
+from blender_s2l.core.errors import Cancelled
 from blender_s2l.core.models.inference import (
-    default_frame_times,
     rest_response,
     run_s2l,
     sample_at_times,
@@ -40,15 +39,6 @@ def test_rest_response_matches_silent_output(model: S2L) -> None:
     rest = rest_response(model, feat)
     out = run_s2l(model, np.repeat(feat[None], 400, 0)).disp
     assert np.allclose(out[200], rest, atol=1e-5)
-
-
-def test_frame_times_are_exact_at_fractional_rates() -> None:
-    fps = 30000 / 1001
-    t = default_frame_times(600.0, fps)
-    assert len(t) == int(np.floor(600.0 * fps)) + 1
-    assert t[-1] == pytest.approx((len(t) - 1) * 1001 / 30000, abs=1e-12)
-    with pytest.raises(S2LError, match="positive"):
-        default_frame_times(1.0, 0.0)
 
 
 def test_sample_at_times_interpolates_linearly() -> None:
