@@ -26,8 +26,8 @@ from ..core.speech import audio as audio_io
 from ..core.speech.phones import Phone, read_phones
 from .evaluate import FPS, alignment_for, rest_width
 from .ict import shared_data_dir
-from .mesh_lips import LipHead, mesh_lip_metrics, quiet_frames, read_mesh_lips
-from .metrics import real_speech_metrics
+from .mesh_lips import REST_NEAR_MM, LipHead, mesh_lip_metrics, quiet_frames, read_mesh_lips
+from .metrics import auc, real_speech_metrics
 from .pooled import wilson_interval
 
 KEY_POSES, AUDIO_ONLY, RECOGNISED = "key poses (true phones)", "audio only", "recognised words"
@@ -109,8 +109,12 @@ def _pool(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         "hits": hits, "n": n, "share": hits / n if n else float("nan"), "lo": lo, "hi": hi,
         "crossing": max(r["worst_crossing_mm"] for r in rows),
         "auc_min": min(r["open_vowel_auc"] for r in rows if not math.isnan(r["open_vowel_auc"])),
+        "auc_pooled": auc(np.array([x for r in rows for x in r["open_vowel_peaks_mm"]]),
+                          np.array([x for r in rows for x in r["bilabial_lows_mm"]])),
         "rest_mean": float(np.mean([r["rest_mean_mm"] for r in finite])) if finite else math.nan,
         "rest_max": max((r["rest_max_mm"] for r in finite), default=math.nan),
+        "rest_near": (sum(r["rest_frames_near"] for r in finite)
+                      / max(sum(r["rest_frames"] for r in finite), 1.0)) if finite else math.nan,
         "pause_mean": float(np.mean([r["pause_mean_mm"] for r in paused])) if paused
         else math.nan,
         "elsewhere": sum(r["closures_elsewhere"] for r in rows),
@@ -119,9 +123,11 @@ def _pool(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 def summary_table(rows: Sequence[dict[str, Any]], gaps: dict[str, float]) -> str:
     out = ["| head | neutral gap (mm) | mode | lips meet on /p b m/ | share (95 % interval) "
-           "| closures on other sounds | worst crossing (mm) | lowest open-vowel AUC "
-           "| rest in silence: mean / worst (mm) | in all labelled pauses: mean (mm) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| closures on other sounds | worst crossing (mm) "
+           "| open-vowel AUC: pooled / lowest clip "
+           f"| rest in silence: mean / worst (mm) | silent frames within {REST_NEAR_MM:g} mm "
+           "| in all labelled pauses: mean (mm) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     heads = list(dict.fromkeys(r["head"] for r in rows))
     for head in heads:
         for mode in MODES:
@@ -132,8 +138,9 @@ def summary_table(rows: Sequence[dict[str, Any]], gaps: dict[str, float]) -> str
             out.append(
                 f"| {head} | {gaps[head]:.2f} | {mode} | {p['hits']:.0f} / {p['n']:.0f} "
                 f"| {p['share']:.3f} ({p['lo']:.2f}-{p['hi']:.2f}) | {p['elsewhere']:.0f} "
-                f"| {p['crossing']:.2f} | {p['auc_min']:.3f} "
-                f"| {p['rest_mean']:.3f} / {p['rest_max']:.3f} | {p['pause_mean']:.3f} |")
+                f"| {p['crossing']:.2f} | {p['auc_pooled']:.3f} / {p['auc_min']:.3f} "
+                f"| {p['rest_mean']:.3f} / {p['rest_max']:.3f} | {p['rest_near']:.3f} "
+                f"| {p['pause_mean']:.3f} |")
     return "\n".join(out)
 
 

@@ -8,16 +8,17 @@ measured along the head's up axis in real millimetres:
   of the phone (±1 frame);
 - worst crossing: the furthest any pair's lower lip passes above its upper one, beyond what the
   neutral itself does (a head whose lips cross at rest is measured from that crossing);
-- open-vowel AUC: as the canonical one, with the mesh's mean gap;
+- open-vowel AUC: as the canonical one, with the mesh's mean gap; per clip, and pooled over a
+  head's clips (every open vowel's peak against every /p b m/'s lowest gap);
 - closures on other sounds: runs of frames with the mean gap at most MEET_MM that touch no
   /p b m/ and no pause (±1 frame) inside the labelled span, as the canonical protocol counts
   them (meaningless on a head whose lips rest shut: its neutral already meets);
 - rest: the largest displacement of any vertex below the nose tip from the neutral, mean and
   worst over frames of silence: pauses of the canonical protocol (labelled silences over 300 ms,
   100 ms off each edge) whose sound is at least QUIET_DB under the clip's loud level (the 95th
-  percentile of 40 ms frame levels). Labelled pauses also hold breaths, room noise and, on the
-  telephone, the other speaker, where the audio model moves the mouth; all labelled pauses are
-  reported too.
+  percentile of 40 ms frame levels), and the share of those frames within REST_NEAR_MM.
+  Labelled pauses also hold breaths, room noise and, on the telephone, the other speaker, where
+  the audio model moves the mouth; all labelled pauses are reported too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from .metrics import auc, phone_frames, shut_runs_elsewhere
 F64 = NDArray[np.float64]
 MEET_MM = 0.5
 QUIET_DB = 40.0
+# Issue 15's promise: in silence the face is the user's neutral within this (mm).
+REST_NEAR_MM = 0.3
 LEVEL_WINDOW_S = 0.04
 NOSE_TIP = 33  # iBUG: the nose's lowest midpoint; below it is the speaking part of the face
 FRAME_CHUNK = 256
@@ -137,7 +140,7 @@ def quiet_frames(wav: NDArray[np.floating[Any]], rate: int, times: NDArray[np.fl
 def mesh_lip_metrics(
     track: MeshLipTrack, phones: Sequence[Phone], times: NDArray[np.floating[Any]],
     quiet: NDArray[np.bool_] | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """One row of the mesh yardstick (module notes) for one head and clip; quiet (T,) marks
     frames of silence (quiet_frames), None: every frame counts as quiet."""
     t = np.asarray(times, dtype=np.float64)
@@ -161,8 +164,13 @@ def mesh_lip_metrics(
         "worst_crossing_mm": crossing,
         "closures_elsewhere": float(elsewhere),
         "open_vowel_auc": auc(np.array(vowels), np.array(lows)),
+        # kept so that a head's clips can be pooled into one AUC (mesh_eval.py)
+        "open_vowel_peaks_mm": vowels,
+        "bilabial_lows_mm": lows,
         "rest_mean_mm": float(rest.mean()) if rest.size else float("nan"),
         "rest_max_mm": float(rest.max()) if rest.size else float("nan"),
+        "rest_frames": float(rest.size),
+        "rest_frames_near": float(np.sum(rest <= REST_NEAR_MM)),
         "pause_mean_mm": float(noisy.mean()) if noisy.size else float("nan"),
         "pause_max_mm": float(noisy.max()) if noisy.size else float("nan"),
         "neutral_gap_mm": float(track.neutral_gaps_mm.mean()),
