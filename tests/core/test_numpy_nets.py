@@ -260,3 +260,41 @@ def test_cuda_without_cuda_is_a_device_error(random_weights_dir: Path) -> None:
         assert "\n" not in str(info.value)
     with pytest.raises(DeviceError, match="Unknown device"):
         load_model("s2l", "tpu")
+
+
+def test_one_blas_thread_while_our_threads_work_then_back() -> None:
+    """Inside one_blas_thread numpy's OpenBLAS runs on one thread (found here, in the wheel's
+    own folder), nested or from several threads at once, and its count comes back after the
+    last one leaves; a BLAS that cannot be found is left as it is."""
+    import threading
+
+    from blender_s2l.core.models import numpy_nets
+
+    control = numpy_nets._blas_threads_control()
+    assert control is not None  # the pinned numpy wheel carries OpenBLAS
+    get = control[0]
+    before = get()
+    inside: list[int] = []
+    release = threading.Event()
+
+    def user() -> None:
+        with numpy_nets.one_blas_thread():
+            inside.append(get())
+            release.wait(5)
+
+    other = threading.Thread(target=user)
+    other.start()
+    with numpy_nets.one_blas_thread(), numpy_nets.one_blas_thread():
+        inside.append(get())
+    assert get() == 1  # the other thread is still inside
+    release.set()
+    other.join()
+    assert inside == [1, 1] and get() == before
+
+
+def test_without_a_known_blas_nothing_is_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blender_s2l.core.models import numpy_nets
+
+    monkeypatch.setattr(numpy_nets, "_blas_threads_control", lambda: None)
+    with numpy_nets.one_blas_thread():
+        pass

@@ -8,10 +8,14 @@ needs neither torch installed in Blender's Python nor its 1.5 s import. Layouts 
 
 from __future__ import annotations
 
+import ctypes
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, replace
+from functools import cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,57 @@ def worker_threads() -> int:
     limit = os.environ.get("OMP_NUM_THREADS", "").strip()
     cap = int(limit) if limit.isdigit() and int(limit) > 0 else MAX_THREADS
     return max(1, min(os.cpu_count() or 1, MAX_THREADS, cap))
+
+
+@cache
+def _blas_threads_control() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """numpy's own OpenBLAS thread count (get, set), or None where it cannot be found (another
+    BLAS, another layout): then nothing is changed. numpy wheels keep the library beside the
+    package (numpy.libs on Linux and Windows, .libs or .dylibs inside it elsewhere); loading it
+    again by path gives the copy numpy already loaded."""
+    base = Path(np.__file__).parent
+    for folder in (base.parent / "numpy.libs", base / ".libs", base / ".dylibs"):
+        for path in sorted(folder.glob("*openblas*")) if folder.is_dir() else ():
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError:
+                continue
+            for suffix in ("64_", "_64", ""):
+                get = getattr(lib, f"openblas_get_num_threads{suffix}", None)
+                put = getattr(lib, f"openblas_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                    return get, put
+    return None
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = [0, 0]  # [threads inside one_blas_thread, BLAS's count before the first]
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread while our own threads share the cores: each of them calling an
+    OpenBLAS that starts a thread of its own puts twice as many threads as cores to work, and
+    OpenBLAS's threads spin while they wait (BENCHMARKS.md: the phone scores). The count
+    is put back when the last user leaves."""
+    control = _blas_threads_control()
+    if control is None:
+        yield
+        return
+    get, put = control
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            _BLAS_USERS[1] = get()
+            put(1)
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0:
+                put(_BLAS_USERS[1])
 
 
 def _in_parts(fn: Callable[[F32], None], x: F32) -> F32:

@@ -404,7 +404,7 @@ def phone_log_scores(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
     def score(s: int) -> None:
         out[s : s + SCORE_BLOCK] = _score_block(m, feat[s : s + SCORE_BLOCK])
 
-    from ..models.numpy_nets import worker_threads
+    from ..models.numpy_nets import one_blas_thread, worker_threads
 
     threads = worker_threads()  # the networks' own count: a farm's OMP_NUM_THREADS=1 holds
     if len(starts) < 2 or threads < 2:
@@ -413,7 +413,7 @@ def phone_log_scores(wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
         return out
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(threads) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(threads) as pool:
         list(pool.map(score, starts))  # list(): an error in a block is raised here
     return out
 
