@@ -298,3 +298,19 @@ def test_without_a_known_blas_nothing_is_changed(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(numpy_nets, "_blas_threads_control", lambda: None)
     with numpy_nets.one_blas_thread():
         pass
+
+
+def test_gelu_matches_the_erf_definition_everywhere() -> None:
+    """The float32 polynomial erf against double-precision erf, from the far tails through zero
+    (a signed zero and subnormals included): the network's activations, not an approximation
+    of them."""
+    from scipy.special import erf
+
+    from blender_s2l.core.models import numpy_nets
+
+    x = np.concatenate([np.linspace(-40, 40, 100001), [0.0, -0.0, 1e-40, -1e-40, 1e-8]])
+    x = x.astype(np.float32).reshape(-1, 1)
+    want = x.astype(np.float64) * 0.5 * (1.0 + erf(x.astype(np.float64) / np.sqrt(2.0)))
+    got = numpy_nets.gelu(x.copy())
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
