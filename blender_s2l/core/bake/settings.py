@@ -167,14 +167,14 @@ class BakeSettings:
         min=0.0, max=1.0, subtype="FACTOR", panel=70, flag="--lip-closure",
         flag_help="0-1: how firmly the lips meet on p/b/m (default 1)",
     ).as_field()
-    # The default is the one tuned on real voices: how sure the closure head must be.
+    # The default was chosen on real development speech (lip_closure.DEFAULT_SENSITIVITY).
     closure_sensitivity: float = Option(
         DEFAULT_SENSITIVITY, "Closure Sensitivity",
         "How sure the model must be that it hears p, b or m before the lips meet. "
         "Higher closes more of them, and sometimes the lips inside a vowel",
         min=0.0, max=1.0, subtype="FACTOR", panel=80, flag="--closure-sensitivity",
         flag_help="0-1: how sure the model must be of a p/b/m before the lips meet "
-                  "(default 0.5; higher closes more, some inside vowels)",
+                  f"(default {DEFAULT_SENSITIVITY:g}; higher closes more, some inside vowels)",
     ).as_field()
     # Key poses come from a phone alignment of the line, else from its words aligned to the
     # audio (needs pocketsphinx), else, with neither, from the words pocketsphinx hears.

@@ -31,24 +31,29 @@ UPPER_SHARE = 0.4  # the jaw carries the lower lip, so it travels further than t
 # and a confident one closes fully. Chosen on synthetic held-out voices (MODEL_CARD.md).
 CLOSURE_LOW = 0.35
 CLOSURE_HIGH = 0.7
-# Closure sensitivity 0..1 slides the range between these, through the tuned one at 0.5. Eager
-# closes more of the /p b m/ the head is unsure of (on real speech: more of them, at the price of
-# lips shut inside some vowels; numbers in MODEL_CARD.md); cautious closes only sure ones.
+# Closure sensitivity 0..1 slides the range between these, through the tuned one at
+# TUNED_SENSITIVITY. Eager closes more of the /p b m/ the head is unsure of (on real speech: more
+# of them, at the price of lips shut inside some vowels; numbers in MODEL_CARD.md); cautious
+# closes only sure ones.
 EAGER_RANGE = (0.02, 0.2)
 CAUTIOUS_RANGE = (0.55, 0.9)
-DEFAULT_SENSITIVITY = 0.5
+TUNED_SENSITIVITY = 0.5
+# The bake's default is more eager than the range tuned on synthetic voices: chosen on real
+# development speech by a rule written first (reports/stage_selection.md, session 15).
+DEFAULT_SENSITIVITY = 0.7
 
 
 def sensitivity_range(
     sensitivity: float, normal: tuple[float, float] = (CLOSURE_LOW, CLOSURE_HIGH)
 ) -> tuple[float, float]:
-    """Closure-head probability range for a sensitivity in [0, 1]; 0.5 gives `normal`."""
+    """Closure-head probability range for a sensitivity in [0, 1]; TUNED_SENSITIVITY gives
+    `normal`."""
     if not 0.0 <= sensitivity <= 1.0:
         raise ValueError("Closure sensitivity must be between 0 and 1.")
-    if sensitivity >= DEFAULT_SENSITIVITY:
-        far, t = EAGER_RANGE, (sensitivity - DEFAULT_SENSITIVITY) / (1 - DEFAULT_SENSITIVITY)
+    if sensitivity >= TUNED_SENSITIVITY:
+        far, t = EAGER_RANGE, (sensitivity - TUNED_SENSITIVITY) / (1 - TUNED_SENSITIVITY)
     else:
-        far, t = CAUTIOUS_RANGE, (DEFAULT_SENSITIVITY - sensitivity) / DEFAULT_SENSITIVITY
+        far, t = CAUTIOUS_RANGE, (TUNED_SENSITIVITY - sensitivity) / TUNED_SENSITIVITY
     return (normal[0] + t * (far[0] - normal[0]), normal[1] + t * (far[1] - normal[1]))
 
 
