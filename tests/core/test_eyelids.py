@@ -105,6 +105,8 @@ def check_full_blink(v: F64, faces: Any, lm_in: NDArray[Any]) -> None:
         assert not moved[eye.lower].any()
         assert np.all(np.linalg.norm(v[moved] - lm_pos[corners].mean(axis=0),
                                      axis=1) < width)
+        # Nothing travels further than a lid closing over the eye can.
+        assert np.linalg.norm(eye.fields[0] + eye.fields[1], axis=1).max() < 0.6 * width
 
 
 def test_a_coarse_lid_meets_the_lower_lid_across_its_width() -> None:
@@ -123,6 +125,17 @@ def test_the_ict_mean_head_meets_too(ict_npz: Any) -> None:
     parts = _ict_parts(ict)
     check_full_blink(ict.neutral[parts.keep].astype(np.float64), parts.faces,
                      parts.landmarks68)
+
+
+def test_an_empty_eye_socket_blinks_without_dragging_its_back(ict_npz: Any) -> None:
+    """The ICT head without its eyeballs (a user's head mesh, the eyes being other objects):
+    the back of the socket shows through the opening but is not lid edge, so a blink does not
+    pull it forward onto the lid line (it travelled 20-36 mm)."""
+    from blender_s2l.training.rig_eval import CM_TO_MM, ict_character
+
+    character = ict_character()
+    check_full_blink(character.head.vertices.astype(np.float64) * CM_TO_MM,
+                     character.head.faces, character.landmarks68)
 
 
 def voice() -> NDArray[np.float32]:

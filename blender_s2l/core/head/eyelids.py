@@ -85,6 +85,8 @@ REACH_SHARE = 0.45
 # with it.
 TUCK_SHARE = 0.15
 TUCK_DEPTH_SHARE = 0.05
+# Opening-border skin more than this behind the lid paths' deepest point is not lid edge.
+EDGE_DEPTH_SHARE = 0.25
 # The lid edges' ends this near a corner (a share of the width) may touch without being shut.
 CORNER_SHARE = 0.05
 # Lids whose edges are nowhere further apart than this rest closed: no blink.
@@ -377,6 +379,11 @@ def find_eye(v: F64, faces: FacesLike, lm: F64, on_face: B, labels: I64, graph: 
     top = np.interp(ef[:, 0], up_flat[uo, 0], up_flat[uo, 1])
     bottom = np.interp(ef[:, 0], low_flat[lo_, 0], low_flat[lo_, 1])
     between = (ef[:, 0] > 0) & (ef[:, 0] < 1) & (ef[:, 1] < top) & (ef[:, 1] > bottom)
+    # ... but not rim skin far behind the lids: with the eyeball a separate object, the back of
+    # the empty socket shows through the opening, and a blink would drag it to the lid line.
+    path_depth = (v[np.concatenate([up_ids, low_ids])] - frame.origin) @ frame.forward
+    between &= ((v[extra] - frame.origin) @ frame.forward
+                >= path_depth.min() - EDGE_DEPTH_SHARE * frame.width)
     middle = 0.5 * (top + bottom)
     upper = np.unique(np.concatenate([up_ids, extra[between & (ef[:, 1] >= middle)]]))
     lower = np.unique(np.concatenate([low_ids, extra[between & (ef[:, 1] < middle)]]))
