@@ -6,11 +6,12 @@
     python -m blender_s2l.batch scene.blend --jobs manifest.csv
 
 A jobs manifest is CSV with a header: object, strip or audio, out, and optionally scene, take,
-mode, seed, device, keypoints, export (the take's weights, as --export-weights), jaw_bone (mode
+mode, seed, device, mouth_strength, smoothing, lip_closure, closure_sensitivity, keypoints,
+export (the take's weights, as --export-weights), jaw_bone (mode
 RIG: the armature's jaw bone, as --jaw-bone), phones (an alignment file) or transcript (the
 line's words) for key poses. A line with neither gets the
-key poses of the words pocketsphinx hears in it (about
-0.25x real time per line; --no-recognise-words turns that off; without pocketsphinx installed the
+key poses of the words pocketsphinx hears in it (a few
+seconds a minute of speech; --no-recognise-words turns that off; without pocketsphinx installed the
 lines use the audio alone and say so, unless --recognise-words demands it). Every job starts
 from the freshly opened scene; a failing job prints one line with its reason and the others go
 on; the exit code is 1 when any job failed, 2 on bad command-line usage, 0 otherwise. A line is

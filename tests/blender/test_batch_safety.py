@@ -252,7 +252,7 @@ def test_a_manifest_as_a_spreadsheet_writes_it(
 @pytest.mark.parametrize("data,message", [
     (b"", "is empty"),
     (b"\xef\xbb\xbfobject,strip,out\r\n", "has no job lines under its header"),
-    (b"object,strip,out,notes\nHead,Voice,a.blend,hi\n", "unknown columns 'notes'"),
+    (b"object,strip,out,notes\nHead,Voice,a.blend,hi\n", "unknown column 'notes'"),
     (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "is not a text file"),
 ])
 def test_a_manifest_no_line_of_which_can_be_trusted_exits_2_with_one_line(

@@ -77,7 +77,8 @@ def test_manifest_columns_are_the_jobs_and_the_flagged_options() -> None:
     assert set(manifest.COLUMNS) == {"object", "strip", "audio", "out", "scene", "take", "mode",
                                      "seed", "device", "keypoints", "phones", "transcript",
                                      "language", "export", "jaw_bone",
-                                     "blink_closed_eyes"}
+                                     "blink_closed_eyes", "mouth_strength", "smoothing",
+                                     "lip_closure", "closure_sensitivity"}
     assert OPTION["phones_file"].column == "phones"
 
 
@@ -114,6 +115,28 @@ def test_a_missing_transcript_file_is_one_sentence() -> None:
     args = batch.parser().parse_args(["--object", "H", "--out", "o", "--transcript", "@nope"])
     with pytest.raises(S2LError, match="The transcript file nope does not exist"):
         batch.jobs_from_args(args)
+
+
+def test_the_mouth_options_are_manifest_columns_with_one_sentence_for_bad_cells(
+    tmp_path: Path
+) -> None:
+    """A pipeline tunes the mouth per line (a farm's job type says so): each line's cell wins
+    over the command line's value, an empty cell leaves it, a bad one refuses that line."""
+    path = tmp_path / "jobs.csv"
+    path.write_text("object,strip,out,mouth_strength,smoothing,lip_closure,closure_sensitivity\n"
+                    "Head,Voice,a.blend,1.5,0.25,0.5,0.9\n"
+                    "Head,Voice,b.blend,,,,\n"
+                    "Head,Voice,c.blend,,,,abc\n"
+                    "Head,Voice,d.blend,,,,nan\n"
+                    "Head,Voice,e.blend,4,,,\n")
+    args = batch.parser().parse_args(["--jobs", str(path), "--closure-sensitivity", "0.2"])
+    (one, two, three, four, five), _ = batch.jobs_from_args(args)
+    assert (one.mouth_strength, one.smoothing, one.lip_closure, one.closure_sensitivity) == (
+        1.5, 0.25, 0.5, 0.9)
+    assert (two.mouth_strength, two.closure_sensitivity, two.problem) == (1.0, 0.2, "")
+    assert three.problem == "The closure_sensitivity 'abc' is not a number from 0 to 1."
+    assert four.problem == "The closure_sensitivity 'nan' is not a number from 0 to 1."
+    assert five.problem == "The mouth_strength '4' is not a number from 0 to 3."
 
 
 def test_manifest_cells_set_the_flagged_options_line_by_line(tmp_path: Path) -> None:

@@ -141,7 +141,8 @@ def _check_header(columns: list[str], header: list[str], name: str) -> None:
                         f"'{shown}'.")
     unknown = [c for c in dict.fromkeys(named) if c not in COLUMNS]
     if unknown:
-        problems.append(f"The jobs manifest {name} has unknown columns "
+        problems.append(f"The jobs manifest {name} has unknown "
+                        f"column{'s' if len(unknown) > 1 else ''} "
                         f"{', '.join(repr(c) for c in unknown)}; the columns it may have are "
                         f"{', '.join(COLUMNS)}.")
     twice = [c for c in dict.fromkeys(named) if named.count(c) > 1]

@@ -142,7 +142,7 @@ class BakeSettings:
     ).as_field()
     mouth_strength: float = Option(
         1.0, "Mouth Strength", min=0.0, max=3.0, soft_max=2.0, panel=30,
-        flag="--mouth-strength",
+        flag="--mouth-strength", column="mouth_strength",
     ).as_field()
     upper_face: bool = Option(
         True, "Upper Face", "Add blinks and brow motion (not from audio)", panel=40,
@@ -160,11 +160,12 @@ class BakeSettings:
     ).as_field()
     smoothing: float = Option(
         0.0, "Smoothing", min=0.0, max=1.0, subtype="FACTOR", panel=60, flag="--smoothing",
+        column="smoothing",
     ).as_field()
     lip_closure: float = Option(
         1.0, "Lip Closure",
         "How firmly the lips meet on p, b and m where the model hears a closure",
-        min=0.0, max=1.0, subtype="FACTOR", panel=70, flag="--lip-closure",
+        min=0.0, max=1.0, subtype="FACTOR", panel=70, flag="--lip-closure", column="lip_closure",
         flag_help="0-1: how firmly the lips meet on p/b/m (default 1)",
     ).as_field()
     # The default was chosen on real development speech (lip_closure.DEFAULT_SENSITIVITY).
@@ -173,6 +174,7 @@ class BakeSettings:
         "How sure the model must be that it hears p, b or m before the lips meet. "
         "Higher closes more of them, and sometimes the lips inside a vowel",
         min=0.0, max=1.0, subtype="FACTOR", panel=80, flag="--closure-sensitivity",
+        column="closure_sensitivity",
         flag_help="0-1: how sure the model must be of a p/b/m before the lips meet "
                   f"(default {DEFAULT_SENSITIVITY:g}; higher closes more, some inside vowels)",
     ).as_field()
@@ -211,12 +213,12 @@ class BakeSettings:
         True, "Recognise Words",
         "Without Phones or Transcript, recognise the line's words (pocketsphinx) and "
         "close the lips on their p, b and m. Catches far more closures on real "
-        "voices; takes about a quarter as long as the audio. Without pocketsphinx "
-        "the bake uses the audio alone",
+        "voices; adds a few seconds a minute of speech (BENCHMARKS.md). Without "
+        "pocketsphinx the bake uses the audio alone",
         panel=110, active=_no_words_given, flag="--recognise-words/--no-recognise-words",
         flag_help="lines without --phones/--transcript: key poses on the p/b/m of the "
-                  "words pocketsphinx hears (many more real closures; about 0.25x real "
-                  "time). Default: on where pocketsphinx is installed; "
+                  "words pocketsphinx hears (many more real closures; a few seconds a "
+                  "minute of speech). Default: on where pocketsphinx is installed; "
                   "--recognise-words fails without it",
     ).as_field()
     # Rig Shape Keys (issue 17): names the recogniser does not know. The panel keeps the same

@@ -79,7 +79,7 @@ def resolve_landmarks(
         return v[ids].astype(np.float32), ids.copy(), f"preset:{preset.name}"
     raise LandmarkError(
         "This mesh has no landmarks yet: mark the key points (eye corners, nose tip, mouth "
-        "corners, chin) and press Fit."
+        "corners, chin) and press Fit (in batch: --keypoints, or a keypoints column)."
     )
 
 
