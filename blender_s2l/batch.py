@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 if __name__ == "__main__" and not __package__:  # `blender --python .../batch.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,8 +80,16 @@ def _argv() -> list[str]:
     return sys.argv[1:]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line, as every other refusal of the command is; a pipeline's log reads
+    the reason, not a 20-line usage block ahead of it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="blender_s2l.batch", description="Bake lip sync in batch.")
+    ap = _OneLineParser(prog="blender_s2l.batch", description="Bake lip sync in batch.")
     ap.add_argument("scene", nargs="?", default="", help=".blend to open (default: the open one)")
     ap.add_argument("--object", default="", help="mesh object to animate")
     src = ap.add_mutually_exclusive_group()

@@ -231,3 +231,12 @@ def test_a_new_option_is_one_declaration_batch_and_manifest(wider: ModuleType,
     assert c.problem == "The jaw '3' is not a number from 0 to 2."
     assert table.settings_of(b)["jaw_strength"] == 0.5  # what BakeParams is built from
     assert "jaw_strength" not in {f.name for f in fields(BakeSettings)}  # the original is as was
+
+
+@pytest.mark.parametrize("argv", [["--closure-sensitivity", "abc"], ["--seed"], ["--bogus"]])
+def test_bad_usage_is_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        batch.parser().parse_args(["--object", "H", "--out", "o", *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("blender_s2l.batch: error: "), err
