@@ -235,12 +235,9 @@ def basis_r(motion: Motion, store: FactStore | None = None) -> NDArray[np.float6
 
     if store is None:
         return compute()
-    import hashlib
+    from ..head.head_mesh import array_digest
 
-    b = np.ascontiguousarray(basis)
-    h = hashlib.sha256(f"{b.dtype.str}{b.shape};".encode())
-    h.update(b.data)  # the array's own buffer: no copy of a basis that may be 50 MB
-    digest = h.hexdigest()
+    digest = array_digest(basis)  # the array's own buffer: no copy of a basis of 50 MB
     j = basis.shape[0]
 
     def decode(arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> NDArray[np.float64]:

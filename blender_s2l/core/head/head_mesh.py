@@ -110,11 +110,9 @@ class HeadMesh:
         # The folder the facts go to: the latest bake's (head_mesh sets it); None keeps them
         # in this process only.
         self.store: FactStore | None = None
-        h = hashlib.sha256(mesh_key(self.vertices, self.faces, landmarks68).encode())
-        for a in (self.landmarks, self.landmark_vertices):
-            h.update(b"\0none" if a is None else
-                     f"\0{a.dtype.str}{a.shape};".encode() + np.ascontiguousarray(a).tobytes())
-        self.key = h.hexdigest()  # the mesh as its facts depend on it, resolved landmarks too
+        # The mesh as its facts depend on it, the landmarks it resolved to too.
+        self.key = array_digest(self.vertices, self.faces, _given(landmarks68), self.landmarks,
+                                self.landmark_vertices)
 
     def _once(self, name: str, make: Callable[[], T], stored: bool = False) -> T:
         with self._lock:
@@ -220,16 +218,27 @@ def _model_identity(model: Any) -> str:
     return model_identity(model)
 
 
-def mesh_key(vertices: F64, faces: I64, landmarks68: NDArray[Any] | None) -> str:
-    """A digest of the arrays' types, shapes and bytes: equal only for the same mesh."""
-    h = hashlib.blake2b(digest_size=20)
-    arrays = [vertices, faces] + ([] if landmarks68 is None else [np.asarray(landmarks68)])
+def array_digest(*arrays: NDArray[Any] | None) -> str:
+    """SHA-256 of the arrays' types, shapes and bytes (None counted as such): equal only for
+    the same arrays. Read from the arrays' own buffers, so a large one is not copied."""
+    h = hashlib.sha256()
     for a in arrays:
+        if a is None:
+            h.update(b"\0none")
+            continue
         c = np.ascontiguousarray(a)
-        h.update(f"{c.dtype.str}{c.shape};".encode())
-        h.update(c.tobytes())
-    h.update(b"no landmarks" if landmarks68 is None else b"landmarks")
+        h.update(f"\0{c.dtype.str}{c.shape};".encode())
+        h.update(c.tobytes() if c.dtype.hasobject else c.data)  # objects have no buffer
     return h.hexdigest()
+
+
+def _given(landmarks68: Any) -> NDArray[Any] | None:
+    return None if landmarks68 is None else np.asarray(landmarks68)
+
+
+def mesh_key(vertices: F64, faces: I64, landmarks68: NDArray[Any] | None) -> str:
+    """A digest of the arrays: equal only for the same mesh and given landmarks."""
+    return array_digest(vertices, faces, _given(landmarks68))
 
 
 _MESHES: OrderedDict[str, HeadMesh] = OrderedDict()
