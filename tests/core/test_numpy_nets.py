@@ -295,9 +295,13 @@ def test_one_blas_thread_while_our_threads_work_then_back() -> None:
 def test_without_a_known_blas_nothing_is_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     from blender_s2l.core.models import numpy_nets
 
+    real = numpy_nets._blas_threads_control()
+    assert real is not None
+    before = real[0]()
     monkeypatch.setattr(numpy_nets, "_blas_threads_control", lambda: None)
     with numpy_nets.one_blas_thread():
-        pass
+        assert real[0]() == before
+    assert real[0]() == before and numpy_nets._BLAS_USERS[0] == 0
 
 
 def test_gelu_matches_the_erf_definition_everywhere() -> None:
