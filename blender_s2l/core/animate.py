@@ -40,11 +40,13 @@ from .motion import Motion
 from .progress import CancelFn, ProgressFn, Task, as_task, on_another_thread
 from .speech import audio as audio_io
 from .speech.audio import MAX_SECONDS
-from .speech.features import s2l_input, silence_input
+from .speech.features import N_MELS, s2l_input, silence_input
 from .speech.key_poses import check_phones, closure_from_phones, open_from_phones
 from .speech.lip_closure import (
+    ACOUSTIC_GATE_ID,
     CLOSURE_HIGH,
     CLOSURE_LOW,
+    acoustic_gate,
     close_lips,
     closure_at_times,
     closure_weight,
@@ -95,9 +97,9 @@ class Animator:
 
     @property
     def s2l_identity(self) -> str:
-        """The S2L weights and engine, as a cache key (computed once)."""
+        """The S2L weights and engine and the acoustic gate, as a cache key (computed once)."""
         if self._s2l_identity is None:
-            self._s2l_identity = model_identity(self.s2l)
+            self._s2l_identity = f"{model_identity(self.s2l)}|{ACOUSTIC_GATE_ID}"
         return self._s2l_identity
 
     @classmethod
@@ -160,10 +162,14 @@ class Animator:
 
     def _s2l_output(self, wav: NDArray[np.float32], task: Task,
                     cache: BakeCache | None) -> S2LTrack:
-        """S2L's output for loudness-normalised samples, from the cache when it holds them."""
+        """S2L's output for loudness-normalised samples, its closure probability gated by the
+        acoustic model's posteriors in the same input, from the cache when it holds them."""
         def compute() -> S2LTrack:
-            return run_s2l(self.s2l, s2l_input(wav, self.s2l.config.n_acoustic), progress=task,
-                           cancel=task.cancel)
+            feats = s2l_input(wav, self.s2l.config.n_acoustic)
+            out = run_s2l(self.s2l, feats, progress=task, cancel=task.cancel)
+            if out.closure is None:
+                return out
+            return S2LTrack(out.disp, acoustic_gate(out.closure, feats, N_MELS, FEATURE_RATE))
 
         if cache is None:
             return compute()

@@ -68,7 +68,7 @@ const JOB_TYPE = {
         { key: "lip_closure", label: "Lip Closure", type: "float", default: 1.0,
           propargs: { min: 0.0, max: 1.0 }, description: "batch --lip-closure" },
         { key: "closure_sensitivity", label: "Closure Sensitivity", type: "float",
-          default: 0.7, propargs: { min: 0.0, max: 1.0 },
+          default: 0.8, propargs: { min: 0.0, max: 1.0 },
           description: "batch --closure-sensitivity" },
         { key: "rig_map", label: "Rig Map", type: "string", subtype: "file_path", default: "",
           description: "Optional JSON rig name -> shape key for mode RIG (batch --rig-map)" },

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from blender_s2l.core.head.landmarks import canonical_neutral
+from blender_s2l.core.speech import acoustic
 from blender_s2l.core.speech.lip_closure import (
+    ACOUSTIC_GATE_HALF_S,
+    ACOUSTIC_GATE_TAU,
     CLOSURE_HIGH,
     CLOSURE_LOW,
     LIP_PAIRS,
     PRESSED_OFFSET,
+    acoustic_gate,
     close_lips,
     closure_at_times,
     closure_weight,
@@ -116,3 +122,78 @@ def test_sensitivity_slides_the_range_through_the_tuned_one() -> None:
     assert sensitivity_range(0.5, (0.3, 0.6)) == (0.3, 0.6)  # a tuned range stays the middle
     with pytest.raises(ValueError, match="between 0 and 1"):
         sensitivity_range(1.2)
+
+
+def _features_with_bilabial_mass(mass: NDArray[np.float64], n_mels: int = 80,
+                                 heard: tuple[str, ...] = ("P", "B", "M")
+                                 ) -> NDArray[np.float32]:
+    """S2L input rows whose acoustic columns put `mass` on the `heard` phones and the rest on
+    AA."""
+    names = acoustic.phones()
+    post = np.full((len(mass), len(names)), 1e-6)
+    for ph in heard:
+        post[:, names.index(ph)] = mass / len(heard) + 1e-6
+    post[:, names.index("AA")] = 1.0 - mass
+    logs = np.log(np.maximum(post, 1e-9))
+    out: NDArray[np.float32] = np.concatenate([np.zeros((len(mass), n_mels)), logs],
+                                              axis=1).astype(np.float32)
+    return out
+
+
+def test_the_acoustic_gate_damps_the_head_only_where_no_bilabial_is_heard() -> None:
+    rate = 100.0
+    half = round(ACOUSTIC_GATE_HALF_S * rate)
+    mass = np.zeros(200)
+    mass[100] = 0.5  # one frame where the acoustic model hears a bilabial
+    mass[150] = ACOUSTIC_GATE_TAU / 2  # one where it half hears one
+    prob = np.full(200, 0.9, np.float32)
+    got = acoustic_gate(prob, _features_with_bilabial_mass(mass), 80, rate)
+    assert np.allclose(got[100 - half:100 + half + 1], 0.9)  # heard within +-HALF_S: unchanged
+    assert np.allclose(got[150 - half:150 + half + 1], 0.45, atol=1e-3)  # scaled by b / TAU
+    assert got[100 - half - 2] < 0.01 and got[:40].max() < 0.01  # nothing heard: damped
+    assert np.all(got <= prob + 1e-7)  # the gate never makes the head surer
+
+
+def test_the_acoustic_gate_leaves_a_pause_to_the_head() -> None:
+    """In a pause the head's "shut" is the lips at rest: silence or noise heard, no damping."""
+    prob = np.full(100, 0.9, np.float32)
+    for heard in (("SIL",), ("+NSN+",)):
+        feats = _features_with_bilabial_mass(np.ones(100), heard=heard)
+        assert np.allclose(acoustic_gate(prob, feats, 80, 100.0), 0.9)
+    vowel = _features_with_bilabial_mass(np.zeros(100))
+    assert acoustic_gate(prob, vowel, 80, 100.0).max() < 0.01
+
+
+def test_the_acoustic_gate_leaves_a_model_without_posteriors_alone() -> None:
+    prob = np.linspace(0, 1, 50).astype(np.float32)
+    assert np.array_equal(acoustic_gate(prob, np.zeros((50, 80), np.float32), 80, 100.0), prob)
+    short = _features_with_bilabial_mass(np.zeros(49))
+    assert np.array_equal(acoustic_gate(prob, short, 80, 100.0), prob)
+
+
+def test_a_bake_hears_the_closure_through_the_gate(speech_dir: Path) -> None:
+    """The bundled S2L hears the posteriors: its closure in a bake is the gated head, which
+    still shuts both /p b m/ of a real clip (reports/stage_selection.md, session 16)."""
+    from blender_s2l.core.animate import Animator
+    from blender_s2l.core.models.inference import FEATURE_RATE, run_s2l
+    from blender_s2l.core.progress import Task
+    from blender_s2l.core.speech import audio as audio_io
+    from blender_s2l.core.speech.features import N_MELS, s2l_input
+    from blender_s2l.core.speech.phones import read_phones
+    from blender_s2l.training.metrics import bilabial_closure, lip_gap
+
+    anim = Animator.load(device="cpu")
+    # faceformer/test: the head is sure of a closure the acoustic model does not hear
+    wav = audio_io.normalise_loudness(audio_io.load_audio(speech_dir / "faceformer" / "test.wav"))
+    feats = s2l_input(wav, anim.s2l.config.n_acoustic)
+    raw = run_s2l(anim.s2l, feats).closure
+    assert raw is not None and anim.s2l.config.n_acoustic > 0
+    heard = anim._s2l_output(wav, Task(), None).closure
+    assert heard is not None
+    assert np.array_equal(heard, acoustic_gate(raw, feats, N_MELS, FEATURE_RATE))
+    assert np.all(heard <= raw + 1e-7) and np.any((raw > 0.5) & (heard < 0.2))
+    wav_path = speech_dir / "cmu_arctic" / "arctic_a0009.wav"
+    lm = anim.landmarks(wav_path, fps=30.0)
+    times = np.arange(len(lm)) / 30.0
+    phones = read_phones(speech_dir / "cmu_arctic" / "arctic_a0009_phone.lab")
+    assert bilabial_closure(lip_gap(lm), phones, times) == 1.0

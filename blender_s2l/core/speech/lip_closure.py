@@ -39,8 +39,18 @@ EAGER_RANGE = (0.02, 0.2)
 CAUTIOUS_RANGE = (0.55, 0.9)
 TUNED_SENSITIVITY = 0.5
 # The bake's default is more eager than the range tuned on synthetic voices: chosen on real
-# development speech by a rule written first (reports/stage_selection.md, session 15).
-DEFAULT_SENSITIVITY = 0.7
+# development speech by a rule written first (reports/stage_selection.md, sessions 15 and 16).
+DEFAULT_SENSITIVITY = 0.8
+# The acoustic gate (`acoustic_gate`): the head's probability is scaled by min(1, b / TAU), b the
+# largest posterior of pocketsphinx's acoustic model on GATE_PHONES within +-HALF_S of the frame.
+# Chosen with the default sensitivity by the same rule (session 16).
+ACOUSTIC_GATE_TAU = 0.1
+ACOUSTIC_GATE_HALF_S = 0.05
+# The bilabials, and silence and noise: in a pause the head's "shut" brings the lips back to
+# the neutral's opening, which the gate must leave alone.
+GATE_PHONES = ("P", "B", "M", "SIL", "+NSN+")
+ACOUSTIC_GATE_ID = (f"acoustic-gate:{ACOUSTIC_GATE_TAU}:{ACOUSTIC_GATE_HALF_S}:"
+                    + "+".join(GATE_PHONES))
 
 
 def sensitivity_range(
@@ -55,6 +65,40 @@ def sensitivity_range(
     else:
         far, t = CAUTIOUS_RANGE, (TUNED_SENSITIVITY - sensitivity) / TUNED_SENSITIVITY
     return (normal[0] + t * (far[0] - normal[0]), normal[1] + t * (far[1] - normal[1]))
+
+
+def acoustic_gate(
+    prob: NDArray[np.floating[Any]], features: NDArray[np.floating[Any]], n_mels: int,
+    rate: float,
+) -> NDArray[np.float32]:
+    """The closure head's probability (T,), damped where the acoustic model hears speech with no
+    bilabial in it.
+
+    Why: on real voices the head's confident mistakes fall on /n t d dh/ (the same closure of
+    the vocal tract, another place), and the acoustic model, trained on human speech, rarely
+    puts P, B or M there. Where it hears one at all, the head is left alone: the posteriors alone
+    find too many bilabials to be trusted on their own (reports/stage_selection.md, session 16).
+    Where it hears silence or noise the head is left alone too: a pause's "shut" is the lips at
+    rest.
+    `features` are S2L's input rows (log-mel, then the acoustic model's floored log phone
+    posteriors on the same grid); a model without them is returned unchanged."""
+    p = np.asarray(prob, np.float32)
+    feats = np.asarray(features)
+    if feats.ndim != 2 or feats.shape[1] <= n_mels or len(p) == 0:
+        return p
+    from . import acoustic
+
+    names = acoustic.phones()
+    cols = [n_mels + names.index(ph) for ph in GATE_PHONES]
+    mass = np.exp(feats[:, cols].astype(np.float64)).sum(axis=1)
+    if len(mass) != len(p):  # the head's frames are the input's; anything else is left alone
+        return p
+    half = max(round(ACOUSTIC_GATE_HALF_S * rate), 0)
+    padded = np.pad(mass, half, mode="edge")
+    near = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).max(axis=1)
+    gated: NDArray[np.float32] = (p * np.minimum(1.0, near / ACOUSTIC_GATE_TAU)).astype(
+        np.float32)
+    return gated
 
 
 def closure_weight(
