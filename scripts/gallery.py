@@ -217,8 +217,8 @@ def bake_head(name: str, wav: Path, lab: Path, work: Path,
 def measure(b: Baked, anim: Any, phones: list[Any]) -> dict[str, Any]:
     from measure_blinks import blinks, open_and_crossed
 
+    from blender_s2l.core.head.head_mesh import mouth_note
     from blender_s2l.core.head.landmarks import to_canonical
-    from blender_s2l.core.head.mouth_slit import mouth_note
 
     sim = to_canonical(b.landmarks)
     rest_c = sim.apply(b.rest).astype(np.float64)

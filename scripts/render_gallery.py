@@ -177,7 +177,7 @@ def lip_gap(points: F64, rest: F64) -> F64:
 
 def neutral_landmarks(mesh: GalleryMesh) -> F64:
     """The mesh's 68 rest landmarks, found the same way `animate` finds them."""
-    from blender_s2l.core.head.find_landmarks import resolve_landmarks
+    from blender_s2l.core.head.head_mesh import resolve_landmarks
 
     return resolve_landmarks(mesh.vertices, mesh.faces, mesh.landmarks68)[0].astype(np.float64)
 

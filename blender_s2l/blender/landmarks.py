@@ -91,7 +91,7 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
 
 def show_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
     """Vertex group of the vertices nearest the 68 landmarks: select it in Edit Mode to see them."""
-    from ..core.head.find_landmarks import nearest_vertices
+    from ..core.head.head_mesh import nearest_vertices
     from .bake import neutral_vertices
 
     nearest = nearest_vertices(neutral_vertices(obj), np.asarray(positions, dtype=np.float64))

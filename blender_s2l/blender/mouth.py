@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import BakeError, MeshError, S2LError
-from ..core.head.find_landmarks import resolve_landmarks
+from ..core.head.head_mesh import resolve_landmarks
 from ..core.head.mouth_slit import (
     Mouth,
     Sides,

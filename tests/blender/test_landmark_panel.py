@@ -112,7 +112,7 @@ def test_fit_shows_landmarks_and_single_ones_can_be_adjusted(fake: FakeAnimator)
     group = obj.vertex_groups.get("s2l.landmarks")
     assert group is not None
     members = {v.index for v in obj.data.vertices if any(g.group == group.index for g in v.groups)}
-    near = set(submodule(pkg, "core.head.find_landmarks").nearest_vertices(
+    near = set(submodule(pkg, "core.head.head_mesh").nearest_vertices(
         mesh_co(obj), storage.stored_landmarks(obj)).tolist())
     assert members == near and 60 <= len(members) <= 68  # inner-lip pairs may share a vertex
     before = storage.stored_landmarks(obj).copy()

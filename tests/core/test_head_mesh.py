@@ -15,7 +15,7 @@ from blender_s2l.core.animate import Animator
 from blender_s2l.core.errors import S2LError
 from blender_s2l.core.head import head_mesh as hm
 from blender_s2l.core.head.eyelids import Eye, Eyelids
-from blender_s2l.core.head.find_landmarks import resolve_landmarks
+from blender_s2l.core.head.head_mesh import resolve_landmarks
 from blender_s2l.core.head.inner_parts import InnerParts
 from blender_s2l.core.head.landmarks import to_canonical
 from blender_s2l.core.head.lip_contact import LipContact

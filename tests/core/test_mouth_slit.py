@@ -1,5 +1,6 @@
-"""A fused mouth is told from an open one, and its cut runs along the lip line (mouth_slit.py),
-on a small grid of the mouth: welded along its lip row, or with that row doubled (a slit)."""
+"""A fused mouth is told from an open one (its note: head_mesh.mouth_note), and its cut runs
+along the lip line (mouth_slit.py), on a small grid of the mouth: welded along its lip row, or
+with that row doubled (a slit)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from blender_s2l.core.errors import MeshError
 from blender_s2l.core.head import mouth_slit as ms
+from blender_s2l.core.head.head_mesh import mouth_note
 from blender_s2l.core.head.landmarks import canonical_neutral
 
 XS = np.arange(-30.0, 30.01, 2.5)  # canonical mm: the lip row at y = -71
@@ -76,14 +78,14 @@ def test_fused_mouth_is_found_with_its_cut_along_the_lip_row() -> None:
         assert len(mouth.path) == 19 and len(mouth.inner) == 17
         assert [int(mouth.path[c]) for c in mouth.columns] == [int(idx[a]) for a, _ in ms.COLUMNS]
         assert mouth.up @ np.array([0.0, 1.0, 0.0]) > 0.99
-    assert ms.mouth_note(v, faces, pos, "Head") == ms.fused_note("Head")
+    assert mouth_note(v, faces, pos, "Head") == ms.fused_note("Head")
     assert "Cut Mouth" in ms.fused_note("Head") and "'Head'" in ms.fused_note("Head")
 
 
 def test_open_mouth_is_open() -> None:
     v, faces, pos, idx, _ = slit_mouth()
     assert not ms.find_mouth(v, faces, pos, idx).fused
-    assert ms.mouth_note(v, faces, idx, "Head") is None  # indices given as the bake gives them
+    assert mouth_note(v, faces, idx, "Head") is None  # indices given as the bake gives them
 
 
 def test_sides_after_the_cut_put_61_63_up_and_65_67_down() -> None:
@@ -108,7 +110,7 @@ def test_a_mouth_without_a_path_is_one_sentence() -> None:
     cut = [f for f in faces if min(f) >= n_grid or not any(c % nx == nx // 2 for c in f)]
     with pytest.raises(MeshError, match="No path along the inner lips of 'Head'"):
         ms.find_mouth(v, cut, pos, idx, "Head")
-    assert ms.mouth_note(v, cut, pos, "Head") == ms.fused_note("Head")  # still fused
+    assert mouth_note(v, cut, pos, "Head") == ms.fused_note("Head")  # still fused
 
 
 def test_the_bag_lies_behind_the_lips_and_is_open_inside() -> None:
@@ -145,7 +147,7 @@ def test_the_cut_follows_the_welded_seam_of_the_demo_head(level: int) -> None:
     faces = np.where(pf >= 0, weld[np.maximum(pf, 0)], -1)
     ok = np.array([len(set(r[r >= 0].tolist())) == (r >= 0).sum() for r in faces])
     idx = weld[lm]
-    assert ms.mouth_note(v, faces[ok], v[idx], "Head") == ms.fused_note("Head")
+    assert mouth_note(v, faces[ok], v[idx], "Head") == ms.fused_note("Head")
     for given in (idx, None):
         mouth = ms.find_mouth(v, faces[ok], v[idx], given)
         assert mouth.fused and set(mouth.path.tolist()) <= set(top.tolist())

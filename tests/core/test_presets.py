@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blender_s2l.core.errors import LandmarkError
-from blender_s2l.core.head.find_landmarks import nearest_vertices, resolve_landmarks
+from blender_s2l.core.head.head_mesh import nearest_vertices, resolve_landmarks
 from blender_s2l.core.head.presets import ICT_LANDMARKS, match_preset
 from blender_s2l.demo_head.make import SIZE_TARGETS, make_demo_head
 

@@ -1,6 +1,11 @@
 """One mesh's facts that a bake reads, found once: shared by the steps of one bake, and kept
 for the next bake of the same mesh in this process (a re-bake after a changed setting).
 
+The first fact is where its 68 landmarks come from (`resolve_landmarks`): the caller gives
+them (the Blender side passes a stored set, the object's attribute, or fitted positions as
+`landmarks68`), else a recognised topology supplies them (presets.py), else the user must fit
+them. Cut Mouth and the rig solve resolve them here too.
+
 Several steps of `Animator.animate` read the same things from the neutral mesh: the polygon
 graph (mesh features' surface distances, lip contact's reach, the eyelids' paths), the parts
 (inner parts, eyelids), the landmarks' points on the surface (lip contact, eyelids). Each step
@@ -38,15 +43,17 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import S2LError
+from ..errors import LandmarkError, MeshError, S2LError
 from . import stored_facts
 from .eyelids import Eyelids
-from .find_landmarks import resolve_landmarks
 from .inner_parts import InnerParts, JawModel, part_labels
-from .landmarks import Similarity, to_canonical
+from .keypoints import SHAREABLE
+from .landmarks import N_LANDMARKS, Similarity, to_canonical
 from .lip_contact import LipContact, SurfacePoints, surface_points
-from .mesh import FacesLike, padded_faces
+from .mesh import FacesLike, SurfaceIndex, fan_triangles, padded_faces
 from .mesh_features import mesh_features, on_face_mask, polygon_graph
+from .mouth_slit import find_mouth, fused_note
+from .presets import match_preset
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -58,9 +65,8 @@ KEEP_MESHES = 2
 # Bump when a fact's meaning changes without its modules' source changing (a data file).
 FACTS_VERSION = 1
 # The modules whose code finds the stored facts: their source is part of every fact's key.
-FACT_MODULES = ("eyelids", "find_landmarks", "head_mesh", "inner_parts", "keypoints",
-                "landmarks", "lip_contact", "mesh", "mesh_features", "mouth_slit", "pick_checks",
-                "presets", "stored_facts")
+FACT_MODULES = ("eyelids", "head_mesh", "inner_parts", "keypoints", "landmarks", "lip_contact",
+                "mesh", "mesh_features", "mouth_slit", "pick_checks", "presets", "stored_facts")
 
 
 class FactStore(Protocol):
@@ -90,6 +96,106 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+# -- landmarks: the first fact, given by the caller, a known preset, or an error ------------------
+Resolved = tuple[NDArray[np.float32], NDArray[np.int64] | None, str]
+# How far (mm at the canonical face's scale, whose outer eye corners are 89 mm apart) a given
+# landmark position may lie off the mesh: fitted and stored landmarks lie on it, and the network
+# reads each vertex's distances to them, so a set a metre off drove 11 times normal motion.
+MAX_OFF_SURFACE_MM = 20.0
+
+
+def _from_indices(vertices: NDArray[np.float64], idx: NDArray[Any]) -> Resolved:
+    whole = np.issubdtype(idx.dtype, np.integer) or (
+        np.issubdtype(idx.dtype, np.floating)
+        and bool(np.all(np.isfinite(idx)))
+        and bool(np.all(idx == np.round(idx)))
+    )
+    if not whole:
+        raise LandmarkError("Landmark vertex indices must be whole numbers.")
+    ids = idx.astype(np.int64)
+    bad = ids[(ids < 0) | (ids >= len(vertices))]
+    if len(bad):
+        raise LandmarkError(
+            f"Landmark vertex index {int(bad[0])} is outside the mesh ({len(vertices)} vertices)."
+        )
+    shared = ids.copy()
+    for pair in SHAREABLE:
+        a, b = sorted(pair)
+        if shared[a] == shared[b]:
+            shared[b] = -1 - b  # a welded lip may share its inner-lip vertices
+    if len(np.unique(shared)) < N_LANDMARKS:
+        raise LandmarkError("Two landmarks refer to the same vertex; each needs its own.")
+    return vertices[ids].astype(np.float32), ids, "indices"
+
+
+def resolve_landmarks(
+    vertices: NDArray[np.floating[Any]],
+    faces: FacesLike,
+    landmarks68: NDArray[Any] | None = None,
+) -> Resolved:
+    """(positions (68, 3) in mesh space, vertex indices (68,) or None, source name).
+
+    landmarks68 may be a (68,) vertex-index array or (68, 3) positions; None looks for a preset.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
+        raise MeshError(f"Vertices must have shape (V, 3); got {v.shape}.")
+    if landmarks68 is not None:
+        lm = np.asarray(landmarks68)
+        if lm.shape == (N_LANDMARKS,):
+            return _from_indices(v, lm)
+        if lm.shape == (N_LANDMARKS, 3):
+            if not np.issubdtype(lm.dtype, np.number) or not np.all(np.isfinite(lm)):
+                raise LandmarkError("Landmark positions contain NaN, infinite or non-numbers.")
+            _check_on_surface(v, faces, lm.astype(np.float64))
+            return lm.astype(np.float32), None, "positions"
+        raise LandmarkError(
+            f"Landmarks must be 68 vertex indices or (68, 3) positions; got shape {lm.shape}."
+        )
+    preset = match_preset(v, faces)
+    if preset is not None:
+        ids = preset.landmark_vertices
+        return v[ids].astype(np.float32), ids.copy(), f"preset:{preset.name}"
+    raise LandmarkError(
+        "This mesh has no landmarks yet: mark the key points (eye corners, nose tip, mouth "
+        "corners, chin) and press Fit (in batch: --keypoints, or a keypoints column)."
+    )
+
+
+def _check_on_surface(v: NDArray[np.float64], faces: FacesLike, lm: NDArray[np.float64]) -> None:
+    """Given positions must lie on this mesh, in its own space (not world space, not another
+    mesh's): the farthest one is measured against the face's size, found from the set itself."""
+    scale = to_canonical(lm).scale  # canonical mm per mesh unit; refuses degenerate sets
+    tris = fan_triangles(padded_faces(faces))
+    tris = tris[np.all((tris >= 0) & (tris < len(v)), axis=1)]
+    if len(tris):
+        on, _ = SurfaceIndex(v, tris).closest(lm)
+    else:  # a point cloud: its vertices are the surface
+        on = v[nearest_vertices(v, lm)]
+    gap = np.linalg.norm(on - lm, axis=1) * scale
+    worst = int(np.argmax(gap))
+    if gap[worst] > MAX_OFF_SURFACE_MM:
+        raise LandmarkError(
+            f"Landmark {worst} lies {gap[worst]:.0f} mm (at a standard face's size) off the "
+            "mesh: landmark positions must be on this mesh, in its own object space.")
+
+
+def nearest_vertices(
+    vertices: NDArray[np.floating[Any]], points: NDArray[np.floating[Any]]
+) -> NDArray[np.int64]:
+    """Index of the vertex nearest each landmark, to store a fitted set with the topology."""
+    v = np.asarray(vertices, dtype=np.float64)
+    p = np.asarray(points, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0 or p.ndim != 2 or p.shape[1] != 3:
+        raise LandmarkError("Need (V, 3) vertices and (N, 3) landmark positions.")
+    from scipy.spatial import cKDTree  # here, not at import: it is slow to import (cold start)
+
+    _, idx = cKDTree(v).query(p)
+    return np.asarray(idx, dtype=np.int64)
+
+
+
+# -- the mesh's other facts, each found once ------------------------------------------------------
 class HeadMesh:
     """A neutral mesh with its landmarks, in its own space and aligned to the canonical face,
     and what the bake's steps read from it, each found once."""
@@ -190,8 +296,6 @@ class HeadMesh:
     def mouth_fused(self) -> bool | None:
         """Whether the lips are one surface (mouth_slit.py), None where the mouth cannot be
         read (the bake's to refuse, not the fused-lips note's)."""
-        from .mouth_slit import find_mouth
-
         def find() -> bool | None:
             try:
                 return find_mouth(self.vertices, self.faces, self.landmarks,
@@ -210,6 +314,19 @@ class HeadMesh:
         """(J, V, 3) the S2D runner's basis of this mesh (canonical mm)."""
         return self._per("s2d_basis", s2d, lambda: _frozen(s2d.mesh_basis(self.features)),
                          _model_identity)
+
+
+def mouth_note(vertices: NDArray[np.floating[Any]], faces: FacesLike,
+               landmarks68: NDArray[Any] | None, name: str) -> str | None:
+    """The fused-mouth sentence (mouth_slit.py) of a mesh given as arrays, found afresh (a bake
+    asks its HeadMesh, which keeps the answer), or None: open, or not to be told (a mesh whose
+    landmarks or mouth cannot be read is the bake's to refuse, not this note's)."""
+    try:
+        pos, idx, _ = resolve_landmarks(vertices, faces, landmarks68)
+        mouth = find_mouth(vertices, faces, pos, idx, name, plan_cut=False)
+    except S2LError:
+        return None
+    return fused_note(name) if mouth.fused else None
 
 
 def _model_identity(model: Any) -> str:

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import MeshError, S2LError
-from .find_landmarks import resolve_landmarks
+from ..errors import MeshError
 from .landmarks import N_LANDMARKS, to_canonical
 from .lip_contact import surface_points
 from .mesh import FacesLike, closest_on_polyline, padded_faces, polygon_edges
@@ -307,15 +306,3 @@ def cut_landmark_positions(positions: NDArray[np.floating[Any]], vertices: NDArr
             target = centroid[rows].mean(axis=0) if len(rows) else v[vert]
             out[k] = v[vert] + NUDGE * (target - v[vert])
     return out
-
-
-def mouth_note(vertices: NDArray[np.floating[Any]], faces: FacesLike,
-               landmarks68: NDArray[Any] | None, name: str) -> str | None:
-    """The fused-mouth sentence for a bake's notes, or None (open, or not to be told: a mesh
-    whose landmarks or mouth cannot be read is the bake's to refuse, not this note's)."""
-    try:
-        pos, idx, _ = resolve_landmarks(vertices, faces, landmarks68)
-        mouth = find_mouth(vertices, faces, pos, idx, name, plan_cut=False)
-    except S2LError:
-        return None
-    return fused_note(name) if mouth.fused else None

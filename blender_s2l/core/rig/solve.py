@@ -64,7 +64,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import BakeError, S2LError
-from ..head.find_landmarks import nearest_vertices, resolve_landmarks
+from ..head.head_mesh import nearest_vertices, resolve_landmarks
 from ..head.hold_still import motion_weights
 from ..head.landmarks import MOUTH, to_canonical
 from ..head.lip_contact import LOWER_INNER, UPPER_INNER
