@@ -49,7 +49,7 @@ from .speech.lip_closure import (
     acoustic_gate,
     close_lips,
     closure_at_times,
-    closure_weight,
+    gated_weight,
     press_factor,
     sensitivity_range,
     without_pauses,
@@ -136,9 +136,8 @@ class Animator:
         if s.lip_closure > 0:
             weight = np.zeros(len(times), np.float32)
             if out.closure is not None:
-                prob = closure_at_times(out.closure, times, FEATURE_RATE)
                 low, high = sensitivity_range(s.closure_sensitivity, self.closure_range)
-                weight = closure_weight(prob, low, high)
+                weight = gated_weight(out.closure, out.gate, times, FEATURE_RATE, low, high)
             anchored = np.zeros(len(times), np.float32)
             if phones:
                 # No guessed closure inside a known other sound (an /n/ the head took for /m/)...
@@ -162,14 +161,14 @@ class Animator:
 
     def _s2l_output(self, wav: NDArray[np.float32], task: Task,
                     cache: BakeCache | None) -> S2LTrack:
-        """S2L's output for loudness-normalised samples, its closure probability gated by the
-        acoustic model's posteriors in the same input, from the cache when it holds them."""
+        """S2L's output for loudness-normalised samples with the acoustic gate read from the
+        same input, from the cache when it holds them."""
         def compute() -> S2LTrack:
             feats = s2l_input(wav, self.s2l.config.n_acoustic)
             out = run_s2l(self.s2l, feats, progress=task, cancel=task.cancel)
             if out.closure is None:
                 return out
-            return S2LTrack(out.disp, acoustic_gate(out.closure, feats, N_MELS, FEATURE_RATE))
+            return S2LTrack(out.disp, out.closure, acoustic_gate(feats, N_MELS, FEATURE_RATE))
 
         if cache is None:
             return compute()

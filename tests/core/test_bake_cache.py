@@ -394,3 +394,26 @@ def test_cached_phones_come_back_as_they_went_in(wav: Path, tmp_path: Path) -> N
                                                lambda: pytest.fail("must hit"))
     assert got == LinePhones(FAKE_PHONES, 0.5, ("n",))
     assert replace(BakeSettings(), mouth_strength=0.2)  # settings stay frozen dataclasses
+
+
+def test_a_cached_speech_track_keeps_its_gate_and_a_bad_gate_is_computed_again(
+        wav: Path, tmp_path: Path) -> None:
+    raw = sf.read(wav, dtype="float32")[0]
+    rng = np.random.default_rng(0)
+    track = cache_mod.S2LTrack(rng.normal(size=(50, 68, 3)).astype(np.float32),
+                               rng.uniform(size=50).astype(np.float32),
+                               rng.uniform(size=50).astype(np.float32))
+    cache = BakeCache(tmp_path / "cache")
+    cache.start_bake()
+    cache.s2l_track(raw, "model", 68, lambda: track)
+    got = BakeCache(tmp_path / "cache").s2l_track(raw, "model", 68,
+                                                   lambda: pytest.fail("must hit"))
+    assert got.gate is not None and got.closure is not None
+    np.testing.assert_array_equal(got.gate, track.gate)
+    np.testing.assert_array_equal(got.closure, track.closure)
+    # A gate that is not a share (here NaN) is a damaged entry: computed again, never used.
+    bad = cache_mod.S2LTrack(track.disp, track.closure, np.full(50, np.nan, np.float32))
+    other = raw[::-1].copy()
+    cache.s2l_track(other, "model", 68, lambda: bad)
+    again = BakeCache(tmp_path / "cache").s2l_track(other, "model", 68, lambda: track)
+    assert again is track

@@ -22,6 +22,7 @@ from blender_s2l.core.speech.lip_closure import (
     close_lips,
     closure_at_times,
     closure_weight,
+    gated_weight,
     press_factor,
 )
 
@@ -146,36 +147,49 @@ def test_the_acoustic_gate_damps_the_head_only_where_no_bilabial_is_heard() -> N
     mass = np.zeros(200)
     mass[100] = 0.5  # one frame where the acoustic model hears a bilabial
     mass[150] = ACOUSTIC_GATE_TAU / 2  # one where it half hears one
-    prob = np.full(200, 0.9, np.float32)
-    got = acoustic_gate(prob, _features_with_bilabial_mass(mass), 80, rate)
-    assert np.allclose(got[100 - half:100 + half + 1], 0.9)  # heard within +-HALF_S: unchanged
-    assert np.allclose(got[150 - half:150 + half + 1], 0.45, atol=1e-3)  # scaled by b / TAU
-    assert got[100 - half - 2] < 0.01 and got[:40].max() < 0.01  # nothing heard: damped
-    assert np.all(got <= prob + 1e-7)  # the gate never makes the head surer
+    gate = acoustic_gate(_features_with_bilabial_mass(mass), 80, rate)
+    assert gate is not None and gate.shape == (200,)
+    assert np.allclose(gate[100 - half:100 + half + 1], 1.0)  # heard within +-HALF_S: unchanged
+    assert np.allclose(gate[150 - half:150 + half + 1], 0.5, atol=1e-3)  # b / TAU
+    assert gate[100 - half - 2] < 0.01 and gate[:40].max() < 0.01  # nothing heard: damped
+    assert np.all((gate >= 0) & (gate <= 1))
 
 
-def test_the_acoustic_gate_leaves_a_pause_to_the_head() -> None:
-    """In a pause the head's "shut" is the lips at rest: silence or noise heard, no damping."""
-    prob = np.full(100, 0.9, np.float32)
+def test_silence_and_noise_open_the_gate() -> None:
     for heard in (("SIL",), ("+NSN+",)):
-        feats = _features_with_bilabial_mass(np.ones(100), heard=heard)
-        assert np.allclose(acoustic_gate(prob, feats, 80, 100.0), 0.9)
-    vowel = _features_with_bilabial_mass(np.zeros(100))
-    assert acoustic_gate(prob, vowel, 80, 100.0).max() < 0.01
+        gate = acoustic_gate(_features_with_bilabial_mass(np.ones(100), heard=heard), 80, 100.0)
+        assert gate is not None and np.allclose(gate, 1.0)
 
 
-def test_the_acoustic_gate_leaves_a_model_without_posteriors_alone() -> None:
-    prob = np.linspace(0, 1, 50).astype(np.float32)
-    assert np.array_equal(acoustic_gate(prob, np.zeros((50, 80), np.float32), 80, 100.0), prob)
-    short = _features_with_bilabial_mass(np.zeros(49))
-    assert np.array_equal(acoustic_gate(prob, short, 80, 100.0), prob)
+def test_a_model_without_posteriors_has_no_gate() -> None:
+    assert acoustic_gate(np.zeros((50, 80), np.float32), 80, 100.0) is None
+
+
+def test_the_gate_damps_speech_closures_but_never_a_pause() -> None:
+    """A short closure the acoustic model does not hear is damped; a pause the head calls shut
+    (here one at the clip's start, as hiss before the speech would be heard) keeps its weight,
+    the lips at rest."""
+    rate = 100.0
+    prob = np.zeros(300, np.float32)
+    prob[:60] = 0.95  # a pause: the clip starts shut
+    prob[150:156] = 0.95  # a 60 ms closure inside speech
+    gate = np.zeros(300, np.float32)  # the acoustic model hears no bilabial anywhere
+    times = np.arange(0, 3.0, 1 / 30)
+    w = gated_weight(prob, gate, times, rate, CLOSURE_LOW, CLOSURE_HIGH)
+    plain = gated_weight(prob, None, times, rate, CLOSURE_LOW, CLOSURE_HIGH)
+    assert np.all(w[times < 0.55] == 1.0) and np.array_equal(w[times < 0.55],
+                                                             plain[times < 0.55])
+    speech = (times > 1.4) & (times < 1.7)
+    assert plain[speech].max() == 1.0 and w[speech].max() == 0.0
+    assert np.array_equal(gated_weight(prob, np.ones(300, np.float32), times, rate,
+                                       CLOSURE_LOW, CLOSURE_HIGH), plain)
 
 
 def test_a_bake_hears_the_closure_through_the_gate(speech_dir: Path) -> None:
-    """The bundled S2L hears the posteriors: its closure in a bake is the gated head, which
-    still shuts both /p b m/ of a real clip (reports/stage_selection.md, session 16)."""
+    """The bundled S2L hears the posteriors: a bake carries the gate read from S2L's own input
+    and uses it, and still shuts both /p b m/ of a real clip (stage_selection.md, session 16)."""
     from blender_s2l.core.animate import Animator
-    from blender_s2l.core.models.inference import FEATURE_RATE, run_s2l
+    from blender_s2l.core.models.inference import FEATURE_RATE
     from blender_s2l.core.progress import Task
     from blender_s2l.core.speech import audio as audio_io
     from blender_s2l.core.speech.features import N_MELS, s2l_input
@@ -183,15 +197,21 @@ def test_a_bake_hears_the_closure_through_the_gate(speech_dir: Path) -> None:
     from blender_s2l.training.metrics import bilabial_closure, lip_gap
 
     anim = Animator.load(device="cpu")
+    assert anim.s2l.config.n_acoustic > 0
     # faceformer/test: the head is sure of a closure the acoustic model does not hear
-    wav = audio_io.normalise_loudness(audio_io.load_audio(speech_dir / "faceformer" / "test.wav"))
+    wav_path = speech_dir / "faceformer" / "test.wav"
+    wav = audio_io.normalise_loudness(audio_io.load_audio(wav_path))
+    out = anim._s2l_output(wav, Task(), None)
+    assert out.closure is not None and out.gate is not None
     feats = s2l_input(wav, anim.s2l.config.n_acoustic)
-    raw = run_s2l(anim.s2l, feats).closure
-    assert raw is not None and anim.s2l.config.n_acoustic > 0
-    heard = anim._s2l_output(wav, Task(), None).closure
-    assert heard is not None
-    assert np.array_equal(heard, acoustic_gate(raw, feats, N_MELS, FEATURE_RATE))
-    assert np.all(heard <= raw + 1e-7) and np.any((raw > 0.5) & (heard < 0.2))
+    expected = acoustic_gate(feats, N_MELS, FEATURE_RATE)
+    assert expected is not None and np.array_equal(out.gate, expected)
+    assert np.any((out.closure > 0.5) & (out.gate < 0.2))
+    gated = anim.landmarks(wav_path, fps=30.0)
+    monkey = Animator(anim.s2l, anim.s2d, anim.upper, anim.device, anim.jaw)
+    monkey._s2l_output = lambda *a: type(out)(out.disp, out.closure, None)  # type: ignore
+    ungated = monkey.landmarks(wav_path, fps=30.0)
+    assert np.abs(gated - ungated).max() > 0.5  # mm: the gate changed the mouth somewhere
     wav_path = speech_dir / "cmu_arctic" / "arctic_a0009.wav"
     lm = anim.landmarks(wav_path, fps=30.0)
     times = np.arange(len(lm)) / 30.0

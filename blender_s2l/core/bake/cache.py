@@ -205,13 +205,17 @@ class BakeCache:
         found = self._get(key, "s2l", check)
         if found is not None:
             arrays, meta = found
-            return S2LTrack(arrays["disp"].copy(),
-                            arrays["closure"].copy() if meta["closure"] else None)
+            closure, gate = (arrays[k].copy() if meta.get(k) else None
+                             for k in ("closure", "gate"))
+            return S2LTrack(arrays["disp"].copy(), closure, gate)
         track = compute()
         arrays = {"disp": np.ascontiguousarray(track.disp, np.float32)}
-        if track.closure is not None:
-            arrays["closure"] = np.ascontiguousarray(track.closure, np.float32)
-        self._put(key, "s2l", arrays, {"closure": track.closure is not None})
+        for name in ("closure", "gate"):
+            value = getattr(track, name)
+            if value is not None:
+                arrays[name] = np.ascontiguousarray(value, np.float32)
+        self._put(key, "s2l", arrays, {"closure": track.closure is not None,
+                                       "gate": track.gate is not None})
         return track
 
     def mesh_fact(self, parts: dict[str, Any], compute: Callable[[], T],
@@ -409,15 +413,17 @@ def _check_phones(arrays: Arrays, meta: dict[str, Any]) -> None:
 
 
 def _check_track(arrays: Arrays, meta: dict[str, Any], n_landmarks: int) -> None:
-    disp, closure = arrays.get("disp"), arrays.get("closure")
+    disp = arrays.get("disp")
     if disp is None or disp.dtype != np.float32 or disp.ndim != 3 \
             or disp.shape[1:] != (n_landmarks, 3):
         raise _Damaged("disp")
-    if bool(meta.get("closure")) != (closure is not None):
-        raise _Damaged("closure")
-    if closure is not None and (closure.dtype != np.float32 or closure.shape != disp.shape[:1]
-                                or np.any(closure < 0) or np.any(closure > 1)):
-        raise _Damaged("closure")
+    for name in ("closure", "gate"):
+        value = arrays.get(name)
+        if bool(meta.get(name)) != (value is not None):
+            raise _Damaged(name)
+        if value is not None and (value.dtype != np.float32 or value.shape != disp.shape[:1]
+                                  or not np.all((value >= 0) & (value <= 1))):
+            raise _Damaged(name)
 
 
 _SESSION: dict[str, BakeCache] = {}

@@ -21,10 +21,13 @@ DEFAULT_CHUNK_FRAMES = 3000
 @dataclass
 class S2LTrack:
     """S2L output at 100 Hz: displacements (T, 68, 3) mm and, where the model has a closure
-    head, the probability (T,) that the lips are closed."""
+    head, the probability (T,) that the lips are closed; where it also hears the acoustic
+    model's posteriors, the acoustic gate (T,) in [0, 1] that scales that probability outside
+    pauses (`lip_closure.acoustic_gate`)."""
 
     disp: NDArray[np.float32]
     closure: NDArray[np.float32] | None
+    gate: NDArray[np.float32] | None = None
 
 
 def run_s2l(

@@ -49,7 +49,8 @@ ACOUSTIC_GATE_HALF_S = 0.05
 # The bilabials, and silence and noise: in a pause the head's "shut" brings the lips back to
 # the neutral's opening, which the gate must leave alone.
 GATE_PHONES = ("P", "B", "M", "SIL", "+NSN+")
-ACOUSTIC_GATE_ID = (f"acoustic-gate:{ACOUSTIC_GATE_TAU}:{ACOUSTIC_GATE_HALF_S}:"
+# Part of the cache key of S2L's output, which carries the gate since session 16's G3.
+ACOUSTIC_GATE_ID = (f"acoustic-gate-3:{ACOUSTIC_GATE_TAU}:{ACOUSTIC_GATE_HALF_S}:"
                     + "+".join(GATE_PHONES))
 
 
@@ -68,37 +69,49 @@ def sensitivity_range(
 
 
 def acoustic_gate(
-    prob: NDArray[np.floating[Any]], features: NDArray[np.floating[Any]], n_mels: int,
-    rate: float,
-) -> NDArray[np.float32]:
-    """The closure head's probability (T,), damped where the acoustic model hears speech with no
-    bilabial in it.
+    features: NDArray[np.floating[Any]], n_mels: int, rate: float
+) -> NDArray[np.float32] | None:
+    """The factor (T,) in [0, 1] by which the closure head's probability is scaled outside
+    pauses: min(1, b / ACOUSTIC_GATE_TAU), b the largest posterior on GATE_PHONES within
+    +-ACOUSTIC_GATE_HALF_S. None for a model that does not hear the posteriors.
 
     Why: on real voices the head's confident mistakes fall on /n t d dh/ (the same closure of
     the vocal tract, another place), and the acoustic model, trained on human speech, rarely
     puts P, B or M there. Where it hears one at all, the head is left alone: the posteriors alone
     find too many bilabials to be trusted on their own (reports/stage_selection.md, session 16).
-    Where it hears silence or noise the head is left alone too: a pause's "shut" is the lips at
-    rest.
-    `features` are S2L's input rows (log-mel, then the acoustic model's floored log phone
-    posteriors on the same grid); a model without them is returned unchanged."""
-    p = np.asarray(prob, np.float32)
+    Silence and noise count with the bilabials, and `gated_weight` never applies the factor in
+    a pause, where the head's "shut" is the lips at rest (hiss in a pause is heard as speech).
+    `features` are S2L's input rows: log-mel, then the acoustic model's floored log phone
+    posteriors on the same grid."""
     feats = np.asarray(features)
-    if feats.ndim != 2 or feats.shape[1] <= n_mels or len(p) == 0:
-        return p
+    if feats.ndim != 2 or feats.shape[1] <= n_mels:
+        return None
     from . import acoustic
 
     names = acoustic.phones()
     cols = [n_mels + names.index(ph) for ph in GATE_PHONES]
     mass = np.exp(feats[:, cols].astype(np.float64)).sum(axis=1)
-    if len(mass) != len(p):  # the head's frames are the input's; anything else is left alone
-        return p
     half = max(round(ACOUSTIC_GATE_HALF_S * rate), 0)
     padded = np.pad(mass, half, mode="edge")
     near = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).max(axis=1)
-    gated: NDArray[np.float32] = (p * np.minimum(1.0, near / ACOUSTIC_GATE_TAU)).astype(
-        np.float32)
-    return gated
+    factor: NDArray[np.float32] = np.minimum(1.0, near / ACOUSTIC_GATE_TAU).astype(np.float32)
+    return factor
+
+
+def gated_weight(
+    prob: NDArray[np.floating[Any]], gate: NDArray[np.floating[Any]] | None,
+    times: NDArray[np.float64], rate: float, low: float, high: float,
+) -> NDArray[np.float32]:
+    """Closing weight at the frame times from the head's probability (rate Hz) and the acoustic
+    gate: the gated weight, except on the runs that the ungated weight makes pauses
+    (`without_pauses`), which keep the ungated weight (the lips at rest)."""
+    plain = closure_weight(closure_at_times(np.asarray(prob, np.float32), times, rate), low, high)
+    if gate is None or len(gate) != len(prob):
+        return plain
+    heard = np.asarray(prob, np.float32) * np.asarray(gate, np.float32)
+    gated = closure_weight(closure_at_times(heard, times, rate), low, high)
+    pause = (plain > 0) & (without_pauses(plain, times) == 0)
+    return np.where(pause, plain, gated).astype(np.float32)
 
 
 def closure_weight(
