@@ -155,10 +155,11 @@ def test_the_acoustic_gate_damps_the_head_only_where_no_bilabial_is_heard() -> N
     assert np.all((gate >= 0) & (gate <= 1))
 
 
-def test_silence_and_noise_open_the_gate() -> None:
+def test_silence_and_noise_do_not_open_the_gate() -> None:
+    """Noise in a take raises these posteriors inside speech; pauses are `gated_weight`'s."""
     for heard in (("SIL",), ("+NSN+",)):
         gate = acoustic_gate(_features_with_bilabial_mass(np.ones(100), heard=heard), 80, 100.0)
-        assert gate is not None and np.allclose(gate, 1.0)
+        assert gate is not None and gate.max() < 0.01
 
 
 def test_a_model_without_posteriors_has_no_gate() -> None:

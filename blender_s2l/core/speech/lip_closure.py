@@ -46,11 +46,11 @@ DEFAULT_SENSITIVITY = 0.8
 # Chosen with the default sensitivity by the same rule (session 16).
 ACOUSTIC_GATE_TAU = 0.1
 ACOUSTIC_GATE_HALF_S = 0.05
-# The bilabials, and silence and noise: in a pause the head's "shut" brings the lips back to
-# the neutral's opening, which the gate must leave alone.
-GATE_PHONES = ("P", "B", "M", "SIL", "+NSN+")
+# The bilabials only: noise in a take raises the silence and noise posteriors inside speech, so
+# counting them would open the gate there (session 16's G4); pauses are left to `gated_weight`.
+GATE_PHONES = ("P", "B", "M")
 # Part of the cache key of S2L's output, which carries the gate since session 16's G3.
-ACOUSTIC_GATE_ID = (f"acoustic-gate-3:{ACOUSTIC_GATE_TAU}:{ACOUSTIC_GATE_HALF_S}:"
+ACOUSTIC_GATE_ID = (f"acoustic-gate-4:{ACOUSTIC_GATE_TAU}:{ACOUSTIC_GATE_HALF_S}:"
                     + "+".join(GATE_PHONES))
 
 
@@ -79,8 +79,8 @@ def acoustic_gate(
     the vocal tract, another place), and the acoustic model, trained on human speech, rarely
     puts P, B or M there. Where it hears one at all, the head is left alone: the posteriors alone
     find too many bilabials to be trusted on their own (reports/stage_selection.md, session 16).
-    Silence and noise count with the bilabials, and `gated_weight` never applies the factor in
-    a pause, where the head's "shut" is the lips at rest (hiss in a pause is heard as speech).
+    `gated_weight` never applies the factor in a pause, where the head's "shut" is the lips at
+    rest whatever the acoustic model hears there (hiss before a line is heard as speech).
     `features` are S2L's input rows: log-mel, then the acoustic model's floored log phone
     posteriors on the same grid."""
     feats = np.asarray(features)
