@@ -12,7 +12,9 @@ pink and white noise at 20 and 10 dB SNR (against the labelled speech's RMS); ro
 of the peak. Each take is baked audio only (canonical landmarks, 30 fps) by the checkout given
 (default: this one), and evaluate's real-speech protocol prints /p b m/ closed, closures on other
 sounds, open-vowel AUC and the lip gap at rest in pauses, one row a take and the totals. Only
-development clips: nothing here may be used to judge on test speech.
+development clips: nothing here may be used to judge on test speech. The -30 dB take only
+checks the loudness normalisation that every bake applies first. With --repo the metrics too
+come from that checkout (they were the same code in sessions 15 and 16).
 """
 
 from __future__ import annotations

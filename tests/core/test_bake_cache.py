@@ -411,9 +411,16 @@ def test_a_cached_speech_track_keeps_its_gate_and_a_bad_gate_is_computed_again(
     assert got.gate is not None and got.closure is not None
     np.testing.assert_array_equal(got.gate, track.gate)
     np.testing.assert_array_equal(got.closure, track.closure)
-    # A gate that is not a share (here NaN) is a damaged entry: computed again, never used.
-    bad = cache_mod.S2LTrack(track.disp, track.closure, np.full(50, np.nan, np.float32))
+    # A gate that is not a share (here 1.5) is a damaged entry: computed again, never used.
+    bad = cache_mod.S2LTrack(track.disp, track.closure, np.full(50, 1.5, np.float32))
     other = raw[::-1].copy()
     cache.s2l_track(other, "model", 68, lambda: bad)
     again = BakeCache(tmp_path / "cache").s2l_track(other, "model", 68, lambda: track)
     assert again is track
+    # A model without the posteriors has no gate, and none comes back.
+    plain = cache_mod.S2LTrack(track.disp, track.closure)
+    third = raw * 0.5
+    cache.s2l_track(third, "model", 68, lambda: plain)
+    back = BakeCache(tmp_path / "cache").s2l_track(third, "model", 68,
+                                                    lambda: pytest.fail("must hit"))
+    assert back.gate is None and back.closure is not None

@@ -186,9 +186,28 @@ def test_the_gate_damps_speech_closures_but_never_a_pause() -> None:
                                        CLOSURE_LOW, CLOSURE_HIGH), plain)
 
 
+def test_a_pause_inside_the_line_rests_and_a_short_gap_is_gated() -> None:
+    """Inside a line too: a closed run longer than MAX_PRESS_S is a pause (the lips rest); a
+    shorter one, heard as no bilabial, is gated like any closure of speech."""
+    rate = 100.0
+    times = np.arange(0, 4.0, 1 / 30)
+    prob = np.zeros(400, np.float32)
+    prob[100:150] = 0.95  # 0.5 s pause in the middle of the line
+    prob[250:270] = 0.95  # a 0.2 s gap: too short to be a pause
+    gate = np.zeros(400, np.float32)
+    w = gated_weight(prob, gate, times, rate, CLOSURE_LOW, CLOSURE_HIGH)
+    assert np.all(w[(times > 1.05) & (times < 1.45)] == 1.0)
+    assert w[(times > 2.4) & (times < 2.8)].max() == 0.0
+    with pytest.raises(ValueError, match="one value a frame"):
+        gated_weight(prob, gate[:-1], times, rate, CLOSURE_LOW, CLOSURE_HIGH)
+    assert acoustic_gate(np.zeros((0, 122), np.float32), 80, rate) is None
+    assert acoustic_gate(np.zeros((10, 100), np.float32), 80, rate) is None  # other posteriors
+
+
 def test_a_bake_hears_the_closure_through_the_gate(speech_dir: Path) -> None:
     """The bundled S2L hears the posteriors: a bake carries the gate read from S2L's own input
-    and uses it, and still shuts both /p b m/ of a real clip (stage_selection.md, session 16)."""
+    and uses it, and still shuts both /p b m/ of a real clip. A guard of what ships, on the two
+    labelled clips CI has; nothing is chosen by it (stage_selection.md, session 16)."""
     from blender_s2l.core.animate import Animator
     from blender_s2l.core.models.inference import FEATURE_RATE
     from blender_s2l.core.progress import Task

@@ -9,7 +9,8 @@ misses) and of only what changes them:
 - phones: the source (transcript or recognised words), the transcript, the recogniser's
   settings and version (a phones file is read every time: cheap, and never stale);
 - S2L: the loudness-normalised samples, the weights (a digest of their arrays and config, the
-  same content the .npz header's sha256 seals) and the engine.
+  same content the .npz header's sha256 seals), the engine and the acoustic gate's version
+  (`lip_closure.ACOUSTIC_GATE_ID`: the entry holds the gate beside the closure probability).
 
 Entries live in memory for the session and, where a folder is given, on disk: one .npz each,
 written to a temp file and renamed into place, read with allow_pickle=False, and checked

@@ -194,7 +194,6 @@ def nearest_vertices(
     return np.asarray(idx, dtype=np.int64)
 
 
-
 # -- the mesh's other facts, each found once ------------------------------------------------------
 class HeadMesh:
     """A neutral mesh with its landmarks, in its own space and aligned to the canonical face,

@@ -21,9 +21,9 @@ DEFAULT_CHUNK_FRAMES = 3000
 @dataclass
 class S2LTrack:
     """S2L output at 100 Hz: displacements (T, 68, 3) mm and, where the model has a closure
-    head, the probability (T,) that the lips are closed; where it also hears the acoustic
-    model's posteriors, the acoustic gate (T,) in [0, 1] that scales that probability outside
-    pauses (`lip_closure.acoustic_gate`)."""
+    head, the probability (T,) that the lips are closed. `gate` is not the network's:
+    `Animator._s2l_output` adds the acoustic gate (T,) in [0, 1] (`lip_closure.acoustic_gate`)
+    read from the same input, so the bake cache keeps both together; `run_s2l` leaves it None."""
 
     disp: NDArray[np.float32]
     closure: NDArray[np.float32] | None

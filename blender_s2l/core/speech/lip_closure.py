@@ -39,17 +39,19 @@ EAGER_RANGE = (0.02, 0.2)
 CAUTIOUS_RANGE = (0.55, 0.9)
 TUNED_SENSITIVITY = 0.5
 # The bake's default is more eager than the range tuned on synthetic voices: chosen on real
-# development speech by a rule written first (reports/stage_selection.md, sessions 15 and 16).
+# development speech (reports/stage_selection.md, sessions 15 and 16).
 DEFAULT_SENSITIVITY = 0.8
 # The acoustic gate (`acoustic_gate`): the head's probability is scaled by min(1, b / TAU), b the
-# largest posterior of pocketsphinx's acoustic model on GATE_PHONES within +-HALF_S of the frame.
-# Chosen with the default sensitivity by the same rule (session 16).
+# largest summed posterior of pocketsphinx's acoustic model on GATE_PHONES within +-HALF_S of the
+# frame. Chosen with the default sensitivity (session 16).
 ACOUSTIC_GATE_TAU = 0.1
 ACOUSTIC_GATE_HALF_S = 0.05
 # The bilabials only: noise in a take raises the silence and noise posteriors inside speech, so
-# counting them would open the gate there (session 16's G4); pauses are left to `gated_weight`.
+# counting them would open the gate there (session 16's G4). Pauses keep the ungated weight
+# (`gated_weight`).
 GATE_PHONES = ("P", "B", "M")
-# Part of the cache key of S2L's output, which carries the gate since session 16's G3.
+# Part of the cache key of S2L's output, which carries the gate: change it whenever
+# `acoustic_gate`'s arithmetic changes, or bakes read gates the old code computed.
 ACOUSTIC_GATE_ID = (f"acoustic-gate-4:{ACOUSTIC_GATE_TAU}:{ACOUSTIC_GATE_HALF_S}:"
                     + "+".join(GATE_PHONES))
 
@@ -72,23 +74,28 @@ def acoustic_gate(
     features: NDArray[np.floating[Any]], n_mels: int, rate: float
 ) -> NDArray[np.float32] | None:
     """The factor (T,) in [0, 1] by which the closure head's probability is scaled outside
-    pauses: min(1, b / ACOUSTIC_GATE_TAU), b the largest posterior on GATE_PHONES within
-    +-ACOUSTIC_GATE_HALF_S. None for a model that does not hear the posteriors.
+    pauses: min(1, b / ACOUSTIC_GATE_TAU), b the largest summed posterior of GATE_PHONES within
+    +-ACOUSTIC_GATE_HALF_S. None (no gate) for a model that does not hear this acoustic model's
+    posteriors, or no frames.
 
     Why: on real voices the head's confident mistakes fall on /n t d dh/ (the same closure of
     the vocal tract, another place), and the acoustic model, trained on human speech, rarely
     puts P, B or M there. Where it hears one at all, the head is left alone: the posteriors alone
     find too many bilabials to be trusted on their own (reports/stage_selection.md, session 16).
-    `gated_weight` never applies the factor in a pause, where the head's "shut" is the lips at
-    rest whatever the acoustic model hears there (hiss before a line is heard as speech).
+    `gated_weight` never applies the factor in a pause (a closed run longer than MAX_PRESS_S,
+    or at either end of the clip), where the head's "shut" is the lips at rest whatever the
+    acoustic model hears there (hiss before a line is heard as speech); shorter silent gaps are
+    gated like speech.
     `features` are S2L's input rows: log-mel, then the acoustic model's floored log phone
     posteriors on the same grid."""
     feats = np.asarray(features)
-    if feats.ndim != 2 or feats.shape[1] <= n_mels:
+    if feats.ndim != 2 or feats.shape[1] <= n_mels or len(feats) == 0:
         return None
     from . import acoustic
 
     names = acoustic.phones()
+    if feats.shape[1] != n_mels + len(names) or not set(GATE_PHONES) <= set(names):
+        return None  # a model trained on other posteriors: its columns are not these phones
     cols = [n_mels + names.index(ph) for ph in GATE_PHONES]
     mass = np.exp(feats[:, cols].astype(np.float64)).sum(axis=1)
     half = max(round(ACOUSTIC_GATE_HALF_S * rate), 0)
@@ -106,8 +113,10 @@ def gated_weight(
     gate: the gated weight, except on the runs that the ungated weight makes pauses
     (`without_pauses`), which keep the ungated weight (the lips at rest)."""
     plain = closure_weight(closure_at_times(np.asarray(prob, np.float32), times, rate), low, high)
-    if gate is None or len(gate) != len(prob):
+    if gate is None:
         return plain
+    if len(gate) != len(prob):
+        raise ValueError("The acoustic gate and the closure head must have one value a frame.")
     heard = np.asarray(prob, np.float32) * np.asarray(gate, np.float32)
     gated = closure_weight(closure_at_times(heard, times, rate), low, high)
     pause = (plain > 0) & (without_pauses(plain, times) == 0)
