@@ -50,7 +50,7 @@ from .inner_parts import InnerParts, JawModel, part_labels
 from .keypoints import SHAREABLE
 from .landmarks import N_LANDMARKS, Similarity, to_canonical
 from .lip_contact import LipContact, SurfacePoints, surface_points
-from .mesh import FacesLike, SurfaceIndex, fan_triangles, padded_faces
+from .mesh import FacesLike, SurfaceIndex, fan_triangles, padded_faces, whole_numbers
 from .mesh_features import mesh_features, on_face_mask, polygon_graph
 from .mouth_slit import find_mouth, fused_note
 from .presets import match_preset
@@ -105,12 +105,7 @@ MAX_OFF_SURFACE_MM = 20.0
 
 
 def _from_indices(vertices: NDArray[np.float64], idx: NDArray[Any]) -> Resolved:
-    whole = np.issubdtype(idx.dtype, np.integer) or (
-        np.issubdtype(idx.dtype, np.floating)
-        and bool(np.all(np.isfinite(idx)))
-        and bool(np.all(idx == np.round(idx)))
-    )
-    if not whole:
+    if not whole_numbers(idx):
         raise LandmarkError("Landmark vertex indices must be whole numbers.")
     ids = idx.astype(np.int64)
     bad = ids[(ids < 0) | (ids >= len(vertices))]
