@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +114,6 @@ def main() -> int:
 
     anim = Animator.load(device="cpu")
     extra = {} if args.sensitivity is None else {"closure_sensitivity": args.sensitivity}
-    bake: Callable[[F64], NDArray[np.float32]] = lambda w: anim.landmarks(  # noqa: E731
-        w.astype(np.float32), fps=30.0, sample_rate=SR, **extra)
     print("| clip | take | /p b m/ closed | closures on other sounds | open-vowel AUC "
           "| rest gap in pauses | all finite |")
     print("|---|---|---|---|---|---|---|")
@@ -128,7 +125,7 @@ def main() -> int:
                              "fetch-speech --out cache/real_speech` first.")
         phones = read_phones(ROOT / "reports" / "alignments" / folder / f"{stem}.lab")
         for take, y in takes(load_audio(wav).astype(np.float64), phones, seed).items():
-            lm = bake(y)
+            lm = anim.landmarks(y.astype(np.float32), fps=30.0, sample_rate=SR, **extra)
             times = np.arange(len(lm)) / 30.0
             m = real_speech_metrics(lm, phones, times, rest_width())
             n_bil = int(m["n_bilabial"])
