@@ -7,6 +7,7 @@ optional dependency: without it this raises a one-sentence error.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 from collections.abc import Sequence
@@ -51,30 +52,52 @@ def align_audio_segments(
     skip_unaligned: bool = False,
 ) -> list[Phone]:
     """align_segments on 16 kHz samples; [] when no segment has phones. skip_unaligned leaves a
-    segment whose words do not fit its audio out (as silence) instead of failing."""
+    segment whose words do not fit its audio out (as silence) instead of failing.
+
+    Each segment reaches pad_s beyond its times (a transcriber's times are approximate), but its
+    speech never runs over another's: back, the padding starts no earlier than the end of the
+    speech aligned in the segment before; forward, a segment whose speech comes out running past
+    the start of the next segment with words (pocketsphinx stretching its last phone over that
+    segment's first words, which the padding reached) is aligned again on its audio up to that
+    start (never short of its own end). Where it cannot be aligned so cut (its last word does
+    run past the next one's start), the first alignment stays."""
     rate = audio_io.SAMPLE_RATE
     duration = len(wav) / rate
+    rows = sorted(segments)
+    starts = [start for start, _, text in rows if text.split()]
     parts: list[list[Phone]] = []
     decoder: Any = None
     last_end = 0.0  # a segment's padding never reaches back over the speech before it
-    for start, end, text in sorted(segments):
+    for start, end, text in rows:
         lo = max(0.0, start - pad_s, last_end)
         hi = min(duration, end + pad_s)
         if hi - lo < 0.05 or not text.split():
             continue
-        piece = wav[int(lo * rate) : int(hi * rate)]
+        later = [s for s in starts if s > start]
+        cut = min(hi, max(end, later[0])) if later else hi
         try:
             decoder = aligner() if decoder is None else decoder
-            part = align_audio(piece, text, f"{name} at {lo:.2f} s", decoder)
+            speech = _speech_in(wav, lo, hi, text, name, decoder)
         except S2LError:
             if skip_unaligned:
                 continue
             raise
-        speech = [Phone(p.start + lo, p.end + lo, p.phone) for p in part if p.phone != SIL]
+        if speech and speech[-1].end > cut + 1e-6:
+            with contextlib.suppress(S2LError):
+                speech = _speech_in(wav, lo, cut, text, name, decoder)
         if speech:
             parts.append(speech)
             last_end = speech[-1].end
     return join_parts(duration, parts)
+
+
+def _speech_in(wav: NDArray[np.float32], lo: float, hi: float, text: str, name: str,
+               decoder: Any) -> list[Phone]:
+    """The phones of text aligned on the audio from lo to hi s, silences dropped, in clip time."""
+    rate = audio_io.SAMPLE_RATE
+    part = align_audio(wav[int(lo * rate) : int(hi * rate)], text, f"{name} at {lo:.2f} s",
+                       decoder)
+    return [Phone(p.start + lo, p.end + lo, p.phone) for p in part if p.phone != SIL]
 
 
 def join_parts(duration: float, parts: Sequence[Sequence[Phone]]) -> list[Phone]:
