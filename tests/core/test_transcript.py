@@ -180,7 +180,8 @@ def test_a_timed_row_reaches_back_over_the_silence_the_row_before_left() -> None
     words = [line_align._Word("one", ["W", "AH", "N"]),
              line_align._Word("from", ["F", "R", "AH", "M"])]
     rows = [Segment(0.0, 2.68, "one"), Segment(2.68, 5.88, "from")]
-    first, second = line_align._segment_pieces(rows, words, 10.0, [1, 1])
+    (first, second), limits = line_align._segment_pieces(rows, words, 10.0, [1, 1])
+    assert limits == [2.68, pytest.approx(6.03)]  # the next row's start; the last: its padding
     assert (first.start, first.end) == (0.0, pytest.approx(2.83))
     assert second.start == pytest.approx(2.53)  # its own padding, not the row before's end
     aligned = [Phone(0.39, 0.56, "W"), Phone(0.56, 0.65, "AH"), Phone(0.65, 0.83, "N"),
@@ -208,6 +209,26 @@ def test_a_timed_row_stated_late_keeps_its_first_word(
     second = next(p for p in got.phones if p.phone != SIL and p.start > d + 0.5)
     assert got.aligned == 1.0
     assert abs(second.start - said) < 0.05
+
+
+@needs_pocketsphinx
+@pytest.mark.parametrize("k", [2, 3, 6, 8])  # sharply, and, across, table
+def test_a_timed_row_ends_where_the_next_begins_not_over_its_words(
+        arctic: tuple[np.ndarray, list[Phone]], k: int) -> None:
+    """Rows back to back at ARCTIC's true word boundaries: the first row's padding reaches over
+    the next row's first words, and pocketsphinx stretched its last sound 0.13-0.15 s over
+    them; aligned again up to the next row's start, it ends within 30 ms of the true boundary."""
+    wav, truth = arctic
+    said = [p for p in truth if p.phone != SIL]
+    words = ARCTIC.split()
+    first = np.cumsum([0, 2, 4, 6, 3, 4, 7, 5, 2, 5])  # each word's first phone in the truth
+    cut = said[first[k]].start
+    got = line_align.align_line(wav, f"0.2 {cut:.3f} {' '.join(words[:k])}\n"
+                                     f"{cut:.3f} 3.05 {' '.join(words[k:])}")
+    speech = [p for p in got.phones if p.phone != SIL]
+    assert got.aligned == 1.0 and len(speech) == len(said)
+    assert abs(speech[first[k] - 1].end - cut) < 0.03
+    assert abs(speech[first[k]].start - cut) < 0.03
 
 
 @needs_pocketsphinx

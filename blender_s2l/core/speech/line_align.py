@@ -170,8 +170,9 @@ def align_line(
         if whole is not None and _fits(line, whole[1], trust):
             aligning(1.0)
             return LineAlignment(whole[0], 1.0, notes)
+        limits: list[float] | None = None
         if segments is not None:
-            pieces = _segment_pieces(segments, words, duration, counts)
+            pieces, limits = _segment_pieces(segments, words, duration, counts)
         elif short:  # aligned whole above, and it did not fit: cut it
             pieces = []
         else:
@@ -181,7 +182,15 @@ def align_line(
             aligning(i / len(pieces))
             piece = _after(piece, done)
             if piece.end - piece.start >= 0.05:
-                done.extend(_align_piece(wav, piece, decoder, SPLIT_DEPTH, trust, task))
+                got = _align_piece(wav, piece, decoder, SPLIT_DEPTH, trust, task)
+                if limits is not None and _runs_past(got, limits[i]) \
+                        and limits[i] - piece.start >= 0.05:
+                    # Its padding reached the next row's first words, and the aligner
+                    # stretched this row's last sound over them: align it again up to them.
+                    again = _align_piece(wav, piece._replace(end=limits[i]), decoder,
+                                         SPLIT_DEPTH, trust, task)
+                    got = again if all(ph is not None for _, ph in again) else got
+                done.extend(got)
         aligning(1.0)
         return _joined(done, heard, duration, notes)
     finally:
@@ -432,20 +441,36 @@ def _pieces_at(words: list[_Word], duration: float, cuts: list[tuple[float, int]
 
 
 def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float,
-                    counts: list[int], pad_s: float = 0.15) -> list[_Piece]:
+                    counts: list[int], pad_s: float = 0.15) -> tuple[list[_Piece], list[float]]:
     """A timed transcript's rows are its pieces, each reaching pad_s beyond its row's times
     (a transcriber's times are approximate); the words are handed out row by row, counts[i]
     of them to row i. Where a row's padding reaches back over the row before, the alignment
     loop moves its start past the speech aligned there (_after), as align.align_segments
-    does: not to where the padding before it ended, which may be after the row's own start."""
+    does: not to where the padding before it ended, which may be after the row's own start.
+
+    With each piece, how far its speech may run: the start of the next row with words, never
+    short of its own row's end. The padding may reach over that row's first words, and
+    pocketsphinx then stretches the row's last sound over them (the "I'm" of pyannote/sample's
+    telephone call); the alignment loop aligns such a piece again up to that start, as
+    align.align_audio_segments does for the truth labels."""
     out: list[_Piece] = []
+    limits: list[float] = []
+    said = [seg for seg, n in zip(segments, counts, strict=True) if n]
     k = 0
     for seg, n in zip(segments, counts, strict=True):  # the transcript's order: the words'
         lo, hi = max(0.0, seg.start - pad_s), min(duration, seg.end + pad_s)
         if hi - lo >= 0.05 and n:
             out.append(_Piece(lo, hi, words[k : k + n]))
+            later = [r.start for r in said if r.start > seg.start]
+            limits.append(max(seg.end, min(later)) if later else hi)
         k += n
-    return out
+    return out, limits
+
+
+def _runs_past(done: Sequence[tuple[_Piece, list[Phone] | None]], limit: float) -> bool:
+    """Whether the speech aligned in these pieces ends after limit."""
+    ends = [p.end for _, phones in done for p in phones or () if p.phone != SIL]
+    return bool(ends) and max(ends) > limit + 1e-6
 
 
 def _after(piece: _Piece, done: Sequence[tuple[_Piece, list[Phone] | None]]) -> _Piece:
