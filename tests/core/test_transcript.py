@@ -13,6 +13,7 @@ from blender_s2l.core.speech import audio as audio_io
 from blender_s2l.core.speech import line_align, recognise
 from blender_s2l.core.speech.phones import BILABIALS, SIL, Phone, find_line_phones, read_phones
 from blender_s2l.core.speech.transcript import (
+    Segment,
     read_transcript_file,
     spoken_words,
     timed_segments,
@@ -244,3 +245,31 @@ def test_a_wide_decoder_knows_the_names_an_earlier_line_taught_the_kept_one() ->
         assert "zorblax" in second.added
     finally:
         second.close()
+
+
+@needs_pocketsphinx
+@pytest.mark.parametrize(("text", "kept"), [
+    ("1\n00:00:00,000 --> 00:00:01,500\n\n", False),  # a cue without words
+    ("0.5 0.2 back", False),  # a row that ends before it starts
+    ("1\n00:00:01,500 --> 00:00:00,500\nhello there\n", False),
+    (f"0.5\t0.2\tback\n0.3\t3.0\t{ARCTIC}", True),  # one slip among good rows
+])
+def test_a_timed_transcript_without_a_usable_row_degrades_with_a_note(
+        arctic: tuple[np.ndarray, list[Phone]], text: str, kept: bool) -> None:
+    """It raised ValueError (min() of no rows) from the panel and batch: a traceback."""
+    wav, _ = arctic
+    got = line_align.align_line(wav, text)
+    assert got.phones and got.aligned == (1.0 if kept else 0.0)
+    has_words = "back" in text or "hello" in text
+    assert any("end before they start" in n for n in got.notes) == has_words
+    if not kept:
+        assert got.notes[-1] in (line_align.NO_SPOKEN_WORDS, line_align.NO_WORDS_HEARD_INSTEAD)
+
+
+def test_backward_rows_are_counted_only_where_they_had_words() -> None:
+    from blender_s2l.core.speech.transcript import backward_rows
+
+    assert backward_rows("0.5 0.2 back\n0.3 3.0 he turned") == 1
+    assert backward_rows("1\n00:00:01,500 --> 00:00:00,500\n\n") == 0
+    assert backward_rows("plain words only") == 0
+    assert timed_segments("0.5 0.2 back\n0.3 3.0 he turned") == [Segment(0.3, 3.0, "he turned")]

@@ -40,12 +40,16 @@ from . import audio as audio_io
 from .phones import BILABIALS, SIL, VOWELS, Phone
 from .transcript import (
     Segment,
+    backward_rows,
     has_letters_of_other_scripts,
     spoken_words,
     timed_segments,
     without_tags,
 )
 
+NO_SPOKEN_WORDS = ("The transcript has no spoken words (only tags or punctuation), so the key "
+                   "poses come from the words heard in the audio.")
+NO_WORDS_HEARD_INSTEAD = "No timed row is left, so the key poses come from the words heard."
 WHOLE_S = 30.0  # lines up to this long are first aligned in one piece
 MIN_PAUSE_S = 0.12  # a gap this long between two heard words is a place to cut
 MIN_PIECE_S = 2.0  # shorter pieces give the aligner too little audio for its cepstral mean
@@ -106,8 +110,12 @@ def align_line(
     task = as_task(progress, cancel)
     duration = len(wav) / audio_io.SAMPLE_RATE
     segments = timed_segments(transcript)
-    text = " ".join(s.text for s in segments) if segments else transcript
-    if segments is not None and not any(seg.start < duration for seg in segments):
+    text = " ".join(s.text for s in segments) if segments is not None else transcript
+    backward = backward_rows(transcript)
+    first_notes: tuple[str, ...] = () if not backward else (
+        f"Left out, with their words: {backward} timed row{'s' if backward > 1 else ''} of "
+        "the transcript that end before they start.",)
+    if segments and not any(seg.start < duration for seg in segments):
         raise S2LError(
             f"The transcript's times start at {min(seg.start for seg in segments):.1f} s, after "
             f"the end of {name} ({duration:.1f} s): is it this line's timed transcript?")
@@ -126,9 +134,8 @@ def align_line(
     words_text = [w for row in per_row for w in row]
     if not words_text:
         heard = _recognised(wav, task)
-        return LineAlignment(heard, 0.0, (
-            "The transcript has no spoken words (only tags or punctuation), so the key poses "
-            "come from the words heard in the audio.",))
+        return LineAlignment(heard, 0.0, (*first_notes, NO_WORDS_HEARD_INSTEAD) if backward
+                             else (NO_SPOKEN_WORDS,))
     if segments is None and duration > 20.0 + SECONDS_PER_WORD * len(words_text):
         raise S2LError(
             f"{name} lasts {duration:.0f} s, far longer than its transcript of "
@@ -138,9 +145,10 @@ def align_line(
     try:
         if english:
             words, notes = _pronounced(words_text, decoder)
+            notes = (*first_notes, *notes)
         else:
             decoder.add_words(pairs)
-            words, notes = [_Word(token, pron.split()) for token, pron in pairs], ()
+            words, notes = [_Word(token, pron.split()) for token, pron in pairs], first_notes
         if not words:
             heard = _recognised(wav, task)
             return LineAlignment(heard, 0.0, (*notes, "None of the transcript's words could be "

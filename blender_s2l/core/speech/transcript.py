@@ -80,7 +80,20 @@ def read_transcript_file(path: str | Path) -> str:
 
 def timed_segments(text: str) -> list[Segment] | None:
     """The segments of a timed transcript: rows "start end words" (seconds, as a tab or comma
-    separated export gives them) or SubRip/WebVTT cues; None for plain text."""
+    separated export gives them) or SubRip/WebVTT cues; None for plain text. A row or cue that
+    ends before it starts is left out (`backward_rows` counts those that had words)."""
+    rows = _all_rows(text)
+    return None if rows is None else [r for r in rows if r.end > r.start]
+
+
+def backward_rows(text: str) -> int:
+    """How many rows or cues of a timed transcript have words but end before they start (a
+    typing slip): their words cannot be placed, and the user should hear that."""
+    rows = _all_rows(text)
+    return 0 if rows is None else sum(1 for r in rows if r.end <= r.start and r.text.split())
+
+
+def _all_rows(text: str) -> list[Segment] | None:
     rows = [r for r in text.splitlines() if r.strip()]
     if not rows:
         return None
@@ -90,7 +103,7 @@ def timed_segments(text: str) -> list[Segment] | None:
     if not all(m is not None and _looks_timed(m) for m in timed):
         return None
     return [Segment(float(m.group(1)), float(m.group(2)), m.group(3) or "")
-            for m in timed if m is not None and float(m.group(2)) > float(m.group(1))]
+            for m in timed if m is not None]
 
 
 def _looks_timed(row: re.Match[str]) -> bool:
@@ -106,7 +119,7 @@ def _cues(rows: list[str]) -> list[Segment]:
     for row in [*rows, "00:00:00.000 --> 00:00:00.000"]:  # the sentinel closes the last cue
         cue = _CUE.match(row)
         if cue is not None:
-            if start >= 0 and end > start and words:
+            if start >= 0 and words:
                 out.append(Segment(start, end, " ".join(words)))
             g = cue.groups()
             start, end, words = _seconds(g[:4]), _seconds(g[4:]), []
