@@ -125,6 +125,10 @@ def test_bad_files_raise_one_sentence(tmp_path: Path) -> None:
     back.write_text("0.5\t0.2\taa\n")
     with pytest.raises(PhoneFileError, match="ending before it starts"):
         read_tsv(back)
+    endless = tmp_path / "inf.tsv"
+    endless.write_text("0.0\t0.5\tp\n0.5\tinf\tb\n")
+    with pytest.raises(PhoneFileError, match="not a number of seconds"):
+        read_tsv(endless)
     empty = tmp_path / "empty.tsv"
     empty.write_text("start_s\tend_s\tphone\n")
     with pytest.raises(PhoneFileError, match="no phone segments"):
@@ -163,3 +167,20 @@ def test_arctic_lab_matches_its_tsv(speech_dir: Path) -> None:
     assert lab[-1].end == pytest.approx(3.075)
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(lab))
     assert find_alignment(d / "arctic_a0009.wav") is not None
+
+
+def test_a_phones_file_after_the_end_of_the_line_is_refused(tmp_path: Path) -> None:
+    """Another line's file: every key pose would lie after the sound ends and never show."""
+    import soundfile as sf
+
+    from blender_s2l.core.speech.phones import find_line_phones
+
+    wav = tmp_path / "line.wav"
+    sf.write(wav, np.zeros(32000, np.float32), 16000)  # 2 s
+    late = tmp_path / "late.tsv"
+    late.write_text("1.5\t100.0\tsil\n100.0\t101.0\tp\n101.0\t102.0\tm\n")
+    with pytest.raises(PhoneFileError, match="after the end of the line"):
+        find_line_phones(str(late), "", str(wav))
+    partly = tmp_path / "partly.tsv"
+    partly.write_text("1.9\t2.4\tm\n")  # starts inside the line: kept
+    assert [p.phone for p in find_line_phones(str(partly), "", str(wav)).phones or []] == ["M"]

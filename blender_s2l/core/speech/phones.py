@@ -70,7 +70,10 @@ def normalise_phone(label: str) -> str:
 def _phones(rows: list[tuple[float, float, str]], path: Path) -> list[Phone]:
     out: list[Phone] = []
     for start, end, label in rows:
-        if not (np.isfinite(start) and np.isfinite(end)) or end < start:
+        if not (np.isfinite(start) and np.isfinite(end)):
+            raise PhoneFileError(f"{path.name} has a segment time that is not a number of "
+                                 f"seconds ({start}, {end}).")
+        if end < start:
             raise PhoneFileError(
                 f"{path.name} has a segment ending before it starts ({start}, {end})."
             )
@@ -313,6 +316,24 @@ class LinePhones(NamedTuple):
     notes: tuple[str, ...] = ()
 
 
+def _check_in_line(phones: list[Phone], path: Path, audio_path: str) -> None:
+    """Refuses a phones file whose speech all lies after the end of the line: another line's
+    file, whose key poses would silently never show."""
+    from . import audio as audio_io
+
+    said = [p.start for p in phones if p.phone != SIL]
+    if not said or not audio_path:
+        return
+    try:
+        duration = audio_io.audio_duration(audio_path)
+    except S2LError:
+        return  # the audio's own check says what is wrong with it, where the bake reads it
+    if min(said) >= duration:
+        raise PhoneFileError(
+            f"{path.name}'s phones start at {min(said):.1f} s, after the end of the line "
+            f"({duration:.1f} s): is it this line's phones file?")
+
+
 def find_line_phones(
     phones_file: str,
     transcript: str,
@@ -326,7 +347,9 @@ def find_line_phones(
     over a transcript, which is aligned to the audio where it fits (line_align.py); with
     neither, the words pocketsphinx recognises if asked and installed; else none."""
     if phones_file:
-        return LinePhones(read_phones(Path(phones_file)))
+        given = read_phones(Path(phones_file))
+        _check_in_line(given, Path(phones_file), audio_path)
+        return LinePhones(given)
     if transcript.strip():
         from . import audio as audio_io
         from . import recognise
