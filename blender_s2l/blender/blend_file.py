@@ -40,7 +40,11 @@ def save_verified(out: Path, object_name: str) -> None:
     try:
         try:
             result = _write_copy(temp)
-        except RuntimeError as exc:  # its reason is often a stale errno: add the free space
+        except RuntimeError as exc:  # its reason is often a stale errno: find the real one
+            refused = _refuses_files(folder)
+            if refused:
+                raise BakeError(f"Blender could not write {out}: its folder does not take new "
+                                f"files ({refused}); {untouched}.") from None
             raise BakeError(f"Blender could not write {out} ({_first_line(exc)}) with "
                             f"{_free_space(folder)} free on its disk; {untouched}.") from None
         problem = "was not saved" if result != {"FINISHED"} else blend_problem(temp, object_name)
@@ -132,6 +136,20 @@ def _names(listing: Any) -> list[str]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().removeprefix("Error:").strip()
     return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+
+
+def _refuses_files(folder: Path) -> str:
+    """Why a new file cannot be made in folder (permission, read-only file system), or "" when
+    it can: so a refused folder is not reported as a full disk."""
+    probe = folder / f".s2l-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(probe, "xb"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return ""
 
 
 def _free_space(folder: Path) -> str:

@@ -276,3 +276,18 @@ def test_a_bad_seed_on_the_command_line_is_a_usage_error(
     assert batch.main(["--object", "Head", "--strip", "V", "--out", "o.blend",
                        "--seed", "-1"]) == 2
     assert "the seed '-1' is not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys")
+def test_a_folder_that_takes_no_files_is_named_as_such_not_as_a_full_disk(
+    fake: FakeAnimator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """/sys refuses new files even to root: the note said '0 bytes free on its disk'."""
+    scene = scene_file(tmp_path)
+    out = Path("/sys/kernel/s2l-baked.blend")
+    assert batch.main([str(scene), "--object", "Head", "--strip", "Voice",
+                       "--out", str(out)]) == 1
+    (fail,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL")]
+    assert "its folder does not take new files" in fail and "free on its disk" not in fail
+    assert fail.endswith("no s2l-baked.blend was written.")
+    assert not out.exists()
