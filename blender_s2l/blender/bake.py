@@ -30,7 +30,7 @@ from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
 from ..core.progress import CancelFn, ProgressFn
 from . import rig, storage
-from .keying import add_track, check_finite, key_action
+from .keying import add_track, check_finite, free_track_name, key_action, remove_track, take_track
 from .prefs import cache_folder, get_prefs
 from .rna import Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
@@ -271,8 +271,9 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     if take in read_takes(head):
         remove_take(head, take, pending={o.session_uid: r for o, r in written})
     for obj, record in written:
-        track = rig.anim_owner(obj).animation_data.nla_tracks[record.track]
-        track.name = record.track = storage.track_name(take)
+        owner = rig.anim_owner(obj)
+        track = take_track(owner, record.action, record.track)
+        track.name = record.track = free_track_name(owner, storage.track_name(take), track)
         track.strips[0].name = record.track
         action = bpy.data.actions[record.action]
         action.name = storage.action_name(obj.name, take)
@@ -328,10 +329,7 @@ WRITERS: dict[str, TakeWriter] = {
 
 def _discard(obj: Object, record: TakeRecord) -> None:
     key = rig.anim_owner(obj)
-    if key is not None and key.animation_data is not None:
-        track = key.animation_data.nla_tracks.get(record.track) if record.track else None
-        if track is not None:
-            key.animation_data.nla_tracks.remove(track)
+    remove_track(key, record.action, record.track)
     action = bpy.data.actions.get(record.action) if record.action else None
     if action is not None:
         bpy.data.actions.remove(action)

@@ -1,0 +1,102 @@
+"""What a take may and may not touch of the user's own data when it is baked, replaced and
+removed: their NLA tracks (even one named like a take's), their active shape key; and the take
+names Bake All gives strips whatever their script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from blender_helpers import bpy, grid_head, submodule, voice_scene
+from fake_animator import FakeAnimator
+from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
+
+
+def nla(key: Any) -> list[tuple[str, list[str | None]]]:
+    """Each NLA track of `key` with the actions its strips play, bottom to top."""
+    anim = key.animation_data
+    return [(t.name, [s.action.name if s.action else None for s in t.strips])
+            for t in anim.nla_tracks] if anim is not None else []
+
+
+def users_track(key: Any, name: str) -> Any:
+    """A track of the user's called `name`, with a strip of their own action on it."""
+    anim = key.animation_data or key.animation_data_create()
+    track = anim.nla_tracks.new()
+    track.name = name
+    track.strips.new("mine", 1, bpy.data.actions.new("UserNLA"))
+    return track
+
+
+def test_a_users_track_named_like_the_take_survives_bake_replace_and_remove(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    voice_scene(tmp_path)
+    obj = grid_head()
+    obj.shape_key_add(name="Basis", from_mix=False)
+    key = obj.data.shape_keys
+    users_track(key, "s2l.Voice")
+    mine = ("s2l.Voice", ["UserNLA"])
+
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    assert nla(key) == [mine, ("s2l.Voice.001", ["s2l.Head.Voice"])]  # a name of its own
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
+    assert nla(key) == [mine, ("s2l.Voice.001", ["s2l.Head.Voice"])]
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
+    assert nla(key) == [mine]
+    assert [a.name for a in bpy.data.actions] == ["UserNLA"]
+
+
+def test_a_users_track_sharing_the_takes_name_is_never_taken_for_it(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """The user names a track of theirs like the take's after the bake (or an older version
+    left two tracks of one name): Blender keeps both names, and the take still finds its own."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    key = obj.data.shape_keys
+    ours = key.animation_data.nla_tracks["s2l.Voice"]
+    users_track(key, "s2l.Voice")
+    key.animation_data.nla_tracks.remove(ours)  # the user's now comes first...
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="Other") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Other") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
+    assert nla(key) == [("s2l.Voice", ["UserNLA"])]  # ...and is left alone all the same
+
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    new = [t for t in key.animation_data.nla_tracks if t.strips[0].action.name != "UserNLA"]
+    assert len(new) == 1
+    new[0].name = "s2l.Voice"  # two tracks of one name, the user's first
+    assert [t.name for t in key.animation_data.nla_tracks] == ["s2l.Voice", "s2l.Voice"]
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
+    assert nla(key) == [("s2l.Voice", ["UserNLA"])]
+
+
+def test_a_rig_take_leaves_a_users_track_named_like_it(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lstsq_solve(installed, monkeypatch)
+    voice_scene(tmp_path)
+    head, _teeth = rigged_head(installed)
+    motion_of_keys(monkeypatch, head)
+    key = head.data.shape_keys
+    users_track(key, "s2l.A")
+    users_track(key, "s2l.A (new)")  # the name a replacing take's track has for a moment
+    theirs = nla(key)
+
+    def bake(**kw: Any) -> Any:
+        return bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode="RIG", take="A",
+                                **kw)
+
+    assert bake() == {"FINISHED"}
+    assert bake(replace=True) == {"FINISHED"}
+    record = submodule(installed, "blender.storage").read_takes(head)["A"]
+    assert (record.track, nla(key)[-1]) == ("s2l.A.001", ("s2l.A.001", [record.action]))
+    assert [t for t in nla(key) if t[0] != "s2l.(rest)" and t != nla(key)[-1]] == theirs
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert nla(key) == theirs
