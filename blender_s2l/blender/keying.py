@@ -10,7 +10,8 @@ keys and jaw bone in `rig.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import bpy
@@ -144,6 +145,27 @@ def remove_track(key: Any, action_name: str, track_name: str = "") -> None:
     track = take_track(key, action_name, track_name)
     if track is not None:
         key.animation_data.nla_tracks.remove(track)
+
+
+@contextmanager
+def active_key_kept(obj: Any) -> Iterator[None]:
+    """Keep the object's active shape key across removing and adding keys.
+
+    Blender keeps the active key by index, and removing a key resets it, so the user's own key
+    (shown alone with Shape Key Lock) would give way to Basis. It is kept by name: the same key,
+    or a key of that name made meanwhile (a replaced take's), else the nearest key above it
+    that is still there."""
+    key = getattr(obj.data, "shape_keys", None) if obj.type == "MESH" else None
+    before = [kb.name for kb in key.key_blocks] if key is not None else []
+    index = obj.active_shape_key_index
+    try:
+        yield
+    finally:
+        key = obj.data.shape_keys if before else None
+        if key is not None and 0 <= index < len(before):
+            names = [kb.name for kb in key.key_blocks]
+            kept = [n for n in reversed(before[:index + 1]) if n in names]
+            obj.active_shape_key_index = names.index(kept[0]) if kept else 0
 
 
 def remove_action(action_name: str) -> None:

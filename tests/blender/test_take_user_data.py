@@ -100,3 +100,54 @@ def test_a_rig_take_leaves_a_users_track_named_like_it(
     assert [t for t in nla(key) if t[0] != "s2l.(rest)" and t != nla(key)[-1]] == theirs
     assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
     assert nla(key) == theirs
+
+
+def active(obj: Any) -> tuple[int, str]:
+    return obj.active_shape_key_index, obj.active_shape_key.name
+
+
+def test_replace_and_remove_keep_the_users_active_shape_key(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """Blender keeps the active key by index and resets it when a key goes: with Shape Key Lock
+    on, the viewport would show Basis instead of the user's key."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    for name in ("Basis", "Smile", "Brow"):
+        obj.shape_key_add(name=name, from_mix=False)
+    obj.active_shape_key_index = 2
+    obj.show_only_shape_key = True
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    assert active(obj) == (2, "Brow")
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
+    assert active(obj) == (2, "Brow")
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="B") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
+    assert active(obj) == (2, "Brow")
+    assert obj.show_only_shape_key
+
+
+def test_an_active_key_of_the_take_stays_active_or_gives_way_to_the_key_above(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    voice_scene(tmp_path)
+    obj = grid_head()
+    for name in ("Basis", "Smile", "Brow"):
+        obj.shape_key_add(name=name, from_mix=False)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="B") == {"FINISHED"}
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="C") == {"FINISHED"}
+    select(obj, "s2l.B.0001")
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
+    assert active(obj)[1] == "s2l.Voice.0002"  # the nearest key above that is still there
+    select(obj, "s2l.Voice.0001")
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
+    assert active(obj)[1] == "s2l.Voice.0001"  # the replacing take's key of that name
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
+    assert active(obj)[1] == "s2l.C.0002"  # replaced, the take's keys went to the bottom
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="C") == {"FINISHED"}
+    assert active(obj) == (2, "Brow")
+
+
+def select(obj: Any, key_name: str) -> None:
+    obj.active_shape_key_index = obj.data.shape_keys.key_blocks.find(key_name)
