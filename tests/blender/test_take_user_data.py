@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from blender_helpers import bpy, grid_head, submodule, voice_scene
+from blender_helpers import bpy, grid_head, submodule, voice_scene, write_wav
 from fake_animator import FakeAnimator
 from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
 
@@ -151,3 +151,76 @@ def test_an_active_key_of_the_take_stays_active_or_gives_way_to_the_key_above(
 
 def select(obj: Any, key_name: str) -> None:
     obj.active_shape_key_index = obj.data.shape_keys.key_blocks.find(key_name)
+
+
+def lines(tmp_path: Path, character: str, *names: str) -> None:
+    """A mesh `character` and a one-second sound strip a name, each on its own channel."""
+    scene = bpy.context.scene
+    scene.render.fps, scene.frame_start, scene.frame_end = 30, 1, 250
+    ed = scene.sequence_editor_create()
+    for i, name in enumerate(names):
+        wav = write_wav(tmp_path / f"line{i}.wav", 1.0)
+        ed.strips.new_sound(name, str(wav), i + 1, 10 + 50 * i)
+    grid_head(character)
+
+
+def takes_of(installed: ModuleType, name: str) -> dict[str, Any]:
+    return dict(submodule(installed, "blender.storage").read_takes(bpy.data.objects[name]))
+
+
+def test_bake_all_keeps_every_line_whatever_the_script_of_its_name(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path
+) -> None:
+    lines(tmp_path, "Анна", "Анна.привет", "Анна.пока", "Анна.voix été")
+    for replace in (False, True):  # the second run replaces each line's take
+        assert bpy.ops.s2l.bake_all(replace=replace) == {"FINISHED"}
+        takes = takes_of(installed, "Анна")
+        assert list(takes) == ["Анна_привет", "Анна_пока", "Анна_voix_été"]
+        assert [r.strip for r in takes.values()] == ["Анна.привет", "Анна.пока", "Анна.voix été"]
+    key = bpy.data.objects["Анна"].data.shape_keys
+    assert "s2l.Анна_привет.0000" in key.key_blocks
+    assert sorted(t.name for t in key.animation_data.nla_tracks) == [
+        "s2l.Анна_voix_été", "s2l.Анна_пока", "s2l.Анна_привет"]
+
+
+def test_strips_whose_names_give_one_take_name_each_get_their_own_take(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path
+) -> None:
+    long = "Анна." + "я" * 24  # 57 bytes: a take name holds 48
+    lines(tmp_path, "Анна", "Анна.a b", "Анна.a_b", "Анна.a.b", long + "ю", long + "ы")
+    for replace in (False, True):
+        assert bpy.ops.s2l.bake_all(replace=replace) == {"FINISHED"}
+        takes = takes_of(installed, "Анна")
+        cut = "Анна_" + "я" * 19  # 48 bytes, cut between letters
+        assert list(takes) == ["Анна_a_b", "Анна_a_b_2", "Анна_a_b_3", cut, cut[:-1] + "_2"]
+    names = [kb.name for kb in bpy.data.objects["Анна"].data.shape_keys.key_blocks]
+    assert f"s2l.{cut}.0002" in names  # whole: within Blender's 63 bytes
+    assert len(names) == 1 + 5 * 3
+
+
+def test_a_take_under_the_name_older_versions_gave_is_replaced_and_removed(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """A .blend baked when take names kept only Latin letters: 'Анна.voix été' gave 'voix_t'.
+    Bake All with Replace replaces that take instead of adding one that plays over it."""
+    lines(tmp_path, "Анна", "Анна.voix été")
+    assert bpy.ops.s2l.bake(object_name="Анна", strip_name="Анна.voix été",
+                            take="voix_t") == {"FINISHED"}
+    assert bpy.ops.s2l.bake_all(replace=True) == {"FINISHED"}
+    assert list(takes_of(installed, "Анна")) == ["voix_t"]
+    assert bpy.ops.s2l.remove_take(object_name="Анна", take="voix_t") == {"FINISHED"}
+    assert takes_of(installed, "Анна") == {}
+    assert bpy.data.objects["Анна"].data.shape_keys is None
+
+
+def test_a_typed_take_name_may_use_any_script_within_blenders_length(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    voice_scene(tmp_path)
+    grid_head()
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="привет_1") == {
+        "FINISHED"}
+    with pytest.raises(RuntimeError, match="too long"):
+        bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="я" * 25)
+    with pytest.raises(RuntimeError, match="may only use letters"):
+        bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="при вет")
