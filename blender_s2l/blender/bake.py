@@ -30,7 +30,15 @@ from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
 from ..core.progress import CancelFn, ProgressFn
 from . import rig, storage
-from .keying import add_track, check_finite, key_action
+from .keying import (
+    active_key_kept,
+    add_track,
+    check_finite,
+    free_track_name,
+    key_action,
+    remove_track,
+    take_track,
+)
 from .prefs import cache_folder, get_prefs
 from .rna import Context, Mesh, Object
 from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
@@ -210,6 +218,13 @@ def write_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
 
 def _write_new_keys_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
                          character: rig.Character) -> TakeRecord:
+    """The take's new keys, action and track; the user's active key stays active, even where
+    the take it replaces had keys above it."""
+    with active_key_kept(obj):
+        return _write_new_keys(obj, plan, take, strip_name)
+
+
+def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRecord:
     if take in read_takes(obj):
         remove_take(obj, take)
     record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm,
@@ -271,8 +286,9 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     if take in read_takes(head):
         remove_take(head, take, pending={o.session_uid: r for o, r in written})
     for obj, record in written:
-        track = rig.anim_owner(obj).animation_data.nla_tracks[record.track]
-        track.name = record.track = storage.track_name(take)
+        owner = rig.anim_owner(obj)
+        track = take_track(owner, record.action, record.track)
+        track.name = record.track = free_track_name(owner, storage.track_name(take), track)
         track.strips[0].name = record.track
         action = bpy.data.actions[record.action]
         action.name = storage.action_name(obj.name, take)
@@ -328,10 +344,7 @@ WRITERS: dict[str, TakeWriter] = {
 
 def _discard(obj: Object, record: TakeRecord) -> None:
     key = rig.anim_owner(obj)
-    if key is not None and key.animation_data is not None:
-        track = key.animation_data.nla_tracks.get(record.track) if record.track else None
-        if track is not None:
-            key.animation_data.nla_tracks.remove(track)
+    remove_track(key, record.action, record.track)
     action = bpy.data.actions.get(record.action) if record.action else None
     if action is not None:
         bpy.data.actions.remove(action)
@@ -352,19 +365,25 @@ def remove_take(obj: Object, take: str,
     if not group:
         raise BakeError(f"'{obj.name}' has no take named '{take}'.")
     for member, record in group:
-        takes = read_takes(member)
-        takes.pop(take, None)
-        _discard(member, record)
-        write_takes(member, takes)
-        if record.animated or record.bones:
-            extra = (pending or {}).get(member.session_uid)
-            rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
-        key = rig.anim_owner(member)
-        if not takes and member.get(storage.BASIS_PROP):
-            del member[storage.BASIS_PROP]
-            only_basis = key is not None and len(key.key_blocks) == 1
-            if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
-                member.shape_key_clear()
+        with active_key_kept(member):  # the user's active key, not the index Blender resets
+            _remove_member_take(member, take, record, pending)
+
+
+def _remove_member_take(member: Object, take: str, record: TakeRecord,
+                        pending: dict[int, TakeRecord] | None) -> None:
+    takes = read_takes(member)
+    takes.pop(take, None)
+    _discard(member, record)
+    write_takes(member, takes)
+    if record.animated or record.bones:
+        extra = (pending or {}).get(member.session_uid)
+        rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
+    key = rig.anim_owner(member)
+    if not takes and member.get(storage.BASIS_PROP):
+        del member[storage.BASIS_PROP]
+        only_basis = key is not None and len(key.key_blocks) == 1
+        if only_basis and (key.animation_data is None or not key.animation_data.nla_tracks):
+            member.shape_key_clear()
 
 
 def bake_cache(context: Context, params: BakeParams) -> BakeCache:

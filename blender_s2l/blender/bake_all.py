@@ -21,7 +21,7 @@ from ..core.progress import CancelFn, ProgressFn, Task
 from . import bake
 from .compat import all_strips
 from .rna import Context, Strip
-from .storage import TakeRecord, take_from_label
+from .storage import TakeRecord, distinct_takes, read_takes, take_for_strip
 from .strips import find_strip, sound_strips
 
 T = TypeVar("T")
@@ -102,10 +102,22 @@ def _meshes() -> set[str]:
     return {o.name for o in bpy.data.objects if o.type == "MESH"}
 
 
-def params_for(job: StripJob, settings: BakeSettings) -> bake.BakeParams:
+def run_takes(jobs: list[StripJob]) -> list[str]:
+    """The take each strip of a run writes, named after the strip (`take_for_strip`), and
+    distinct on each character (`distinct_takes`): strips whose names differ only in what a
+    take name cannot hold still each keep their own take."""
+    wanted = []
+    for job in jobs:
+        obj = bpy.data.objects.get(job.character)
+        takes: dict[str, TakeRecord] = read_takes(obj) if obj is not None else {}
+        wanted.append((job.character, take_for_strip(takes, job.strip)))
+    return distinct_takes(wanted)
+
+
+def params_for(job: StripJob, settings: BakeSettings, take: str) -> bake.BakeParams:
     chosen = settings_of(settings)
     return bake.BakeParams(object_name=job.character, strip_name=job.strip,
-                           strip_scene=job.scene, take=take_from_label(job.strip), **chosen)
+                           strip_scene=job.scene, take=take, **chosen)
 
 
 class AllRun:
@@ -116,6 +128,7 @@ class AllRun:
     def __init__(self, context: Context, settings: BakeSettings,
                  warn: Callable[[str], None] | None = None, done: DoneFn | None = None) -> None:
         self.todo, unassigned = strip_jobs(context)
+        self.takes = run_takes(self.todo)
         self.settings = settings
         self.result = AllResult(unassigned=unassigned)
         self.index = 0
@@ -130,7 +143,7 @@ class AllRun:
         job = self.current
         if job is None:
             raise BakeError("No strip is left to bake.")
-        return params_for(job, self.settings)
+        return params_for(job, self.settings, self.takes[self.index])
 
     @property
     def span(self) -> tuple[float, float]:

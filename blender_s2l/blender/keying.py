@@ -10,7 +10,8 @@ keys and jaw bone in `rig.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import bpy
@@ -94,12 +95,14 @@ def key_object_action(obj: Any, name: str, group: str, frames: NDArray[np.float6
 
 
 def add_track(key: Any, name: str, start: float, action: Action, slot: ActionSlot,
-              extrapolation: str = "HOLD", prev: Any = None) -> Any:
+              extrapolation: str = "HOLD", prev: Any = None, unique: bool = True) -> Any:
     """A locked NLA track of its own on `key` playing the action from `start` (REPLACE), on top
-    of the stack or just above `prev`."""
+    of the stack or just above `prev`. Blender lets two tracks share a name, so a take's track
+    (`unique`) takes a name no other track has: a user's track named like it is never taken
+    for it by a look-up by name."""
     anim = key.animation_data or key.animation_data_create()
     track = anim.nla_tracks.new(prev=prev)
-    track.name = name
+    track.name = free_track_name(key, name, track) if unique else name
     strip = track.strips.new(name, int(start), action)
     if strip.action_slot != slot:
         strip.action_slot = slot
@@ -109,12 +112,60 @@ def add_track(key: Any, name: str, start: float, action: Action, slot: ActionSlo
     return track
 
 
-def remove_track(key: Any, track_name: str) -> None:
-    """Remove the named NLA track of `key` (a shape-key datablock or an object), if there."""
-    if key is not None and key.animation_data is not None and track_name:
-        track = key.animation_data.nla_tracks.get(track_name)
-        if track is not None:
-            key.animation_data.nla_tracks.remove(track)
+def free_track_name(key: Any, name: str, track: Any = None) -> str:
+    """`name`, or `name.001`, `name.002`... the first that no track of `key` but `track` has."""
+    anim = key.animation_data if key is not None else None
+    taken = {t.name for t in anim.nla_tracks if t != track} if anim is not None else set()
+    n = 0
+    free = name
+    while free in taken:
+        n += 1
+        free = f"{name}.{n:03d}"
+    return free
+
+
+def take_track(key: Any, action_name: str, track_name: str = "") -> Any:
+    """The NLA track a take made on `key` (a shape-key datablock or an object), or None.
+
+    A name does not tell it: Blender lets two tracks share one, and the user may name theirs
+    like ours. So the track is known by what it plays: it has strips, and every one of them
+    plays the take's own action (an ID, whose name is unique); among such tracks the one of the
+    recorded name is preferred. A track that holds anything else is never the take's."""
+    anim = key.animation_data if key is not None else None
+    action = bpy.data.actions.get(action_name) if action_name else None
+    if anim is None or action is None:
+        return None
+    ours = [t for t in anim.nla_tracks
+            if len(t.strips) and all(s.action == action for s in t.strips)]
+    return next((t for t in ours if t.name == track_name), ours[0] if ours else None)
+
+
+def remove_track(key: Any, action_name: str, track_name: str = "") -> None:
+    """Remove the take's NLA track of `key` (`take_track`), if there."""
+    track = take_track(key, action_name, track_name)
+    if track is not None:
+        key.animation_data.nla_tracks.remove(track)
+
+
+@contextmanager
+def active_key_kept(obj: Any) -> Iterator[None]:
+    """Keep the object's active shape key across removing and adding keys.
+
+    Blender keeps the active key by index, and removing a key resets it, so the user's own key
+    (shown alone with Shape Key Lock) would give way to Basis. It is kept by name: the same key,
+    or a key of that name made meanwhile (a replaced take's), else the nearest key above it
+    that is still there."""
+    key = getattr(obj.data, "shape_keys", None) if obj.type == "MESH" else None
+    before = [kb.name for kb in key.key_blocks] if key is not None else []
+    index = obj.active_shape_key_index
+    try:
+        yield
+    finally:
+        key = obj.data.shape_keys if before else None
+        if key is not None and 0 <= index < len(before):
+            names = [kb.name for kb in key.key_blocks]
+            kept = [n for n in reversed(before[:index + 1]) if n in names]
+            obj.active_shape_key_index = names.index(kept[0]) if kept else 0
 
 
 def remove_action(action_name: str) -> None:

@@ -17,6 +17,7 @@ from ..core.speech import recognise
 from ..core.speech.phones import wants_words
 from . import bake, job, rig
 from .bake_all import assigned_character, character_note, picked_strip
+from .keying import take_track
 from .landmarks import KEYPOINT_ORDER, landmark_status
 from .option_props import PREFS, chosen
 from .prefs import get_prefs
@@ -130,9 +131,7 @@ def _group_rows(box: Any, obj: Object, take: str) -> None:
         if member == obj:
             continue
         row = box.row(align=True)
-        key = rig.anim_owner(member)
-        anim = key.animation_data if key is not None else None
-        track = anim.nla_tracks.get(record.track) if anim is not None else None
+        track = take_track(rig.anim_owner(member), record.action, record.track)
         if track is not None:
             row.prop(track, "mute", text="", invert_checkbox=True,
                      icon="HIDE_ON" if track.mute else "HIDE_OFF")
@@ -230,10 +229,9 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
             takes = read_takes(obj)
             box = layout.box()
             box.label(text=f"Takes on {obj.name}" if takes else "No takes yet")
-            anim = obj.data.shape_keys.animation_data if obj.data.shape_keys else None
             for name, rec in takes.items():
                 row = box.row(align=True)
-                track = anim.nla_tracks.get(rec.track) if anim is not None else None
+                track = take_track(obj.data.shape_keys, rec.action, rec.track)
                 if track is not None:  # overlapping takes add up: mute the ones not wanted
                     row.prop(track, "mute", text="", invert_checkbox=True,
                              icon="HIDE_ON" if track.mute else "HIDE_OFF")

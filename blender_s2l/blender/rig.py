@@ -47,6 +47,7 @@ from .keying import (
     key_object_action,
     remove_action,
     remove_track,
+    take_track,
     value_path,
 )
 from .rna import Object
@@ -548,7 +549,7 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
                 armature, storage.action_name(armature.name, "(rest)"), REST_TRACK,
                 np.array([REST_FRAME]), channels)
             add_track(armature, REST_TRACK, REST_FRAME, action, slot, "HOLD",
-                      prev=_below(armature, {r.track for r in records}))
+                      prev=_below(armature, records), unique=False)
         return
     bag = action_channelbag(action, track.strips[0].action_slot)
     for fc in list(bag.fcurves):
@@ -618,7 +619,7 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
         action, slot, _, _ = key_action(key, storage.action_name(obj.name, "(rest)"), REST_TRACK,
                                         curves)
         add_track(key, REST_TRACK, REST_FRAME, action, slot, "HOLD",
-                  prev=_below(key, {r.track for r in records}))
+                  prev=_below(key, records), unique=False)
         return
     strip = track.strips[0]
     bag = action_channelbag(action, strip.action_slot)
@@ -633,12 +634,14 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
             fc.keyframe_points.insert(REST_FRAME, rest_value(key.key_blocks[n]))
 
 
-def _below(key: Any, take_tracks: set[str]) -> Any:
-    """The track just under the lowest of the given tracks (None: the rest goes on top, as it
-    does when the object has no rig take yet)."""
+def _below(key: Any, records: Iterable[TakeRecord]) -> Any:
+    """The track just under the lowest track of the given takes (None: the rest goes on top, as
+    it does when the object has no rig take yet)."""
+    found = (take_track(key, r.action, r.track) for r in records)
+    take_tracks = {t.as_pointer() for t in found if t is not None}
     tracks = list(key.animation_data.nla_tracks) if key.animation_data else []
     for i, t in enumerate(tracks):
-        if t.name in take_tracks:
+        if t.as_pointer() in take_tracks:
             return tracks[i - 1] if i > 0 else None
     return None
 
@@ -646,7 +649,7 @@ def _below(key: Any, take_tracks: set[str]) -> Any:
 def discard(obj: Object, record: TakeRecord) -> None:
     """Remove what a rig take owns: its track and action (the keys and bones are the
     user's)."""
-    remove_track(anim_owner(obj), record.track)
+    remove_track(anim_owner(obj), record.action, record.track)
     remove_action(record.action)
 
 

@@ -21,6 +21,7 @@ from ..core.errors import ExportError, S2LError
 from ..core.rig import export
 from . import bake
 from .compat import find_channelbag
+from .keying import take_track
 from .rna import Action, ActionSlot, Context, Object, OpResult, Scene
 from .storage import TakeRecord, read_takes
 
@@ -45,8 +46,7 @@ def take_action(obj: Object, record: TakeRecord) -> tuple[Action, ActionSlot]:
         raise ExportError(f"The action of take '{record.take}' on '{obj.name}' is missing; "
                           "bake the take again.")
     key = obj.data.shape_keys if obj.type == "MESH" else None
-    anim = key.animation_data if key is not None else None
-    track = anim.nla_tracks.get(record.track) if anim is not None and record.track else None
+    track = take_track(key, record.action, record.track)
     for strip in track.strips if track is not None else ():
         if strip.action == action and strip.action_slot is not None:
             return action, strip.action_slot

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -23,26 +24,86 @@ KEYPOINTS_PROP = "s2l_keypoints"  # mesh custom property: JSON {iBUG index: vert
 LANDMARK_POS_PROP = "s2l_landmarks68"  # mesh custom property: JSON fitted (68, 3) positions
 LANDMARK_GROUP = "s2l.landmarks"  # vertex group showing the vertices nearest the fitted 68
 HOLD_GROUP = "s2l.mask"  # vertex group the user paints: 1 = the bake never moves this vertex
-MAX_TAKE_LEN = 40
-_TAKE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+MAX_TAKE_LEN = 40  # characters
+# Blender's names hold 63 bytes of UTF-8: "s2l.<take>.0000" (a key) and "s2l.<take>.001" (a
+# track beside a user's of its name) must fit, so a letter of another script counts double.
+MAX_TAKE_BYTES = 48
+_LEGACY_TAKE_RE = re.compile(r"[^A-Za-z0-9_\-]+")  # the rule before Unicode letters were kept
+
+
+def _take_char(c: str) -> bool:
+    """Letters and digits of any script (with their combining marks), '_' and '-': a name a
+    user reads in their own language, and one that needs no quoting in a data path."""
+    return c.isalnum() or c in "_-" or unicodedata.category(c).startswith("M")
+
+
+def _fits(take: str) -> bool:
+    return len(take) <= MAX_TAKE_LEN and len(take.encode("utf-8")) <= MAX_TAKE_BYTES
 
 
 def check_take_name(take: str) -> str:
-    """Take names end up in shape key names and F-curve data paths, so keep them plain."""
+    """Take names end up in shape key, action and track names and in F-curve data paths, so
+    keep them plain (in any script) and within Blender's length of a name."""
     if not take:
         raise BakeError("The take name is empty; type a name such as 'take1'.")
-    if len(take) > MAX_TAKE_LEN or not _TAKE_RE.match(take):
-        raise BakeError(
-            f"The take name '{take}' may only use letters, digits, '_' and '-' "
-            f"(at most {MAX_TAKE_LEN} characters)."
-        )
+    if not all(_take_char(c) for c in take):
+        raise BakeError(f"The take name '{take}' may only use letters, digits, '_' and '-'.")
+    if not _fits(take):
+        raise BakeError(f"The take name '{take}' is too long; keep it to {MAX_TAKE_LEN} "
+                        "Latin letters or digits (fewer in other alphabets).")
     return take
 
 
+def _fit(text: str, suffix: str = "") -> str:
+    """`text` cut on a character boundary so that it and `suffix` make a take name that fits."""
+    while text and not _fits(text + suffix):
+        text = text[:-1]
+    return text + suffix
+
+
 def take_from_label(label: str) -> str:
-    """A valid take name derived from a strip name ('Voice.001' -> 'Voice_001')."""
-    clean = re.sub(r"[^A-Za-z0-9_\-]+", "_", label).strip("_")[:MAX_TAKE_LEN]
+    """A valid take name derived from a strip name ('Voice.001' -> 'Voice_001', 'voix été' ->
+    'voix_été'): other characters become '_', letters of every script stay."""
+    text = unicodedata.normalize("NFC", label)
+    marked = "".join(c if _take_char(c) else "\0" for c in text)
+    clean = _fit(re.sub("\0+", "_", marked).strip("_"))
     return clean or "take"
+
+
+def legacy_take_from_label(label: str) -> str:
+    """The take name versions that kept only Latin letters gave a strip ('voix été' ->
+    'voix_t'): their takes are still found and replaced under it."""
+    clean = _LEGACY_TAKE_RE.sub("_", label).strip("_")[:MAX_TAKE_LEN]
+    return clean or "take"
+
+
+def take_for_strip(takes: dict[str, TakeRecord], label: str) -> str:
+    """The take a bake named after its strip writes: the strip's take name, or the older name an
+    existing take of that very strip has (so Replace replaces it rather than adding a second
+    take that plays over it)."""
+    legacy = legacy_take_from_label(label)
+    old = takes.get(legacy)
+    if old is not None and old.strip == label:
+        return legacy
+    return take_from_label(label)
+
+
+def distinct_takes(wanted: list[tuple[str, str]]) -> list[str]:
+    """The take names of (object, take name) pairs, made distinct on each object: a later pair
+    whose name an earlier one has gets the first free suffix '_2', '_3'... (never a name another
+    pair wants). Two strips of one run must not write one take: the second would replace the
+    first, or fail, and one line would lose its lip-sync."""
+    asked = set(wanted)
+    given: set[tuple[str, str]] = set()
+    out = []
+    for owner, name in wanted:
+        take, n = name, 1
+        while (owner, take) in given or (take != name and (owner, take) in asked):
+            n += 1
+            take = _fit(name, f"_{n}")
+        given.add((owner, take))
+        out.append(take)
+    return out
 
 
 def key_name(take: str, k: int) -> str:
