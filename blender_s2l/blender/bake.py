@@ -73,8 +73,9 @@ def resolve_object(context: Context, object_name: str) -> Object:
     return obj
 
 
-def check_object(obj: Object) -> None:
-    """Refuse objects whose shape keys the bake could not (or must not) change."""
+def check_object(obj: Object, baking: bool = True) -> None:
+    """Refuse objects whose shape keys the bake could not (or must not) change. baking=False
+    (removing a take) lets absolute keys through: taking a take's keys out restores them."""
     if obj.type != "MESH":
         raise BakeError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh; select a head mesh.")
     if obj.mode == "EDIT" or obj.data.is_editmode:
@@ -90,6 +91,11 @@ def check_object(obj: Object) -> None:
             f"The mesh of '{obj.name}' is shared by {obj.data.users} users; "
             "make it single-user first."
         )
+    if baking and key is not None and not key.use_relative:
+        # Absolute keys are a sequence blended by Evaluation Time, not added to the basis:
+        # a take's keys would join the sequence and move the user's pose, and never play.
+        raise BakeError(f"The shape keys of '{obj.name}' are absolute (Relative is off), but the "
+                        "bake needs relative shape keys; tick Relative in the Shape Keys panel.")
     if key is not None and key.animation_data is not None and key.animation_data.use_tweak_mode:
         raise BakeError(f"The shape keys of '{obj.name}' are in NLA tweak mode; leave it first.")
     if len(obj.data.vertices) == 0:

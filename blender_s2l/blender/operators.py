@@ -324,7 +324,7 @@ class S2L_OT_remove_take(bpy.types.Operator):
     def execute(self, context: Context) -> OpResult:
         try:
             obj = bake.resolve_object(context, self.object_name)
-            bake.check_object(obj)
+            bake.check_object(obj, baking=False)
             bake.remove_take(obj, self.take)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
