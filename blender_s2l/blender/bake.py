@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ..core.bake.cache import BakeCache, session_cache
 from ..core.bake.pipeline import BakeInputs, infer
-from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note
+from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note, nothing_moved
 from ..core.bake.settings import DEVICES, BakeSettings, settings_of
 from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
@@ -245,8 +245,7 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
         raise TypeError(f"A {plan.mode} plan adds shape keys; it cannot key a rig.")
     used = rig.used_keys(plan)
     if not used:
-        raise BakeError(f"The bake moved none of the shape keys of '{head.name}' (is the sound "
-                        "silent?), so no take was written.")
+        raise BakeError(nothing_moved(head.name))
     armature = character.armature if plan.jaw is not None else None
     group = uuid.uuid4().hex if character.others or armature is not None else ""
     notes = list(dict.fromkeys(  # the solve may repeat the gather's notes

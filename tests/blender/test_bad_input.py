@@ -130,6 +130,22 @@ def test_a_take_comes_off_keys_made_absolute_after_the_bake(
         not k.name.startswith("s2l.") for k in obj.data.shape_keys.key_blocks)
 
 
+@pytest.mark.parametrize("mode", ["COMPACT", "PER_FRAME"])
+def test_mouth_strength_0_with_nothing_else_moving_is_refused(
+    fake: FakeAnimator, tmp_path: Path, mode: str
+) -> None:
+    """The fake's motion is all mouth, so Mouth Strength 0 leaves none: Compact used to crash
+    keying no shape (OverflowError), Per-frame to write a take of rest poses."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    obj.shape_key_add(name="Basis", from_mix=False)
+    obj.shape_key_add(name="Mine", from_mix=False)
+    refused("The bake moved nothing on 'Head' .*Mouth Strength 0 with Upper Face off.*so no "
+            "take was written", mode=mode, mouth_strength=0.0, upper_face=False)
+    assert [k.name for k in obj.data.shape_keys.key_blocks] == ["Basis", "Mine"]
+    assert obj.data.shape_keys.animation_data is None
+
+
 def test_linked_library_data(fake: FakeAnimator, tmp_path: Path) -> None:
     grid_head("LibHead")
     lib = tmp_path / "lib.blend"
