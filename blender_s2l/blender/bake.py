@@ -402,7 +402,41 @@ def run_sync(
         plan = infer(snap.inputs, progress, cancel)
     finally:
         snap.audio.cleanup()
-    return finish(snap, plan)
+    return complete(snap, plan)
+
+
+def complete(snap: Snapshot, plan: KeyPlan) -> TakeRecord:
+    """`finish`, with what would keep the written take from playing (`play_notes`) among the
+    notes every report of a bake shows (the operator, Bake All's summary, batch's line)."""
+    record = finish(snap, plan)
+    obj = _find(snap.object_uid)
+    if obj is not None:
+        record.notes = list(dict.fromkeys([*record.notes, *play_notes(obj, record.take)]))
+    return record
+
+
+def play_notes(obj: Object, take: str) -> list[str]:
+    """One sentence for each datablock holding the take whose NLA will not play its track: the
+    NLA switched off, or another track soloed. The take is written all the same (the user
+    may mean to turn the NLA back on); only the report says it will not play as it is."""
+    notes: list[str] = []
+    for member, record in take_group(obj, take):
+        owner = rig.anim_owner(member)
+        data = owner.animation_data if owner is not None else None
+        if data is None or not record.track:
+            continue
+        whose = (f"the shape keys of '{member.name}'" if member.type == "MESH"
+                 else f"'{member.name}'")
+        solo = next((t.name for t in data.nla_tracks if t.is_solo and t.name != record.track),
+                    None)
+        if not data.use_nla:
+            why = f"the NLA of {whose} is switched off; turn it on in the NLA editor"
+        elif solo is not None:
+            why = f"the NLA track '{solo}' of {whose} is soloed, so it alone plays; unsolo it"
+        else:
+            continue
+        notes.append(f"The take '{take}' will not play as it is: {why}.")
+    return notes
 
 
 def _find(uid: int) -> Object | None:
