@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ..core.bake.cache import BakeCache, session_cache
 from ..core.bake.pipeline import BakeInputs, infer
-from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note
+from ..core.bake.plans import PLANS, KeyPlan, RigPlan, large_bake_note, nothing_moved
 from ..core.bake.settings import DEVICES, BakeSettings, settings_of
 from ..core.bake.timing import strip_frames
 from ..core.errors import BakeError
@@ -81,8 +81,9 @@ def resolve_object(context: Context, object_name: str) -> Object:
     return obj
 
 
-def check_object(obj: Object) -> None:
-    """Refuse objects whose shape keys the bake could not (or must not) change."""
+def check_object(obj: Object, baking: bool = True) -> None:
+    """Refuse objects whose shape keys the bake could not (or must not) change. baking=False
+    (removing a take) lets absolute keys through: taking a take's keys out restores them."""
     if obj.type != "MESH":
         raise BakeError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh; select a head mesh.")
     if obj.mode == "EDIT" or obj.data.is_editmode:
@@ -98,6 +99,11 @@ def check_object(obj: Object) -> None:
             f"The mesh of '{obj.name}' is shared by {obj.data.users} users; "
             "make it single-user first."
         )
+    if baking and key is not None and not key.use_relative:
+        # Absolute keys are a sequence blended by Evaluation Time, not added to the basis:
+        # a take's keys would join the sequence and move the user's pose, and never play.
+        raise BakeError(f"The shape keys of '{obj.name}' are absolute (Relative is off), but the "
+                        "bake needs relative shape keys; tick Relative in the Shape Keys panel.")
     if key is not None and key.animation_data is not None and key.animation_data.use_tweak_mode:
         raise BakeError(f"The shape keys of '{obj.name}' are in NLA tweak mode; leave it first.")
     if len(obj.data.vertices) == 0:
@@ -254,8 +260,7 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
         raise TypeError(f"A {plan.mode} plan adds shape keys; it cannot key a rig.")
     used = rig.used_keys(plan)
     if not used:
-        raise BakeError(f"The bake moved none of the shape keys of '{head.name}' (is the sound "
-                        "silent?), so no take was written.")
+        raise BakeError(nothing_moved(head.name))
     armature = character.armature if plan.jaw is not None else None
     group = uuid.uuid4().hex if character.others or armature is not None else ""
     notes = list(dict.fromkeys(  # the solve may repeat the gather's notes
@@ -416,7 +421,41 @@ def run_sync(
         plan = infer(snap.inputs, progress, cancel)
     finally:
         snap.audio.cleanup()
-    return finish(snap, plan)
+    return complete(snap, plan)
+
+
+def complete(snap: Snapshot, plan: KeyPlan) -> TakeRecord:
+    """`finish`, with what would keep the written take from playing (`play_notes`) among the
+    notes every report of a bake shows (the operator, Bake All's summary, batch's line)."""
+    record = finish(snap, plan)
+    obj = _find(snap.object_uid)
+    if obj is not None:
+        record.notes = list(dict.fromkeys([*record.notes, *play_notes(obj, record.take)]))
+    return record
+
+
+def play_notes(obj: Object, take: str) -> list[str]:
+    """One sentence for each datablock holding the take whose NLA will not play its track: the
+    NLA switched off, or another track soloed. The take is written all the same (the user
+    may mean to turn the NLA back on); only the report says it will not play as it is."""
+    notes: list[str] = []
+    for member, record in take_group(obj, take):
+        owner = rig.anim_owner(member)
+        data = owner.animation_data if owner is not None else None
+        if data is None or not record.track:
+            continue
+        whose = (f"the shape keys of '{member.name}'" if member.type == "MESH"
+                 else f"'{member.name}'")
+        solo = next((t.name for t in data.nla_tracks if t.is_solo and t.name != record.track),
+                    None)
+        if not data.use_nla:
+            why = f"the NLA of {whose} is switched off; turn it on in the NLA editor"
+        elif solo is not None:
+            why = f"the NLA track '{solo}' of {whose} is soloed, so it alone plays; unsolo it"
+        else:
+            continue
+        notes.append(f"The take '{take}' will not play as it is: {why}.")
+    return notes
 
 
 def _find(uid: int) -> Object | None:

@@ -108,7 +108,7 @@ class S2L_OT_bake(JobModal, bpy.types.Operator):
             self.report({"ERROR"}, str(running.error or NO_RESULT))
             return {"CANCELLED"}
         try:
-            record = bake.finish(running.snap, running.plan)
+            record = bake.complete(running.snap, running.plan)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -197,7 +197,7 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
             run.fail(str(running.error or NO_RESULT))
         else:
             plan = running.plan
-            record = run.attempt(lambda: bake.finish(running.snap, plan))
+            record = run.attempt(lambda: bake.complete(running.snap, plan))
             if record is not None:
                 run.baked(record)
         if self._start_next(context, run):
@@ -239,8 +239,9 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
         self.report({"WARNING"}, note)
 
     def _strip_done(self, strip_job: StripJob, record: TakeRecord | None, why: str) -> None:
-        if record is None:
-            self.report({"WARNING"}, f"{strip_job.strip}: {why}")
+        """A strip's failure, or what its bake's report would warn of (its notes), named."""
+        for text in ([why] if record is None else record.notes):
+            self.report({"WARNING"}, f"{strip_job.strip}: {text}")
 
     def _summarise(self, result: bake_all.AllResult) -> OpResult:
         """The one summary; FINISHED (one undo step) whenever a strip was baked."""
@@ -324,7 +325,7 @@ class S2L_OT_remove_take(bpy.types.Operator):
     def execute(self, context: Context) -> OpResult:
         try:
             obj = bake.resolve_object(context, self.object_name)
-            bake.check_object(obj)
+            bake.check_object(obj, baking=False)
             bake.remove_take(obj, self.take)
         except S2LError as exc:
             self.report({"ERROR"}, str(exc))

@@ -24,7 +24,7 @@ from .prefs import get_prefs
 from .props import split_strip_id
 from .rna import Context, Object
 from .storage import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP, read_keypoints, read_takes
-from .strips import find_strip
+from .strips import find_strip, played_frames
 
 RIG = RigPlan.mode
 
@@ -68,7 +68,8 @@ def _size_note(context: Context, obj: Object | None) -> str | None:
         _, strip = find_strip(context, strip_name, scene_name)
     except S2LError:
         return None
-    frames = int(strip.frame_final_end) - int(strip.frame_final_start)
+    first, end = played_frames(strip)
+    frames = max(0, end - first)
     return large_bake_note(mode, frames, len(obj.data.vertices))
 
 

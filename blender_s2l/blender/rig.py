@@ -453,10 +453,7 @@ def find_rig(head: Object, rig_map: str = "", jaw_bone: str = "") -> FoundRig:
 def used_keys(plan: RigPlan) -> list[str]:
     """The plan's keys whose weights leave their rest value somewhere: the others are not
     keyed at all (the solve did not use them)."""
-    weights = np.asarray(plan.weights, dtype=np.float64)
-    rest = np.asarray(plan.rest, dtype=np.float64)
-    moved = np.abs(weights - rest[None, :]).max(axis=0) > 1e-6 if len(weights) else []
-    return [n for n, m in zip(plan.key_names, moved, strict=True) if m]
+    return [n for n, m in zip(plan.key_names, plan.moved(), strict=True) if m]
 
 
 def key_take(obj: Object, plan: KeyPlan, record: TakeRecord, track_name: str) -> None:

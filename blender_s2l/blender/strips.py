@@ -72,21 +72,50 @@ def find_strip(
     raise BakeError(f"There is no sound strip named '{strip_name}'.")
 
 
-def strip_muted(scene: Scene, strip: Strip) -> bool:
-    if strip.mute:
-        return True
-    channels = scene.sequence_editor.channels
-    if 0 < strip.channel < len(channels):
-        return bool(channels[strip.channel].mute)
-    return False
+def enclosing_metas(strip: Strip) -> list[Strip]:
+    """The meta strips holding the strip, innermost first (none for a top-level strip)."""
+    metas: list[Strip] = []
+    meta = strip.parent_meta()
+    while meta is not None:
+        metas.append(meta)
+        meta = meta.parent_meta()
+    return metas
+
+
+def muted_by(scene: Scene, strip: Strip) -> str | None:
+    """What silences the strip as Blender plays it, in words ("" when it is muted itself), or
+    None: the strip or any meta holding it may be muted, or the channel one of them sits in
+    (inside a meta, the meta's own channels)."""
+    chain = [strip, *enclosing_metas(strip)]
+    for inner, outer in zip(chain, [*chain[1:], None], strict=True):
+        what = "" if inner == strip else f" by the meta strip '{inner.name}' holding it"
+        if inner.mute:
+            return what
+        channels = (outer or scene.sequence_editor).channels
+        if 0 < inner.channel < len(channels) and channels[inner.channel].mute:
+            return f" by channel {inner.channel}" + (
+                f" inside the meta strip '{outer.name}'" if outer is not None else "")
+    return None
+
+
+def played_frames(strip: Strip) -> tuple[int, int]:
+    """[first, end) of the frames where the strip is heard: its visible frames, cut to those of
+    every meta holding it (a meta plays its contents only within its own trimmed range)."""
+    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    for meta in enclosing_metas(strip):
+        first = max(first, int(meta.frame_final_start))
+        end = min(end, int(meta.frame_final_end))
+    return first, end
 
 
 def strip_timing(scene: Scene, strip: Strip) -> StripTiming:
-    """The strip's placement in frames plus the scene's exact frame rate."""
+    """The strip's placement in frames plus the scene's exact frame rate. The frames it plays
+    are trimmed like a strip's own trim (`played_frames`); the sound stays where it is."""
+    first, end = played_frames(strip)
     return StripTiming(
         frame_start=float(strip.frame_start),
-        frame_final_start=int(strip.frame_final_start),
-        frame_final_end=int(strip.frame_final_end),
+        frame_final_start=first,
+        frame_final_end=end,
         animation_offset_start=int(strip.animation_offset_start),
         sound_offset=float(strip.sound_offset),
         fps=scene_fps(scene.render.fps, scene.render.fps_base),
@@ -97,8 +126,9 @@ def check_strip(
     scene: Scene, strip: Strip, target_scene: Scene
 ) -> None:
     """Reject strips whose timing or sound the bake could not follow, one sentence each."""
-    if strip_muted(scene, strip):
-        raise BakeError(f"The sound strip '{strip.name}' is muted; unmute it to bake it.")
+    muted = muted_by(scene, strip)
+    if muted is not None:
+        raise BakeError(f"The sound strip '{strip.name}' is muted{muted}; unmute it to bake it.")
     if strip.sound is None:
         raise BakeError(f"The sound strip '{strip.name}' has no sound data.")
     if len(strip.retiming_keys) > 0:
@@ -113,7 +143,13 @@ def check_strip(
                 f"The sequencer scene '{scene.name}' runs at {a:.3f} fps but '{target_scene.name}' "
                 f"at {b:.3f} fps; give them the same frame rate."
             )
-    first, last = int(strip.frame_final_start), int(strip.frame_final_end) - 1
+    first, end = played_frames(strip)
+    if end <= first and enclosing_metas(strip):
+        raise BakeError(
+            f"The sound strip '{strip.name}' lies outside the trimmed range of the meta strip "
+            "holding it, so none of it plays; widen the meta strip."
+        )
+    last = end - 1
     if first < target_scene.frame_start or last > target_scene.frame_end:
         raise BakeError(
             f"The sound strip '{strip.name}' (frames {first}-{last}) runs outside the scene's "

@@ -58,6 +58,17 @@ def muted(tmp: Path) -> None:
     grid_head()
 
 
+def absolute_keys(tmp: Path) -> None:
+    """Relative off: the keys are a sequence that Evaluation Time blends; a take's keys would
+    join it (moving the user's pose) and never play."""
+    voice_scene(tmp)
+    obj = grid_head()
+    obj.shape_key_add(name="Basis", from_mix=False)
+    obj.shape_key_add(name="Open", from_mix=False)
+    obj.data.shape_keys.use_relative = False
+    obj.data.shape_keys.eval_time = 15.0
+
+
 def longer_than_scene(tmp: Path) -> None:
     voice_scene(tmp, seconds=4.0, frame_end=60)
     grid_head()
@@ -77,6 +88,8 @@ CASES: list[tuple[Callable[[Path], None], str, dict[str, Any]]] = [
     (missing_file, "sound file of strip 'Voice' is missing", {}),
     (muted, "is muted", {}),
     (longer_than_scene, "runs outside the scene's frame range", {}),
+    (absolute_keys, "absolute \\(Relative is off\\), but the bake needs relative shape keys",
+     {}),
     (bad_take_name, "may only use letters", {"take": 'x"]'}),
 ]
 
@@ -103,6 +116,34 @@ def test_existing_take_with_the_same_name(fake: FakeAnimator, tmp_path: Path) ->
     grid_head()
     assert bpy.ops.s2l.bake(take="T") == {"FINISHED"}
     refused("already has a take named 'T'", take="T")
+
+
+def test_a_take_comes_off_keys_made_absolute_after_the_bake(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    voice_scene(tmp_path)
+    obj = grid_head()
+    assert bpy.ops.s2l.bake(take="T") == {"FINISHED"}
+    obj.data.shape_keys.use_relative = False
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="T") == {"FINISHED"}
+    assert obj.data.shape_keys is None or all(
+        not k.name.startswith("s2l.") for k in obj.data.shape_keys.key_blocks)
+
+
+@pytest.mark.parametrize("mode", ["COMPACT", "PER_FRAME"])
+def test_mouth_strength_0_with_nothing_else_moving_is_refused(
+    fake: FakeAnimator, tmp_path: Path, mode: str
+) -> None:
+    """The fake's motion is all mouth, so Mouth Strength 0 leaves none: Compact used to crash
+    keying no shape (OverflowError), Per-frame to write a take of rest poses."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    obj.shape_key_add(name="Basis", from_mix=False)
+    obj.shape_key_add(name="Mine", from_mix=False)
+    refused("The bake moved nothing on 'Head' .*Mouth Strength 0 with Upper Face off.*so no "
+            "take was written", mode=mode, mouth_strength=0.0, upper_face=False)
+    assert [k.name for k in obj.data.shape_keys.key_blocks] == ["Basis", "Mine"]
+    assert obj.data.shape_keys.animation_data is None
 
 
 def test_linked_library_data(fake: FakeAnimator, tmp_path: Path) -> None:

@@ -343,6 +343,12 @@ def test_a_head_without_shape_keys(installed: ModuleType, fake: FakeAnimator,
             "VRM shape keys")
 
 
+def test_a_bake_that_moves_no_key(installed: ModuleType, fake: FakeAnimator,
+                                  solved: list[Any], keyed_rig: tuple[Any, Any]) -> None:
+    """Mouth Strength 0: the same sentence as the other modes, before anything is written."""
+    refused("The bake moved nothing on 'Head' ", mouth_strength=0.0, upper_face=False)
+
+
 def test_a_head_without_rig_keys(installed: ModuleType, fake: FakeAnimator, solved: list[Any],
                                  tmp_path: Path) -> None:
     voice_scene(tmp_path)

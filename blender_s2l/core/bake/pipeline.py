@@ -24,7 +24,7 @@ from ..speech import audio as audio_io
 from ..speech.languages import is_english
 from ..speech.phones import LinePhones, find_line_phones, key_pose_source, uses_pocketsphinx
 from .cache import BakeCache
-from .plans import KeyPlan, plan_for
+from .plans import KeyPlan, nothing_moved, plan_for
 from .settings import BakeSettings
 
 # Recognising words takes far longer than the networks (BENCHMARKS.md), so it gets most of the bar.
@@ -114,6 +114,8 @@ def infer(inputs: BakeInputs, progress: ProgressFn | Task | None = None,
                      aligned=found.aligned)
     check_motion(motion, inputs.label)
     plan = plan_for(s.mode).build(motion, inputs)
+    if not plan.moves:  # refused here, before the main thread writes anything
+        raise BakeError(nothing_moved(inputs.mesh_name or "the mesh"))
     late = cache.take_notes() if cache is not None else ()  # the plan's own use of the folder
     if late:
         plan.motion = replace(plan.motion, notes=tuple(dict.fromkeys((*plan.motion.notes,

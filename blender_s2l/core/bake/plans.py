@@ -66,6 +66,12 @@ class KeyPlan:
         """Slider limits wide enough that no keyed weight is clamped."""
         return 0.0, 1.0
 
+    @property
+    def moves(self) -> bool:
+        """Whether the take would move the face at all: one that keys nothing but rest is
+        refused before anything is written (`nothing_moved`)."""
+        return moves_anything(self.motion)
+
 
 @dataclass
 class CompactPlan(KeyPlan):
@@ -85,6 +91,11 @@ class CompactPlan(KeyPlan):
         frames = np.concatenate([[self.frames[0] - 1], self.frames, [self.frames[-1] + 1]])
         values = np.concatenate([[0.0], self.weights[:, k], [0.0]]).astype(np.float32)
         return frames.astype(np.float64), values
+
+    @property
+    def moves(self) -> bool:
+        """No shape survives the SVD only when every frame is the rest pose."""
+        return self.n_shapes > 0
 
     def slider_range(self, k: int) -> tuple[float, float]:
         """Blender allows sliders of at most ±10."""
@@ -135,10 +146,41 @@ class RigPlan(KeyPlan):
     def shape_offsets(self, k: int) -> NDArray[np.float32]:
         raise TypeError("A rig plan keys the character's own shape keys; it adds none.")
 
+    def moved(self) -> NDArray[np.bool_]:
+        """Per key: whether its weight leaves its rest value on some frame (a key that never
+        does is not keyed at all)."""
+        weights = np.asarray(self.weights, dtype=np.float64)
+        rest = np.asarray(self.rest, dtype=np.float64)
+        if not len(weights):
+            return np.zeros(len(self.key_names), dtype=bool)
+        moved: NDArray[np.bool_] = np.abs(weights - rest[None, :]).max(axis=0) > 1e-6
+        return moved
+
+    @property
+    def moves(self) -> bool:
+        """The take keys only the keys that move (`moved`); with none it would key nothing."""
+        return bool(self.moved().any())
+
     def fcurve(self, k: int) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         frames = np.concatenate([[self.frames[0] - 1], self.frames, [self.frames[-1] + 1]])
         values = np.concatenate([[self.rest[k]], self.weights[:, k], [self.rest[k]]])
         return frames.astype(np.float64), values.astype(np.float32)
+
+
+def moves_anything(motion: Motion) -> bool:
+    """Whether some frame leaves the rest pose: some code column is non-zero where its basis
+    field is (checked per column, never forming the dense motion of a long clip)."""
+    codes = np.asarray(motion.codes)
+    fields = np.asarray(motion.basis).reshape(motion.basis.shape[0], -1)
+    live = np.any(fields != 0, axis=1)
+    return bool(live.any() and np.any(codes[:, live] != 0))
+
+
+def nothing_moved(mesh_name: str) -> str:
+    """The sentence for a bake whose motion never leaves the rest pose, in every mode: a take
+    of it would only key rest (and a Compact one could not even be keyed)."""
+    return (f"The bake moved nothing on '{mesh_name}' (is the sound silent, or Mouth Strength "
+            "0 with Upper Face off?), so no take was written.")
 
 
 def check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
