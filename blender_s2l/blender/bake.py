@@ -154,7 +154,8 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
     if target_scene is None:
         raise BakeError("There is no active scene.")
     seq_scene, strip = find_strip(context, params.strip_name, params.strip_scene)
-    take = storage.check_take_name(params.take or storage.take_from_label(strip.name))
+    take = storage.check_take_name(params.take
+                                   or storage.take_for_strip(storage.read_takes(obj), strip.name))
     found = (rig.find_rig(obj, params.rig_map, params.jaw_bone)
              if params.mode == RigPlan.mode else None)
     others = [o for o, _ in found.character.others] if found is not None else []

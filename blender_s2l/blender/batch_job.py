@@ -24,7 +24,7 @@ from .blend_file import save_verified
 from .compat import all_strips, top_strips
 from .landmarks import check_editable, fit_object
 from .mouth import cut_mouth
-from .storage import TakeRecord, take_from_label, write_keypoints
+from .storage import TakeRecord, write_keypoints
 
 
 def opened_file() -> str:
@@ -92,7 +92,7 @@ def bake_job(
             warn(said)
     chosen = settings_of(settings)
     params = bake.BakeParams(object_name=object_name, strip_name=strip,
-                             take=take or take_from_label(strip), **chosen)
+                             take=take, **chosen)
     path = Path(out).resolve()
     if path.is_dir():  # before the bake, which may take minutes
         raise BakeError(f"The output {path} is a folder, not a file name.")

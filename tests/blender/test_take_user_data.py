@@ -208,6 +208,10 @@ def test_a_take_under_the_name_older_versions_gave_is_replaced_and_removed(
                             take="voix_t") == {"FINISHED"}
     assert bpy.ops.s2l.bake_all(replace=True) == {"FINISHED"}
     assert list(takes_of(installed, "Анна")) == ["voix_t"]
+    # ... and so does a single bake named after its strip
+    assert bpy.ops.s2l.bake(object_name="Анна", strip_name="Анна.voix été",
+                            replace=True) == {"FINISHED"}
+    assert list(takes_of(installed, "Анна")) == ["voix_t"]
     assert bpy.ops.s2l.remove_take(object_name="Анна", take="voix_t") == {"FINISHED"}
     assert takes_of(installed, "Анна") == {}
     assert bpy.data.objects["Анна"].data.shape_keys is None
