@@ -191,3 +191,16 @@ def test_unknown_words_get_a_pronunciation_or_a_clear_error() -> None:
         return
     got = pronunciations(["churl", "feed'st"])
     assert got == {"churl": "CH ER L", "feed'st": "F IY D S T"}
+
+
+def test_overlapping_rows_never_align_a_cut_with_no_audio(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Diarised rows overlap: a row whose cut failed ends past the next row's start, which then
+    starts after its own cut; aligning that empty stretch raised IndexError from pocketsphinx."""
+    from blender_s2l.core.speech.align import align_audio_segments
+
+    calls = _stretching_aligner(monkeypatch, lambda text, seconds: text != "a b" or seconds > 1.1)
+    wav = np.zeros(4 * 16000, np.float32)
+    got = align_audio_segments(wav, [(1.0, 1.9, "a b"), (1.5, 2.0, "c"), (2.02, 3.0, "d")])
+    assert min(seconds for _, seconds in calls) >= 0.05
+    assert [p for p in got if p.phone != "SIL"]

@@ -248,28 +248,46 @@ def test_a_wide_decoder_knows_the_names_an_earlier_line_taught_the_kept_one() ->
 
 
 @needs_pocketsphinx
-@pytest.mark.parametrize(("text", "kept"), [
-    ("1\n00:00:00,000 --> 00:00:01,500\n\n", False),  # a cue without words
-    ("0.5 0.2 back", False),  # a row that ends before it starts
-    ("1\n00:00:01,500 --> 00:00:00,500\nhello there\n", False),
-    (f"0.5\t0.2\tback\n0.3\t3.0\t{ARCTIC}", True),  # one slip among good rows
+@pytest.mark.parametrize(("text", "language", "last"), [
+    ("1\n00:00:00,000 --> 00:00:01,500\n\n", "en", line_align.NO_SPOKEN_WORDS),  # no words
+    ("0.5 0.2 back", "en", line_align.NO_WORDS_HEARD_INSTEAD),  # ends before it starts
+    ("1\n00:00:01,500 --> 00:00:00,500\nhello there\n", "en", line_align.NO_WORDS_HEARD_INSTEAD),
+    ("0.5 0.2 bonjour", "fr", line_align.NO_WORDS_HEARD_INSTEAD),
+    (f"0.5\t0.2\tback\n0.3\t3.0\t{ARCTIC}", "en", None),  # one slip among good rows
 ])
 def test_a_timed_transcript_without_a_usable_row_degrades_with_a_note(
-        arctic: tuple[np.ndarray, list[Phone]], text: str, kept: bool) -> None:
-    """It raised ValueError (min() of no rows) from the panel and batch: a traceback."""
+        arctic: tuple[np.ndarray, list[Phone]], text: str, language: str, last: str | None
+) -> None:
+    """It raised ValueError (min() of no rows) from the panel and batch: a traceback; in
+    another language, "The transcript is empty"."""
     wav, _ = arctic
-    got = line_align.align_line(wav, text)
-    assert got.phones and got.aligned == (1.0 if kept else 0.0)
-    has_words = "back" in text or "hello" in text
-    assert any("end before they start" in n for n in got.notes) == has_words
-    if not kept:
-        assert got.notes[-1] in (line_align.NO_SPOKEN_WORDS, line_align.NO_WORDS_HEARD_INSTEAD)
+    got = line_align.align_line(wav, text, language=language)
+    assert got.phones and got.aligned == (0.0 if last else 1.0)
+    slipped = [n for n in got.notes if "whose end is not after its start" in n]
+    assert len(slipped) == (0 if last == line_align.NO_SPOKEN_WORDS else 1)
+    if last is not None:
+        assert got.notes[-1] == last
+
+
+@needs_pocketsphinx
+def test_timed_rows_listed_out_of_order_are_aligned_in_time_order(
+        arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    """Rows in the file out of time order lost the earlier row's words (squeezed to nothing
+    behind the later one), with the line reported wholly aligned."""
+    wav, truth = arctic
+    said = [p for p in truth if p.phone != SIL]
+    words = ARCTIC.split()
+    cut = said[6].start  # "sharply"
+    got = line_align.align_line(wav, f"{cut:.3f} 3.05 {' '.join(words[2:])}\n"
+                                     f"0.2 {cut:.3f} {' '.join(words[:2])}")
+    assert len([p for p in got.phones if p.phone != SIL]) == len(said)
 
 
 def test_backward_rows_are_counted_only_where_they_had_words() -> None:
     from blender_s2l.core.speech.transcript import backward_rows
 
     assert backward_rows("0.5 0.2 back\n0.3 3.0 he turned") == 1
+    assert backward_rows("0.5 0.5 back\n0.3 3.0 he turned") == 1  # no length: not placeable
     assert backward_rows("1\n00:00:01,500 --> 00:00:00,500\n\n") == 0
     assert backward_rows("plain words only") == 0
     assert timed_segments("0.5 0.2 back\n0.3 3.0 he turned") == [Segment(0.3, 3.0, "he turned")]

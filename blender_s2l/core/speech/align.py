@@ -82,7 +82,7 @@ def align_audio_segments(
             if skip_unaligned:
                 continue
             raise
-        if speech and speech[-1].end > cut + 1e-6:
+        if speech and speech[-1].end > cut + 1e-6 and cut - lo >= 0.05:
             with contextlib.suppress(S2LError):
                 speech = _speech_in(wav, lo, cut, text, name, decoder)
         if speech:

@@ -49,7 +49,8 @@ from .transcript import (
 
 NO_SPOKEN_WORDS = ("The transcript has no spoken words (only tags or punctuation), so the key "
                    "poses come from the words heard in the audio.")
-NO_WORDS_HEARD_INSTEAD = "No timed row is left, so the key poses come from the words heard."
+NO_WORDS_HEARD_INSTEAD = ("No timed row with words is left, so the key poses come from the words "
+                          "heard in the audio.")
 WHOLE_S = 30.0  # lines up to this long are first aligned in one piece
 MIN_PAUSE_S = 0.12  # a gap this long between two heard words is a place to cut
 MIN_PIECE_S = 2.0  # shorter pieces give the aligner too little audio for its cepstral mean
@@ -109,12 +110,16 @@ def align_line(
 
     task = as_task(progress, cancel)
     duration = len(wav) / audio_io.SAMPLE_RATE
-    segments = timed_segments(transcript)
+    timed = timed_segments(transcript)
+    # In time order: a row's words go to its piece, and a row listed after a later one would
+    # otherwise be squeezed to nothing behind it.
+    segments = sorted(timed) if timed is not None else None
     text = " ".join(s.text for s in segments) if segments is not None else transcript
     backward = backward_rows(transcript)
     first_notes: tuple[str, ...] = () if not backward else (
-        f"Left out, with their words: {backward} timed row{'s' if backward > 1 else ''} of "
-        "the transcript that end before they start.",)
+        "Left out, with its words: a timed row of the transcript whose end is not after its "
+        "start." if backward == 1 else f"Left out, with their words: {backward} timed rows of "
+        "the transcript whose end is not after their start.",)
     if segments and not any(seg.start < duration for seg in segments):
         raise S2LError(
             f"The transcript's times start at {min(seg.start for seg in segments):.1f} s, after "
@@ -129,7 +134,7 @@ def align_line(
     else:  # row by row, so that a timed row knows its words
         per_row = [[token for token, _ in _foreign(r.text, language)] for r in rows]
         pairs = [pair for r in rows for pair in _foreign(r.text, language)]
-        if not pairs:
+        if not pairs and without_tags(text).strip():
             languages.pronounce(without_tags(text), language)  # its one sentence for the user
     words_text = [w for row in per_row for w in row]
     if not words_text:

@@ -81,14 +81,14 @@ def read_transcript_file(path: str | Path) -> str:
 def timed_segments(text: str) -> list[Segment] | None:
     """The segments of a timed transcript: rows "start end words" (seconds, as a tab or comma
     separated export gives them) or SubRip/WebVTT cues; None for plain text. A row or cue that
-    ends before it starts is left out (`backward_rows` counts those that had words)."""
+    does not end after it starts is left out (`backward_rows` counts those that had words)."""
     rows = _all_rows(text)
     return None if rows is None else [r for r in rows if r.end > r.start]
 
 
 def backward_rows(text: str) -> int:
-    """How many rows or cues of a timed transcript have words but end before they start (a
-    typing slip): their words cannot be placed, and the user should hear that."""
+    """How many rows or cues of a timed transcript have words but do not end after they start
+    (a typing slip): their words cannot be placed, and the user should hear that."""
     rows = _all_rows(text)
     return 0 if rows is None else sum(1 for r in rows if r.end <= r.start and r.text.split())
 
