@@ -447,8 +447,8 @@ def play_notes(obj: Object, take: str) -> list[str]:
             continue
         whose = (f"the shape keys of '{member.name}'" if member.type == "MESH"
                  else f"'{member.name}'")
-        solo = next((t.name for t in data.nla_tracks if t.is_solo and t.name != record.track),
-                    None)
+        own = take_track(owner, record.action, record.track)
+        solo = next((t.name for t in data.nla_tracks if t.is_solo and t != own), None)
         if not data.use_nla:
             why = f"the NLA of {whose} is switched off; turn it on in the NLA editor"
         elif solo is not None:

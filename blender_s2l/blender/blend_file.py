@@ -141,7 +141,7 @@ def _first_line(exc: BaseException) -> str:
 def _refuses_files(folder: Path) -> str:
     """Why a new file cannot be made in folder (permission, read-only file system), or "" when
     it can: so a refused folder is not reported as a full disk."""
-    probe = folder / f".s2l-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    probe = folder / f".s2l-probe-{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}"
     try:
         with open(probe, "xb"):
             pass

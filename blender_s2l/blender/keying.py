@@ -141,10 +141,20 @@ def take_track(key: Any, action_name: str, track_name: str = "") -> Any:
 
 
 def remove_track(key: Any, action_name: str, track_name: str = "") -> None:
-    """Remove the take's NLA track of `key` (`take_track`), if there."""
+    """Remove the take's NLA track of `key` (`take_track`), if there. Where the user has put
+    strips of their own on it, only the strips playing the take's action go (the action goes
+    with the take, so they would play nothing), and the track stays with the user's."""
     track = take_track(key, action_name, track_name)
     if track is not None:
         key.animation_data.nla_tracks.remove(track)
+        return
+    anim = key.animation_data if key is not None else None
+    action = bpy.data.actions.get(action_name) if action_name else None
+    if anim is None or action is None:
+        return
+    for t in anim.nla_tracks:
+        for strip in [s for s in t.strips if s.action == action]:
+            t.strips.remove(strip)
 
 
 @contextmanager

@@ -533,7 +533,7 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     wanted = sorted({b for r in records for b in r.bones
                      if pose is not None and pose.bones.get(b) is not None})
     anim = armature.animation_data
-    track = anim.nla_tracks.get(REST_TRACK) if anim is not None else None
+    track = rest_track(armature)
     action = track.strips[0].action if track is not None and len(track.strips) else None
     channels = [c for b in wanted for c in rest_channels(pose.bones[b])]
     if track is None or not wanted or action is None:
@@ -578,8 +578,17 @@ def key_bone_take(armature: Object, plan: KeyPlan, record: TakeRecord, track_nam
 
 
 def rest_track(key: Any) -> Any:
+    """The rest track the add-on made on `key` (shape keys or an armature), or None. Known by
+    what it plays, as take tracks are (`keying.take_track`): every strip plays a rest action
+    (`s2l.<object>.(rest)`; no take is named with '('), so a track of the user's that happens to
+    be named `s2l.(rest)` is never emptied or removed."""
     anim = key.animation_data if key is not None else None
-    return None if anim is None else anim.nla_tracks.get(REST_TRACK)
+    if anim is None:
+        return None
+    ours = [t for t in anim.nla_tracks if len(t.strips) and all(
+        s.action is not None and s.action.name.startswith(f"{storage.PREFIX}.")
+        and s.action.name.endswith(".(rest)") for s in t.strips)]
+    return next((t for t in ours if t.name == REST_TRACK), ours[0] if ours else None)
 
 
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:

@@ -228,3 +228,54 @@ def test_a_typed_take_name_may_use_any_script_within_blenders_length(
         bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="я" * 25)
     with pytest.raises(RuntimeError, match="may only use letters"):
         bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="при вет")
+
+
+def test_a_user_strip_put_on_the_takes_track_stays_and_the_takes_strip_goes(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """The user adds a strip of theirs to the take's track: the track is no longer wholly the
+    take's, so Replace and Remove take out only the take's strip, never leaving a strip that
+    plays the removed action."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    key = obj.data.shape_keys
+    track = key.animation_data.nla_tracks["s2l.Voice"]
+    track.lock = False
+    track.strips.new("mine", 400, bpy.data.actions.new("UserNLA"))
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
+    assert nla(key) == [("s2l.Voice", ["UserNLA"]), ("s2l.Voice.001", ["s2l.Head.Voice"])]
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
+    assert nla(key) == [("s2l.Voice", ["UserNLA"])]
+
+
+def test_a_users_track_named_like_the_rest_track_is_left_alone(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lstsq_solve(installed, monkeypatch)
+    voice_scene(tmp_path)
+    head, _teeth = rigged_head(installed)
+    motion_of_keys(monkeypatch, head)
+    key = head.data.shape_keys
+    users_track(key, "s2l.(rest)")
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode="RIG",
+                            take="A") == {"FINISHED"}
+    assert ("s2l.(rest)", ["UserNLA"]) in nla(key)
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert nla(key) == [("s2l.(rest)", ["UserNLA"])]
+    assert len(bpy.data.actions["UserNLA"].layers) == 0  # nothing keyed into the user's action
+
+
+def test_a_soloed_user_track_sharing_the_takes_name_is_reported(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """The user makes a track of the take's name after the bake and solos it: the take's own
+    track is told apart by what it plays, not by its name."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    users_track(obj.data.shape_keys, "s2l.Voice").is_solo = True
+    notes = submodule(installed, "blender.bake").play_notes(obj, "Voice")
+    assert notes == ["The take 'Voice' will not play as it is: the NLA track 's2l.Voice' of the "
+                     "shape keys of 'Head' is soloed, so it alone plays; unsolo it."]
