@@ -76,15 +76,21 @@ def test_a_users_track_sharing_the_takes_name_is_never_taken_for_it(
     assert nla(key) == [("s2l.Voice", ["UserNLA"])]
 
 
-def test_a_rig_take_leaves_a_users_track_named_like_it(
-    installed: ModuleType, fake: FakeAnimator, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def rigged(installed: ModuleType, fake: FakeAnimator, monkeypatch: pytest.MonkeyPatch,
+           tmp_path: Path) -> tuple[Any, Any]:
+    """The rig tests' character (head and its shape keys), with a fast solve and a voice."""
     lstsq_solve(installed, monkeypatch)
     voice_scene(tmp_path)
     head, _teeth = rigged_head(installed)
     motion_of_keys(monkeypatch, head)
-    key = head.data.shape_keys
+    return head, head.data.shape_keys
+
+
+def test_a_rig_take_leaves_a_users_track_named_like_it(
+    installed: ModuleType, rigged: tuple[Any, Any]
+) -> None:
+    head, key = rigged
     users_track(key, "s2l.A")
     users_track(key, "s2l.A (new)")  # the name a replacing take's track has for a moment
     theirs = nla(key)
@@ -249,15 +255,8 @@ def test_a_user_strip_put_on_the_takes_track_stays_and_the_takes_strip_goes(
     assert nla(key) == [("s2l.Voice", ["UserNLA"])]
 
 
-def test_a_users_track_named_like_the_rest_track_is_left_alone(
-    installed: ModuleType, fake: FakeAnimator, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    lstsq_solve(installed, monkeypatch)
-    voice_scene(tmp_path)
-    head, _teeth = rigged_head(installed)
-    motion_of_keys(monkeypatch, head)
-    key = head.data.shape_keys
+def test_a_users_track_named_like_the_rest_track_is_left_alone(rigged: tuple[Any, Any]) -> None:
+    _head, key = rigged
     users_track(key, "s2l.(rest)")
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", mode="RIG",
                             take="A") == {"FINISHED"}
