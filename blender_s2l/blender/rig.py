@@ -530,12 +530,17 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     first take (on top of the user's tracks, under the take) and then changed in place."""
     records = [r for r in takes if r.bones]
     pose = armature.pose
-    wanted = sorted({b for r in records for b in r.bones
-                     if pose is not None and pose.bones.get(b) is not None})
+    bones = sorted({b for r in records for b in r.bones
+                    if pose is not None and pose.bones.get(b) is not None})
     anim = armature.animation_data
     track = rest_track(armature)
     action = track.strips[0].action if track is not None and len(track.strips) else None
-    channels = [c for b in wanted for c in rest_channels(pose.bones[b])]
+    # A channel the user's own NLA tracks animate is left to them: where none of their strips
+    # plays, Blender's NLA sets it to its default, which for a bone is the rest pose anyway.
+    theirs = channels_on_users_tracks(armature)
+    channels = [c for b in bones for c in rest_channels(pose.bones[b])
+                if (c[0], c[1]) not in theirs]
+    wanted = bones if channels else []
     if track is None or not wanted or action is None:
         if track is not None:
             anim.nla_tracks.remove(track)
@@ -554,6 +559,21 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     for path, index, values in channels:
         fc = bag.fcurves.new(path, index=index, group_name=REST_TRACK)
         fc.keyframe_points.insert(REST_FRAME, float(values[0]))
+
+
+def channels_on_users_tracks(owner: Any) -> set[tuple[str, int]]:
+    """(data path, index) of every F-curve that a track of the user's on `owner` plays: a
+    track with a strip whose action is not one of the add-on's (`s2l.` names)."""
+    anim = owner.animation_data
+    out: set[tuple[str, int]] = set()
+    for track in anim.nla_tracks if anim is not None else ():
+        if all(s.action is not None and s.action.name.startswith(f"{storage.PREFIX}.")
+               for s in track.strips):
+            continue
+        for strip in track.strips:
+            out |= {(fc.data_path, fc.array_index)
+                    for fc in slot_fcurves(strip.action, strip.action_slot)}
+    return out
 
 
 def key_bone_take(armature: Object, plan: KeyPlan, record: TakeRecord, track_name: str) -> None:

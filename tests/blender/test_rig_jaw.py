@@ -475,3 +475,33 @@ def test_a_rig_take_exports_to_gltf_as_one_animation_of_bone_and_weights(
                                        rest[:3, :3], atol=2e-6)
         if c["target"] == {"node": head_node, "path": "weights"}:
             assert np.abs(values).max() == 0.0
+
+
+def test_the_users_own_nla_animation_of_the_jaw_plays_outside_the_take(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    """A track of the user's rotating the jaw after the line: the rest track held the bone at
+    rest over it on every frame, silencing it. Channels the user's tracks animate are left to
+    them; the others (here the bone's location) still rest where no take plays."""
+    _, phones = line_scene(tmp_path)
+    head, rig, _ = jaw_rig(bundled)
+    bone = rig.pose.bones["jaw"]
+    bone.rotation_mode = "XYZ"
+    bone.rotation_euler = (0.3, 0.0, 0.0)
+    late = START + 400
+    bone.keyframe_insert("rotation_euler", frame=late)
+    bone.keyframe_insert("rotation_euler", frame=late + 50)
+    theirs = rig.animation_data.action
+    rig.animation_data.action = None
+    track = rig.animation_data.nla_tracks.new()
+    track.name = "UserJaw"
+    track.strips.new("jaw", late, theirs)
+    bone.rotation_euler = (0.0, 0.0, 0.0)
+    assert bake(phones) == {"FINISHED"}
+    assert [t.name for t in rig.animation_data.nla_tracks] == ["UserJaw", "s2l.(rest)", "s2l.A"]
+    bpy.context.scene.frame_set(late + 25)
+    assert tuple(bone.rotation_euler) == pytest.approx((0.3, 0.0, 0.0))
+    rest = rig.animation_data.nla_tracks["s2l.(rest)"].strips[0].action
+    held = {fc.data_path.rsplit(".", 1)[-1] for layer in rest.layers for strip in layer.strips
+            for bag in strip.channelbags for fc in bag.fcurves}
+    assert held == {"location"}
