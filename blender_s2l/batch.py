@@ -217,16 +217,20 @@ def manifest_job(row: manifest.Row, path: Path, base: Job) -> Job:
             text = cell(option.column, "")
             if option.subtype in PATH_SUBTYPES:  # the command line's path too, as before
                 chosen[option.name] = beside_manifest(text or getattr(base, option.name))
+            elif option.name == "transcript" and text.startswith("@"):  # the file's words
+                from .core.speech.align import transcript_arg  # the audio stack: only if asked
+
+                chosen[option.name] = transcript_arg(text, path.parent)
             elif text:
                 chosen[option.name] = manifest.cell_value(option, text)
         if cell("export") and export_problem(cell("export", "")):
             raise ValueError(f"its export cell: {export_problem(cell('export', ''))}")
-    except ValueError as exc:
+    except (ValueError, S2LError) as exc:
         return replace(base, label=label, problem=_sentence(str(exc)))
     return replace(
         base, object=cell("object", ""), out=beside_manifest(cell("out", "")),
         strip=cell("strip", ""), audio=beside_manifest(cell("audio", "")),
-        scene_file=cell("scene", "") or base.scene_file,
+        scene_file=beside_manifest(cell("scene", "")) or base.scene_file,
         keypoints=beside_manifest(cell("keypoints", "") or base.keypoints), label=label,
         export_weights=cell("export", "") or base.export_weights, **chosen,
     )

@@ -309,3 +309,36 @@ def test_a_transcript_that_fits_in_part_bakes_and_says_how_much(
     assert "Is it this line's transcript?" in fail and "Traceback" not in out
     assert (tmp_path / "a.blend").is_file() and not (tmp_path / "b.blend").exists()
     assert [(p.start, p.phone) for p in fake.calls[-1]["phones"]] == [(0.0, "SIL"), (0.2, "M")]
+
+
+def test_manifest_transcript_files_and_scenes_lie_beside_the_manifest(
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A transcript cell `@words.txt` was aligned as the words "at words dot txt", and a
+    relative scene cell was looked for in the current folder while every other path of the
+    line lies beside the manifest."""
+    import blender_s2l.core.speech.line_align as line_align
+    from blender_s2l.core.speech.phones import Phone
+
+    heard: list[str] = []
+
+    def fake_align(wav: Any, transcript: str, *args: Any) -> Any:
+        heard.append(transcript)
+        return line_align.LineAlignment([Phone(0.0, 0.2, "SIL"), Phone(0.2, 0.3, "M")], 1.0, ())
+
+    monkeypatch.setattr(line_align, "align_line", fake_align)
+    scene_file(tmp_path)
+    (tmp_path / "words.txt").write_text("Mm, maybe.", encoding="utf-8")
+    (tmp_path / "jobs.csv").write_text(
+        "scene,object,strip,out,take,transcript\n"
+        "scene.blend,Head,Voice,a.blend,first,@words.txt\n"
+        "scene.blend,Head,Voice,b.blend,second,@nowhere.txt\n")
+    monkeypatch.chdir(tmp_path.parent)
+    rc = batch.main(["--jobs", str(tmp_path / "jobs.csv")])
+    out = capsys.readouterr().out
+    assert rc == 1 and heard == ["Mm, maybe."]
+    assert "ok   line 2" in out and (tmp_path / "a.blend").is_file()
+    fail = next(row for row in out.splitlines() if row.startswith("FAIL line 3"))
+    assert f"The transcript file {tmp_path / 'nowhere.txt'} does not exist." in fail
+

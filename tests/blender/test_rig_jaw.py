@@ -484,7 +484,7 @@ def test_the_users_own_nla_animation_of_the_jaw_plays_outside_the_take(
     rest over it on every frame, silencing it. Channels the user's tracks animate are left to
     them; the others (here the bone's location) still rest where no take plays."""
     _, phones = line_scene(tmp_path)
-    head, rig, _ = jaw_rig(bundled)
+    _head, rig, _ = jaw_rig(bundled)
     bone = rig.pose.bones["jaw"]
     bone.rotation_mode = "XYZ"
     bone.rotation_euler = (0.3, 0.0, 0.0)

@@ -278,3 +278,30 @@ def test_a_soloed_user_track_sharing_the_takes_name_is_reported(
     notes = submodule(installed, "blender.bake").play_notes(obj, "Voice")
     assert notes == ["The take 'Voice' will not play as it is: the NLA track 's2l.Voice' of the "
                      "shape keys of 'Head' is soloed, so it alone plays; unsolo it."]
+
+
+def test_the_panels_transcript_file_lies_beside_the_blend(
+    installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`@words.txt` typed in the panel's Transcript field was aligned as those words."""
+    line_align = submodule(installed, "core.speech.line_align")
+    phone = submodule(installed, "core.speech.phones").Phone
+
+    heard: list[str] = []
+
+    def fake_align(wav: Any, transcript: str, *args: Any) -> Any:
+        heard.append(transcript)
+        return line_align.LineAlignment([phone(0.0, 0.2, "SIL"), phone(0.2, 0.3, "M")], 1.0, ())
+
+    monkeypatch.setattr(line_align, "align_line", fake_align)
+    voice_scene(tmp_path)
+    grid_head()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
+    (tmp_path / "words.txt").write_text("Mm, maybe.", encoding="utf-8")
+    monkeypatch.chdir(tmp_path.parent)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice",
+                            transcript="@words.txt") == {"FINISHED"}
+    assert heard == ["Mm, maybe."]
+    with pytest.raises(RuntimeError, match=r"nowhere\.txt does not exist"):
+        bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="B",
+                         transcript="@nowhere.txt")

@@ -258,11 +258,15 @@ def _festival_phones(line: str) -> str:
     return " ".join(phones)
 
 
-def transcript_arg(value: str) -> str:
-    """A command-line transcript: the words themselves, or `@file` to read them from a file."""
+def transcript_arg(value: str, base: Path | None = None) -> str:
+    """A transcript as given on the command line, in a manifest cell or in the panel: the words
+    themselves, or `@file` to read them from a file (a relative name beside `base`: the
+    manifest's folder, the .blend's; else the current folder)."""
     if not value.startswith("@"):
         return value
     path = Path(value[1:])
+    if base is not None and not path.is_absolute():
+        path = base / path
     if not path.is_file():
         why = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise S2LError(f"The transcript file {path} {why}.")
