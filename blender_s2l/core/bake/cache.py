@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import threading
@@ -374,7 +375,11 @@ class BakeCache:
 def _save_entry(path: Path, arrays: Arrays, meta: dict[str, Any]) -> None:
     meta = {**meta, "digest": _arrays_digest(meta, arrays)}
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-    write_atomic(path, lambda f: np.savez(f, **{META: blob}, **arrays), prefix=f".{PREFIX}")
+    # Zipped in memory first: a zip file left open by a write that failed (a full disk) would
+    # print "Exception ignored ... seek of closed file" when collected, in the farm's log.
+    packed = io.BytesIO()
+    np.savez(packed, **{META: blob}, **arrays)
+    write_atomic(path, lambda f: f.write(packed.getbuffer()), prefix=f".{PREFIX}")
 
 
 def _load_entry(path: Path) -> tuple[Arrays, dict[str, Any]]:
