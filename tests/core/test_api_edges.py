@@ -154,3 +154,19 @@ def test_landmark_positions_off_the_mesh_are_refused(anim: Animator, head: DemoH
     text = _sentence(lambda: anim.animate(WAV, head.vertices, head.faces, one), "Landmark 8",
                      LandmarkError)
     assert "object space" in text
+
+
+@pytest.mark.parametrize(("faces", "match"), [
+    ("tail", "outside the mesh"),  # -1 inside a row: an index from the end, not padding
+    ("short", "fewer than three"),  # padding leaves two corners
+    ([[0, 1]], "fewer than three"),
+])
+def test_animate_refuses_faces_that_are_not_polygons(anim: Animator, head: DemoHead,
+                                                     faces: Any, match: str) -> None:
+    """A face [a, b, -1] passed the API's checks: -1 read as padding, leaving an edge."""
+    f = np.asarray(head.faces)[:, :3] if not isinstance(head.faces, list) else \
+        np.array([p[:3] for p in head.faces])
+    bad = {"tail": np.vstack([f, [[0, -1, 1]]]), "short": np.vstack([f, [[0, 1, -1]]])}
+    given = bad[faces] if isinstance(faces, str) else faces
+    _sentence(lambda: anim.animate(WAV, head.vertices, given, head.landmark_vertices), match,
+              MeshError)

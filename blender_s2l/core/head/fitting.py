@@ -21,6 +21,8 @@ from ..errors import LandmarkError, MeshError
 from .keypoints import load_keypoints_json, validate_keypoints
 from .landmarks import N_LANDMARKS, Similarity, canonical_neutral, fit_similarity
 from .mesh import (
+    FEW_CORNERS,
+    OUTSIDE_MESH,
     FacesLike,
     SurfaceIndex,
     closest_on_polyline,
@@ -257,9 +259,9 @@ def fit_landmarks(
     if len(pf) == 0:
         raise MeshError("The mesh has no faces to fit landmarks onto.")
     if pf.max() >= len(v) or pf.min() < -1:
-        raise MeshError("A face refers to a vertex index outside the mesh.")
+        raise MeshError(OUTSIDE_MESH)
     if pf[:, :3].min() < 0:
-        raise MeshError("A face has fewer than three corners.")
+        raise MeshError(FEW_CORNERS)
     tris = fan_triangles(pf)
     labels = components(len(v), tris)
     part = np.unique(labels[list(kp.values())])

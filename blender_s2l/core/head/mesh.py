@@ -20,6 +20,8 @@ FacesLike = NDArray[np.integer[Any]] | Sequence[Sequence[int]]
 
 
 BAD_FACES = "Faces must be a list of polygons of whole vertex indices or an (F, K) index array."
+OUTSIDE_MESH = "A face refers to a vertex index outside the mesh."
+FEW_CORNERS = "A face has fewer than three corners."
 
 
 def as_polygons(faces: FacesLike) -> list[NDArray[np.int64]]:
@@ -67,11 +69,19 @@ def validate_mesh(
         if faces.ndim != 2 or not whole_numbers(faces):
             raise MeshError(BAD_FACES)
         if faces.size and faces.max() >= v.shape[0]:
-            raise MeshError("A face refers to a vertex index outside the mesh.")
+            raise MeshError(OUTSIDE_MESH)
+        pad = faces < 0
+        # Padding only ends a row (a -1 inside one is an index from the end, not padding).
+        if pad.shape[1] > 1 and np.any(pad[:, :-1] & ~pad[:, 1:]):
+            raise MeshError(OUTSIDE_MESH)
+        if faces.size and np.any((~pad).sum(axis=1) < 3):
+            raise MeshError(FEW_CORNERS)
         return
     for poly in as_polygons(faces):
         if len(poly) and (poly.min() < 0 or poly.max() >= v.shape[0]):
-            raise MeshError("A face refers to a vertex index outside the mesh.")
+            raise MeshError(OUTSIDE_MESH)
+        if len(poly) < 3:
+            raise MeshError(FEW_CORNERS)
 
 
 F64 = NDArray[np.float64]
