@@ -429,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs, notes = jobs_from_args(args)
         chosen = list(range(len(jobs))) if part is None else \
             shard.select([j.line or 0 for j in jobs], part)
+        notes = [*notes, *_language_flag(args, jobs)]
     except S2LError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -451,6 +452,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if summary_file is not None:
             summary_file.close()
+
+
+def _language_flag(args: argparse.Namespace, jobs: list[Job]) -> list[str]:
+    """--language is checked before any job runs (a code espeak-ng does not know is a usage
+    error, as a bad flag is), and said to change nothing where no line has a transcript."""
+    if getattr(args, "language", None) is None:
+        return []
+    from .core.speech.languages import check_language
+
+    code = _flag_value(next(o for o in OPTIONS if o.name == "language"), args.language)
+    check_language(code, next((j.transcript for j in jobs if j.transcript.strip()), ""))
+    if any(j.transcript.strip() for j in jobs):
+        return []
+    return ["--language is the transcript's language; no line has a transcript, so it changes "
+            "nothing."]
 
 
 def _words_missing(args: argparse.Namespace, jobs: list[Job]) -> bool:

@@ -86,7 +86,9 @@ def check_object(obj: Object, baking: bool = True) -> None:
     """Refuse objects whose shape keys the bake could not (or must not) change. baking=False
     (removing a take) lets absolute keys through: taking a take's keys out restores them."""
     if obj.type != "MESH":
-        raise BakeError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh; select a head mesh.")
+        kind = obj.type.lower().replace("_", " ")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise BakeError(f"'{obj.name}' is {article} {kind}, not a mesh; select a head mesh.")
     if obj.mode == "EDIT" or obj.data.is_editmode:
         raise BakeError(f"'{obj.name}' is in Edit Mode; switch to Object Mode to bake.")
     key = obj.data.shape_keys

@@ -109,3 +109,18 @@ def test_a_spanish_sentence_aligns_on_its_bilabials() -> None:
     assert labials == 9 and hit == labials
     errors = sorted(bench.boundary_errors_ms(truth, aligned))
     assert errors[len(errors) // 2] < 40.0  # median phone start within 40 ms of the truth
+
+
+@needs_espeak
+def test_a_bad_language_flag_is_a_usage_error_and_a_flag_without_transcripts_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--language xx` failed each job (exit 1) instead of the command (exit 2), and
+    `--language es` with no transcript changed nothing without a word."""
+    line = ["--object", "H", "--out", str(tmp_path / "o.blend"), "--audio",
+            str(tmp_path / "missing.wav")]
+    assert batch.main([*line, "--transcript", "hola", "--language", "xx"]) == 2
+    assert "not one espeak-ng knows" in capsys.readouterr().err
+    args = batch.parser().parse_args([*line, "--language", "es"])
+    jobs, _ = batch.jobs_from_args(args)
+    (note,) = batch._language_flag(args, jobs)
+    assert note.startswith("--language is the transcript's language; no line has a transcript")

@@ -146,3 +146,10 @@ def test_a_vertical_tab_in_a_cell_is_whitespace_not_binary(tmp_path: Path) -> No
     (row,) = manifest.read(write(tmp_path, "object,strip,out,transcript\n"
                                            "Head,Voice,a.blend,one\x0btwo\x0b\n")).rows
     assert row.values["transcript"] == "one\x0btwo" and not row.problem
+
+
+def test_a_json_manifest_is_told_what_a_manifest_is(tmp_path: Path) -> None:
+    """It was refused as "The header ... cannot be read (',' expected after '"')"."""
+    path = write(tmp_path, '{"object": "Head", "strip": "Voice", "out": "a.blend"}\n',
+                 "jobs.jsonl")
+    assert "looks like JSON; a manifest is a table" in refusal(path)

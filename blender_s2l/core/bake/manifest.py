@@ -117,6 +117,10 @@ def parse(text: str, name: str) -> list[Row]:
             raise BakeError(f"The jobs manifest {name} has no header line after its "
                             f"'{hint.group(0)}' line.")
     header_line = lines[first]
+    if header_line.lstrip().startswith(("{", "[")):
+        raise BakeError(f"The jobs manifest {name} looks like JSON; a manifest is a table: a "
+                        "header line naming the columns (object, strip or audio, out, ...), then "
+                        "one line a job, split by commas, semicolons or tabs.")
     delimiter = delimiter or next((d for d in ",;\t" if d in header_line), ",")
     try:
         header = next(csv.reader([header_line], delimiter=delimiter, strict=True))
