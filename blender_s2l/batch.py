@@ -457,11 +457,12 @@ def main(argv: list[str] | None = None) -> int:
 def _language_flag(args: argparse.Namespace, jobs: list[Job]) -> list[str]:
     """--language is checked before any job runs (a code espeak-ng does not know is a usage
     error, as a bad flag is), and said to change nothing where no line has a transcript."""
-    if getattr(args, "language", None) is None:
+    option = next(o for o in OPTIONS if o.name == "language")
+    code = _flag_value(option, getattr(args, "language", None))
+    if code == option.default:  # not given (argparse fills in the default), or English
         return []
     from .core.speech.languages import check_language
 
-    code = _flag_value(next(o for o in OPTIONS if o.name == "language"), args.language)
     check_language(code, next((j.transcript for j in jobs if j.transcript.strip()), ""))
     if any(j.transcript.strip() for j in jobs):
         return []
@@ -507,6 +508,12 @@ def all_strips_main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     base = Job(out=args.out, scene_file=scene_file, label="all strips",
                **{o.name: _flag_value(o, getattr(args, o.name)) for o in OPTIONS if o.flag})
+    try:
+        for note in _language_flag(args, [base]):
+            print(f"note: {note}", flush=True)
+    except S2LError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if _words_missing(args, [base]):
         return EXIT_USAGE
     t0 = time.perf_counter()

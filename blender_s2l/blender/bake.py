@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
@@ -170,12 +169,6 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
     check_strip(seq_scene, strip, target_scene)
     frames, times = strip_frames(strip_timing(seq_scene, strip))
     settings = BakeSettings(**settings_of(params))
-    if settings.transcript.startswith("@"):  # `@words.txt` in the panel: beside the .blend
-        from ..core.speech.align import transcript_arg
-
-        blend = bpy.data.filepath
-        settings = replace(settings, transcript=transcript_arg(
-            settings.transcript, Path(blend).parent if blend else None))
     landmarks = stored_landmarks(obj)
     audio = strip_audio(strip)
     inputs = BakeInputs(

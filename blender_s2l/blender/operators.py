@@ -7,6 +7,7 @@ inference has finished, so an error or Esc leaves the file as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -51,8 +52,25 @@ def chosen_options(op: Any, context: Context) -> dict[str, Any]:
             value = getattr(prefs, option.prefs)
         elif option.subtype in PATH_SUBTYPES and value:  # "//..." is relative to the .blend
             value = bpy.path.abspath(value)
+        elif option.name == "transcript" and value.startswith("@"):
+            value = transcript_file(value)
         chosen[option.name] = value
     return chosen
+
+
+def transcript_file(value: str) -> str:
+    """The words of `@words.txt` typed in the Transcript field, read here and only here (batch
+    reads its own `@` before the bake, so words that begin with '@' are never read twice): a
+    relative name lies beside the .blend, as a relative path in a file field does."""
+    from ..core.speech.align import transcript_arg
+
+    name = os.path.expanduser(value[1:])
+    if name.startswith("//") or not os.path.isabs(name):
+        if not bpy.data.filepath:
+            raise BakeError(f"The transcript file {name} is relative to the .blend, which is "
+                            "not saved yet: save it, or give the file's full path.")
+        name = bpy.path.abspath(name if name.startswith("//") else "//" + name)
+    return transcript_arg("@" + name)
 
 
 class S2L_OT_bake(JobModal, bpy.types.Operator):
@@ -149,8 +167,12 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
         if job.active() is not None:
             self.report({"ERROR"}, job.BUSY)
             return {"CANCELLED"}
-        result = bake_all.bake_all(context, self._settings(context),
-                                   warn=self._warn, done=self._strip_done)
+        try:
+            settings = self._settings(context)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        result = bake_all.bake_all(context, settings, warn=self._warn, done=self._strip_done)
         return self._summarise(result)
 
     def start_modal(self, context: Context) -> OpResult:
@@ -159,8 +181,12 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
         if job.active() is not None:
             self.report({"ERROR"}, job.BUSY)
             return {"CANCELLED"}
-        self._run = bake_all.AllRun(context, self._settings(context), warn=self._warn,
-                                    done=self._strip_done)
+        try:
+            settings = self._settings(context)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._run = bake_all.AllRun(context, settings, warn=self._warn, done=self._strip_done)
         self._stopping = False
         if not self._start_next(context, self._run):
             return self._summarise(self._run.result)

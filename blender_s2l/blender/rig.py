@@ -53,6 +53,7 @@ from .keying import (
 from .rna import Object
 from .storage import TakeRecord, read_takes
 
+REST_MARK = "s2l_rest"  # an ID property on rest actions: Blender may add .001 to their names
 REST_TRACK = "s2l.(rest)"  # '(' is no letter of a take name, so no take's track is named so
 REST_FRAME = 1.0
 # Bone names that are the jaw's own control on common rigs, best first; otherwise any bone
@@ -537,7 +538,8 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     action = track.strips[0].action if track is not None and len(track.strips) else None
     # A channel the user's own NLA tracks animate is left to them: where none of their strips
     # plays, Blender's NLA sets it to its default, which for a bone is the rest pose anyway.
-    theirs = channels_on_users_tracks(armature)
+    theirs = channels_on_users_tracks(armature, {r.action for r in read_takes(armature).values()}
+                                      | {r.action for r in records})
     channels = [c for b in bones for c in rest_channels(pose.bones[b])
                 if (c[0], c[1]) not in theirs]
     wanted = bones if channels else []
@@ -550,6 +552,7 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
             action, slot = key_object_action(
                 armature, storage.action_name(armature.name, "(rest)"), REST_TRACK,
                 np.array([REST_FRAME]), channels)
+            action[REST_MARK] = True
             add_track(armature, REST_TRACK, REST_FRAME, action, slot, "HOLD",
                       prev=_below(armature, records), unique=False)
         return
@@ -561,18 +564,19 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
         fc.keyframe_points.insert(REST_FRAME, float(values[0]))
 
 
-def channels_on_users_tracks(owner: Any) -> set[tuple[str, int]]:
-    """(data path, index) of every F-curve that a track of the user's on `owner` plays: a
-    track with a strip whose action is not one of the add-on's (`s2l.` names)."""
+def channels_on_users_tracks(owner: Any, take_actions: set[str]) -> set[tuple[str, int]]:
+    """(data path, index) of every F-curve that a strip of the user's on `owner` plays: a strip
+    whose action is neither a take's (`take_actions`, from the take records) nor a rest
+    action, on whatever track it lies (the user may put strips on a take's track)."""
     anim = owner.animation_data
     out: set[tuple[str, int]] = set()
     for track in anim.nla_tracks if anim is not None else ():
-        if all(s.action is not None and s.action.name.startswith(f"{storage.PREFIX}.")
-               for s in track.strips):
-            continue
         for strip in track.strips:
+            action = strip.action
+            if action is None or action.name in take_actions or is_rest_action(action):
+                continue
             out |= {(fc.data_path, fc.array_index)
-                    for fc in slot_fcurves(strip.action, strip.action_slot)}
+                    for fc in slot_fcurves(action, strip.action_slot)}
     return out
 
 
@@ -605,10 +609,16 @@ def rest_track(key: Any) -> Any:
     anim = key.animation_data if key is not None else None
     if anim is None:
         return None
-    ours = [t for t in anim.nla_tracks if len(t.strips) and all(
-        s.action is not None and s.action.name.startswith(f"{storage.PREFIX}.")
-        and s.action.name.endswith(".(rest)") for s in t.strips)]
+    ours = [t for t in anim.nla_tracks
+            if len(t.strips) and all(is_rest_action(s.action) for s in t.strips)]
     return next((t for t in ours if t.name == REST_TRACK), ours[0] if ours else None)
+
+
+def is_rest_action(action: Any) -> bool:
+    """Whether the action is a rest track's: marked so (REST_MARK), or, in files baked before
+    the mark, named `s2l.<object>.(rest)` exactly."""
+    return action is not None and (bool(action.get(REST_MARK)) or (
+        action.name.startswith(f"{storage.PREFIX}.") and action.name.endswith(".(rest)")))
 
 
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
@@ -644,6 +654,7 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
                                                         dtype=np.float32)) for n in wanted]
         action, slot, _, _ = key_action(key, storage.action_name(obj.name, "(rest)"), REST_TRACK,
                                         curves)
+        action[REST_MARK] = True
         add_track(key, REST_TRACK, REST_FRAME, action, slot, "HOLD",
                   prev=_below(key, records), unique=False)
         return

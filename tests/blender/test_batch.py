@@ -330,15 +330,18 @@ def test_manifest_transcript_files_and_scenes_lie_beside_the_manifest(
     monkeypatch.setattr(line_align, "align_line", fake_align)
     scene_file(tmp_path)
     (tmp_path / "words.txt").write_text("Mm, maybe.", encoding="utf-8")
+    (tmp_path / "at.txt").write_text("@home, maybe.", encoding="utf-8")  # read once, not twice
     (tmp_path / "jobs.csv").write_text(
         "scene,object,strip,out,take,transcript\n"
         "scene.blend,Head,Voice,a.blend,first,@words.txt\n"
-        "scene.blend,Head,Voice,b.blend,second,@nowhere.txt\n")
+        "scene.blend,Head,Voice,b.blend,second,@nowhere.txt\n"
+        "scene.blend,Head,Voice,c.blend,third,@at.txt\n")
     monkeypatch.chdir(tmp_path.parent)
     rc = batch.main(["--jobs", str(tmp_path / "jobs.csv")])
     out = capsys.readouterr().out
-    assert rc == 1 and heard == ["Mm, maybe."]
+    assert rc == 1 and heard == ["Mm, maybe.", "@home, maybe."]
     assert "ok   line 2" in out and (tmp_path / "a.blend").is_file()
+    assert "ok   line 4" in out
     fail = next(row for row in out.splitlines() if row.startswith("FAIL line 3"))
     assert f"The transcript file {tmp_path / 'nowhere.txt'} does not exist." in fail
 

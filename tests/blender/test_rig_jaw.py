@@ -505,3 +505,67 @@ def test_the_users_own_nla_animation_of_the_jaw_plays_outside_the_take(
     held = {fc.data_path.rsplit(".", 1)[-1] for layer in rest.layers for strip in layer.strips
             for bag in strip.channelbags for fc in bag.fcurves}
     assert held == {"location"}
+
+
+def rest_channels_held(rig: Any) -> list[tuple[str, list[str]]]:
+    """Each rest track of the armature with the bone properties its action holds."""
+    return [(t.name, sorted({fc.data_path.rsplit(".", 1)[-1] for layer in s.action.layers
+                             for st in layer.strips for bag in st.channelbags
+                             for fc in bag.fcurves}))
+            for t in rig.animation_data.nla_tracks for s in t.strips
+            if s.action is not None and s.action.get("s2l_rest")]
+
+
+def test_a_user_strip_on_a_takes_track_does_not_take_the_rest_hold_away(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    """Its F-curves were read with the take's own jaw channels as the user's, and the rest
+    track went."""
+    _, phones = line_scene(tmp_path)
+    _head, rig, _ = jaw_rig(bundled)
+    assert bake(phones) == {"FINISHED"}
+    root = rig.pose.bones["root"]
+    root.keyframe_insert("location", frame=START + 300)
+    mine = rig.animation_data.action
+    rig.animation_data.action = None
+    track = rig.animation_data.nla_tracks["s2l.A"]
+    track.lock = False
+    track.strips.new("mine", START + 300, mine)
+    assert bake(phones, take="B") == {"FINISHED"}
+    assert rest_channels_held(rig) == [("s2l.(rest)", ["location", "rotation_quaternion"])]
+
+
+def test_rest_tracks_do_not_pile_up_when_the_rest_actions_name_is_taken(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    """Blender named the rest action '....(rest).001', it was no longer recognised, and each
+    bake added a rest track that Remove never took away."""
+    _, phones = line_scene(tmp_path)
+    _head, rig, _ = jaw_rig(bundled)
+    bpy.data.actions.new("s2l.Rig.(rest)").use_fake_user = True
+    assert bake(phones) == {"FINISHED"}
+    assert bake(phones, take="B") == {"FINISHED"}
+    assert [t.name for t in rig.animation_data.nla_tracks] == ["s2l.(rest)", "s2l.A", "s2l.B"]
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
+    assert not rig.animation_data or not len(rig.animation_data.nla_tracks)
+
+
+def test_a_users_action_named_like_ours_on_their_track_still_plays(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    _, phones = line_scene(tmp_path)
+    _head, rig, _ = jaw_rig(bundled)
+    bone = rig.pose.bones["jaw"]
+    bone.rotation_mode = "XYZ"
+    bone.rotation_euler = (0.3, 0.0, 0.0)
+    late = START + 400
+    bone.keyframe_insert("rotation_euler", frame=late)
+    theirs = rig.animation_data.action
+    theirs.name = "s2l.Rig.A.001"  # a copy of a take's action, tweaked by hand
+    rig.animation_data.action = None
+    rig.animation_data.nla_tracks.new().strips.new("jaw", late, theirs)
+    bone.rotation_euler = (0.0, 0.0, 0.0)
+    assert bake(phones) == {"FINISHED"}
+    bpy.context.scene.frame_set(late + 25)
+    assert tuple(bone.rotation_euler) == pytest.approx((0.3, 0.0, 0.0))

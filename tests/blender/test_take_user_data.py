@@ -296,6 +296,10 @@ def test_the_panels_transcript_file_lies_beside_the_blend(
     monkeypatch.setattr(line_align, "align_line", fake_align)
     voice_scene(tmp_path)
     grid_head()
+    with pytest.raises(RuntimeError, match=r"relative to the \.blend, which is not saved yet"):
+        bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", transcript="@words.txt")
+    with pytest.raises(RuntimeError, match=r"relative to the \.blend, which is not saved yet"):
+        bpy.ops.s2l.bake_all(transcript="@words.txt")
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
     (tmp_path / "words.txt").write_text("Mm, maybe.", encoding="utf-8")
     monkeypatch.chdir(tmp_path.parent)

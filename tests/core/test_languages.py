@@ -124,3 +124,5 @@ def test_a_bad_language_flag_is_a_usage_error_and_a_flag_without_transcripts_a_n
     jobs, _ = batch.jobs_from_args(args)
     (note,) = batch._language_flag(args, jobs)
     assert note.startswith("--language is the transcript's language; no line has a transcript")
+    args = batch.parser().parse_args(line)  # no --language: no note
+    assert batch._language_flag(args, batch.jobs_from_args(args)[0]) == []

@@ -291,3 +291,13 @@ def test_backward_rows_are_counted_only_where_they_had_words() -> None:
     assert backward_rows("1\n00:00:01,500 --> 00:00:00,500\n\n") == 0
     assert backward_rows("plain words only") == 0
     assert timed_segments("0.5 0.2 back\n0.3 3.0 he turned") == [Segment(0.3, 3.0, "he turned")]
+
+
+@needs_pocketsphinx
+def test_a_timed_row_within_an_earlier_rows_speech_is_named_not_lost_silently(
+        arctic: tuple[np.ndarray, list[Phone]]) -> None:
+    """A backchannel row ("mm hmm") lying inside a longer row's speech has no room once that
+    row is aligned; its words went without a word, with the line reported wholly aligned."""
+    wav, _ = arctic
+    got = line_align.align_line(wav, f"0.2\t3.05\t{ARCTIC}\n1.0\t1.4\tmm hmm")
+    assert any("lies within the speech of a row before it" in n for n in got.notes)

@@ -113,7 +113,7 @@ def align_line(
     timed = timed_segments(transcript)
     # In time order: a row's words go to its piece, and a row listed after a later one would
     # otherwise be squeezed to nothing behind it.
-    segments = sorted(timed) if timed is not None else None
+    segments = sorted(timed, key=lambda seg: seg.start) if timed is not None else None
     text = " ".join(s.text for s in segments) if segments is not None else transcript
     backward = backward_rows(transcript)
     first_notes: tuple[str, ...] = () if not backward else (
@@ -191,6 +191,7 @@ def align_line(
         else:
             pieces = _cut_at_pauses(words, duration)
         done = _split(wav, line, decoder, SPLIT_DEPTH, trust, task) if short else []
+        inside = 0
         for i, piece in enumerate(pieces):
             aligning(i / len(pieces))
             piece = _after(piece, done)
@@ -204,7 +205,14 @@ def align_line(
                                          SPLIT_DEPTH, trust, task)
                     got = again if all(ph is not None for _, ph in again) else got
                 done.extend(got)
+            elif piece.words:
+                inside += 1
         aligning(1.0)
+        if inside:  # a row within the speech of a row before it: its words have no room
+            notes = (*notes, "Left out, with its words: a timed row of the transcript that lies "
+                     "within the speech of a row before it." if inside == 1 else
+                     f"Left out, with their words: {inside} timed rows of the transcript that "
+                     "lie within the speech of rows before them.")
         return _joined(done, heard, duration, notes)
     finally:
         decoder.close()
@@ -470,7 +478,7 @@ def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float
     limits: list[float] = []
     said = [seg for seg, n in zip(segments, counts, strict=True) if n]
     k = 0
-    for seg, n in zip(segments, counts, strict=True):  # the transcript's order: the words'
+    for seg, n in zip(segments, counts, strict=True):  # in time order, as the words are
         lo, hi = max(0.0, seg.start - pad_s), min(duration, seg.end + pad_s)
         if hi - lo >= 0.05 and n:
             out.append(_Piece(lo, hi, words[k : k + n]))
