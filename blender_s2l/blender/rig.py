@@ -179,19 +179,21 @@ def actively_keyed(key: Any) -> set[str]:
     return {kb.name for kb in key.key_blocks if value_path(kb.name) in paths}
 
 
-def keyed_on_tracks(key: Any) -> dict[str, str]:
-    """Keys the user's own NLA tracks animate, with the first such track's name: the rest
-    track of rig takes plays over them."""
+def keyed_on_tracks(key: Any, take_actions: set[str]) -> dict[str, str]:
+    """Keys the user's own NLA strips animate (a strip whose action is neither a take's nor a
+    rest action, as `channels_on_users_tracks` tells them), with the first such strip's track
+    name: the rest track of rig takes plays over them."""
     anim = key.animation_data
     out: dict[str, str] = {}
     if anim is None:
         return out
     paths = {value_path(kb.name): kb.name for kb in key.key_blocks}
     for track in anim.nla_tracks:
-        if track.name.startswith(f"{storage.PREFIX}."):
-            continue
         for strip in track.strips:
-            for fc in slot_fcurves(strip.action, strip.action_slot):
+            action = strip.action
+            if action is None or action.name in take_actions or is_rest_action(action):
+                continue
+            for fc in slot_fcurves(action, strip.action_slot):
                 if fc.data_path in paths:
                     out.setdefault(paths[fc.data_path], track.name)
     return out
@@ -409,7 +411,7 @@ def find_rig(head: Object, rig_map: str = "", jaw_bone: str = "") -> FoundRig:
         notes.append(f"{_listing(overridden)} of '{head.name}' "
                      f"{'is' if len(overridden) == 1 else 'are'} also keyed in its shape keys' "
                      f"action '{key.animation_data.action.name}', which plays over the take.")
-    below = keyed_on_tracks(key)
+    below = keyed_on_tracks(key, {r.action for r in read_takes(head).values()})
     hidden = [n for n in key_names if n in below]
     if hidden:
         notes.append(f"{_listing(hidden)} of '{head.name}' "
