@@ -36,6 +36,7 @@ from .keying import (
     check_finite,
     free_track_name,
     key_action,
+    remove_action,
     remove_track,
     take_track,
 )
@@ -353,9 +354,7 @@ WRITERS: dict[str, TakeWriter] = {
 def _discard(obj: Object, record: TakeRecord) -> None:
     key = rig.anim_owner(obj)
     remove_track(key, record.action, record.track)
-    action = bpy.data.actions.get(record.action) if record.action else None
-    if action is not None:
-        bpy.data.actions.remove(action)
+    remove_action(record.action)
     rig.rest_bones(obj, record)
     if key is not None and obj.type == "MESH":
         for name in record.keys:

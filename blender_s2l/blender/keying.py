@@ -179,6 +179,9 @@ def active_key_kept(obj: Any) -> Iterator[None]:
 
 
 def remove_action(action_name: str) -> None:
+    """Remove a take's action once nothing plays it any more (call it after the take's strips
+    are gone). A copy of the head (Shift+D) shares its takes' actions with the original, so
+    removing the copy's take must leave the original's playing."""
     action = bpy.data.actions.get(action_name) if action_name else None
-    if action is not None:
+    if action is not None and action.users == 0:
         bpy.data.actions.remove(action)

@@ -309,3 +309,26 @@ def test_the_panels_transcript_file_lies_beside_the_blend(
     with pytest.raises(RuntimeError, match=r"nowhere\.txt does not exist"):
         bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="B",
                          transcript="@nowhere.txt")
+
+
+@pytest.mark.parametrize("how", ["remove", "replace"])
+def test_a_copy_of_the_head_shares_the_takes_action_and_never_deletes_it(
+    fake: FakeAnimator, tmp_path: Path, how: str
+) -> None:
+    """Shift+D gives the copy its own shape keys but the same take action: removing or
+    replacing the copy's take deleted the action, and the original's lip-sync with it."""
+    voice_scene(tmp_path)
+    original = grid_head()
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    bpy.ops.object.select_all(action="DESELECT")
+    original.select_set(True)
+    bpy.context.view_layer.objects.active = original
+    assert bpy.ops.object.duplicate(linked=False) == {"FINISHED"}
+    copy = bpy.context.view_layer.objects.active
+    assert copy != original
+    if how == "remove":
+        assert bpy.ops.s2l.remove_take(object_name=copy.name, take="Voice") == {"FINISHED"}
+    else:
+        assert bpy.ops.s2l.bake(object_name=copy.name, strip_name="Voice",
+                                replace=True) == {"FINISHED"}
+    assert nla(original.data.shape_keys) == [("s2l.Voice", ["s2l.Head.Voice"])]
