@@ -376,6 +376,27 @@ def remove_take(obj: Object, take: str,
             _remove_member_take(member, take, record, pending)
 
 
+def mute_take(obj: Object, take: str) -> bool:
+    """Switch the take's track on the object off (or back on), as the panel's toggle does;
+    True when now off (the other objects of a rig take have toggles of their own).
+
+    A muted NLA track is not evaluated, so the keys it animated would keep the values of the
+    frame shown when it was muted: the take's own keys are set to 0 (a rig take's keys are
+    the character's, held at rest by its rest track)."""
+    record = read_takes(obj).get(take)
+    owner = rig.anim_owner(obj)
+    track = take_track(owner, record.action, record.track) if record is not None else None
+    if record is None or track is None:
+        raise BakeError(f"'{obj.name}' has no take named '{take}'.")
+    track.mute = not track.mute
+    if track.mute and obj.type == "MESH":
+        for name in record.keys:
+            kb = owner.key_blocks.get(name)
+            if kb is not None:
+                kb.value = 0.0
+    return bool(track.mute)
+
+
 def _remove_member_take(member: Object, take: str, record: TakeRecord,
                         pending: dict[int, TakeRecord] | None) -> None:
     takes = read_takes(member)

@@ -360,6 +360,28 @@ class S2L_OT_remove_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class S2L_OT_mute_take(bpy.types.Operator):
+    """Switch a lip-sync take off or on (its NLA tracks on every object it plays on); switched
+    off, the face is at rest"""
+
+    bl_idname = "s2l.mute_take"
+    bl_label = "Mute Take"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> OpResult:
+        try:
+            obj = bake.resolve_object(context, self.object_name)
+            muted = bake.mute_take(obj, self.take)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Take '{self.take}' {'off' if muted else 'on'}.")
+        return {"FINISHED"}
+
+
 def run_on_object(op: Any, context: Context, action: Callable[[Object], str],
                   check: Callable[[Object], None] | None = None) -> OpResult:
     """Run action on the operator's object (checked by `check` first); any S2LError becomes one

@@ -234,8 +234,9 @@ class VIEW3D_PT_s2l(bpy.types.Panel):
                 row = box.row(align=True)
                 track = take_track(obj.data.shape_keys, rec.action, rec.track)
                 if track is not None:  # overlapping takes add up: mute the ones not wanted
-                    row.prop(track, "mute", text="", invert_checkbox=True,
-                             icon="HIDE_ON" if track.mute else "HIDE_OFF")
+                    mute = row.operator("s2l.mute_take", text="",
+                                        icon="HIDE_ON" if track.mute else "HIDE_OFF")
+                    mute.object_name, mute.take = obj.name, name
                 row.label(text=f"{name}  ({rec.mode.lower()}, {rec.strip})")
                 ex = row.operator("s2l.export_weights", text="", icon="EXPORT")
                 ex.object_name, ex.take = obj.name, name

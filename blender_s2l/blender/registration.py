@@ -18,6 +18,7 @@ from .landmark_ops import (
 from .operators import (
     S2L_OT_bake,
     S2L_OT_bake_all,
+    S2L_OT_mute_take,
     S2L_OT_remove_take,
     S2L_OT_rig_map_add,
     S2L_OT_rig_map_remove,
@@ -30,7 +31,7 @@ from .rig_export import S2L_OT_export_weights
 
 CLASSES: tuple[Any, ...] = (
     S2LPreferences, S2LSettings, S2LRigMapRow, S2LRigSettings, S2L_OT_bake, S2L_OT_bake_all,
-    S2L_OT_set_character, S2L_OT_remove_take,
+    S2L_OT_set_character, S2L_OT_remove_take, S2L_OT_mute_take,
     S2L_OT_rig_map_add, S2L_OT_rig_map_remove, S2L_OT_assign_keypoint, S2L_OT_fit_landmarks,
     S2L_OT_clear_landmarks, S2L_OT_adjust_landmark, S2L_OT_add_hold_group, S2L_OT_cut_mouth,
     S2L_UL_rig_map,

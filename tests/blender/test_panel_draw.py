@@ -80,7 +80,7 @@ def test_main_panel_states(installed: ModuleType, fake: FakeAnimator, tmp_path: 
     assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}
     log = draw(installed, "VIEW3D_PT_s2l")
     assert "label:Voice  (compact, Voice)" in log and "op:s2l.remove_take:on" in log
-    assert "prop:mute" in log
+    assert "op:s2l.mute_take:on" in log
 
 
 def test_landmark_panel_states(installed: ModuleType, fake: FakeAnimator) -> None:
@@ -190,7 +190,7 @@ def test_rig_mode_is_offered_and_its_panel_draws(
     assert bpy.ops.s2l.bake(object_name="Head", mode="RIG") == {"FINISHED"}
     log = draw(installed, "VIEW3D_PT_s2l")
     assert "label:Voice  (rig, Voice)" in log and "label:    also Teeth" in log
-    assert log.count("prop:mute") == 2  # the head's track and the teeth's
+    assert "op:s2l.mute_take:on" in log and log.count("prop:mute") == 1  # head's, teeth's
     settings.mode = "COMPACT"
     assert not panel.VIEW3D_PT_s2l_rig.poll(bpy.context)
     settings.mode = "PREFS"

@@ -8,8 +8,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
-from blender_helpers import bpy, grid_head, submodule, voice_scene, write_wav
+from blender_helpers import bpy, evaluated_co, grid_head, submodule, voice_scene, write_wav
 from fake_animator import FakeAnimator
 from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
 
@@ -332,3 +333,23 @@ def test_a_copy_of_the_head_shares_the_takes_action_and_never_deletes_it(
         assert bpy.ops.s2l.bake(object_name=copy.name, strip_name="Voice",
                                 replace=True) == {"FINISHED"}
     assert nla(original.data.shape_keys) == [("s2l.Voice", ["s2l.Head.Voice"])]
+
+
+def test_a_take_switched_off_leaves_the_face_at_rest_on_every_frame(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """The panel's toggle muted the track and the take's keys kept the values of the frame
+    shown then: the face stayed 8 mm off its neutral on the whole timeline."""
+    voice_scene(tmp_path)
+    obj = grid_head()
+    rest = evaluated_co(obj, 1)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
+    frames = range(1, 60, 3)
+    moving = max(frames, key=lambda f: float(np.abs(evaluated_co(obj, f) - rest).max()))
+    assert np.abs(evaluated_co(obj, moving) - rest).max() > 1e-4
+    bpy.context.scene.frame_set(moving)
+    assert bpy.ops.s2l.mute_take(object_name="Head", take="Voice") == {"FINISHED"}
+    for f in (moving, moving + 30, 200):
+        assert np.abs(evaluated_co(obj, f) - rest).max() < 1e-6
+    assert bpy.ops.s2l.mute_take(object_name="Head", take="Voice") == {"FINISHED"}  # back on
+    assert np.abs(evaluated_co(obj, moving) - rest).max() > 1e-4
