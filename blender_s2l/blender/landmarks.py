@@ -15,6 +15,7 @@ from .storage import (
     LANDMARK_ATTR,
     LANDMARK_GROUP,
     LANDMARK_POS_PROP,
+    check_keypoints_current,
     fitted_landmarks,
     read_keypoints,
     store_fitted_landmarks,
@@ -80,6 +81,7 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
         raise LandmarkError(
             "Mark these key points first: " + ", ".join(describe(k) for k in missing) + "."
         )
+    check_keypoints_current(obj)
     positions = fit_landmarks(neutral_vertices(obj), mesh_faces(obj.data), keypoints)
     store_fitted_landmarks(obj, positions)
     attr = obj.data.attributes.get(LANDMARK_ATTR)

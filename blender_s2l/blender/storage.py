@@ -4,6 +4,7 @@ its 68 landmark vertices, key points and hold-still group."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -21,6 +22,7 @@ TAKES_PROP = "s2l_takes"  # object custom property: JSON record of the takes it 
 BASIS_PROP = "s2l_owns_basis"  # object custom property: the add-on created the Basis key
 LANDMARK_ATTR = "s2l_landmark"  # INT point attribute: iBUG index 0..67 on landmarks, else -1
 KEYPOINTS_PROP = "s2l_keypoints"  # mesh custom property: JSON {iBUG index: vertex index}
+KEYPOINTS_N_PROP = "s2l_keypoints_n_vertices"  # the vertex count they were marked on
 LANDMARK_POS_PROP = "s2l_landmarks68"  # mesh custom property: JSON fitted (68, 3) positions
 LANDMARK_GROUP = "s2l.landmarks"  # vertex group showing the vertices nearest the fitted 68
 HOLD_GROUP = "s2l.mask"  # vertex group the user paints: 1 = the bake never moves this vertex
@@ -227,11 +229,21 @@ def fitted_landmarks(obj: Object) -> NDArray[np.float64] | None:
         raise LandmarkError(
             f"The fitted landmarks stored on '{obj.name}' are damaged; press Fit again."
         ) from None
-    if n_vertices != len(obj.data.vertices):
+    digest = data.get("mesh") if isinstance(data, dict) else None
+    if n_vertices != len(obj.data.vertices) or (digest is not None
+                                                 and digest != _mesh_digest(obj)):
         raise LandmarkError(
             f"'{obj.name}' has changed since its landmarks were fitted; press Fit again."
         )
     return pos
+
+
+def _mesh_digest(obj: Object) -> str:
+    """A fingerprint of the mesh's vertex positions: fitted landmarks are positions, which an
+    edit, Apply Scale or Origin to Geometry leaves behind while the vertex count stays."""
+    co = np.zeros(len(obj.data.vertices) * 3, dtype=np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    return hashlib.sha1(co.tobytes()).hexdigest()
 
 
 def store_fitted_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
@@ -239,7 +251,8 @@ def store_fitted_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) ->
     if pos.shape != (68, 3) or not np.all(np.isfinite(pos)):
         raise LandmarkError("Fitted landmarks must be 68 finite 3-D positions.")
     obj.data[LANDMARK_POS_PROP] = json.dumps(
-        {"positions": pos.round(7).tolist(), "n_vertices": len(obj.data.vertices)}
+        {"positions": pos.round(7).tolist(), "n_vertices": len(obj.data.vertices),
+         "mesh": _mesh_digest(obj)}
     )
 
 
@@ -254,10 +267,22 @@ def read_keypoints(obj: Object) -> dict[int, int]:
         return {}
 
 
+def check_keypoints_current(obj: Object) -> None:
+    """Refuses key points marked on an earlier version of the mesh: deleting or adding vertices
+    renumbers them, and the stored indices then name other vertices, which Fit would follow
+    without a word (files without the count are taken as they are)."""
+    marked_on = obj.data.get(KEYPOINTS_N_PROP)
+    if marked_on is not None and int(marked_on) != len(obj.data.vertices):
+        raise LandmarkError(
+            f"The key points of '{obj.name}' were marked when its mesh had {int(marked_on)} "
+            f"vertices (now {len(obj.data.vertices)}): mark them again, then Fit.")
+
+
 def write_keypoints(obj: Object, keypoints: dict[int, int]) -> None:
     if keypoints:
         ordered = {str(k): int(v) for k, v in sorted(keypoints.items())}
         obj.data[KEYPOINTS_PROP] = json.dumps(ordered)
+        obj.data[KEYPOINTS_N_PROP] = len(obj.data.vertices)
     elif KEYPOINTS_PROP in obj.data:
         del obj.data[KEYPOINTS_PROP]
 

@@ -48,10 +48,21 @@ def test_mark_key_points_then_fit(fake: FakeAnimator, tmp_path: Path) -> None:
     voice_scene(tmp_path)
     assert bpy.ops.s2l.bake(object_name="Head") == {"FINISHED"}
     np.testing.assert_allclose(fake.calls[-1]["landmarks68"], fitted)
-    # the fit goes stale when the mesh changes
-    obj.data.vertices.add(1)
+    # the fit goes stale when the mesh changes: moved (Edit Mode, Apply Scale, Origin to
+    # Geometry: the count stays), which baked with landmarks off the lips without a word ...
+    co = mesh_co(obj)
+    moved = co + np.array([0.0, 0.0, 0.002])
+    obj.data.vertices.foreach_set("co", moved.ravel().astype(np.float32))
     with pytest.raises(RuntimeError, match="has changed since its landmarks were fitted"):
         bpy.ops.s2l.bake(object_name="Head", take="again")
+    assert bpy.ops.s2l.fit_landmarks(object_name="Head") == {"FINISHED"}
+    assert bpy.ops.s2l.bake(object_name="Head", take="again") == {"FINISHED"}
+    # ... or vertices added or deleted, which renumber them: the key points too
+    obj.data.vertices.add(1)
+    with pytest.raises(RuntimeError, match="has changed since its landmarks were fitted"):
+        bpy.ops.s2l.bake(object_name="Head", take="third")
+    with pytest.raises(RuntimeError, match=r"were marked when its mesh had \d+ vertices"):
+        bpy.ops.s2l.fit_landmarks(object_name="Head")
     assert bpy.ops.s2l.clear_landmarks(object_name="Head") == {"FINISHED"}
     assert storage.read_keypoints(obj) == {}
 
