@@ -19,6 +19,8 @@ from .storage import (
     fitted_landmarks,
     read_keypoints,
     store_fitted_landmarks,
+    store_landmarks,
+    stored_landmarks,
     write_keypoints,
 )
 
@@ -110,12 +112,21 @@ def adjust_landmark(obj: Object, index: int, vertex: int) -> None:
 
     if not 0 <= index < 68:
         raise LandmarkError(f"Landmark {index} does not exist; iBUG landmarks are 0-67.")
-    positions = fitted_landmarks(obj)
-    if positions is None:
-        raise LandmarkError("Fit the landmarks first; then single ones can be adjusted.")
     verts = neutral_vertices(obj)
     if not 0 <= vertex < len(verts):
         raise LandmarkError(f"Vertex {vertex} is not in '{obj.name}' ({len(verts)} vertices).")
+    if obj.data.attributes.get(LANDMARK_ATTR) is not None:  # 68 stored vertices: move one
+        indices = np.asarray(stored_landmarks(obj), dtype=np.int64)  # the attribute's 68
+        other = [k for k, v in enumerate(indices.tolist()) if v == vertex and k != index]
+        if other:
+            raise LandmarkError(f"Vertex {vertex} is already landmark {other[0]}; pick another.")
+        indices[index] = vertex
+        store_landmarks(obj, indices)
+        show_landmarks(obj, verts[indices])
+        return
+    positions = fitted_landmarks(obj)
+    if positions is None:
+        raise LandmarkError("Fit the landmarks first; then single ones can be adjusted.")
     positions = positions.copy()
     positions[index] = verts[vertex]
     store_fitted_landmarks(obj, positions)

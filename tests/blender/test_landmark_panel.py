@@ -186,3 +186,21 @@ def test_batch_keypoints_wrong_pick_is_a_fail_line(
     fails = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL")]
     assert len(fails) == 1 and WRONG_LIPS in fails[0], fails
     assert not out.exists() and not anim.calls
+
+
+def test_single_landmarks_of_a_stored_vertex_set_can_be_adjusted(fake: FakeAnimator) -> None:
+    """A head with 68 landmark vertices stored (a recognised topology, or after Cut Mouth on
+    one) was told to "Fit the landmarks first", with no key points to Fit from."""
+    pkg = sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]]
+    obj, head = head_without_landmarks(pkg)
+    storage = submodule(pkg, "blender.storage")
+    storage.store_landmarks(obj, head.landmark_vertices)
+    target = int(head.landmark_vertices[57]) + 1
+    assert bpy.ops.s2l.adjust_landmark(object_name="Head", index=57, vertex=target) == {
+        "FINISHED"}
+    after = storage.stored_landmarks(obj)
+    assert after[57] == target
+    assert np.array_equal(np.delete(after, 57), np.delete(head.landmark_vertices, 57))
+    taken = int(head.landmark_vertices[8])
+    with pytest.raises(RuntimeError, match="is already landmark 8"):
+        bpy.ops.s2l.adjust_landmark(object_name="Head", index=57, vertex=taken)
