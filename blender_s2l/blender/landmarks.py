@@ -72,7 +72,7 @@ def missing_keypoints(obj: Object) -> list[int]:
 
 def fit_object(obj: Object) -> NDArray[np.float32]:
     """Fit the 68 landmarks from the object's key points and store them on its mesh."""
-    from ..core.head.fitting import fit_landmarks
+    from ..core.head.fitting import MIRRORED_KEYPOINTS, fit_landmarks
     from .bake import mesh_faces, neutral_vertices
 
     if obj.mode == "EDIT":
@@ -84,7 +84,15 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
             "Mark these key points first: " + ", ".join(describe(k) for k in missing) + "."
         )
     check_keypoints_current(obj)
-    positions = fit_landmarks(neutral_vertices(obj), mesh_faces(obj.data), keypoints)
+    try:
+        positions = fit_landmarks(neutral_vertices(obj), mesh_faces(obj.data), keypoints)
+    except LandmarkError as exc:
+        if str(exc) == MIRRORED_KEYPOINTS and obj.matrix_world.determinant() < 0:
+            raise LandmarkError(
+                f"'{obj.name}' has a negative scale, so the viewport shows it mirrored and the "
+                "key points marked on it come out swapped left for right: apply the scale "
+                "(Ctrl+A > Scale), then press Fit again.") from None
+        raise
     store_fitted_landmarks(obj, positions)
     attr = obj.data.attributes.get(LANDMARK_ATTR)
     if attr is not None:  # a fit replaces an older exact vertex set

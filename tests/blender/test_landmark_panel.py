@@ -204,3 +204,18 @@ def test_single_landmarks_of_a_stored_vertex_set_can_be_adjusted(fake: FakeAnima
     taken = int(head.landmark_vertices[8])
     with pytest.raises(RuntimeError, match="is already landmark 8"):
         bpy.ops.s2l.adjust_landmark(object_name="Head", index=57, vertex=taken)
+
+
+def test_fit_on_a_negatively_scaled_head_names_the_scale(fake: FakeAnimator) -> None:
+    """Key points marked by what the viewport shows on a head mirrored by a scale of -1 were
+    refused as "mirrored: left and right are swapped", with nothing said of the scale."""
+    pkg = sys.modules[fake.errors.__name__.rsplit(".core", 1)[0]]
+    obj, head = head_without_landmarks(pkg)
+    obj.scale.x = -1.0
+    bpy.context.view_layer.update()
+    swap = {36: 45, 45: 36, 39: 42, 42: 39, 48: 54, 54: 48}  # what the mirrored view shows
+    for k in KEYS:
+        bpy.ops.s2l.assign_keypoint(object_name="Head", point=str(k),
+                                    vertex=int(head.landmark_vertices[swap.get(k, k)]))
+    with pytest.raises(RuntimeError, match=r"has a negative scale.*apply the scale"):
+        bpy.ops.s2l.fit_landmarks(object_name="Head")

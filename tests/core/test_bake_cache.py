@@ -449,3 +449,13 @@ gc.collect()
                           cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert done.stdout.startswith("refused:") and done.stderr == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_folder_that_is_a_file_is_said_to_be_one(
+        head: Any, wav: Path, random_weights_dir: Path, calls: Calls, tmp_path: Path) -> None:
+    """The note said "(File exists)" for a folder name that is an existing file."""
+    a_file = tmp_path / "cache"
+    a_file.write_text("mine")
+    (note,) = _bake_notes(head, wav, random_weights_dir, BakeCache(a_file))
+    assert "(it is a file, not a folder)" in note
+    assert a_file.read_text() == "mine"

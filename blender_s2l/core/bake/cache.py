@@ -163,7 +163,9 @@ class BakeCache:
 
     def _disk_failed(self, exc: OSError) -> None:
         if self._disk_ok:
-            reason = exc.strerror or type(exc).__name__
+            a_file = self.folder is not None and self.folder.is_file()
+            reason = "it is a file, not a folder" if a_file else (
+                exc.strerror or type(exc).__name__)
             self._note(f"The cache folder {self.folder} could not be used ({reason}), so this "
                        "bake ran without it; check the folder in the add-on preferences or "
                        "--cache-dir.")

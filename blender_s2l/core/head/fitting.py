@@ -33,6 +33,9 @@ from .mesh import (
 )
 from .pick_checks import check_picks
 
+MIRRORED_KEYPOINTS = ("The key points are mirrored: left and right are swapped (the subject's "
+                      "left eye is the one on the subject's left side).")
+
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 __all__ = ["fit_landmarks", "fit_shape", "load_keypoints_json", "shape_prior"]
@@ -102,10 +105,7 @@ def _check_keypoint_layout(keypoints: Mapping[int, F64]) -> None:
         )
     if stand_out < -MIN_NOSE_RATIO:
         if _face_like(_mirrored(keypoints, across)):
-            raise LandmarkError(
-                "The key points are mirrored: left and right are swapped (the subject's left "
-                "eye is the one on the subject's left side)."
-            )
+            raise LandmarkError(MIRRORED_KEYPOINTS)
         raise MeshError("This does not look like a head: the key points do not form a face.")
     if stand_out < MIN_NOSE_RATIO:
         raise MeshError(
