@@ -42,7 +42,14 @@ from .keying import (
 )
 from .prefs import cache_folder, get_prefs
 from .rna import Context, Mesh, Object
-from .storage import TakeRecord, hold_weights, read_takes, stored_landmarks, write_takes
+from .storage import (
+    TakeRecord,
+    hold_weights,
+    neutral_vertices,
+    read_takes,
+    stored_landmarks,
+    write_takes,
+)
 from .strips import StripAudio, check_strip, find_strip, strip_audio, strip_timing
 
 
@@ -111,18 +118,6 @@ def check_object(obj: Object, baking: bool = True) -> None:
         raise BakeError(f"The shape keys of '{obj.name}' are in NLA tweak mode; leave it first.")
     if len(obj.data.vertices) == 0:
         raise BakeError(f"The mesh '{obj.name}' has no vertices.")
-
-
-def neutral_vertices(obj: Object) -> NDArray[np.float64]:
-    """The rest shape: the reference shape key when there is one, else the mesh itself."""
-    mesh = obj.data
-    co = np.zeros(len(mesh.vertices) * 3, dtype=np.float32)
-    key = mesh.shape_keys
-    if key is not None and key.reference_key is not None:
-        key.reference_key.data.foreach_get("co", co)
-    else:
-        mesh.vertices.foreach_get("co", co)
-    return co.reshape(-1, 3).astype(np.float64)
 
 
 def mesh_faces(mesh: Mesh) -> NDArray[np.int64]:
@@ -370,7 +365,7 @@ def remove_take(obj: Object, take: str,
     `pending`: takes being written that the rest tracks must keep holding (by session_uid)."""
     group = take_group(obj, take)
     if not group:
-        raise BakeError(f"'{obj.name}' has no take named '{take}'.")
+        raise BakeError(storage.NO_TAKE.format(name=obj.name, take=take))
     for member, record in group:
         with active_key_kept(member):  # the user's active key, not the index Blender resets
             _remove_member_take(member, take, record, pending)
@@ -387,7 +382,7 @@ def mute_take(obj: Object, take: str) -> bool:
     owner = rig.anim_owner(obj)
     track = take_track(owner, record.action, record.track) if record is not None else None
     if record is None or track is None:
-        raise BakeError(f"'{obj.name}' has no take named '{take}'.")
+        raise BakeError(storage.NO_TAKE.format(name=obj.name, take=take))
     track.mute = not track.mute
     if track.mute and obj.type == "MESH":
         for name in record.keys:

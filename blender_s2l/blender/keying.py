@@ -142,8 +142,8 @@ def take_track(key: Any, action_name: str, track_name: str = "") -> Any:
 
 def remove_track(key: Any, action_name: str, track_name: str = "") -> None:
     """Remove the take's NLA track of `key` (`take_track`), if there. Where the user has put
-    strips of their own on it, only the strips playing the take's action go (the action goes
-    with the take, so they would play nothing), and the track stays with the user's."""
+    strips of their own on it, only the strips playing the take's action go (they would play
+    nothing once the take's action is removed), and the track stays with the user's."""
     track = take_track(key, action_name, track_name)
     if track is not None:
         key.animation_data.nla_tracks.remove(track)
@@ -183,5 +183,5 @@ def remove_action(action_name: str) -> None:
     are gone). A copy of the head (Shift+D) shares its takes' actions with the original, so
     removing the copy's take must leave the original's playing."""
     action = bpy.data.actions.get(action_name) if action_name else None
-    if action is not None and action.users == 0:
+    if action is not None and action.users - int(action.use_fake_user) == 0:
         bpy.data.actions.remove(action)

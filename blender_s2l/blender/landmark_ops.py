@@ -38,8 +38,10 @@ class S2L_OT_assign_keypoint(bpy.types.Operator):
     def execute(self, context: Context) -> OpResult:
         def assign(obj: Object) -> str:
             vertex = self.vertex if self.vertex >= 0 else landmarks.selected_vertex(obj)
-            landmarks.assign_keypoint(obj, int(self.point), vertex)
-            return f"Key point {self.point} is vertex {vertex}."
+            dropped = landmarks.assign_keypoint(obj, int(self.point), vertex)
+            return f"Key point {self.point} is vertex {vertex}." + (
+                " The other key points were marked before the mesh's vertices changed and were "
+                "dropped: mark them again." if dropped else "")
 
         return _on_editable_object(self, context, assign)
 

@@ -17,6 +17,8 @@ from .storage import (
     LANDMARK_POS_PROP,
     check_keypoints_current,
     fitted_landmarks,
+    keypoints_stale,
+    neutral_vertices,
     read_keypoints,
     store_fitted_landmarks,
     store_landmarks,
@@ -54,15 +56,23 @@ def selected_vertex(obj: Object) -> int:
     return int(picked[0])
 
 
-def assign_keypoint(obj: Object, point: int, vertex: int) -> None:
+def assign_keypoint(obj: Object, point: int, vertex: int) -> bool:
+    """Mark one key point; True when the others were dropped, having been marked on an earlier
+    version of the mesh (vertices added or deleted since renumber them: keeping them would let
+    Fit follow other vertices than the ones the user marked)."""
     if point not in NAMES:
         raise LandmarkError(f"{point} is not one of the key points {list(KEYPOINT_ORDER)}.")
+    if obj.mode == "EDIT":
+        obj.update_from_editmode()  # the vertex count the mark belongs to
     n = len(obj.data.vertices)
     if not 0 <= vertex < n:
         raise LandmarkError(f"Vertex {vertex} is not in '{obj.name}' ({n} vertices).")
-    keypoints = read_keypoints(obj)
+    stale = keypoints_stale(obj)
+    before = read_keypoints(obj)
+    keypoints = {} if stale else before
     keypoints[point] = vertex
     write_keypoints(obj, keypoints)
+    return stale and bool(set(before) - {point})
 
 
 def missing_keypoints(obj: Object) -> list[int]:
@@ -73,7 +83,7 @@ def missing_keypoints(obj: Object) -> list[int]:
 def fit_object(obj: Object) -> NDArray[np.float32]:
     """Fit the 68 landmarks from the object's key points and store them on its mesh."""
     from ..core.head.fitting import MIRRORED_KEYPOINTS, fit_landmarks
-    from .bake import mesh_faces, neutral_vertices
+    from .bake import mesh_faces
 
     if obj.mode == "EDIT":
         obj.update_from_editmode()
@@ -90,8 +100,9 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
         if str(exc) == MIRRORED_KEYPOINTS and obj.matrix_world.determinant() < 0:
             raise LandmarkError(
                 f"'{obj.name}' has a negative scale, so the viewport shows it mirrored and the "
-                "key points marked on it come out swapped left for right: apply the scale "
-                "(Ctrl+A > Scale), then press Fit again.") from None
+                "key points marked on it come out swapped left for right: apply the negative "
+                "scale (Ctrl+A > Scale, on the object or the parent that has it), then press "
+                "Fit again.") from None
         raise
     store_fitted_landmarks(obj, positions)
     attr = obj.data.attributes.get(LANDMARK_ATTR)
@@ -104,7 +115,6 @@ def fit_object(obj: Object) -> NDArray[np.float32]:
 def show_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
     """Vertex group of the vertices nearest the 68 landmarks: select it in Edit Mode to see them."""
     from ..core.head.head_mesh import nearest_vertices
-    from .bake import neutral_vertices
 
     nearest = nearest_vertices(neutral_vertices(obj), np.asarray(positions, dtype=np.float64))
     group = obj.vertex_groups.get(LANDMARK_GROUP)
@@ -116,7 +126,6 @@ def show_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
 
 def adjust_landmark(obj: Object, index: int, vertex: int) -> None:
     """Move one fitted landmark onto a vertex the user picked, keeping the other 67."""
-    from .bake import neutral_vertices
 
     if not 0 <= index < 68:
         raise LandmarkError(f"Landmark {index} does not exist; iBUG landmarks are 0-67.")

@@ -37,6 +37,7 @@ from ..core.head.mouth_slit import (
 from .landmarks import check_editable, show_landmarks
 from .rna import Object
 from .storage import (
+    neutral_vertices,
     read_keypoints,
     store_fitted_landmarks,
     store_landmarks,
@@ -80,7 +81,7 @@ def check_cuttable(obj: Object) -> None:
 
 
 def _neutral_and_faces(obj: Object) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    from .bake import mesh_faces, neutral_vertices
+    from .bake import mesh_faces
 
     return neutral_vertices(obj), mesh_faces(obj.data)
 

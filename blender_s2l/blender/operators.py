@@ -361,8 +361,8 @@ class S2L_OT_remove_take(bpy.types.Operator):
 
 
 class S2L_OT_mute_take(bpy.types.Operator):
-    """Switch a lip-sync take off or on (its NLA tracks on every object it plays on); switched
-    off, the face is at rest"""
+    """Switch a lip-sync take off or on on this object (a rig take's other objects have toggles
+    of their own); switched off here, the face is at rest"""
 
     bl_idname = "s2l.mute_take"
     bl_label = "Mute Take"

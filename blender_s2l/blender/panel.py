@@ -23,7 +23,14 @@ from .option_props import PREFS, chosen
 from .prefs import get_prefs
 from .props import split_strip_id
 from .rna import Context, Object
-from .storage import HOLD_GROUP, LANDMARK_GROUP, LANDMARK_POS_PROP, read_keypoints, read_takes
+from .storage import (
+    HOLD_GROUP,
+    LANDMARK_ATTR,
+    LANDMARK_GROUP,
+    LANDMARK_POS_PROP,
+    read_keypoints,
+    read_takes,
+)
 from .strips import find_strip, played_frames
 
 RIG = RigPlan.mode
@@ -285,7 +292,7 @@ class VIEW3D_PT_s2l_landmarks(bpy.types.Panel):
         if fitted:
             layout.label(text=f"Shown as vertex group '{LANDMARK_GROUP}'.", icon="GROUP_VERTEX")
         row = layout.row(align=True)
-        row.enabled = fitted and editing
+        row.enabled = (fitted or obj.data.attributes.get(LANDMARK_ATTR) is not None) and editing
         row.prop(context.scene.s2l, "landmark_index")
         op = row.operator("s2l.adjust_landmark", text="To Selected", icon="EYEDROPPER")
         op.object_name, op.index = obj.name, context.scene.s2l.landmark_index

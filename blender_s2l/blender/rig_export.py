@@ -23,7 +23,7 @@ from . import bake
 from .compat import find_channelbag
 from .keying import take_track
 from .rna import Action, ActionSlot, Context, Object, OpResult, Scene
-from .storage import TakeRecord, read_takes
+from .storage import NO_TAKE, TakeRecord, read_takes
 
 _KEY_VALUE = re.compile(r'^key_blocks\["((?:[^"\\]|\\.)*)"\]\.value$')
 
@@ -35,7 +35,7 @@ def scene_fps(scene: Scene) -> float:
 def _record(obj: Object, take: str) -> TakeRecord:
     record = read_takes(obj).get(take)
     if record is None:
-        raise ExportError(f"'{obj.name}' has no take named '{take}'.")
+        raise ExportError(NO_TAKE.format(name=obj.name, take=take))
     return record
 
 

@@ -155,6 +155,9 @@ class TakeRecord:
         return f"{len(self.keys)} shape keys"
 
 
+NO_TAKE = "'{name}' has no take named '{take}'."
+
+
 def read_takes(obj: Object) -> dict[str, TakeRecord]:
     raw = obj.get(TAKES_PROP)
     if not raw:
@@ -238,12 +241,23 @@ def fitted_landmarks(obj: Object) -> NDArray[np.float64] | None:
     return pos
 
 
+def neutral_vertices(obj: Object) -> NDArray[np.float64]:
+    """The rest shape: the reference shape key when there is one, else the mesh itself."""
+    mesh = obj.data
+    co = np.zeros(len(mesh.vertices) * 3, dtype=np.float32)
+    key = mesh.shape_keys
+    if key is not None and key.reference_key is not None:
+        key.reference_key.data.foreach_get("co", co)
+    else:
+        mesh.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3).astype(np.float64)
+
+
 def _mesh_digest(obj: Object) -> str:
-    """A fingerprint of the mesh's vertex positions: fitted landmarks are positions, which an
-    edit, Apply Scale or Origin to Geometry leaves behind while the vertex count stays."""
-    co = np.zeros(len(obj.data.vertices) * 3, dtype=np.float32)
-    obj.data.vertices.foreach_get("co", co)
-    return hashlib.sha1(co.tobytes()).hexdigest()
+    """A fingerprint of the rest shape that Fit and the bake read (`neutral_vertices`): fitted
+    landmarks are positions, which an edit, Apply Scale or Origin to Geometry leaves behind
+    while the vertex count stays."""
+    return hashlib.sha1(neutral_vertices(obj).astype(np.float32).tobytes()).hexdigest()
 
 
 def store_fitted_landmarks(obj: Object, positions: NDArray[np.floating[Any]]) -> None:
@@ -267,12 +281,18 @@ def read_keypoints(obj: Object) -> dict[int, int]:
         return {}
 
 
+def keypoints_stale(obj: Object) -> bool:
+    """Whether the stored key points were marked when the mesh had another vertex count."""
+    marked_on = obj.data.get(KEYPOINTS_N_PROP)
+    return marked_on is not None and int(marked_on) != len(obj.data.vertices)
+
+
 def check_keypoints_current(obj: Object) -> None:
     """Refuses key points marked on an earlier version of the mesh: deleting or adding vertices
     renumbers them, and the stored indices then name other vertices, which Fit would follow
     without a word (files without the count are taken as they are)."""
-    marked_on = obj.data.get(KEYPOINTS_N_PROP)
-    if marked_on is not None and int(marked_on) != len(obj.data.vertices):
+    if keypoints_stale(obj):
+        marked_on = obj.data.get(KEYPOINTS_N_PROP)
         raise LandmarkError(
             f"The key points of '{obj.name}' were marked when its mesh had {int(marked_on)} "
             f"vertices (now {len(obj.data.vertices)}): mark them again, then Fit.")
@@ -283,8 +303,10 @@ def write_keypoints(obj: Object, keypoints: dict[int, int]) -> None:
         ordered = {str(k): int(v) for k, v in sorted(keypoints.items())}
         obj.data[KEYPOINTS_PROP] = json.dumps(ordered)
         obj.data[KEYPOINTS_N_PROP] = len(obj.data.vertices)
-    elif KEYPOINTS_PROP in obj.data:
-        del obj.data[KEYPOINTS_PROP]
+    else:
+        for prop in (KEYPOINTS_PROP, KEYPOINTS_N_PROP):
+            if prop in obj.data:
+                del obj.data[prop]
 
 
 def hold_weights(obj: Object) -> NDArray[np.float64] | None:

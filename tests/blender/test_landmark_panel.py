@@ -50,9 +50,10 @@ def test_mark_key_points_then_fit(fake: FakeAnimator, tmp_path: Path) -> None:
     np.testing.assert_allclose(fake.calls[-1]["landmarks68"], fitted)
     # the fit goes stale when the mesh changes: moved (Edit Mode, Apply Scale, Origin to
     # Geometry: the count stays), which baked with landmarks off the lips without a word ...
-    co = mesh_co(obj)
-    moved = co + np.array([0.0, 0.0, 0.002])
-    obj.data.vertices.foreach_set("co", moved.ravel().astype(np.float32))
+    basis = obj.data.shape_keys.reference_key  # the rest shape Fit and the bake read
+    co = np.zeros(len(obj.data.vertices) * 3, dtype=np.float32)
+    basis.data.foreach_get("co", co)
+    basis.data.foreach_set("co", co + np.float32(0.002))
     with pytest.raises(RuntimeError, match="has changed since its landmarks were fitted"):
         bpy.ops.s2l.bake(object_name="Head", take="again")
     assert bpy.ops.s2l.fit_landmarks(object_name="Head") == {"FINISHED"}
@@ -62,6 +63,12 @@ def test_mark_key_points_then_fit(fake: FakeAnimator, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="has changed since its landmarks were fitted"):
         bpy.ops.s2l.bake(object_name="Head", take="third")
     with pytest.raises(RuntimeError, match=r"were marked when its mesh had \d+ vertices"):
+        bpy.ops.s2l.fit_landmarks(object_name="Head")
+    # re-marking one of them drops the others, rather than letting Fit follow them
+    assert bpy.ops.s2l.assign_keypoint(object_name="Head", point="30",
+                                       vertex=int(head.landmark_vertices[30])) == {"FINISHED"}
+    assert storage.read_keypoints(obj) == {30: int(head.landmark_vertices[30])}
+    with pytest.raises(RuntimeError, match="Mark these key points first"):
         bpy.ops.s2l.fit_landmarks(object_name="Head")
     assert bpy.ops.s2l.clear_landmarks(object_name="Head") == {"FINISHED"}
     assert storage.read_keypoints(obj) == {}
@@ -217,5 +224,5 @@ def test_fit_on_a_negatively_scaled_head_names_the_scale(fake: FakeAnimator) -> 
     for k in KEYS:
         bpy.ops.s2l.assign_keypoint(object_name="Head", point=str(k),
                                     vertex=int(head.landmark_vertices[swap.get(k, k)]))
-    with pytest.raises(RuntimeError, match=r"has a negative scale.*apply the scale"):
+    with pytest.raises(RuntimeError, match=r"has a negative scale.*apply the negative scale"):
         bpy.ops.s2l.fit_landmarks(object_name="Head")
