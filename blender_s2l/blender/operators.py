@@ -337,16 +337,21 @@ class S2L_OT_set_character(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class S2L_OT_remove_take(bpy.types.Operator):
+class _OnTake:
+    """The properties of an operator on one take of one object (Blender reads a mixin's
+    annotations, as bpy_extras' ImportHelper does)."""
+
+    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
+    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
+
+
+class S2L_OT_remove_take(_OnTake, bpy.types.Operator):
     """Remove a lip-sync take: its NLA track, action and the shape keys it added (a rig take
     added none: the character's own keys stay)"""
 
     bl_idname = "s2l.remove_take"
     bl_label = "Remove Take"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
-
-    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
-    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
 
     def execute(self, context: Context) -> OpResult:
         try:
@@ -360,7 +365,7 @@ class S2L_OT_remove_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class S2L_OT_mute_take(bpy.types.Operator):
+class S2L_OT_mute_take(_OnTake, bpy.types.Operator):
     """Switch a lip-sync take off or on on this object (a rig take's other objects have toggles
     of their own); switched off here, the face is at rest"""
 
@@ -368,18 +373,11 @@ class S2L_OT_mute_take(bpy.types.Operator):
     bl_label = "Mute Take"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (bpy reads it as a class attribute)
 
-    object_name: bpy.props.StringProperty(name="Object", default="")  # type: ignore[valid-type]
-    take: bpy.props.StringProperty(name="Take", default="")  # type: ignore[valid-type]
-
     def execute(self, context: Context) -> OpResult:
-        try:
-            obj = bake.resolve_object(context, self.object_name)
-            muted = bake.mute_take(obj, self.take)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Take '{self.take}' {'off' if muted else 'on'}.")
-        return {"FINISHED"}
+        def switch(obj: Object) -> str:
+            return f"Take '{self.take}' {'off' if bake.mute_take(obj, self.take) else 'on'}."
+
+        return run_on_object(self, context, switch)
 
 
 def run_on_object(op: Any, context: Context, action: Callable[[Object], str],

@@ -105,3 +105,16 @@ def snapshot() -> dict[str, Any]:
 def expected_time(frame: int, strip: Any, scene: Any) -> float:
     fps = scene.render.fps / scene.render.fps_base
     return (frame - strip.frame_start + strip.animation_offset_start) / fps - strip.sound_offset
+
+
+def recorded_alignments(monkeypatch: Any, line_align: Any, phone: Any) -> list[str]:
+    """`line_align.align_line` replaced by one that lists each transcript it is handed and
+    aligns an /m/ at 0.2 s (the module and Phone class of the copy the test bakes with)."""
+    heard: list[str] = []
+
+    def fake_align(wav: Any, transcript: str, *args: Any) -> Any:
+        heard.append(transcript)
+        return line_align.LineAlignment([phone(0.0, 0.2, "SIL"), phone(0.2, 0.3, "M")], 1.0, ())
+
+    monkeypatch.setattr(line_align, "align_line", fake_align)
+    return heard

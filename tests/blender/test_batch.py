@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blender_helpers import ROOT, bpy, grid_head, voice_scene, write_wav
+from blender_helpers import ROOT, bpy, grid_head, recorded_alignments, voice_scene, write_wav
 from fake_animator import FakeAnimator
 
 import blender_s2l
@@ -321,13 +321,7 @@ def test_manifest_transcript_files_and_scenes_lie_beside_the_manifest(
     import blender_s2l.core.speech.line_align as line_align
     from blender_s2l.core.speech.phones import Phone
 
-    heard: list[str] = []
-
-    def fake_align(wav: Any, transcript: str, *args: Any) -> Any:
-        heard.append(transcript)
-        return line_align.LineAlignment([Phone(0.0, 0.2, "SIL"), Phone(0.2, 0.3, "M")], 1.0, ())
-
-    monkeypatch.setattr(line_align, "align_line", fake_align)
+    heard = recorded_alignments(monkeypatch, line_align, Phone)
     scene_file(tmp_path)
     (tmp_path / "words.txt").write_text("Mm, maybe.", encoding="utf-8")
     (tmp_path / "at.txt").write_text("@home, maybe.", encoding="utf-8")  # read once, not twice

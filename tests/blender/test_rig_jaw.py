@@ -477,6 +477,26 @@ def test_a_rig_take_exports_to_gltf_as_one_animation_of_bone_and_weights(
             assert np.abs(values).max() == 0.0
 
 
+def users_jaw_track(rig: Any, track: str, action: str = "") -> tuple[Any, int]:
+    """The user's own NLA track rotating the jaw 0.3 rad (Euler X) over frames late to late+50,
+    well after the line; (the jaw bone, late)."""
+    bone = rig.pose.bones["jaw"]
+    bone.rotation_mode = "XYZ"
+    bone.rotation_euler = (0.3, 0.0, 0.0)
+    late = START + 400
+    bone.keyframe_insert("rotation_euler", frame=late)
+    bone.keyframe_insert("rotation_euler", frame=late + 50)
+    theirs = rig.animation_data.action
+    if action:
+        theirs.name = action
+    rig.animation_data.action = None
+    new = rig.animation_data.nla_tracks.new()
+    new.name = track
+    new.strips.new("jaw", late, theirs)
+    bone.rotation_euler = (0.0, 0.0, 0.0)
+    return bone, late
+
+
 def test_the_users_own_nla_animation_of_the_jaw_plays_outside_the_take(
     bundled: ModuleType, tmp_path: Path
 ) -> None:
@@ -485,18 +505,7 @@ def test_the_users_own_nla_animation_of_the_jaw_plays_outside_the_take(
     them; the others (here the bone's location) still rest where no take plays."""
     _, phones = line_scene(tmp_path)
     _head, rig, _ = jaw_rig(bundled)
-    bone = rig.pose.bones["jaw"]
-    bone.rotation_mode = "XYZ"
-    bone.rotation_euler = (0.3, 0.0, 0.0)
-    late = START + 400
-    bone.keyframe_insert("rotation_euler", frame=late)
-    bone.keyframe_insert("rotation_euler", frame=late + 50)
-    theirs = rig.animation_data.action
-    rig.animation_data.action = None
-    track = rig.animation_data.nla_tracks.new()
-    track.name = "UserJaw"
-    track.strips.new("jaw", late, theirs)
-    bone.rotation_euler = (0.0, 0.0, 0.0)
+    bone, late = users_jaw_track(rig, "UserJaw")
     assert bake(phones) == {"FINISHED"}
     assert [t.name for t in rig.animation_data.nla_tracks] == ["UserJaw", "s2l.(rest)", "s2l.A"]
     bpy.context.scene.frame_set(late + 25)
@@ -556,16 +565,7 @@ def test_a_users_action_named_like_ours_on_their_track_still_plays(
 ) -> None:
     _, phones = line_scene(tmp_path)
     _head, rig, _ = jaw_rig(bundled)
-    bone = rig.pose.bones["jaw"]
-    bone.rotation_mode = "XYZ"
-    bone.rotation_euler = (0.3, 0.0, 0.0)
-    late = START + 400
-    bone.keyframe_insert("rotation_euler", frame=late)
-    theirs = rig.animation_data.action
-    theirs.name = "s2l.Rig.A.001"  # a copy of a take's action, tweaked by hand
-    rig.animation_data.action = None
-    rig.animation_data.nla_tracks.new().strips.new("jaw", late, theirs)
-    bone.rotation_euler = (0.0, 0.0, 0.0)
+    bone, late = users_jaw_track(rig, "Mine", action="s2l.Rig.A.001")  # a take's, tweaked
     assert bake(phones) == {"FINISHED"}
     bpy.context.scene.frame_set(late + 25)
     assert tuple(bone.rotation_euler) == pytest.approx((0.3, 0.0, 0.0))

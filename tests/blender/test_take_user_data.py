@@ -10,7 +10,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from blender_helpers import bpy, evaluated_co, grid_head, submodule, voice_scene, write_wav
+from blender_helpers import (
+    bpy,
+    evaluated_co,
+    grid_head,
+    recorded_alignments,
+    submodule,
+    voice_scene,
+    write_wav,
+)
 from fake_animator import FakeAnimator
 from rig_helpers import lstsq_solve, motion_of_keys, rigged_head
 
@@ -285,16 +293,8 @@ def test_the_panels_transcript_file_lies_beside_the_blend(
     installed: ModuleType, fake: FakeAnimator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`@words.txt` typed in the panel's Transcript field was aligned as those words."""
-    line_align = submodule(installed, "core.speech.line_align")
-    phone = submodule(installed, "core.speech.phones").Phone
-
-    heard: list[str] = []
-
-    def fake_align(wav: Any, transcript: str, *args: Any) -> Any:
-        heard.append(transcript)
-        return line_align.LineAlignment([phone(0.0, 0.2, "SIL"), phone(0.2, 0.3, "M")], 1.0, ())
-
-    monkeypatch.setattr(line_align, "align_line", fake_align)
+    heard = recorded_alignments(monkeypatch, submodule(installed, "core.speech.line_align"),
+                                submodule(installed, "core.speech.phones").Phone)
     voice_scene(tmp_path)
     grid_head()
     with pytest.raises(RuntimeError, match=r"relative to the \.blend, which is not saved yet"):
