@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,12 @@ def export_numpy(folder: Path, out: Path | None = None) -> list[Path]:
     save_numpy(dst["s2d"], NumpyS2D(s2d.config, state_arrays(s2d)), meta["s2d"])
     load_upper_face(src["upper_face"]).save_npz(dst["upper_face"], meta["upper_face"])
     jaw = weights_file("jaw", out)
+    bundled_jaw = weights_file("jaw", BUNDLED_DIR)
+    if not jaw.is_file() and bundled_jaw.is_file():
+        # The jaw map is fitted on the ICT pack, not trained with S2L: a folder of the user's
+        # own checkpoints bakes with the bundled one (without it, no bake can load the folder).
+        shutil.copyfile(bundled_jaw, jaw)
+        return [*dst.values(), jaw]
     resealed = [jaw] if jaw.is_file() and reseal_jaw(jaw) else []
     return list(dst.values()) + resealed
 

@@ -179,8 +179,8 @@ def moves_anything(motion: Motion) -> bool:
 def nothing_moved(mesh_name: str) -> str:
     """The sentence for a bake whose motion never leaves the rest pose, in every mode: a take
     of it would only key rest (and a Compact one could not even be keyed)."""
-    return (f"The bake moved nothing on '{mesh_name}' (is the sound silent, or Mouth Strength "
-            "0 with Upper Face off?), so no take was written.")
+    return (f"The bake moved nothing on '{mesh_name}' (Mouth Strength 0 with Upper Face off?), "
+            "so no take was written.")
 
 
 def check_frames(motion: Motion, frames: NDArray[np.floating[Any]]) -> NDArray[np.float64]:

@@ -216,6 +216,6 @@ def load_model(kind: str, device: str = "auto", weights_dir: str | Path | None =
 def load_models(device: str = "auto", weights_dir: str | Path | None = None) -> Models:
     """Every model a bake needs, on one device."""
     dev = _torch_device(device)
-    jaw = _jaw(dev, weights_dir)
-    return Models(_s2l(dev, weights_dir), _s2d(dev, weights_dir), _upper(dev, weights_dir), jaw,
+    s2l = _s2l(dev, weights_dir)  # first: a folder of .pt checkpoints is told how to export it
+    return Models(s2l, _s2d(dev, weights_dir), _upper(dev, weights_dir), _jaw(dev, weights_dir),
                   "cpu" if dev is None else dev)
