@@ -36,8 +36,6 @@ from .keying import (
     check_finite,
     free_track_name,
     key_action,
-    remove_action,
-    remove_track,
     take_track,
 )
 from .prefs import cache_folder, get_prefs
@@ -348,8 +346,7 @@ WRITERS: dict[str, TakeWriter] = {
 
 def _discard(obj: Object, record: TakeRecord) -> None:
     key = rig.anim_owner(obj)
-    remove_track(key, record.action, record.track)
-    remove_action(record.action)
+    rig.discard(obj, record)  # the take's track and action
     rig.rest_bones(obj, record)
     if key is not None and obj.type == "MESH":
         for name in record.keys:

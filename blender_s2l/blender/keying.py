@@ -10,7 +10,7 @@ keys and jaw bone in `rig.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -131,13 +131,20 @@ def take_track(key: Any, action_name: str, track_name: str = "") -> Any:
     like ours. So the track is known by what it plays: it has strips, and every one of them
     plays the take's own action (an ID, whose name is unique); among such tracks the one of the
     recorded name is preferred. A track that holds anything else is never the take's."""
-    anim = key.animation_data if key is not None else None
     action = bpy.data.actions.get(action_name) if action_name else None
-    if anim is None or action is None:
+    if action is None:
         return None
-    ours = [t for t in anim.nla_tracks
-            if len(t.strips) and all(s.action == action for s in t.strips)]
-    return next((t for t in ours if t.name == track_name), ours[0] if ours else None)
+    return track_playing(key, lambda played: played == action, track_name)
+
+
+def track_playing(key: Any, ours: Callable[[Any], bool], name: str = "") -> Any:
+    """The NLA track of `key` whose strips all play an action `ours` accepts (one of `name`
+    first), or None: how the add-on knows the tracks it made, whatever they are called."""
+    anim = key.animation_data if key is not None else None
+    if anim is None:
+        return None
+    found = [t for t in anim.nla_tracks if len(t.strips) and all(ours(s.action) for s in t.strips)]
+    return next((t for t in found if t.name == name), found[0] if found else None)
 
 
 def remove_track(key: Any, action_name: str, track_name: str = "") -> None:

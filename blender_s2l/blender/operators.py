@@ -167,10 +167,8 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
         if job.active() is not None:
             self.report({"ERROR"}, job.BUSY)
             return {"CANCELLED"}
-        try:
-            settings = self._settings(context)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
+        settings = self._settings(context)
+        if settings is None:
             return {"CANCELLED"}
         result = bake_all.bake_all(context, settings, warn=self._warn, done=self._strip_done)
         return self._summarise(result)
@@ -181,10 +179,8 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
         if job.active() is not None:
             self.report({"ERROR"}, job.BUSY)
             return {"CANCELLED"}
-        try:
-            settings = self._settings(context)
-        except S2LError as exc:
-            self.report({"ERROR"}, str(exc))
+        settings = self._settings(context)
+        if settings is None:
             return {"CANCELLED"}
         self._run = bake_all.AllRun(context, settings, warn=self._warn, done=self._strip_done)
         self._stopping = False
@@ -256,8 +252,14 @@ class S2L_OT_bake_all(JobModal, bpy.types.Operator):
         started.esc = ESC_STOPS
         return started
 
-    def _settings(self, context: Context) -> BakeSettings:
-        chosen = chosen_options(self, context)
+    def _settings(self, context: Context) -> BakeSettings | None:
+        """The options every strip bakes with, or None after reporting why they cannot be read
+        (an `@file` transcript that is not there)."""
+        try:
+            chosen = chosen_options(self, context)
+        except S2LError as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
         return BakeSettings(**{k: v for k, v in chosen.items()
                                if k in BakeSettings.__dataclass_fields__})
 

@@ -26,7 +26,7 @@ holds the bones its takes key at their rest pose (`sync_bone_rest`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,7 @@ from .keying import (
     remove_action,
     remove_track,
     take_track,
+    track_playing,
     value_path,
 )
 from .rna import Object
@@ -179,23 +180,28 @@ def actively_keyed(key: Any) -> set[str]:
     return {kb.name for kb in key.key_blocks if value_path(kb.name) in paths}
 
 
-def keyed_on_tracks(key: Any, take_actions: set[str]) -> dict[str, str]:
-    """Keys the user's own NLA strips animate (a strip whose action is neither a take's nor a
-    rest action, as `channels_on_users_tracks` tells them), with the first such strip's track
-    name: the rest track of rig takes plays over them."""
-    anim = key.animation_data
-    out: dict[str, str] = {}
-    if anim is None:
-        return out
-    paths = {value_path(kb.name): kb.name for kb in key.key_blocks}
-    for track in anim.nla_tracks:
+def users_strips(owner: Any, take_actions: set[str]) -> Iterator[tuple[Any, Any]]:
+    """(track, strip) of every NLA strip of the user's on `owner`: a strip whose action is
+    neither a take's (`take_actions`, from the take records) nor a rest action, on whatever
+    track it lies (the user may put strips on a take's track, or name an action like ours)."""
+    anim = owner.animation_data if owner is not None else None
+    for track in anim.nla_tracks if anim is not None else ():
         for strip in track.strips:
             action = strip.action
-            if action is None or action.name in take_actions or is_rest_action(action):
-                continue
-            for fc in slot_fcurves(action, strip.action_slot):
-                if fc.data_path in paths:
-                    out.setdefault(paths[fc.data_path], track.name)
+            if action is not None and action.name not in take_actions \
+                    and not is_rest_action(action):
+                yield track, strip
+
+
+def keyed_on_tracks(key: Any, take_actions: set[str]) -> dict[str, str]:
+    """Keys the user's own NLA strips animate (`users_strips`), with the first such strip's
+    track name: the rest track of rig takes plays over them."""
+    paths = {value_path(kb.name): kb.name for kb in key.key_blocks}
+    out: dict[str, str] = {}
+    for track, strip in users_strips(key, take_actions):
+        for fc in slot_fcurves(strip.action, strip.action_slot):
+            if fc.data_path in paths:
+                out.setdefault(paths[fc.data_path], track.name)
     return out
 
 
@@ -567,19 +573,10 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
 
 
 def channels_on_users_tracks(owner: Any, take_actions: set[str]) -> set[tuple[str, int]]:
-    """(data path, index) of every F-curve that a strip of the user's on `owner` plays: a strip
-    whose action is neither a take's (`take_actions`, from the take records) nor a rest
-    action, on whatever track it lies (the user may put strips on a take's track)."""
-    anim = owner.animation_data
-    out: set[tuple[str, int]] = set()
-    for track in anim.nla_tracks if anim is not None else ():
-        for strip in track.strips:
-            action = strip.action
-            if action is None or action.name in take_actions or is_rest_action(action):
-                continue
-            out |= {(fc.data_path, fc.array_index)
-                    for fc in slot_fcurves(action, strip.action_slot)}
-    return out
+    """(data path, index) of every F-curve that a strip of the user's (`users_strips`) on
+    `owner` plays."""
+    return {(fc.data_path, fc.array_index) for _, strip in users_strips(owner, take_actions)
+            for fc in slot_fcurves(strip.action, strip.action_slot)}
 
 
 def key_bone_take(armature: Object, plan: KeyPlan, record: TakeRecord, track_name: str) -> None:
@@ -608,12 +605,7 @@ def rest_track(key: Any) -> Any:
     what it plays, as take tracks are (`keying.take_track`): every strip plays a rest action
     (`s2l.<object>.(rest)`; no take is named with '('), so a track of the user's that happens to
     be named `s2l.(rest)` is never emptied or removed."""
-    anim = key.animation_data if key is not None else None
-    if anim is None:
-        return None
-    ours = [t for t in anim.nla_tracks
-            if len(t.strips) and all(is_rest_action(s.action) for s in t.strips)]
-    return next((t for t in ours if t.name == REST_TRACK), ours[0] if ours else None)
+    return track_playing(key, is_rest_action, REST_TRACK)
 
 
 def is_rest_action(action: Any) -> bool:
@@ -686,8 +678,8 @@ def _below(key: Any, records: Iterable[TakeRecord]) -> Any:
 
 
 def discard(obj: Object, record: TakeRecord) -> None:
-    """Remove what a rig take owns: its track and action (the keys and bones are the
-    user's)."""
+    """Remove a take's track and its action (once nothing else plays it): all a rig take owns
+    (its keys and bones are the user's); a take of new keys also owns those."""
     remove_track(anim_owner(obj), record.action, record.track)
     remove_action(record.action)
 
