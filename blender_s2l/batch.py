@@ -463,11 +463,10 @@ def _language_flag(args: argparse.Namespace, jobs: list[Job]) -> list[str]:
         return []
     from .core.speech.languages import check_language
 
-    check_language(code, next((j.transcript for j in jobs if j.transcript.strip()), ""))
-    if any(j.transcript.strip() for j in jobs):
-        return []
-    return ["--language is the transcript's language; no line has a transcript, so it changes "
-            "nothing."]
+    said = next((j.transcript for j in jobs if j.transcript.strip()), "")
+    check_language(code, said)
+    return [] if said else ["--language is the transcript's language; no line has a transcript, "
+                            "so it changes nothing."]
 
 
 def _words_missing(args: argparse.Namespace, jobs: list[Job]) -> bool:

@@ -73,8 +73,8 @@ def align_audio_segments(
         hi = min(duration, end + pad_s)
         if hi - lo < 0.05 or not text.split():
             continue
-        later = [s for s in starts if s > start]
-        cut = min(hi, max(end, later[0])) if later else hi
+        limit = next_row_start(start, end, starts)
+        cut = hi if limit is None else min(hi, limit)
         try:
             decoder = aligner() if decoder is None else decoder
             speech = _speech_in(wav, lo, hi, text, name, decoder)
@@ -89,6 +89,15 @@ def align_audio_segments(
             parts.append(speech)
             last_end = speech[-1].end
     return join_parts(duration, parts)
+
+
+def next_row_start(start: float, end: float, starts: Sequence[float]) -> float | None:
+    """How far the speech of a timed row from start to end may run: the start of the next row
+    with words (`starts`), never short of the row's own end; None for the last row. A row's
+    padding may reach that row's first words, and pocketsphinx then stretches the row's last
+    sound over them: the truth labels (here) and the bake (line_align) both stop it there."""
+    later = [s for s in starts if s > start]
+    return max(end, min(later)) if later else None
 
 
 def _speech_in(wav: NDArray[np.float32], lo: float, hi: float, text: str, name: str,

@@ -116,10 +116,8 @@ def align_line(
     segments = sorted(timed, key=lambda seg: seg.start) if timed is not None else None
     text = " ".join(s.text for s in segments) if segments is not None else transcript
     backward = backward_rows(transcript)
-    first_notes: tuple[str, ...] = () if not backward else (
-        "Left out, with its words: a timed row of the transcript whose end is not after its "
-        "start." if backward == 1 else f"Left out, with their words: {backward} timed rows of "
-        "the transcript whose end is not after their start.",)
+    first_notes: tuple[str, ...] = () if not backward else (_left_out(
+        backward, "whose end is not after its start", "whose end is not after their start"),)
     if segments and not any(seg.start < duration for seg in segments):
         raise S2LError(
             f"The transcript's times start at {min(seg.start for seg in segments):.1f} s, after "
@@ -209,13 +207,18 @@ def align_line(
                 inside += 1
         aligning(1.0)
         if inside:  # a row within the speech of a row before it: its words have no room
-            notes = (*notes, "Left out, with its words: a timed row of the transcript that lies "
-                     "within the speech of a row before it." if inside == 1 else
-                     f"Left out, with their words: {inside} timed rows of the transcript that "
-                     "lie within the speech of rows before them.")
+            notes = (*notes, _left_out(inside, "that lies within the speech of a row before it",
+                                       "that lie within the speech of rows before them"))
         return _joined(done, heard, duration, notes)
     finally:
         decoder.close()
+
+
+def _left_out(n: int, why_one: str, why_many: str) -> str:
+    """The note for timed rows whose words could not be placed: n of them, and why."""
+    if n == 1:
+        return f"Left out, with its words: a timed row of the transcript {why_one}."
+    return f"Left out, with their words: {n} timed rows of the transcript {why_many}."
 
 
 def _hear_while(wav: NDArray[np.float32], task: Task, work: Callable[[], _Found | None]
@@ -469,21 +472,21 @@ def _segment_pieces(segments: list[Segment], words: list[_Word], duration: float
     loop moves its start past the speech aligned there (_after), as align.align_segments
     does: not to where the padding before it ended, which may be after the row's own start.
 
-    With each piece, how far its speech may run: the start of the next row with words, never
-    short of its own row's end. The padding may reach over that row's first words, and
-    pocketsphinx then stretches the row's last sound over them (the "I'm" of pyannote/sample's
-    telephone call); the alignment loop aligns such a piece again up to that start, as
-    align.align_audio_segments does for the truth labels."""
+    With each piece, how far its speech may run (`align.next_row_start`; the "I'm" of
+    pyannote/sample's telephone call ran over): the alignment loop aligns a piece whose speech
+    ran past it again up to it, as align.align_audio_segments does for the truth labels."""
     out: list[_Piece] = []
     limits: list[float] = []
-    said = [seg for seg, n in zip(segments, counts, strict=True) if n]
+    from .align import next_row_start
+
+    said = [seg.start for seg, n in zip(segments, counts, strict=True) if n]
     k = 0
     for seg, n in zip(segments, counts, strict=True):  # in time order, as the words are
         lo, hi = max(0.0, seg.start - pad_s), min(duration, seg.end + pad_s)
         if hi - lo >= 0.05 and n:
             out.append(_Piece(lo, hi, words[k : k + n]))
-            later = [r.start for r in said if r.start > seg.start]
-            limits.append(max(seg.end, min(later)) if later else hi)
+            limit = next_row_start(seg.start, seg.end, said)
+            limits.append(hi if limit is None else limit)
         k += n
     return out, limits
 
