@@ -110,17 +110,26 @@ def gated_weight(
     times: NDArray[np.float64], rate: float, low: float, high: float,
 ) -> NDArray[np.float32]:
     """Closing weight at the frame times from the head's probability (rate Hz) and the acoustic
-    gate: the gated weight, except on the runs that the ungated weight makes pauses
-    (`without_pauses`), which keep the ungated weight (the lips at rest)."""
-    plain = closure_weight(closure_at_frames(np.asarray(prob, np.float32), times, rate), low, high)
-    if gate is None:
-        return plain
-    if len(gate) != len(prob):
-        raise ValueError("The acoustic gate and the closure head must have one value a frame.")
-    heard = np.asarray(prob, np.float32) * np.asarray(gate, np.float32)
-    gated = closure_weight(closure_at_frames(heard, times, rate), low, high)
-    pause = (plain > 0) & (without_pauses(plain, times) == 0)
-    return np.where(pause, plain, gated).astype(np.float32)
+    gate: inside speech the gated probability sampled at each frame's own time
+    (`closure_at_frames`); on the runs that the ungated, window-sampled weight makes pauses
+    (`without_pauses`), and on their ramps, that weight itself.
+
+    Why two samplings: in speech a short vowel beside a /p b m/ must keep its open frame, which
+    the half-frame window takes from it; in a pause the weight is what holds the lips at the
+    neutral, and the window holds it to the last frame the head's rest reaches (candidate S3 in
+    reports/stage_selection.md). The gate is never applied in a pause: hiss before a line is
+    heard as speech, and the head's "shut" there is the lips at rest."""
+    p = np.asarray(prob, np.float32)
+    window = closure_weight(closure_at_times(p, times, rate), low, high)
+    pause = (window > 0) & (without_pauses(window, times) == 0)
+    heard = p
+    if gate is not None:
+        if len(gate) != len(prob):
+            raise ValueError(
+                "The acoustic gate and the closure head must have one value a frame.")
+        heard = p * np.asarray(gate, np.float32)
+    speech = closure_weight(closure_at_frames(heard, times, rate), low, high)
+    return np.where(pause, window, speech).astype(np.float32)
 
 
 def closure_weight(
