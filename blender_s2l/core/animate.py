@@ -48,6 +48,7 @@ from .speech.lip_closure import (
     CLOSURE_LOW,
     acoustic_gate,
     close_lips,
+    closure_at_frames,
     closure_at_times,
     gated_weight,
     press_factor,
@@ -144,8 +145,9 @@ class Animator:
                 free = ~open_from_phones(phones, FEATURE_RATE, len(track))
                 weight = weight * closure_at_times(free.astype(np.float32), times, FEATURE_RATE)
                 # ... and key poses: every labelled /p b m/ shuts the lips.
-                anchored = closure_at_times(
-                    closure_from_phones(phones, FEATURE_RATE, len(track)), times, FEATURE_RATE)
+                anchored = closure_at_frames(
+                    closure_from_phones(phones, FEATURE_RATE, len(track)), times, FEATURE_RATE,
+                    fill_dips=False)
             contact = np.maximum(contact_weight(without_pauses(weight, times)), anchored)
             contact = (contact * s.lip_closure).astype(np.float32)
             weight = np.maximum(weight, anchored)

@@ -20,6 +20,7 @@ from blender_s2l.core.speech.lip_closure import (
     PRESSED_OFFSET,
     acoustic_gate,
     close_lips,
+    closure_at_frames,
     closure_at_times,
     closure_weight,
     gated_weight,
@@ -58,6 +59,55 @@ def test_frame_sampling_matches_a_brute_force_window_max() -> None:
         want = [prob[max(0, int(np.ceil((t - half) * 100 - 1e-9))):
                      int(np.floor((t + half) * 100 + 1e-9)) + 1].max() for t in times]
         assert np.allclose(closure_at_times(prob, times, 100.0), want)
+
+
+def test_frame_time_sampling_still_gives_a_short_closure_one_full_frame() -> None:
+    prob = np.zeros(300, np.float32)
+    prob[117:119] = 0.9  # 20 ms closure between the frames at 1.1667 s and 1.2 s
+    times = np.arange(0, 3.0, 1 / 30)
+    got = closure_at_frames(prob, times, 100.0)
+    assert got.max() == pytest.approx(0.9)
+    assert np.sum(got > 0.5) == 1
+
+
+def test_a_short_vowel_beside_a_closure_keeps_its_open_frame() -> None:
+    # /b/ 1.40-1.52 s, then a 40 ms vowel whose one 30 fps frame (1.5333 s) lies within half a
+    # frame of the /b/'s last sample: the window lends the vowel the closure, the frame's own
+    # time does not.
+    prob = np.zeros(300, np.float32)
+    prob[140:153] = 0.9
+    times = np.arange(0, 3.0, 1 / 30)
+    vowel = int(np.argmin(np.abs(times - 1.5333)))
+    assert closure_at_times(prob, times, 100.0)[vowel] == pytest.approx(0.9)
+    got = closure_at_frames(prob, times, 100.0)
+    assert got[vowel] < CLOSURE_LOW
+    assert np.allclose(got[(times >= 1.40) & (times <= 1.52)], 0.9)
+
+
+def test_one_frame_dips_are_filled_and_wider_ones_kept() -> None:
+    times = np.arange(0, 3.0, 1 / 30)
+    prob = np.zeros(300, np.float32)
+    prob[100:111] = prob[114:124] = 0.9  # a 30 ms dip: one frame (1.1333 s) inside it
+    got = closure_at_frames(prob, times, 100.0)
+    assert np.all(got[(times >= 1.0) & (times <= 1.23)] > 0.5)
+    assert closure_at_frames(prob, times, 100.0, fill_dips=False)[34] < 0.5
+    prob[108:120] = 0.0  # now 1.08-1.20 s open: three frames, two of them open
+    got = closure_at_frames(prob, times, 100.0)
+    assert np.sum(got[(times > 1.08) & (times < 1.20)] < 0.5) >= 2
+
+
+def test_a_plateau_is_not_widened_and_peaks_off_the_frames_are_dropped() -> None:
+    times = np.arange(0, 2.0, 1 / 30)
+    prob = np.zeros(300, np.float32)
+    prob[51:80] = 0.9  # 0.51-0.79 s: the window reaches it from the frames at 0.5 and 0.8 s
+    prob[290:] = 0.9  # after the last frame (1.9667 s) by more than half a frame
+    got = closure_at_frames(prob, times, 100.0, fill_dips=False)
+    shut = times[got > 0.5]
+    assert shut.min() >= 0.51 and shut.max() <= 0.79
+    window = times[closure_at_times(prob, times, 100.0) > 0.5]
+    assert window.min() < 0.51 and window[window < 1.0].max() > 0.79
+    assert got[-1] == 0.0
+    assert len(closure_at_frames(np.zeros(0, np.float32), times, 100.0)) == len(times)
 
 
 def _open_mouth(frames: int) -> np.ndarray:
@@ -202,6 +252,25 @@ def test_a_pause_inside_the_line_rests_and_a_short_gap_is_gated() -> None:
         gated_weight(prob, gate[:-1], times, rate, CLOSURE_LOW, CLOSURE_HIGH)
     assert acoustic_gate(np.zeros((0, 122), np.float32), 80, rate) is None
     assert acoustic_gate(np.zeros((10, 100), np.float32), 80, rate) is None  # other posteriors
+
+
+def test_a_rest_keeps_its_last_frame_and_a_vowel_after_a_closure_opens() -> None:
+    """The same one-frame overhang on two runs: a pause (the lips held at the neutral) keeps
+    the frame the window reaches, a closure of speech gives it back to the vowel after it."""
+    rate = 100.0
+    times = np.arange(0, 3.0, 1 / 30)
+    prob = np.zeros(300, np.float32)
+    prob[100:153] = 0.95  # pause 1.00-1.52 s: the frame at 1.5333 s sees its last sample
+    prob[200:213] = 0.95  # /b/ 2.00-2.12 s: so does the vowel's frame at 2.1333 s
+    rest_edge = int(np.argmin(np.abs(times - 1.5333)))
+    vowel = int(np.argmin(np.abs(times - 2.1333)))
+    window = closure_weight(closure_at_times(prob, times, rate))
+    assert window[rest_edge] == 1.0 and window[vowel] == 1.0
+    for gate in (None, np.ones(300, np.float32)):
+        w = gated_weight(prob, gate, times, rate, CLOSURE_LOW, CLOSURE_HIGH)
+        assert w[rest_edge] == 1.0
+        assert w[vowel] == 0.0
+        assert np.all(w[(times >= 2.0) & (times <= 2.12)] == 1.0)
 
 
 def test_a_bake_hears_the_closure_through_the_gate(speech_dir: Path) -> None:

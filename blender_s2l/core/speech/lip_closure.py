@@ -110,17 +110,26 @@ def gated_weight(
     times: NDArray[np.float64], rate: float, low: float, high: float,
 ) -> NDArray[np.float32]:
     """Closing weight at the frame times from the head's probability (rate Hz) and the acoustic
-    gate: the gated weight, except on the runs that the ungated weight makes pauses
-    (`without_pauses`), which keep the ungated weight (the lips at rest)."""
-    plain = closure_weight(closure_at_times(np.asarray(prob, np.float32), times, rate), low, high)
-    if gate is None:
-        return plain
-    if len(gate) != len(prob):
-        raise ValueError("The acoustic gate and the closure head must have one value a frame.")
-    heard = np.asarray(prob, np.float32) * np.asarray(gate, np.float32)
-    gated = closure_weight(closure_at_times(heard, times, rate), low, high)
-    pause = (plain > 0) & (without_pauses(plain, times) == 0)
-    return np.where(pause, plain, gated).astype(np.float32)
+    gate: inside speech the gated probability sampled at each frame's own time
+    (`closure_at_frames`); on the runs that the ungated, window-sampled weight makes pauses
+    (`without_pauses`), and on their ramps, that weight itself.
+
+    Why two samplings: in speech a short vowel beside a /p b m/ must keep its open frame, which
+    the half-frame window takes from it; in a pause the weight is what holds the lips at the
+    neutral, and the window holds it to the last frame the head's rest reaches (candidate S3 in
+    reports/stage_selection.md). The gate is never applied in a pause: hiss before a line is
+    heard as speech, and the head's "shut" there is the lips at rest."""
+    p = np.asarray(prob, np.float32)
+    window = closure_weight(closure_at_times(p, times, rate), low, high)
+    pause = (window > 0) & (without_pauses(window, times) == 0)
+    heard = p
+    if gate is not None:
+        if len(gate) != len(prob):
+            raise ValueError(
+                "The acoustic gate and the closure head must have one value a frame.")
+        heard = p * np.asarray(gate, np.float32)
+    speech = closure_weight(closure_at_frames(heard, times, rate), low, high)
+    return np.where(pause, window, speech).astype(np.float32)
 
 
 def closure_weight(
@@ -159,6 +168,47 @@ def closure_at_times(
         row = table[int(lev)]
         out[sel] = np.maximum(row[lo[sel]], row[hi[sel] - (1 << int(lev)) + 1])
     return out
+
+
+def closure_at_frames(
+    prob: NDArray[np.floating[Any]], times: NDArray[np.float64], rate: float,
+    *, fill_dips: bool = True,
+) -> NDArray[np.float32]:
+    """A closure track (rate Hz) at the frame times: its value at each frame's own time, with
+    every local peak (a plateau counts once, at its middle) lifted onto its nearest frame and,
+    with fill_dips, no frame left lower than both its neighbours.
+
+    Why not the largest value within half a frame (`closure_at_times`): a 25-50 ms vowel beside
+    a /p b m/ owns a single frame, and the window lends that frame the neighbouring closure, so
+    the lips stay shut through the vowel. At the frame's own time the vowel is open; lifting the
+    peaks still gives every closure the head hears a frame (an animator expects each /p b m/ to
+    show), and filling one-frame dips keeps one closing gesture from flickering open between two
+    frames where the window had bridged it (reports/stage_selection.md, candidate S2)."""
+    p = np.asarray(prob, np.float64)
+    t = np.asarray(times, dtype=np.float64)
+    n = len(p)
+    if n == 0 or len(t) == 0:
+        return np.zeros(len(t), np.float32)
+    out = np.interp(t * rate, np.arange(n, dtype=np.float64), p)
+    # Runs of equal samples; a run higher than both neighbouring runs is one peak.
+    starts = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
+    ends = np.concatenate([starts[1:], [n]])
+    vals = p[starts]
+    left = np.concatenate([[-np.inf], vals[:-1]])
+    right = np.concatenate([vals[1:], [-np.inf]])
+    peak = (vals > left) & (vals > right) & (vals > 0)
+    mid = 0.5 * (starts[peak] + ends[peak] - 1) / rate
+    if len(mid):
+        step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / 30.0
+        half = max(0.5 * abs(step), 0.5 / rate)
+        right_j = np.minimum(np.searchsorted(t, mid), len(t) - 1)
+        left_j = np.maximum(right_j - 1, 0)
+        j = np.where(np.abs(t[left_j] - mid) <= np.abs(t[right_j] - mid), left_j, right_j)
+        near = np.abs(t[j] - mid) <= half + 1e-9
+        np.maximum.at(out, j[near], vals[peak][near])
+    if fill_dips and len(out) > 2:
+        out[1:-1] = np.maximum(out[1:-1], np.minimum(out[:-2], out[2:]))
+    return out.astype(np.float32)
 
 
 def press_factor(
