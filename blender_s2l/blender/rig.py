@@ -10,9 +10,11 @@ Write (`key_take`): on each object an action keying exactly the keys the solve u
 track `s2l.<take>` whose strip extrapolates NOTHING, so that outside the take a key falls through
 to the tracks below: rig takes at different times all play. Blender's NLA gives a channel it
 animates its property's default wherever no strip plays (1.0 for a shape key's value in 5.0),
-so one track of the object's own, `s2l.(rest)`, under its rig takes, holds every key they
-animate at its rest value (0, within its slider range); it follows the object's rig takes
-(`sync_rest`) and goes with the last one. No shape key is ever added or removed.
+so one track of the object's own, `s2l.(rest)`, under its takes, holds every key they
+animate at its rest value (0, within its slider range); it follows the object's takes
+(`sync_rest`) and goes with the last one. No shape key is ever added or removed. Takes of new
+keys (`bake.py`) share that track: a muted NLA track is not evaluated at all, so without it
+their keys would keep what the frame shown last gave them.
 
 The jaw bone (`jaw_rig`, `key_bone_take`): when the head has an armature with a jaw bone, the
 take also keys that bone's pose from the jaw's fitted motion (core/rig/jaw.py) in an action of
@@ -616,8 +618,10 @@ def is_rest_action(action: Any) -> bool:
 
 
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
-    """Make the object's rest track hold exactly the keys its rig takes animate (and go when
-    none does). It is made under the lowest rig take, so every take plays over it. On an
+    """Make the object's rest track hold exactly the keys its takes animate, the character's
+    own and the keys takes created alike (and go when none does). It is made under the lowest
+    take, so every take plays over it; where none plays (muted in the NLA editor, or outside
+    them all) it does, and the face is at rest rather than where a take last left it. On an
     armature it holds the bones its takes key at their rest pose (`sync_bone_rest`)."""
     if obj.type == "ARMATURE":
         sync_bone_rest(obj, takes)
@@ -626,7 +630,8 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     if key is None:
         return
     records = list(takes)
-    wanted = sorted({n for r in records for n in r.animated if key.key_blocks.get(n)})
+    wanted = sorted({n for r in records for n in (*r.keys, *r.animated)
+                     if key.key_blocks.get(n)})
     track = rest_track(key)
     action = track.strips[0].action if track is not None and len(track.strips) else None
     if action is not None:  # a key no take animates any more keeps what it last played: rest
