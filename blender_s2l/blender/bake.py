@@ -374,10 +374,10 @@ def mute_take(obj: Object, take: str) -> bool:
     """Switch the take's track on the object off (or back on), as the panel's toggle does;
     True when now off (the other objects of a rig take have toggles of their own).
 
-    A muted NLA track is not evaluated, so the keys it animated would keep the values of the
-    frame shown when it was muted until the rest track plays at the next frame shown: the
-    take's own keys are set to 0 now, which is also all a take baked before rest tracks held
-    its keys gets (a rig take's keys are the character's, held at rest by its rest track)."""
+    A muted NLA track is not evaluated, so the keys it animated keep the values of the frame
+    shown when it was muted until the rest track under it plays: the take's own keys are set
+    to 0 at once, which a take an earlier version baked, held by no rest track, needs (a rig
+    take's keys are the character's, and its rest track holds them)."""
     record = read_takes(obj).get(take)
     owner = rig.anim_owner(obj)
     track = take_track(owner, record.action, record.track) if record is not None else None

@@ -80,9 +80,9 @@ def test_a_take_muted_in_the_nla_editor_leaves_the_face_at_rest(
     fake: FakeAnimator, tmp_path: Path
 ) -> None:
     obj, key, rest = baked_head(tmp_path, "A")
+    assert_muted_track_rests(obj, key, "A", rest)
     assert tracks(key) == [REST_TRACK, "s2l.A"]
     assert held(key) == {name: 0.0 for name in take_values(key, "A")}
-    assert_muted_track_rests(obj, key, "A", rest)
 
 
 def test_two_takes_share_one_rest_track_and_a_rebake_keeps_it(
