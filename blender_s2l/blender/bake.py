@@ -237,6 +237,7 @@ def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> T
         _write(obj, plan, record, created_basis)
     except Exception:
         _discard(obj, record)
+        rig.sync_rest(obj, read_takes(obj).values())
         if created_basis and obj.data.shape_keys is not None:
             obj.shape_key_clear()
         raise
@@ -331,6 +332,7 @@ def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) 
         ((name, *plan.fcurve(k)) for k, name in enumerate(record.keys)))
     record.action = action.name
     record.frame_start, record.frame_end = int(np.floor(first)), int(np.ceil(last))
+    rig.sync_rest(obj, [*read_takes(obj).values(), record])
     # first/last keys are 0: HOLD keeps the face neutral outside the take
     record.track = add_track(key, storage.track_name(record.take), record.frame_start, action,
                              slot, "HOLD").name
@@ -372,9 +374,10 @@ def mute_take(obj: Object, take: str) -> bool:
     """Switch the take's track on the object off (or back on), as the panel's toggle does;
     True when now off (the other objects of a rig take have toggles of their own).
 
-    A muted NLA track is not evaluated, so the keys it animated would keep the values of the
-    frame shown when it was muted: the take's own keys are set to 0 (a rig take's keys are
-    the character's, held at rest by its rest track)."""
+    A muted NLA track is not evaluated, so the keys it animated keep the values of the frame
+    shown when it was muted until the rest track under it plays: the take's own keys are set
+    to 0 at once, which a take an earlier version baked, held by no rest track, needs (a rig
+    take's keys are the character's, and its rest track holds them)."""
     record = read_takes(obj).get(take)
     owner = rig.anim_owner(obj)
     track = take_track(owner, record.action, record.track) if record is not None else None
@@ -395,9 +398,8 @@ def _remove_member_take(member: Object, take: str, record: TakeRecord,
     takes.pop(take, None)
     _discard(member, record)
     write_takes(member, takes)
-    if record.animated or record.bones:
-        extra = (pending or {}).get(member.session_uid)
-        rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
+    extra = (pending or {}).get(member.session_uid)
+    rig.sync_rest(member, [*takes.values(), *([extra] if extra else [])])
     key = rig.anim_owner(member)
     if not takes and member.get(storage.BASIS_PROP):
         del member[storage.BASIS_PROP]

@@ -10,9 +10,11 @@ Write (`key_take`): on each object an action keying exactly the keys the solve u
 track `s2l.<take>` whose strip extrapolates NOTHING, so that outside the take a key falls through
 to the tracks below: rig takes at different times all play. Blender's NLA gives a channel it
 animates its property's default wherever no strip plays (1.0 for a shape key's value in 5.0),
-so one track of the object's own, `s2l.(rest)`, under its rig takes, holds every key they
-animate at its rest value (0, within its slider range); it follows the object's rig takes
-(`sync_rest`) and goes with the last one. No shape key is ever added or removed.
+so one track of the object's own, `s2l.(rest)`, under its takes, holds every key they
+animate at its rest value (0, within its slider range); it follows the object's takes
+(`sync_rest`) and goes with the last one. No shape key is ever added or removed. Takes of new
+keys (`bake.py`) share that track: a muted NLA track is not evaluated at all, so without it
+their keys would keep what the frame shown last gave them.
 
 The jaw bone (`jaw_rig`, `key_bone_take`): when the head has an armature with a jaw bone, the
 take also keys that bone's pose from the jaw's fitted motion (core/rig/jaw.py) in an action of
@@ -616,8 +618,10 @@ def is_rest_action(action: Any) -> bool:
 
 
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
-    """Make the object's rest track hold exactly the keys its rig takes animate (and go when
-    none does). It is made under the lowest rig take, so every take plays over it. On an
+    """Make the object's rest track hold exactly the keys its takes animate, the character's
+    own and the keys takes created alike (and go when none does). It is made under the lowest
+    take, so every take plays over it; where none plays (muted in the NLA editor, or outside
+    them all) it does, and the face is at rest rather than where a take last left it. On an
     armature it holds the bones its takes key at their rest pose (`sync_bone_rest`)."""
     if obj.type == "ARMATURE":
         sync_bone_rest(obj, takes)
@@ -626,8 +630,9 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     if key is None:
         return
     records = list(takes)
-    wanted = sorted({n for r in records for n in r.animated if key.key_blocks.get(n)})
     track = rest_track(key)
+    wanted = sorted({n for r in _over_rest(key, records, track) for n in (*r.keys, *r.animated)
+                     if key.key_blocks.get(n)})
     action = track.strips[0].action if track is not None and len(track.strips) else None
     if action is not None:  # a key no take animates any more keeps what it last played: rest
         paths = {value_path(kb.name): kb for kb in key.key_blocks}
@@ -667,14 +672,33 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
 
 def _below(key: Any, records: Iterable[TakeRecord]) -> Any:
     """The track just under the lowest track of the given takes (None: the rest goes on top, as
-    it does when the object has no rig take yet)."""
+    it does when the object has no take on a track yet). Blender adds no track at the bottom
+    of the stack, so where that take lies at the bottom (a take of new keys in a file baked
+    before they had a rest track) the rest goes just over it, and `_over_rest` leaves it out
+    rather than silence it."""
     found = (take_track(key, r.action, r.track) for r in records)
     take_tracks = {t.as_pointer() for t in found if t is not None}
     tracks = list(key.animation_data.nla_tracks) if key.animation_data else []
     for i, t in enumerate(tracks):
         if t.as_pointer() in take_tracks:
-            return tracks[i - 1] if i > 0 else None
+            return tracks[max(i - 1, 0)]
     return None
+
+
+def _over_rest(key: Any, records: list[TakeRecord], rest: Any) -> list[TakeRecord]:
+    """The takes whose keys the rest track may hold: a take's track over it (where it is, or
+    where `_below` will make it), or none yet (it is about to go on top). A rest track over a
+    take would hold that take's keys at rest wherever it plays."""
+    tracks = list(key.animation_data.nla_tracks) if key.animation_data else []
+    at = {t.as_pointer(): i for i, t in enumerate(tracks)}
+    floor_track = rest if rest is not None else _below(key, records)
+    floor = at[floor_track.as_pointer()] if floor_track is not None else -1
+    out = []
+    for r in records:
+        track = take_track(key, r.action, r.track)
+        if track is None or at[track.as_pointer()] > floor:
+            out.append(r)
+    return out
 
 
 def discard(obj: Object, record: TakeRecord) -> None:

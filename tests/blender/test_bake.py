@@ -106,10 +106,11 @@ def test_rebake_replaces_only_its_take_and_user_data_is_untouched(
     assert key.animation_data.action == user_action
     fc = user_action.layers[0].strips[0].channelbags[0].fcurves[0]
     assert [tuple(k.co) for k in fc.keyframe_points] == user_keys
+    # one rest track, under both takes, holds their keys at 0 where neither plays
     assert sorted(a.name for a in bpy.data.actions) == sorted(
-        [user_action.name, "s2l.Head.A", "s2l.Head.B"]
+        [user_action.name, "s2l.Head.(rest)", "s2l.Head.A", "s2l.Head.B"]
     )
-    assert sorted(t.name for t in key.animation_data.nla_tracks) == ["s2l.A", "s2l.B"]
+    assert [t.name for t in key.animation_data.nla_tracks] == ["s2l.(rest)", "s2l.B", "s2l.A"]
     # the user's key still animates, on top of both takes
     rest = mesh_co(obj)
     f = 40
@@ -122,6 +123,7 @@ def test_rebake_replaces_only_its_take_and_user_data_is_untouched(
     assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
     assert [k.name for k in key.key_blocks] == ["Basis", "Smile"]
     assert sorted(a.name for a in bpy.data.actions) == [user_action.name]
+    assert not key.animation_data.nla_tracks
     assert "s2l_takes" not in obj
 
 

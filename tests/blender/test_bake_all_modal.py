@@ -53,6 +53,7 @@ def takes(name: str) -> list[str]:
 
 
 def tracks(name: str) -> list[str]:
+    """The object's NLA tracks bottom to top; the rest track under its takes is one of them."""
     key = bpy.data.objects[name].data.shape_keys
     if key is None or key.animation_data is None:
         return []
@@ -98,8 +99,8 @@ def test_all_strips_bake_with_one_progress_bar(fake: FakeAnimator, tmp_path: Pat
                                      "0 without a character.")
     assert submodule(pkg_of(fake), "blender.job").active() is None
     assert takes("Anna") == ["Anna_line_1", "Anna_line_3"] and takes("Ben") == ["take2"]
-    assert tracks("Anna") == ["s2l.Anna_line_1", "s2l.Anna_line_3"]
-    assert tracks("Ben") == ["s2l.take2"]
+    assert tracks("Anna") == ["s2l.(rest)", "s2l.Anna_line_1", "s2l.Anna_line_3"]
+    assert tracks("Ben") == ["s2l.(rest)", "s2l.take2"]
     assert speaks("Anna", strips["Anna.line_1"], rest)
     assert speaks("Anna", strips["Anna.line_3"], rest)
     assert speaks("Ben", strips["take2"], rest) and still("Anna", strips["take2"], rest)
@@ -120,7 +121,7 @@ def test_escape_stops_after_the_current_strip(fake: FakeAnimator, tmp_path: Path
     assert reports[-1] == ({"INFO"}, "Bake All Strips: 1 baked, 0 failed, 0 without a "
                                      "character - stopped before the rest.")
     assert len(fake.calls) == 1  # the others never started
-    assert takes("Anna") == ["Anna_line_1"] and tracks("Anna") == ["s2l.Anna_line_1"]
+    assert takes("Anna") == ["Anna_line_1"] and tracks("Anna") == ["s2l.(rest)", "s2l.Anna_line_1"]
     assert takes("Ben") == [] and bpy.data.objects["Ben"].data.shape_keys is None
     assert speaks("Anna", strips["Anna.line_1"], rest)
     assert still("Anna", strips["Anna.line_3"], rest)

@@ -169,7 +169,11 @@ def test_remove_take_leaves_every_key_and_removes_it_from_every_object(
     assert bpy.ops.s2l.remove_take(object_name="Teeth", take="A") == {"FINISHED"}  # a member
     storage = submodule(installed, "blender.storage")
     assert list(storage.read_takes(head)) == ["B"] and storage.read_takes(teeth) == {}
-    assert tracks(head) == ["s2l.B"] and tracks(teeth) == []
+    # the rest track stays for the take of new keys, holding its keys (no longer the rig's)
+    assert tracks(head) == ["s2l.(rest)", "s2l.B"] and tracks(teeth) == []
+    rest = head.data.shape_keys.animation_data.nla_tracks["s2l.(rest)"].strips[0].action
+    assert {fc.data_path.split('"')[1] for fc in rest.layers[0].strips[0].channelbags[0].fcurves
+            } == set(storage.read_takes(head)["B"].keys)
     assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
     assert full_state() == before
 

@@ -30,6 +30,10 @@ def nla(key: Any) -> list[tuple[str, list[str | None]]]:
             for t in anim.nla_tracks] if anim is not None else []
 
 
+# The rest track every take plays over (it holds the takes' keys at 0 where none plays).
+REST = ("s2l.(rest)", ["s2l.Head.(rest)"])
+
+
 def users_track(key: Any, name: str) -> Any:
     """A track of the user's called `name`, with a strip of their own action on it."""
     anim = key.animation_data or key.animation_data_create()
@@ -50,9 +54,9 @@ def test_a_users_track_named_like_the_take_survives_bake_replace_and_remove(
     mine = ("s2l.Voice", ["UserNLA"])
 
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
-    assert nla(key) == [mine, ("s2l.Voice.001", ["s2l.Head.Voice"])]  # a name of its own
+    assert nla(key) == [mine, REST, ("s2l.Voice.001", ["s2l.Head.Voice"])]  # a name of its own
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
-    assert nla(key) == [mine, ("s2l.Voice.001", ["s2l.Head.Voice"])]
+    assert nla(key) == [mine, REST, ("s2l.Voice.001", ["s2l.Head.Voice"])]
     assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
     assert nla(key) == [mine]
     assert [a.name for a in bpy.data.actions] == ["UserNLA"]
@@ -76,10 +80,12 @@ def test_a_users_track_sharing_the_takes_name_is_never_taken_for_it(
     assert nla(key) == [("s2l.Voice", ["UserNLA"])]  # ...and is left alone all the same
 
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
-    new = [t for t in key.animation_data.nla_tracks if t.strips[0].action.name != "UserNLA"]
+    new = [t for t in key.animation_data.nla_tracks
+           if t.strips[0].action.name == "s2l.Head.Voice"]
     assert len(new) == 1
     new[0].name = "s2l.Voice"  # two tracks of one name, the user's first
-    assert [t.name for t in key.animation_data.nla_tracks] == ["s2l.Voice", "s2l.Voice"]
+    assert [t.name for t in key.animation_data.nla_tracks] == [
+        "s2l.Voice", "s2l.(rest)", "s2l.Voice"]
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
     assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
     assert nla(key) == [("s2l.Voice", ["UserNLA"])]
@@ -195,7 +201,7 @@ def test_bake_all_keeps_every_line_whatever_the_script_of_its_name(
     key = bpy.data.objects["Анна"].data.shape_keys
     assert "s2l.Анна_привет.0000" in key.key_blocks
     assert sorted(t.name for t in key.animation_data.nla_tracks) == [
-        "s2l.Анна_voix_été", "s2l.Анна_пока", "s2l.Анна_привет"]
+        "s2l.(rest)", "s2l.Анна_voix_été", "s2l.Анна_пока", "s2l.Анна_привет"]
 
 
 def test_strips_whose_names_give_one_take_name_each_get_their_own_take(
@@ -259,7 +265,7 @@ def test_a_user_strip_put_on_the_takes_track_stays_and_the_takes_strip_goes(
     track.lock = False
     track.strips.new("mine", 400, bpy.data.actions.new("UserNLA"))
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", replace=True) == {"FINISHED"}
-    assert nla(key) == [("s2l.Voice", ["UserNLA"]), ("s2l.Voice.001", ["s2l.Head.Voice"])]
+    assert nla(key) == [("s2l.Voice", ["UserNLA"]), REST, ("s2l.Voice.001", ["s2l.Head.Voice"])]
     assert bpy.ops.s2l.remove_take(object_name="Head", take="Voice") == {"FINISHED"}
     assert nla(key) == [("s2l.Voice", ["UserNLA"])]
 
@@ -332,7 +338,7 @@ def test_a_copy_of_the_head_shares_the_takes_action_and_never_deletes_it(
     else:
         assert bpy.ops.s2l.bake(object_name=copy.name, strip_name="Voice",
                                 replace=True) == {"FINISHED"}
-    assert nla(original.data.shape_keys) == [("s2l.Voice", ["s2l.Head.Voice"])]
+    assert nla(original.data.shape_keys) == [REST, ("s2l.Voice", ["s2l.Head.Voice"])]
 
 
 def test_a_take_switched_off_leaves_the_face_at_rest_on_every_frame(
