@@ -541,11 +541,11 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     first take (on top of the user's tracks, under the take) and then changed in place."""
     records = [r for r in takes if r.bones]
     pose = armature.pose
-    bones = sorted({b for r in records for b in r.bones
-                    if pose is not None and pose.bones.get(b) is not None})
     anim = armature.animation_data
     track = rest_track(armature)
-    action = track.strips[0].action if track is not None and len(track.strips) else None
+    bones = sorted({b for r in _over_rest(armature, records, track) for b in r.bones
+                    if pose is not None and pose.bones.get(b) is not None})
+    action = _own_rest_action(track, armature.name)
     # A channel the user's own NLA tracks animate is left to them: where none of their strips
     # plays, Blender's NLA sets it to its default, which for a bone is the rest pose anyway.
     theirs = channels_on_users_tracks(armature, {r.action for r in read_takes(armature).values()}
@@ -572,6 +572,28 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     for path, index, values in channels:
         fc = bag.fcurves.new(path, index=index, group_name=REST_TRACK)
         fc.keyframe_points.insert(REST_FRAME, float(values[0]))
+
+
+def _own_rest_action(track: Any, owner_name: str) -> Any:
+    """The rest track's action, made this object's own first if another object plays it too.
+
+    A copy of the head (Shift+D) plays the same rest action as the original; the rest track is
+    changed in place as takes come and go, so without its own copy a Remove on the copy would
+    stop holding the original's keys, and a take muted on the original would freeze again."""
+    if track is None or not len(track.strips) or track.strips[0].action is None:
+        return None
+    strip = track.strips[0]
+    action = strip.action
+    if action.users - int(action.use_fake_user) <= 1:
+        return action
+    slot = strip.action_slot
+    own = action.copy()
+    own.name = storage.action_name(owner_name, "(rest)")
+    own[REST_MARK] = True
+    strip.action = own
+    if slot is not None:
+        strip.action_slot = own.slots.get(slot.identifier) or own.slots[0]
+    return own
 
 
 def channels_on_users_tracks(owner: Any, take_actions: set[str]) -> set[tuple[str, int]]:
@@ -620,7 +642,8 @@ def is_rest_action(action: Any) -> bool:
 def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     """Make the object's rest track hold exactly the keys its takes animate, the character's
     own and the keys takes created alike (and go when none does). It is made under the lowest
-    take, so every take plays over it; where none plays (muted in the NLA editor, or outside
+    take (`_below`: over it where that take lies at the very bottom, and then that take is not
+    held), so the takes play over it; where none plays (muted in the NLA editor, or outside
     them all) it does, and the face is at rest rather than where a take last left it. On an
     armature it holds the bones its takes key at their rest pose (`sync_bone_rest`)."""
     if obj.type == "ARMATURE":
@@ -633,7 +656,7 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     track = rest_track(key)
     wanted = sorted({n for r in _over_rest(key, records, track) for n in (*r.keys, *r.animated)
                      if key.key_blocks.get(n)})
-    action = track.strips[0].action if track is not None and len(track.strips) else None
+    action = _own_rest_action(track, obj.name)
     if action is not None:  # a key no take animates any more keeps what it last played: rest
         paths = {value_path(kb.name): kb for kb in key.key_blocks}
         for fc in slot_fcurves(action, track.strips[0].action_slot):
@@ -674,8 +697,8 @@ def _below(key: Any, records: Iterable[TakeRecord]) -> Any:
     """The track just under the lowest track of the given takes (None: the rest goes on top, as
     it does when the object has no take on a track yet). Blender adds no track at the bottom
     of the stack, so where that take lies at the bottom (a take of new keys in a file baked
-    before they had a rest track) the rest goes just over it, and `_over_rest` leaves it out
-    rather than silence it."""
+    before they had a rest track, or whose rest track the user deleted) the rest goes just
+    over it, and `_over_rest` leaves it out rather than silence it."""
     found = (take_track(key, r.action, r.track) for r in records)
     take_tracks = {t.as_pointer() for t in found if t is not None}
     tracks = list(key.animation_data.nla_tracks) if key.animation_data else []

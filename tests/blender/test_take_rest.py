@@ -211,3 +211,29 @@ def test_undo_of_a_second_take_gives_back_the_rest_track_of_the_first(
     assert tracks(key) == [REST_TRACK, "s2l.A"]
     assert_muted_track_rests(bpy.data.objects["Head"], key, "A", evaluated_co(
         bpy.data.objects["Head"], 1))
+
+
+def test_a_copy_of_the_head_gets_its_own_rest_action_before_changing_it(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """Shift+D makes a copy that plays the same rest action: removing a take on the copy must
+    not stop the original holding that take's keys (muted on the original, they froze)."""
+    obj, key, rest = baked_head(tmp_path, "A", "B")
+    bpy.ops.object.select_all(action="DESELECT")
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    assert bpy.ops.object.duplicate(linked=False) == {"FINISHED"}
+    copy = bpy.context.view_layer.objects.active
+    assert copy != obj
+    before = held(key)
+    assert bpy.ops.s2l.remove_take(object_name=copy.name, take="A") == {"FINISHED"}
+    assert held(key) == before
+    assert not any(n.startswith("s2l.A.") for n in held(copy.data.shape_keys))
+    copy_strip = copy.data.shape_keys.animation_data.nla_tracks[REST_TRACK].strips[0]
+    original_strip = key.animation_data.nla_tracks[REST_TRACK].strips[0]
+    assert copy_strip.action != original_strip.action
+    assert copy_strip.action_slot is not None
+    copy.hide_set(True)
+    assert_muted_track_rests(obj, key, "A", rest, alone=False)
+    assert bpy.ops.s2l.remove_take(object_name=copy.name, take="B") == {"FINISHED"}
+    assert held(key) == before
