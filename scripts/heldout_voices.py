@@ -41,7 +41,7 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(args.repo.resolve()))
     from blender_s2l.core.animate import Animator
-    from blender_s2l.core.speech.audio import load_audio
+    from blender_s2l.core.speech.audio import SAMPLE_RATE, load_audio
     from blender_s2l.core.speech.phones import read_phones
     from blender_s2l.training.evaluate import rest_width
     from blender_s2l.training.metrics import real_speech_metrics
@@ -57,8 +57,8 @@ def main() -> int:
         for r in held:
             wav = load_audio(args.corpus / "utts" / f"{r['id']}.wav")
             phones = read_phones(args.corpus / r["phones"])
-            times = np.arange(int(len(wav) / 16000 * fps) + 1) / fps
-            lm = anim.landmarks(wav, fps=fps, sample_rate=16000)
+            times = np.arange(int(len(wav) / SAMPLE_RATE * fps) + 1) / fps
+            lm = anim.landmarks(wav, sample_rate=SAMPLE_RATE, frame_times=times)
             m = real_speech_metrics(lm, phones, times, rest_width())
             m["id"] = r["id"]
             per.append(m)

@@ -386,13 +386,16 @@ def check_fps(fps: Any) -> float:
 
 def check_frame_times(frame_times: Any) -> NDArray[np.float64]:
     """Caller-given frame times (seconds into the sound), if they are a bounded amount of work:
-    at most MAX_FRAMES, finite, and within MAX_OUTSIDE_S of where a sound can be."""
+    at most MAX_FRAMES, finite, and within MAX_OUTSIDE_S of where a sound can be; and in order,
+    since the closing weight, the presses and the pauses are read from neighbouring frames."""
     try:
         times = np.asarray(frame_times, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
         raise S2LError("Frame times must be an array of seconds.") from None
     if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
         raise S2LError("Frame times must be a non-empty 1-D array of finite seconds.")
+    if np.any(np.diff(times) < 0):
+        raise S2LError("Frame times must be in order, each no earlier than the one before.")
     if times.size > MAX_FRAMES:
         raise S2LError(f"{times.size} frame times are more than {MAX_FRAMES}, the limit per "
                        f"bake ({MAX_SECONDS / 60:.0f} min at {MAX_FPS:g} fps).")

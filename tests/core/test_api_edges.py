@@ -56,6 +56,7 @@ def test_huge_frame_counts_and_spans_are_refused_at_once(anim: Animator) -> None
     _sentence(lambda: anim.landmarks(WAV, frame_times=np.array([-1e7, 0.0])), "between")
     _sentence(lambda: anim.landmarks(WAV, frame_times=np.zeros(MAX_FRAMES + 1)), "more than")
     _sentence(lambda: anim.landmarks(WAV, frame_times=np.array(["a"])), "array of seconds")
+    _sentence(lambda: anim.landmarks(WAV, frame_times=np.array([0.5, 0.1, 0.2])), "in order")
     _sentence(lambda: default_frame_times(1800.0, 241.0), "limit per bake")
     assert len(default_frame_times(1800.0, 240.0)) == MAX_FRAMES  # the limit itself
     # Fast, high rates on short sounds are fine: only the amount of work is bounded.

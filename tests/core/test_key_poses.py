@@ -102,6 +102,26 @@ def test_animator_shuts_the_lips_on_labelled_bilabials_only(random_weights_dir: 
     assert np.array_equal(off, plain)
 
 
+@pytest.mark.parametrize("fps", [24.0, 30.0])
+def test_a_labelled_bilabial_between_two_frames_still_shuts_one(
+    random_weights_dir: Path, fps: float
+) -> None:
+    """Key poses are sampled at each frame's own time: a /b/ that no frame time falls inside
+    shuts the frame nearest to it, not none, and the open vowels around it stay open."""
+    anim = _unsure(Animator.load(device="cpu", weights_dir=random_weights_dir))
+    t = np.arange(16000) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    start = 12.3 / fps  # 0.3 of a frame past frame 12, over before frame 13
+    phones = [(0.0, start, "AA"), (start, start + 0.3 / fps, "B"), (start + 0.3 / fps, 1.0, "AA")]
+    keyed = anim.landmarks(wav, fps=fps, sample_rate=16000, phones=phones)
+    rest = canonical_neutral()
+    opening = keyed[:, UP, 1] - keyed[:, LO, 1] - (rest[UP, 1] - rest[LO, 1])
+    shut = np.flatnonzero(np.all(opening <= PRESSED_OFFSET[:, 1] + 1e-4, axis=1))
+    assert len(shut) >= 1 and set(shut) <= {11, 12, 13}
+    plain = anim.landmarks(wav, fps=fps, sample_rate=16000)
+    assert np.array_equal(keyed[:10], plain[:10]) and np.array_equal(keyed[16:], plain[16:])
+
+
 def test_open_sounds_are_the_labelled_phones_other_than_bilabials_and_pauses() -> None:
     phones = [(0.0, 0.1, "sil"), (0.1, 0.2, "N"), (0.2, 0.25, "m"), (0.25, 0.4, "AA1"),
               (0.4, 0.5, "pau")]

@@ -139,6 +139,13 @@ def closure_weight(
     return (x * x * (3.0 - 2.0 * x)).astype(np.float32)
 
 
+def _half_frame(times: NDArray[np.float64], rate: float) -> float:
+    """Half the spacing of the frame times (at least half a sample of the rate Hz track): how
+    far from a frame's time a closure still belongs to that frame."""
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 30.0
+    return max(0.5 * abs(step), 0.5 / rate)
+
+
 def closure_at_times(
     prob: NDArray[np.float32], times: NDArray[np.float64], rate: float
 ) -> NDArray[np.float32]:
@@ -151,8 +158,7 @@ def closure_at_times(
     n = len(prob)
     if n == 0:
         return np.zeros(len(t), np.float32)
-    step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / 30.0
-    half = max(0.5 * abs(step), 0.5 / rate)
+    half = _half_frame(t, rate)
     lo = np.clip(np.ceil((t - half) * rate - 1e-9).astype(np.int64), 0, n - 1)
     hi = np.clip(np.floor((t + half) * rate + 1e-9).astype(np.int64), 0, n - 1)
     # Running max over windows via a sparse table: O(n log n), fine for hours of audio.
@@ -174,11 +180,13 @@ def closure_at_frames(
     prob: NDArray[np.floating[Any]], times: NDArray[np.float64], rate: float,
     *, fill_dips: bool = True,
 ) -> NDArray[np.float32]:
-    """A closure track (rate Hz) at the frame times: its value at each frame's own time, with
-    every local peak (a plateau counts once, at its middle) lifted onto its nearest frame and,
-    with fill_dips, no frame left lower than both its neighbours.
+    """A closure track (rate Hz) at the frame times (in order): its value at each frame's own
+    time, with every local peak (a plateau counts once, at its middle) lifted onto its nearest
+    frame if it lies within half a frame of it (a peak beyond the first or last frame is
+    dropped, as the window drops it) and, with fill_dips, no frame left lower than both its
+    neighbours.
 
-    Why not the largest value within half a frame (`closure_at_times`): a 25-50 ms vowel beside
+    Why not the largest value within half a frame (`closure_at_times`): a short vowel beside
     a /p b m/ owns a single frame, and the window lends that frame the neighbouring closure, so
     the lips stay shut through the vowel. At the frame's own time the vowel is open; lifting the
     peaks still gives every closure the head hears a frame (an animator expects each /p b m/ to
@@ -199,8 +207,7 @@ def closure_at_frames(
     peak = (vals > left) & (vals > right) & (vals > 0)
     mid = 0.5 * (starts[peak] + ends[peak] - 1) / rate
     if len(mid):
-        step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / 30.0
-        half = max(0.5 * abs(step), 0.5 / rate)
+        half = _half_frame(t, rate)
         right_j = np.minimum(np.searchsorted(t, mid), len(t) - 1)
         left_j = np.maximum(right_j - 1, 0)
         j = np.where(np.abs(t[left_j] - mid) <= np.abs(t[right_j] - mid), left_j, right_j)
