@@ -228,6 +228,7 @@ def _write_new_keys_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
 
 
 def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRecord:
+    _check_fits(obj, plan)  # before the take it replaces goes: a refusal must leave it whole
     if take in read_takes(obj):
         remove_take(obj, take)
     record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm,
@@ -302,16 +303,21 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     return written[0][1]
 
 
+def _check_fits(obj: Object, plan: KeyPlan) -> None:
+    """The plan was made for this mesh: the user may have edited it while the bake ran."""
+    n_vert = len(obj.data.vertices)
+    if plan.motion.n_vertices != n_vert:
+        raise BakeError(
+            f"The motion has {plan.motion.n_vertices} vertices but '{obj.name}' has {n_vert}."
+        )
+
+
 def _write(obj: Object, plan: KeyPlan, record: TakeRecord, created_basis: bool) -> None:
     if created_basis:
         obj.shape_key_add(name="Basis", from_mix=False)
     key = obj.data.shape_keys
     ref = key.reference_key
     n_vert = len(obj.data.vertices)
-    if plan.motion.n_vertices != n_vert:
-        raise BakeError(
-            f"The motion has {plan.motion.n_vertices} vertices but '{obj.name}' has {n_vert}."
-        )
     ref_co = np.zeros(n_vert * 3, dtype=np.float32)
     ref.data.foreach_get("co", ref_co)
     active_index = obj.active_shape_key_index

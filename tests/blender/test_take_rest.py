@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from blender_helpers import bpy, evaluated_co, grid_head, voice_scene
+from blender_helpers import bpy, evaluated_co, grid_head, submodule, voice_scene
 from fake_animator import FakeAnimator
+from modal_helpers import pkg_of
 
 REST_TRACK = "s2l.(rest)"
 
@@ -237,3 +238,27 @@ def test_a_copy_of_the_head_gets_its_own_rest_action_before_changing_it(
     assert_muted_track_rests(obj, key, "A", rest, alone=False)
     assert bpy.ops.s2l.remove_take(object_name=copy.name, take="B") == {"FINISHED"}
     assert held(key) == before
+
+
+def test_a_replace_refused_for_another_mesh_keeps_the_take_it_would_replace(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """A plan that no longer fits the mesh is refused before the take it replaces is removed:
+    the user keeps the take, its keys and its rest, not nothing."""
+    obj, key, rest = baked_head(tmp_path, "A")
+    pkg = pkg_of(fake)
+    bake = submodule(pkg, "blender.bake")
+    Motion = submodule(pkg, "core.motion").Motion
+    compact_plan = submodule(pkg, "core.bake.plans").compact_plan
+    n, v = 10, len(obj.data.vertices) + 1
+    motion = Motion(np.arange(n) / 30.0, np.zeros((n, 68, 3), np.float32),
+                    np.ones((n, 2), np.float32), np.full((2, v, 3), 1e-3, np.float32), 1000.0)
+    before = (sorted(kb.name for kb in key.key_blocks), tracks(key), held(key))
+    try:
+        bake.write_take(obj, compact_plan(motion, np.arange(1.0, n + 1)), "A", "Voice")
+    except Exception as e:  # the add-on's BakeError, from the installed copy
+        assert "vertices but 'Head' has" in str(e)
+    else:
+        raise AssertionError("a plan for another mesh was written")
+    assert (sorted(kb.name for kb in key.key_blocks), tracks(key), held(key)) == before
+    assert_muted_track_rests(obj, key, "A", rest)
