@@ -62,6 +62,17 @@ def demo_head_object(pkg: ModuleType) -> Any:
     return obj
 
 
+def shift_d(obj: Any) -> Any:
+    """The copy that Shift+D makes of obj alone (its data copied, its actions shared)."""
+    bpy.ops.object.select_all(action="DESELECT")
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    assert bpy.ops.object.duplicate(linked=False) == {"FINISHED"}
+    copy = bpy.context.view_layer.objects.active
+    assert copy != obj
+    return copy
+
+
 def evaluated_co(obj: Any, frame: int) -> np.ndarray:
     scene = bpy.context.scene
     scene.frame_set(frame)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from blender_helpers import bpy, evaluated_co, grid_head, submodule, voice_scene
+from blender_helpers import bpy, evaluated_co, grid_head, shift_d, submodule, voice_scene
 from fake_animator import FakeAnimator
 from modal_helpers import pkg_of
 
@@ -220,12 +220,7 @@ def test_a_copy_of_the_head_gets_its_own_rest_action_before_changing_it(
     """Shift+D makes a copy that plays the same rest action: removing a take on the copy must
     not stop the original holding that take's keys (muted on the original, they froze)."""
     obj, key, rest = baked_head(tmp_path, "A", "B")
-    bpy.ops.object.select_all(action="DESELECT")
-    obj.select_set(True)
-    bpy.context.view_layer.objects.active = obj
-    assert bpy.ops.object.duplicate(linked=False) == {"FINISHED"}
-    copy = bpy.context.view_layer.objects.active
-    assert copy != obj
+    copy = shift_d(obj)
     before = held(key)
     assert bpy.ops.s2l.remove_take(object_name=copy.name, take="A") == {"FINISHED"}
     assert held(key) == before

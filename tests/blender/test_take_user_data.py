@@ -15,6 +15,7 @@ from blender_helpers import (
     evaluated_co,
     grid_head,
     recorded_alignments,
+    shift_d,
     submodule,
     voice_scene,
     write_wav,
@@ -327,12 +328,7 @@ def test_a_copy_of_the_head_shares_the_takes_action_and_never_deletes_it(
     voice_scene(tmp_path)
     original = grid_head()
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice") == {"FINISHED"}
-    bpy.ops.object.select_all(action="DESELECT")
-    original.select_set(True)
-    bpy.context.view_layer.objects.active = original
-    assert bpy.ops.object.duplicate(linked=False) == {"FINISHED"}
-    copy = bpy.context.view_layer.objects.active
-    assert copy != original
+    copy = shift_d(original)
     if how == "remove":
         assert bpy.ops.s2l.remove_take(object_name=copy.name, take="Voice") == {"FINISHED"}
     else:
