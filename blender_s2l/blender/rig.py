@@ -57,6 +57,9 @@ from .rna import Object
 from .storage import TakeRecord, read_takes
 
 REST_MARK = "s2l_rest"  # an ID property on rest actions: Blender may add .001 to their names
+# An ID property on rest actions: each held key's value before the rest track held it, given
+# back when no take animates the key any more.
+BEFORE_PROP = "s2l_before"
 REST_TRACK = "s2l.(rest)"  # '(' is no letter of a take name, so no take's track is named so
 REST_FRAME = 1.0
 # Bone names that are the jaw's own control on common rigs, best first; otherwise any bone
@@ -657,12 +660,12 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     wanted = sorted({n for r in _over_rest(key, records, track) for n in (*r.keys, *r.animated)
                      if key.key_blocks.get(n)})
     action = _own_rest_action(track, obj.name)
-    if action is not None:  # a key no take animates any more keeps what it last played: rest
+    if action is not None:  # a key no take animates any more gets back the value it had
         paths = {value_path(kb.name): kb for kb in key.key_blocks}
         for fc in slot_fcurves(action, track.strips[0].action_slot):
             kb = paths.get(fc.data_path)
             if kb is not None and kb.name not in wanted:
-                kb.value = rest_value(kb)
+                kb.value = _value_before(action, kb)
     if not wanted:
         if track is not None:
             key.animation_data.nla_tracks.remove(track)
@@ -674,9 +677,11 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
             key.animation_data.nla_tracks.remove(track)
         curves = [(n, np.array([REST_FRAME]), np.array([rest_value(key.key_blocks[n])],
                                                         dtype=np.float32)) for n in wanted]
+        before = {n: float(key.key_blocks[n].value) for n in wanted}
         action, slot, _, _ = key_action(key, storage.action_name(obj.name, "(rest)"), REST_TRACK,
                                         curves)
         action[REST_MARK] = True
+        action[BEFORE_PROP] = before
         add_track(key, REST_TRACK, REST_FRAME, action, slot, "HOLD",
                   prev=_below(key, records), unique=False)
         return
@@ -687,10 +692,21 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
     for path, fc in have.items():
         if path not in paths:
             bag.fcurves.remove(fc)
+    before = dict(action.get(BEFORE_PROP, {}))
     for path, n in paths.items():
         if path not in have:
+            before[n] = float(key.key_blocks[n].value)
             fc = bag.fcurves.new(path, group_name=REST_TRACK)
             fc.keyframe_points.insert(REST_FRAME, rest_value(key.key_blocks[n]))
+    action[BEFORE_PROP] = {n: v for n, v in before.items() if value_path(n) in paths}
+
+
+def _value_before(action: Any, kb: Any) -> float:
+    """The value the key had before a take first had the rest track hold it (a dial the user
+    set by hand on the character's own key), or its rest value in a file that did not note it
+    (a key a take created had no value before: its rest value is it)."""
+    noted = action.get(BEFORE_PROP, {})
+    return float(noted[kb.name]) if kb.name in noted else rest_value(kb)
 
 
 def _below(key: Any, records: Iterable[TakeRecord]) -> Any:

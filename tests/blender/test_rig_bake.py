@@ -178,6 +178,27 @@ def test_remove_take_leaves_every_key_and_removes_it_from_every_object(
     assert full_state() == before
 
 
+def test_remove_gives_back_the_dials_the_user_set_by_hand(
+    installed: ModuleType, keyed_rig: tuple[Any, Any],
+) -> None:
+    """A value set on the character's own key (not keyed) is held at rest while a take plays
+    it, and given back when the last take that keys it goes (it was reset to 0)."""
+    head, teeth = keyed_rig
+    for obj in (head, teeth):
+        for i, kb in enumerate(obj.data.shape_keys.key_blocks[1:]):
+            kb.value = 0.1 + 0.05 * i
+    before = full_state()
+    assert bake(take="A") == {"FINISHED"}
+    assert bake(take="B") == {"FINISHED"}
+    animated = submodule(installed, "blender.storage").read_takes(head)["A"].animated
+    assert animated
+    bpy.context.scene.frame_set(200)  # after both takes: the rest track plays
+    assert all(head.data.shape_keys.key_blocks[n].value == 0.0 for n in animated)
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
+    assert full_state() == before
+
+
 def test_replace_and_a_second_take_at_another_time(
     installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
