@@ -569,6 +569,7 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
             add_track(armature, REST_TRACK, REST_FRAME, action, slot, "HOLD",
                       prev=_below(armature, records), unique=False)
         return
+    _holds_everywhere(track.strips[0])
     bag = action_channelbag(action, track.strips[0].action_slot)
     for fc in list(bag.fcurves):
         bag.fcurves.remove(fc)
@@ -686,6 +687,7 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
                   prev=_below(key, records), unique=False)
         return
     strip = track.strips[0]
+    _holds_everywhere(strip)
     bag = action_channelbag(action, strip.action_slot)
     have = {fc.data_path: fc for fc in bag.fcurves}
     paths = {value_path(n): n for n in wanted}
@@ -699,6 +701,14 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
             fc = bag.fcurves.new(path, group_name=REST_TRACK)
             fc.keyframe_points.insert(REST_FRAME, rest_value(key.key_blocks[n]))
     action[BEFORE_PROP] = {n: v for n, v in before.items() if value_path(n) in paths}
+
+
+def _holds_everywhere(strip: Any) -> None:
+    """The rest strip plays before and after itself, wherever it was dragged: held only
+    forward (Blender's choice for a strip that is not first), the frames before it would give
+    the keys Blender's default, 1.0, where no take plays."""
+    if strip.extrapolation != "HOLD":
+        strip.extrapolation = "HOLD"
 
 
 def _value_before(action: Any, kb: Any) -> float:

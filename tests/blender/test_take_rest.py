@@ -257,3 +257,20 @@ def test_a_replace_refused_for_another_mesh_keeps_the_take_it_would_replace(
         raise AssertionError("a plan for another mesh was written")
     assert (sorted(kb.name for kb in key.key_blocks), tracks(key), held(key)) == before
     assert_muted_track_rests(obj, key, "A", rest)
+
+
+def test_a_rest_strip_dragged_away_still_holds_before_itself_after_the_next_bake(
+    fake: FakeAnimator, tmp_path: Path
+) -> None:
+    """The user unlocks the rest track and drags its strip late (Blender then holds it only
+    forward): the next bake makes it hold both ways again, so a muted take rests, not 1.0."""
+    obj, key, rest = baked_head(tmp_path, "A")
+    track = key.animation_data.nla_tracks[REST_TRACK]
+    track.lock = False
+    strip = track.strips[0]
+    strip.extrapolation = "HOLD_FORWARD"
+    strip.frame_end_ui = 301
+    strip.frame_start_ui = 300
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="C") == {"FINISHED"}
+    assert strip.extrapolation == "HOLD"
+    assert_muted_track_rests(obj, key, "C", rest, alone=False)
