@@ -556,6 +556,12 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     channels = [c for b in bones for c in rest_channels(pose.bones[b])
                 if (c[0], c[1]) not in theirs]
     wanted = bones if channels else []
+    noted = dict(action.get(BEFORE_PROP, {})) if action is not None else {}
+    for name, values in noted.items():  # a bone no take keys any more: the user's pose back
+        if name not in wanted and pose is not None and pose.bones.get(name) is not None:
+            _set_pose(pose.bones[name], [float(v) for v in values])
+    before = {b: [float(v) for v in noted[b]] if b in noted else _pose_of(pose.bones[b])
+              for b in wanted}
     if track is None or not wanted or action is None:
         if track is not None:
             anim.nla_tracks.remove(track)
@@ -566,9 +572,11 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
                 armature, storage.action_name(armature.name, "(rest)"), REST_TRACK,
                 np.array([REST_FRAME]), channels)
             action[REST_MARK] = True
+            action[BEFORE_PROP] = before
             add_track(armature, REST_TRACK, REST_FRAME, action, slot, "HOLD",
                       prev=_below(armature, records), unique=False)
         return
+    action[BEFORE_PROP] = before
     _holds_everywhere(track.strips[0])
     bag = action_channelbag(action, track.strips[0].action_slot)
     for fc in list(bag.fcurves):
@@ -598,6 +606,19 @@ def _own_rest_action(track: Any, owner_name: str) -> Any:
     if slot is not None:
         strip.action_slot = own.slots.get(slot.identifier) or own.slots[0]
     return own
+
+
+def _pose_of(bone: Any) -> list[float]:
+    """The bone's pose as the rest track notes it: location, then its rotation in every mode."""
+    return [*bone.location, *bone.rotation_quaternion, *bone.rotation_euler,
+            *bone.rotation_axis_angle]
+
+
+def _set_pose(bone: Any, values: list[float]) -> None:
+    bone.location = values[0:3]
+    bone.rotation_quaternion = values[3:7]
+    bone.rotation_euler = values[7:10]
+    bone.rotation_axis_angle = values[10:14]
 
 
 def channels_on_users_tracks(owner: Any, take_actions: set[str]) -> set[tuple[str, int]]:
@@ -759,7 +780,8 @@ def discard(obj: Object, record: TakeRecord) -> None:
 
 def rest_bones(obj: Object, record: TakeRecord) -> None:
     """The pose keeps what a removed take last played: its bones go back to their rest pose
-    (an action or track of the user's that animates them sets them again when it plays)."""
+    (an action or track of the user's that animates them sets them again when it plays), and
+    `sync_bone_rest` then gives a bone no take keys any more the pose it had before."""
     if obj.type == "ARMATURE" and obj.pose is not None:
         for name in record.bones:
             bone = obj.pose.bones.get(name)

@@ -341,6 +341,26 @@ def test_mute_and_undo(bundled: ModuleType, tmp_path: Path) -> None:
     assert "s2l.Rig.A" not in bpy.data.actions
 
 
+def test_remove_gives_back_the_jaw_pose_the_user_set_by_hand(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    """A jaw posed by hand (not keyed) is held at rest while a take keys it and posed as it was
+    again when the take is removed (Remove used to leave it at rest)."""
+    _, phones = line_scene(tmp_path)
+    head, rig, _ = jaw_rig(bundled)
+    jaw = rig.pose.bones["jaw"]
+    jaw.rotation_quaternion = (0.995, 0.0998, 0.0, 0.0)
+    jaw.location = (0.0, 0.001, 0.0)
+    posed = np.array(jaw.matrix_basis)
+    assert bake(phones) == {"FINISHED"}
+    assert bake(phones, take="B") == {"FINISHED"}
+    bpy.context.scene.frame_set(1)  # before both takes: the rest track plays
+    assert np.allclose(jaw.matrix_basis, np.eye(4), atol=1e-7)
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
+    assert np.allclose(rig.pose.bones["jaw"].matrix_basis, posed, atol=1e-6)
+
+
 def test_a_failure_on_the_armature_rolls_back_every_object(
     bundled: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
