@@ -560,8 +560,14 @@ def sync_bone_rest(armature: Object, takes: Iterable[TakeRecord]) -> None:
     for name, values in noted.items():  # a bone no take keys any more: the user's pose back
         if name not in wanted and pose is not None and pose.bones.get(name) is not None:
             _set_pose(pose.bones[name], [float(v) for v in values])
+    # A pose is noted only where it is the user's: not where a take's track or the old rest
+    # track (a file from before the notes) already moves the bone.
+    held = {fc.data_path for fc in slot_fcurves(action, track.strips[0].action_slot)
+            } if action is not None else set()
+    played = _played(armature, records)
     before = {b: [float(v) for v in noted[b]] if b in noted else _pose_of(pose.bones[b])
-              for b in wanted}
+              for b in wanted if b in noted or (
+                  b not in played and rest_channels(pose.bones[b])[0][0] not in held)}
     if track is None or not wanted or action is None:
         if track is not None:
             anim.nla_tracks.remove(track)
@@ -606,6 +612,13 @@ def _own_rest_action(track: Any, owner_name: str) -> Any:
     if slot is not None:
         strip.action_slot = own.slots.get(slot.identifier) or own.slots[0]
     return own
+
+
+def _played(owner: Any, records: Iterable[TakeRecord]) -> set[str]:
+    """The keys and bones that a take already on `owner`'s NLA stack moves: their values now
+    may be what that take played, not what the user set."""
+    return {n for r in records if take_track(owner, r.action, r.track) is not None
+            for n in (*r.keys, *r.animated, *r.bones)}
 
 
 def _pose_of(bone: Any) -> list[float]:
@@ -699,7 +712,8 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
             key.animation_data.nla_tracks.remove(track)
         curves = [(n, np.array([REST_FRAME]), np.array([rest_value(key.key_blocks[n])],
                                                         dtype=np.float32)) for n in wanted]
-        before = {n: float(key.key_blocks[n].value) for n in wanted}
+        played = _played(key, records)
+        before = {n: float(key.key_blocks[n].value) for n in wanted if n not in played}
         action, slot, _, _ = key_action(key, storage.action_name(obj.name, "(rest)"), REST_TRACK,
                                         curves)
         action[REST_MARK] = True
@@ -716,9 +730,11 @@ def sync_rest(obj: Object, takes: Iterable[TakeRecord]) -> None:
         if path not in paths:
             bag.fcurves.remove(fc)
     before = dict(action.get(BEFORE_PROP, {}))
+    played = _played(key, records)
     for path, n in paths.items():
         if path not in have:
-            before[n] = float(key.key_blocks[n].value)
+            if n not in played:
+                before[n] = float(key.key_blocks[n].value)
             fc = bag.fcurves.new(path, group_name=REST_TRACK)
             fc.keyframe_points.insert(REST_FRAME, rest_value(key.key_blocks[n]))
     action[BEFORE_PROP] = {n: v for n, v in before.items() if value_path(n) in paths}

@@ -199,6 +199,28 @@ def test_remove_gives_back_the_dials_the_user_set_by_hand(
     assert full_state() == before
 
 
+def test_a_value_a_take_played_is_not_noted_as_the_users(
+    installed: ModuleType, keyed_rig: tuple[Any, Any],
+) -> None:
+    """A file whose take has no rest track under it (baked before rest tracks, or the user
+    deleted it): outside the take Blender's NLA gives its keys 1.0. The next bake must not
+    take that for the user's value, or Remove would leave the mouth open."""
+    head, _ = keyed_rig
+    key = head.data.shape_keys
+    assert bake(take="A") == {"FINISHED"}
+    rest = key.animation_data.nla_tracks["s2l.(rest)"]
+    action = rest.strips[0].action
+    key.animation_data.nla_tracks.remove(rest)
+    bpy.data.actions.remove(action)
+    animated = submodule(installed, "blender.storage").read_takes(head)["A"].animated
+    bpy.context.scene.frame_set(200)  # after the take: nothing holds its keys
+    assert all(key.key_blocks[n].value == 1.0 for n in animated)
+    assert bake(take="C") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="C") == {"FINISHED"}
+    assert all(key.key_blocks[n].value == 0.0 for n in animated)
+
+
 def test_replace_and_a_second_take_at_another_time(
     installed: ModuleType, fake: FakeAnimator, solved: list[Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -347,7 +347,7 @@ def test_remove_gives_back_the_jaw_pose_the_user_set_by_hand(
     """A jaw posed by hand (not keyed) is held at rest while a take keys it and posed as it was
     again when the take is removed (Remove used to leave it at rest)."""
     _, phones = line_scene(tmp_path)
-    head, rig, _ = jaw_rig(bundled)
+    _, rig, _ = jaw_rig(bundled)
     jaw = rig.pose.bones["jaw"]
     jaw.rotation_quaternion = (0.995, 0.0998, 0.0, 0.0)
     jaw.location = (0.0, 0.001, 0.0)
@@ -359,6 +359,24 @@ def test_remove_gives_back_the_jaw_pose_the_user_set_by_hand(
     assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
     assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
     assert np.allclose(rig.pose.bones["jaw"].matrix_basis, posed, atol=1e-6)
+
+
+def test_a_pose_a_take_played_is_not_noted_as_the_users(
+    bundled: ModuleType, tmp_path: Path
+) -> None:
+    """A rest action from before the poses were noted: the next bake, shown inside a take with
+    the jaw open, must not note that open jaw as the user's, or Remove would leave it open."""
+    _, phones = line_scene(tmp_path)
+    _, rig, _ = jaw_rig(bundled)
+    assert bake(phones) == {"FINISHED"}
+    rest = rig.animation_data.nla_tracks["s2l.(rest)"].strips[0].action
+    del rest[submodule(bundled, "blender.rig").BEFORE_PROP]
+    bpy.context.scene.frame_set(START + 9)  # inside the first /m/, where the jaw is open
+    assert rig.pose.bones["jaw"].rotation_quaternion.angle > np.radians(0.5)
+    assert bake(phones, take="B") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
+    assert bpy.ops.s2l.remove_take(object_name="Head", take="B") == {"FINISHED"}
+    assert np.allclose(rig.pose.bones["jaw"].matrix_basis, np.eye(4), atol=1e-7)
 
 
 def test_a_failure_on_the_armature_rolls_back_every_object(
