@@ -240,10 +240,13 @@ def _write_new_keys_take(obj: Object, plan: KeyPlan, take: str, strip_name: str,
 
 
 def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> TakeRecord:
-    _check_fits(obj, plan)  # before the take it replaces goes: a refusal must leave it whole
-    if take in read_takes(obj):
-        remove_take(obj, take)
-    record = TakeRecord(take=take, strip=strip_name, mode=plan.mode, max_error_mm=plan.max_error_mm,
+    """A replacement is written under a name of its own first, and the take it replaces goes
+    only once it is whole: a failure part-way leaves the old take as it was."""
+    _check_fits(obj, plan)
+    replacing = take in read_takes(obj)
+    ours_basis = bool(obj.get(storage.BASIS_PROP))
+    record = TakeRecord(take=storage.REPLACING if replacing else take, strip=strip_name,
+                        mode=plan.mode, max_error_mm=plan.max_error_mm,
                         notes=list(plan.motion.notes))
     created_basis = obj.data.shape_keys is None
     try:
@@ -254,6 +257,11 @@ def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> T
         if created_basis and obj.data.shape_keys is not None:
             obj.shape_key_clear()
         raise
+    if replacing:
+        remove_take(obj, take, pending={obj.session_uid: record})
+        _rename_take(obj, record, take)
+        if ours_basis:
+            obj[storage.BASIS_PROP] = True
     takes = read_takes(obj)
     takes[take] = record
     write_takes(obj, takes)
@@ -313,6 +321,26 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
         takes[take] = record
         write_takes(obj, takes)
     return written[0][1]
+
+
+def _rename_take(obj: Object, record: TakeRecord, take: str) -> None:
+    """Give a replacement written under storage.REPLACING the names of the take it replaced:
+    its keys (Blender renames the F-curves that animate them), action and track."""
+    key = obj.data.shape_keys
+    names = []
+    for k, name in enumerate(record.keys):
+        kb = key.key_blocks[name]
+        kb.name = storage.key_name(take, k)
+        names.append(kb.name)
+    record.keys = names
+    action = bpy.data.actions[record.action]
+    action.name = storage.action_name(obj.name, take)
+    record.action = action.name
+    track = take_track(key, record.action, record.track)
+    track.name = record.track = free_track_name(key, storage.track_name(take), track)
+    track.strips[0].name = record.track
+    record.take = take
+    rig.sync_rest(obj, [*read_takes(obj).values(), record])
 
 
 def _check_fits(obj: Object, plan: KeyPlan) -> None:

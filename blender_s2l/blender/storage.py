@@ -20,6 +20,9 @@ from .rna import Object
 PREFIX = "s2l"
 TAKES_PROP = "s2l_takes"  # object custom property: JSON record of the takes it owns
 BASIS_PROP = "s2l_owns_basis"  # object custom property: the add-on created the Basis key
+# The take name a replacement is written under until the take it replaces has gone; no take
+# is named with '(', so it is never a user's.
+REPLACING = "(new)"
 LANDMARK_ATTR = "s2l_landmark"  # INT point attribute: iBUG index 0..67 on landmarks, else -1
 KEYPOINTS_PROP = "s2l_keypoints"  # mesh custom property: JSON {iBUG index: vertex index}
 KEYPOINTS_N_PROP = "s2l_keypoints_n_vertices"  # the vertex count they were marked on

@@ -274,3 +274,40 @@ def test_a_rest_strip_dragged_away_still_holds_before_itself_after_the_next_bake
     assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="C") == {"FINISHED"}
     assert strip.extrapolation == "HOLD"
     assert_muted_track_rests(obj, key, "C", rest, alone=False)
+
+
+def test_a_replace_that_fails_part_way_leaves_the_take_it_would_replace(
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The replacement is written under a name of its own and the old take goes only once it is
+    whole: a failure while writing (here the track) leaves the old take playing as it did."""
+    obj, key, rest = baked_head(tmp_path, "A")
+    moving = speaking_frame(obj, rest)
+    shown = evaluated_co(obj, moving)
+    before = (sorted(kb.name for kb in key.key_blocks), tracks(key), held(key),
+              sorted(a.name for a in bpy.data.actions))
+    bake = submodule(pkg_of(fake), "blender.bake")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bake, "add_track", broken)
+        try:
+            bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="A", replace=True)
+        except RuntimeError as e:
+            assert "the disk is full" in str(e)
+        else:
+            raise AssertionError("the broken write did not fail")
+    after = (sorted(kb.name for kb in key.key_blocks), tracks(key), held(key),
+             sorted(a.name for a in bpy.data.actions))
+    assert after == before
+    assert np.allclose(evaluated_co(obj, moving), shown)
+    assert_muted_track_rests(obj, key, "A", rest)
+    assert bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="A",
+                            replace=True) == {"FINISHED"}
+    assert not any("(new)" in n for n in (*(kb.name for kb in key.key_blocks), *tracks(key),
+                                           *(a.name for a in bpy.data.actions)))
+    assert sorted(kb.name for kb in key.key_blocks) == before[0]
+    assert np.allclose(evaluated_co(obj, moving), shown)
+    assert_muted_track_rests(obj, key, "A", rest)
