@@ -178,31 +178,19 @@ def gather(context: Context, params: BakeParams) -> Snapshot:
 
 def take_group(obj: Object, take: str) -> list[tuple[Object, TakeRecord]]:
     """The objects holding the take, with their records: the object alone, or every object one
-    rig bake wrote it on (the same group).
-
-    Shift+D copies a member with its take, group and action: copies share the member's action,
-    and only the object the action was named for is that member. A copy's take is its own, so
-    Remove on a copy never reaches the original character, nor Remove on the original a copy."""
+    rig bake wrote it on (the same group)."""
     record = read_takes(obj).get(take)
     if record is None:
         return []
     if not record.group:
         return [(obj, record)]
-    others: list[tuple[Object, TakeRecord]] = []
+    found = [(obj, record)]
     for other in bpy.data.objects:
         if other != obj and other.get(storage.TAKES_PROP):
             theirs = read_takes(other).get(take)
             if theirs is not None and theirs.group == record.group:
-                others.append((other, theirs))
-    holders = [(obj, record), *others]
-
-    def copied(o: Object, r: TakeRecord) -> bool:
-        shared = sum(1 for _, q in holders if q.action == r.action) > 1
-        return shared and r.action != storage.action_name(o.name, take)
-
-    if copied(obj, record):
-        return [(obj, record)]
-    return [(obj, record), *((o, r) for o, r in others if not copied(o, r))]
+                found.append((other, theirs))
+    return found
 
 
 def check_take_free(obj: Object, others: list[Object], take: str, replace: bool,

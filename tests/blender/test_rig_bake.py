@@ -14,15 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from blender_helpers import (
-    bpy,
-    evaluated_co,
-    mesh_co,
-    shift_d,
-    snapshot,
-    submodule,
-    voice_scene,
-)
+from blender_helpers import bpy, evaluated_co, mesh_co, snapshot, submodule, voice_scene
 from fake_animator import FakeAnimator
 from rig_helpers import (
     HEAD_KEYS,
@@ -227,26 +219,6 @@ def test_a_value_a_take_played_is_not_noted_as_the_users(
     assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
     assert bpy.ops.s2l.remove_take(object_name="Head", take="C") == {"FINISHED"}
     assert all(key.key_blocks[n].value == 0.0 for n in animated)
-
-
-def test_remove_on_a_copy_of_the_head_stays_on_the_copy_and_the_other_way_round(
-    installed: ModuleType, keyed_rig: tuple[Any, Any],
-) -> None:
-    """Shift+D copies the head with its rig take (group and action included): Remove on the
-    copy removed the take from the original head and its teeth too."""
-    head, teeth = keyed_rig
-    storage = submodule(installed, "blender.storage")
-    assert bake(take="A") == {"FINISHED"}
-    copy = shift_d(head)
-    assert bpy.ops.s2l.remove_take(object_name=copy.name, take="A") == {"FINISHED"}
-    assert list(storage.read_takes(head)) == ["A"] and list(storage.read_takes(teeth)) == ["A"]
-    assert "s2l.A" in tracks(head) and "s2l.A" in tracks(teeth)
-    assert storage.read_takes(copy) == {}
-    second = shift_d(head)
-    assert bpy.ops.s2l.remove_take(object_name="Head", take="A") == {"FINISHED"}
-    assert storage.read_takes(head) == {} and storage.read_takes(teeth) == {}
-    assert list(storage.read_takes(second)) == ["A"] and "s2l.A" in tracks(second)
-    assert "s2l.Head.A" in bpy.data.actions  # the copy still plays it
 
 
 def test_replace_and_a_second_take_at_another_time(
