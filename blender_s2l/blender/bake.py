@@ -246,7 +246,12 @@ def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> T
             obj.shape_key_clear()
         raise
     if replacing:
-        remove_take(obj, take, pending={obj.session_uid: record})
+        try:
+            remove_take(obj, take, pending={obj.session_uid: record})
+        except Exception:
+            _discard(obj, record)
+            rig.sync_rest(obj, read_takes(obj).values())
+            raise
         _rename_take(obj, record, take)
         if ours_basis:
             obj[storage.BASIS_PROP] = True

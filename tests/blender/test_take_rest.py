@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from blender_helpers import bpy, evaluated_co, grid_head, shift_d, submodule, voice_scene
 from fake_animator import FakeAnimator
 from modal_helpers import pkg_of
@@ -276,11 +277,13 @@ def test_a_rest_strip_dragged_away_still_holds_before_itself_after_the_next_bake
     assert_muted_track_rests(obj, key, "C", rest, alone=False)
 
 
+@pytest.mark.parametrize("broken_step", ["add_track", "remove_take"])
 def test_a_replace_that_fails_part_way_leaves_the_take_it_would_replace(
-    fake: FakeAnimator, tmp_path: Path, monkeypatch: Any
+    fake: FakeAnimator, tmp_path: Path, monkeypatch: Any, broken_step: str
 ) -> None:
     """The replacement is written under a name of its own and the old take goes only once it is
-    whole: a failure while writing (here the track) leaves the old take playing as it did."""
+    whole: a failure while writing it (the track) or while the old take goes leaves the old
+    take playing as it did, and nothing of the replacement behind."""
     obj, key, rest = baked_head(tmp_path, "A")
     moving = speaking_frame(obj, rest)
     shown = evaluated_co(obj, moving)
@@ -292,7 +295,7 @@ def test_a_replace_that_fails_part_way_leaves_the_take_it_would_replace(
         raise RuntimeError("the disk is full")
 
     with monkeypatch.context() as patched:
-        patched.setattr(bake, "add_track", broken)
+        patched.setattr(bake, broken_step, broken)
         try:
             bpy.ops.s2l.bake(object_name="Head", strip_name="Voice", take="A", replace=True)
         except RuntimeError as e:
