@@ -240,8 +240,7 @@ def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> T
     try:
         _write(obj, plan, record, created_basis)
     except Exception:
-        _discard(obj, record)
-        rig.sync_rest(obj, read_takes(obj).values())
+        _take_back(obj, record)
         if created_basis and obj.data.shape_keys is not None:
             obj.shape_key_clear()
         raise
@@ -249,8 +248,7 @@ def _write_new_keys(obj: Object, plan: KeyPlan, take: str, strip_name: str) -> T
         try:
             remove_take(obj, take, pending={obj.session_uid: record})
         except Exception:
-            _discard(obj, record)
-            rig.sync_rest(obj, read_takes(obj).values())
+            _take_back(obj, record)
             raise
         _rename_take(obj, record, take)
         if ours_basis:
@@ -314,6 +312,13 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
         takes[take] = record
         write_takes(obj, takes)
     return written[0][1]
+
+
+def _take_back(obj: Object, record: TakeRecord) -> None:
+    """Remove what a take of new keys has written so far, and let the rest track hold only the
+    takes that stay."""
+    _discard(obj, record)
+    rig.sync_rest(obj, read_takes(obj).values())
 
 
 def _rename_take(obj: Object, record: TakeRecord, take: str) -> None:
