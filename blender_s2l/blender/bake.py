@@ -301,13 +301,7 @@ def _write_rig_take(head: Object, plan: KeyPlan, take: str, strip_name: str,
     if take in read_takes(head):
         remove_take(head, take, pending={o.session_uid: r for o, r in written})
     for obj, record in written:
-        owner = rig.anim_owner(obj)
-        track = take_track(owner, record.action, record.track)
-        track.name = record.track = free_track_name(owner, storage.track_name(take), track)
-        track.strips[0].name = record.track
-        action = bpy.data.actions[record.action]
-        action.name = storage.action_name(obj.name, take)
-        record.action = action.name
+        _take_names(obj, record, take)
         takes = read_takes(obj)
         takes[take] = record
         write_takes(obj, takes)
@@ -331,14 +325,21 @@ def _rename_take(obj: Object, record: TakeRecord, take: str) -> None:
         kb.name = storage.key_name(take, k)
         names.append(kb.name)
     record.keys = names
+    _take_names(obj, record, take)
+    record.take = take
+    rig.sync_rest(obj, [*read_takes(obj).values(), record])
+
+
+def _take_names(obj: Object, record: TakeRecord, take: str) -> None:
+    """A take written under a name of its own (while the one it replaces still stood) gets the
+    take's track and action names."""
+    owner = rig.anim_owner(obj)
+    track = take_track(owner, record.action, record.track)
+    track.name = record.track = free_track_name(owner, storage.track_name(take), track)
+    track.strips[0].name = record.track
     action = bpy.data.actions[record.action]
     action.name = storage.action_name(obj.name, take)
     record.action = action.name
-    track = take_track(key, record.action, record.track)
-    track.name = record.track = free_track_name(key, storage.track_name(take), track)
-    track.strips[0].name = record.track
-    record.take = take
-    rig.sync_rest(obj, [*read_takes(obj).values(), record])
 
 
 def _check_fits(obj: Object, plan: KeyPlan) -> None:
